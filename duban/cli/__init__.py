@@ -1,0 +1,44 @@
+"""The `duban` command line: one Typer app; each command group lives in its own module."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from pydantic import ValidationError
+
+from duban.cli import db as db_cli
+from duban.cli import departments as departments_cli
+from duban.cli import misc as misc_cli
+from duban.cli.output import fail
+from models.errors import DubanError
+
+app = typer.Typer(
+    name="duban",
+    help="督办：把年度工作计划变成可督办的任务流程（基于 Prefect）。",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(db_cli.app, name="db")
+app.add_typer(departments_cli.app, name="departments")
+misc_cli.register(app)
+
+
+def main() -> None:
+    """Entry point: run the CLI and turn user errors into one Chinese line and exit code 1."""
+    from duban.runtime import configure_prefect_defaults
+    from models.settings import get_settings
+
+    try:
+        configure_prefect_defaults(get_settings())
+        app()
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        name = "DUBAN_" + "_".join(str(part) for part in error["loc"]).upper()
+        fail(f"配置错误：{name}：{error['msg'].removeprefix('Value error, ')}")
+    except DubanError as exc:
+        fail(str(exc))
+    except KeyboardInterrupt:
+        fail("已中断。", code=130)
+    sys.exit(0)

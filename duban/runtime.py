@@ -1,0 +1,52 @@
+"""Runtime wiring shared by the CLI, the flows and the portal: settings, database, Prefect."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from models.db import ensure_migrated, make_engine, make_sessionmaker
+from models.settings import Settings, get_settings
+
+
+@dataclass(frozen=True)
+class Store:
+    """An engine and its session factory for the configured database."""
+
+    engine: Engine
+    sessions: sessionmaker[Session]
+
+
+def configure_prefect_defaults(settings: Settings) -> None:
+    """Point Prefect at duban's data dir and quiet it, unless the user configured it already.
+
+    Must run before `prefect` is imported for the embedded defaults to take effect.
+    """
+    home = (settings.data_dir / "prefect").resolve()
+    os.environ.setdefault("PREFECT_HOME", str(home))
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_SERVER_SERVICES_LATE_RUNS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_SERVER_SERVICES_FOREMAN_ENABLED", "false")
+    os.environ.setdefault("PREFECT_LOGGING_TO_API_BATCH_INTERVAL", "0.5")
+    os.environ.setdefault("PREFECT_UI_ENABLED", "true")
+
+
+def open_store(settings: Settings | None = None, *, check_migrated: bool = True) -> Store:
+    """Connect to the configured database; refuse an un-migrated one with a clear error."""
+    settings = settings or get_settings()
+    engine = make_engine(settings.effective_database_url)
+    if check_migrated:
+        ensure_migrated(engine)
+    return Store(engine=engine, sessions=make_sessionmaker(engine))
+
+
+@lru_cache(maxsize=4)
+def store_for(url: str) -> Store:
+    """A cached, migrated store for `url` (used by flows that run many times in a process)."""
+    engine = make_engine(url)
+    ensure_migrated(engine)
+    return Store(engine=engine, sessions=make_sessionmaker(engine))

@@ -1,0 +1,27 @@
+"""Every ORM table in one import, so that `Base.metadata` is complete for migrations."""
+
+from models.base import Base
+from models.directory import Department, DepartmentAlias
+from models.outbox import DomainEvent, OutboxMessage
+from models.plan import Item, Phase, Plan, Section, Target
+from models.report import Report
+from models.supervision import Assignment, Checkin, Extension, Notice, Submission
+
+__all__ = [
+    "Assignment",
+    "Base",
+    "Checkin",
+    "Department",
+    "DepartmentAlias",
+    "DomainEvent",
+    "Extension",
+    "Item",
+    "Notice",
+    "OutboxMessage",
+    "Phase",
+    "Plan",
+    "Report",
+    "Section",
+    "Submission",
+    "Target",
+]
