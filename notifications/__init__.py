@@ -1,0 +1,1 @@
+"""Email: zh-CN Jinja2 templates, the outbox, the aiosmtplib relay, signed form links."""
