@@ -1,0 +1,120 @@
+"""Signed, expiring form links bound to one check-in, one department and one purpose.
+
+A token is `payload.signature` (URL-safe base64, HMAC-SHA256 keyed by the settings' secret
+key through itsdangerous). The payload carries the check-in id, the department id, the
+purpose and the last local date on which the link is valid (the due date plus
+`link_valid_days_after_due`). Unknown, tampered, expired and wrong-purpose tokens all raise
+the same `InvalidLink`, so callers cannot tell them apart and neither can an attacker.
+
+Verification here is pure (no database). Whether the check-in still accepts answers (not
+cancelled, still owned by the department) is checked by the caller against the database.
+Tokens are secrets: never log them; log `token_digest(token)` if a reference is needed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from itsdangerous import BadData, URLSafeSerializer
+
+from models.clock import local_date
+from models.errors import DubanError
+from models.settings import Settings
+
+PURPOSE_CHECKIN = "checkin"
+_SALT = "duban.link.v1"
+
+
+class InvalidLink(DubanError):
+    """The link is unknown, tampered with, expired, for another purpose, or closed."""
+
+    def __init__(self) -> None:
+        super().__init__("链接无效或已过期。")
+
+
+@dataclass(frozen=True)
+class LinkClaims:
+    """What a verified token grants: answering `purpose` for one check-in and department."""
+
+    checkin_id: int
+    department_id: int
+    purpose: str
+    expires_on: date
+
+
+def _serializer(settings: Settings) -> URLSafeSerializer:
+    return URLSafeSerializer(
+        settings.secret_key.get_secret_value(),
+        salt=_SALT,
+        signer_kwargs={"digest_method": hashlib.sha256},
+    )
+
+
+def link_expiry(*, settings: Settings, due_date: date) -> date:
+    """The last local date on which a link for a check-in due on `due_date` is accepted."""
+    return due_date + timedelta(days=settings.link_valid_days_after_due)
+
+
+def make_token(
+    *,
+    settings: Settings,
+    checkin_id: int,
+    department_id: int,
+    due_date: date,
+    purpose: str = PURPOSE_CHECKIN,
+) -> str:
+    """Sign a token for (`checkin_id`, `department_id`, `purpose`) expiring after due date."""
+    expires_on = link_expiry(settings=settings, due_date=due_date)
+    payload = [int(checkin_id), int(department_id), purpose, expires_on.toordinal()]
+    return str(_serializer(settings).dumps(payload))
+
+
+def verify_token(
+    token: str, *, settings: Settings, now: datetime, purpose: str = PURPOSE_CHECKIN
+) -> LinkClaims:
+    """Return the claims of a valid `token` for `purpose` at `now`, or raise `InvalidLink`.
+
+    The link is valid through the whole local (Asia/Shanghai) day of its expiry date.
+    """
+    if not token or len(token) > 400:
+        raise InvalidLink
+    try:
+        payload = _serializer(settings).loads(token)
+    except (BadData, ValueError, TypeError):
+        raise InvalidLink from None
+    if (
+        not isinstance(payload, list)
+        or len(payload) != 4
+        or not all(isinstance(payload[i], int) for i in (0, 1, 3))
+        or isinstance(payload[0], bool)
+        or payload[2] != purpose
+    ):
+        raise InvalidLink
+    checkin_id, department_id, token_purpose, expires_ordinal = payload
+    try:
+        expires_on = date.fromordinal(expires_ordinal)
+    except (ValueError, OverflowError):
+        raise InvalidLink from None
+    if local_date(now) > expires_on:
+        raise InvalidLink
+    return LinkClaims(
+        checkin_id=checkin_id,
+        department_id=department_id,
+        purpose=token_purpose,
+        expires_on=expires_on,
+    )
+
+
+def form_url(*, settings: Settings, checkin_id: int, department_id: int, due_date: date) -> str:
+    """The absolute check-in form URL for one department's check-in (for emails)."""
+    token = make_token(
+        settings=settings, checkin_id=checkin_id, department_id=department_id, due_date=due_date
+    )
+    return f"{settings.public_url}/c/{token}"
+
+
+def token_digest(token: str) -> str:
+    """A short, non-reversible reference to a token, safe for logs and rate-limit keys."""
+    return hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()[:16]
