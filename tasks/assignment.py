@@ -1,0 +1,331 @@
+"""Starting supervision of a plan and assigning its items to departments (交办, 转办).
+
+Repository functions: keyword-only, the caller owns the transaction (nothing commits here).
+Open Assignment rows (`ended_at IS NULL`) are the current assignments; plan import creates
+them for the departments it resolved, and `assign_item` / `reassign_item` change them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from models.directory import Department
+from models.errors import DubanError, InputError, NotFoundError
+from models.plan import Item, Plan
+from models.supervision import Assignment, Checkin, Notice
+from tasks.events import record_event, related
+from tasks.notices import recipients_for, record_notice
+
+ROLES = ("lead", "support")
+ROLE_NAMES = {"lead": "牵头", "support": "配合"}
+
+
+def item_label(item: Item) -> str:
+    """The name a supervisor knows an item by: `第4项 搭建高水平科技开放交流平台`."""
+    return f"第{item.number}项 {item.title}"
+
+
+def assignment_key(assignment: Assignment) -> str:
+    """The business key of an assignment's notice (one per item, department and row)."""
+    return f"assign:{assignment.item_id}:{assignment.department_id}:{assignment.id}"
+
+
+@dataclass(frozen=True)
+class StartSummary:
+    """What `start_supervision` wrote."""
+
+    plan_id: int
+    items: int
+    assignments: int
+    unassigned_items: list[int]
+
+
+def get_item(*, session: Session, item_id: int) -> Item:
+    """The item with this id, or `NotFoundError` in Chinese."""
+    item = session.get(Item, item_id)
+    if item is None:
+        raise NotFoundError(f"没有编号为 {item_id} 的任务。")
+    return item
+
+
+def supervision_offices(*, session: Session) -> list[Department]:
+    """Departments flagged as the supervision office (督查室), which receive level-3 notices."""
+    return list(
+        session.scalars(
+            select(Department)
+            .where(Department.is_supervision_office.is_(True))
+            .order_by(Department.id)
+        )
+    )
+
+
+def _notify_assignment(
+    *,
+    session: Session,
+    item: Item,
+    plan: Plan,
+    assignment: Assignment,
+    department: Department,
+    now: datetime,
+    offices: list[Department],
+    check_existing: bool,
+) -> bool:
+    """Record the assignment notice and `duban.item.assigned` event once; True if new."""
+    key = assignment_key(assignment)
+    reason = f"{item_label(item)}：{ROLE_NAMES.get(assignment.role, assignment.role)}交办"
+    recipients = recipients_for(department, ["contact"], offices)
+    if check_existing:
+        notice = record_notice(
+            session=session,
+            key=key,
+            kind="assignment",
+            level=0,
+            item_id=item.id,
+            department_id=department.id,
+            checkin_id=None,
+            recipients=recipients,
+            reason=reason,
+            now=now,
+        )
+        if notice is None:
+            return False
+    else:
+        bulk_notice = Notice(
+            key=key,
+            kind="assignment",
+            level=0,
+            item_id=item.id,
+            department_id=department.id,
+            recipients=recipients,
+            reason=reason,
+            decided_at=now,
+        )
+        session.add(bulk_notice)
+    record_event(
+        session=session,
+        event_type="duban.item.assigned",
+        resource_id=f"duban.item.{item.id}",
+        occurred_at=now,
+        now=now,
+        related_resources=[
+            related("department", department.id, department.name),
+            related("plan", plan.id, plan.title),
+        ],
+        payload={
+            "item_id": item.id,
+            "department_id": department.id,
+            "role": assignment.role,
+            "assignment_id": assignment.id,
+        },
+    )
+    return True
+
+
+def _compose_bulk(*, session: Session, notices: list[Notice], now: datetime) -> None:
+    from tasks.notices import _email_composer
+
+    composer = _email_composer()
+    if composer is None:
+        return
+    for notice in notices:
+        composer(session=session, notice=notice, now=now)
+
+
+def start_supervision(
+    *, session: Session, plan_id: int, now: datetime, policy: dict[str, Any]
+) -> StartSummary:
+    """Move a plan from `imported` to `supervising` and send every assignment notice once.
+
+    Stores `policy` (a validated SupervisionPolicy as JSON) on the plan, sets `started_at`,
+    writes `duban.plan.started` and one `duban.item.assigned` per open assignment. The
+    status change is a guarded UPDATE, so a second or concurrent start raises `DubanError`
+    and this transaction writes nothing. Check-ins are materialised by the caller.
+    """
+    plan = session.get(Plan, plan_id)
+    if plan is None:
+        raise NotFoundError(f"没有编号为 {plan_id} 的计划。")
+    moved = session.execute(
+        update(Plan)
+        .where(Plan.id == plan_id, Plan.status == "imported")
+        .values(status="supervising", started_at=now, policy=policy)
+        .execution_options(synchronize_session=False)
+    )
+    if moved.rowcount != 1:  # type: ignore[attr-defined]
+        raise DubanError(f"计划「{plan.title}」已经开始督办（状态：{plan.status}），不能重复开始。")
+    session.refresh(plan)
+    items = list(session.scalars(select(Item).where(Item.plan_id == plan_id)))
+    by_id = {item.id: item for item in items}
+    rows = session.execute(
+        select(Assignment, Department)
+        .join(Department, Department.id == Assignment.department_id)
+        .join(Item, Item.id == Assignment.item_id)
+        .where(Item.plan_id == plan_id, Assignment.ended_at.is_(None))
+        .order_by(Assignment.item_id, Assignment.id)
+    ).all()
+    offices = supervision_offices(session=session)
+    for assignment, department in rows:
+        _notify_assignment(
+            session=session,
+            item=by_id[assignment.item_id],
+            plan=plan,
+            assignment=assignment,
+            department=department,
+            now=now,
+            offices=offices,
+            check_existing=False,
+        )
+    session.flush()
+    new_notices = list(
+        session.scalars(
+            select(Notice)
+            .join(Item, Item.id == Notice.item_id)
+            .where(Item.plan_id == plan_id, Notice.kind == "assignment")
+        )
+    )
+    _compose_bulk(session=session, notices=new_notices, now=now)
+    leads = {a.item_id for a, _ in rows if a.role == "lead"}
+    unassigned = sorted(item.id for item in items if item.id not in leads)
+    if unassigned:
+        session.execute(update(Item).where(Item.id.in_(unassigned)).values(needs_assignment=True))
+    record_event(
+        session=session,
+        event_type="duban.plan.started",
+        resource_id=f"duban.plan.{plan.id}",
+        occurred_at=now,
+        now=now,
+        related_resources=[],
+        payload={"plan_id": plan.id, "items": len(items), "assignments": len(rows)},
+    )
+    return StartSummary(
+        plan_id=plan.id, items=len(items), assignments=len(rows), unassigned_items=unassigned
+    )
+
+
+def notify_open_assignments(*, session: Session, item: Item, plan: Plan, now: datetime) -> int:
+    """Send the assignment notice of every open assignment of `item` not yet notified.
+
+    Used by reconcile for assignments made after the plan started. Returns how many were new.
+    """
+    rows = session.execute(
+        select(Assignment, Department)
+        .join(Department, Department.id == Assignment.department_id)
+        .where(Assignment.item_id == item.id, Assignment.ended_at.is_(None))
+        .order_by(Assignment.id)
+    ).all()
+    if not rows:
+        return 0
+    keys = {assignment_key(a) for a, _ in rows}
+    sent = set(session.scalars(select(Notice.key).where(Notice.key.in_(keys))))
+    offices = supervision_offices(session=session)
+    count = 0
+    for assignment, department in rows:
+        if assignment_key(assignment) in sent:
+            continue
+        if _notify_assignment(
+            session=session,
+            item=item,
+            plan=plan,
+            assignment=assignment,
+            department=department,
+            now=now,
+            offices=offices,
+            check_existing=True,
+        ):
+            count += 1
+    return count
+
+
+def assign_item(
+    *,
+    session: Session,
+    item_id: int,
+    department_id: int,
+    role: str,
+    now: datetime,
+    reason: str = "",
+) -> Assignment:
+    """Assign an item to a department as `lead` or `support` (a new open Assignment row).
+
+    Clears `needs_assignment` when a lead is added. The notice and check-ins follow on the
+    item's next reconcile. Raises `InputError` for an unknown role or an existing assignment.
+    """
+    if role not in ROLES:
+        raise InputError(f"角色只能是 lead（牵头）或 support（配合），收到：{role}")
+    item = get_item(session=session, item_id=item_id)
+    department = session.get(Department, department_id)
+    if department is None:
+        raise NotFoundError(f"没有编号为 {department_id} 的部门。")
+    existing = session.scalars(
+        select(Assignment).where(
+            Assignment.item_id == item_id,
+            Assignment.department_id == department_id,
+            Assignment.ended_at.is_(None),
+        )
+    ).first()
+    if existing is not None:
+        raise InputError(
+            f"{item_label(item)} 已交办给{department.name}"
+            f"（{ROLE_NAMES.get(existing.role, existing.role)}），无需重复交办。"
+        )
+    assignment = Assignment(
+        item_id=item_id, department_id=department_id, role=role, assigned_at=now, reason=reason
+    )
+    session.add(assignment)
+    if role == "lead":
+        item.needs_assignment = False
+    session.flush()
+    return assignment
+
+
+def reassign_item(
+    *,
+    session: Session,
+    item_id: int,
+    from_department_id: int,
+    to_department_id: int,
+    now: datetime,
+    reason: str = "",
+) -> Assignment:
+    """转办: end the open assignment of `from` and give the same role to `to`, keeping history.
+
+    Pending check-ins of the old department are cancelled; the new department's notice and
+    check-ins follow on the next reconcile. Raises `InputError` if `from` holds no open
+    assignment or `to` already holds one.
+    """
+    item = get_item(session=session, item_id=item_id)
+    old = session.scalars(
+        select(Assignment).where(
+            Assignment.item_id == item_id,
+            Assignment.department_id == from_department_id,
+            Assignment.ended_at.is_(None),
+        )
+    ).first()
+    if old is None:
+        raise InputError(f"{item_label(item)} 当前没有交办给编号为 {from_department_id} 的部门。")
+    old.ended_at = now
+    old.reason = reason or old.reason
+    session.flush()
+    new = assign_item(
+        session=session,
+        item_id=item_id,
+        department_id=to_department_id,
+        role=old.role,
+        now=now,
+        reason=reason or f"由部门 {from_department_id} 转办",
+    )
+    session.execute(
+        update(Checkin)
+        .where(
+            Checkin.item_id == item_id,
+            Checkin.department_id == from_department_id,
+            Checkin.status == "pending",
+        )
+        .values(status="cancelled")
+        .execution_options(synchronize_session=False)
+    )
+    return new

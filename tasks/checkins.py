@@ -1,0 +1,283 @@
+"""Check-in rows: materialised from the schedule, extended (延期), and queried by due date.
+
+Repository functions: keyword-only, the caller owns the transaction. Queries are set-based
+SQL over the `(status, due_date)` index; no Python loop walks all check-ins.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import Select, and_, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from models.calendar import WorkCalendar
+from models.directory import Department
+from models.errors import DubanError, InputError, NotFoundError
+from models.plan import Item, Phase, Plan
+from models.policy import SupervisionPolicy
+from models.schedule import CheckinSpec, PhaseWindow, default_phase_windows, plan_checkins
+from models.supervision import Assignment, Checkin, Extension
+from tasks.events import record_event, related
+
+INSERT_CHUNK = 5000
+
+
+def phase_windows(
+    *, phases: Sequence[Phase], policy: SupervisionPolicy, year: int
+) -> list[PhaseWindow]:
+    """Stored phases as schedule values in date order, or the policy's defaults for `year`."""
+    if not phases:
+        return default_phase_windows(policy, year)
+    return [PhaseWindow.of(phase) for phase in sorted(phases, key=lambda p: p.start_date)]
+
+
+def schedule_for_plan(
+    *,
+    session: Session,
+    plan: Plan,
+    policy: SupervisionPolicy,
+    calendar: WorkCalendar,
+    not_before: date | None = None,
+) -> dict[str, list[CheckinSpec]]:
+    """The check-in specs a lead and a support department owe on this plan, by role.
+
+    `not_before` (the local date supervision started) drops check-ins due before it.
+    Raises `InputError` for invalid phases.
+    """
+    phases = list(session.scalars(select(Phase).where(Phase.plan_id == plan.id)))
+    windows = phase_windows(phases=phases, policy=policy, year=plan.year)
+    return {
+        role: plan_checkins(windows, policy, calendar, role=role, not_before=not_before)
+        for role in ("lead", "support")
+    }
+
+
+def _insert_ignoring_duplicates(session: Session, rows: list[dict[str, object]]) -> None:
+    if not rows:
+        return
+    dialect = session.get_bind().dialect.name
+    for start in range(0, len(rows), INSERT_CHUNK):
+        chunk = rows[start : start + INSERT_CHUNK]
+        if dialect == "postgresql":
+            session.execute(pg_insert(Checkin).on_conflict_do_nothing(), chunk)
+        else:
+            session.execute(sqlite_insert(Checkin).on_conflict_do_nothing(), chunk)
+
+
+def materialise_checkins(
+    *,
+    session: Session,
+    plan_id: int,
+    specs: dict[str, list[CheckinSpec]],
+    now: datetime,
+    item_ids: Sequence[int] | None = None,
+) -> int:
+    """Insert the missing check-ins of every open assignment (of `item_ids`, or the plan).
+
+    Idempotent on (item, department, phase, seq): existing rows are kept as they are, and
+    a concurrent insert of the same row is ignored by the database. Returns rows inserted.
+    """
+    query = (
+        select(Assignment.item_id, Assignment.department_id, Assignment.role)
+        .join(Item, Item.id == Assignment.item_id)
+        .where(Item.plan_id == plan_id, Assignment.ended_at.is_(None))
+    )
+    existing_query: Select[tuple[int, int, str, int]] = (
+        select(Checkin.item_id, Checkin.department_id, Checkin.phase_key, Checkin.seq)
+        .join(Item, Item.id == Checkin.item_id)
+        .where(Item.plan_id == plan_id)
+    )
+    if item_ids is not None:
+        query = query.where(Assignment.item_id.in_(item_ids))
+        existing_query = existing_query.where(Checkin.item_id.in_(item_ids))
+    existing = {tuple(row) for row in session.execute(existing_query)}
+    rows: list[dict[str, object]] = []
+    for item_id, department_id, role in session.execute(query):
+        for spec in specs.get(role, []):
+            if (item_id, department_id, spec.phase_key, spec.seq) in existing:
+                continue
+            rows.append(
+                {
+                    "item_id": item_id,
+                    "department_id": department_id,
+                    "phase_key": spec.phase_key,
+                    "seq": spec.seq,
+                    "kind": spec.kind,
+                    "role": role,
+                    "due_date": spec.due_date,
+                    "original_due_date": spec.due_date,
+                    "status": "pending",
+                    "escalation_level": 0,
+                    "created_at": now,
+                }
+            )
+    _insert_ignoring_duplicates(session, rows)
+    return len(rows)
+
+
+def ladder_epochs(*, session: Session, checkin_ids: Sequence[int]) -> dict[int, int]:
+    """Approved extensions per check-in: the ladder epoch that keys its notices after one."""
+    if not checkin_ids:
+        return {}
+    rows = session.execute(
+        select(Extension.checkin_id, func.count())
+        .where(Extension.checkin_id.in_(checkin_ids), Extension.decision == "approved")
+        .group_by(Extension.checkin_id)
+    )
+    return {int(checkin_id): int(count) for checkin_id, count in rows.tuples()}
+
+
+@dataclass(frozen=True)
+class ExtensionResult:
+    """An approved extension: the check-in, its old and new due dates, and the new epoch."""
+
+    checkin_id: int
+    previous_due_date: date
+    due_date: date
+    epoch: int
+
+
+def extend_checkin(
+    *,
+    session: Session,
+    checkin_id: int,
+    new_due: date,
+    reason: str,
+    decided_by: str,
+    now: datetime,
+    calendar: WorkCalendar,
+) -> ExtensionResult:
+    """Approve an extension (延期): move the due date and restart the escalation ladder.
+
+    `new_due` moves to the next working day if needed and must be later than the current
+    due date. Records an approved Extension, resets the check-in's escalation level and
+    writes `duban.checkin.extended`. Raises `InputError`/`NotFoundError`; writes nothing then.
+    """
+    checkin = session.get(Checkin, checkin_id)
+    if checkin is None:
+        raise NotFoundError(f"没有编号为 {checkin_id} 的报送。")
+    if checkin.status != "pending":
+        raise InputError(f"报送 {checkin_id} 的状态是 {checkin.status}，只有待报送的才能延期。")
+    if not reason.strip():
+        raise InputError("延期需要填写理由（--reason）。")
+    target = calendar.next_workday_on_or_after(new_due)
+    if target <= checkin.due_date:
+        raise InputError(
+            f"新的截止日期 {target.isoformat()} "
+            f"必须晚于当前截止日期 {checkin.due_date.isoformat()}。"
+        )
+    previous = checkin.due_date
+    session.add(
+        Extension(
+            checkin_id=checkin.id,
+            requested_date=target,
+            reason=reason,
+            requested_at=now,
+            decision="approved",
+            decided_at=now,
+            decided_by=decided_by,
+            previous_due_date=previous,
+        )
+    )
+    checkin.due_date = target
+    checkin.escalation_level = 0
+    session.flush()
+    epoch = ladder_epochs(session=session, checkin_ids=[checkin.id]).get(checkin.id, 0)
+    item = session.get(Item, checkin.item_id)
+    department = session.get(Department, checkin.department_id)
+    if item is None or department is None:
+        raise DubanError(f"报送 {checkin_id} 的任务或部门已不存在。")
+    record_event(
+        session=session,
+        event_type="duban.checkin.extended",
+        resource_id=f"duban.checkin.{checkin.id}",
+        occurred_at=now,
+        now=now,
+        related_resources=[
+            related("item", item.id, f"第{item.number}项 {item.title}"),
+            related("department", department.id, department.name),
+            related("plan", item.plan_id),
+        ],
+        payload={
+            "item_id": item.id,
+            "checkin_id": checkin.id,
+            "previous_due_date": previous.isoformat(),
+            "due_date": target.isoformat(),
+            "reason": reason,
+            "epoch": epoch,
+        },
+    )
+    return ExtensionResult(
+        checkin_id=checkin.id, previous_due_date=previous, due_date=target, epoch=epoch
+    )
+
+
+def _scoped(query: Select[tuple[Checkin]], plan_id: int | None) -> Select[tuple[Checkin]]:
+    if plan_id is None:
+        return query
+    return query.join(Item, Item.id == Checkin.item_id).where(Item.plan_id == plan_id)
+
+
+def due_checkins(
+    *, session: Session, start: date, end: date, plan_id: int | None = None, limit: int = 1000
+) -> list[Checkin]:
+    """Pending check-ins due in [start, end], by due date (index `ix_checkin_status_due`)."""
+    query = select(Checkin).where(
+        Checkin.status == "pending", Checkin.due_date >= start, Checkin.due_date <= end
+    )
+    query = _scoped(query, plan_id).order_by(Checkin.due_date, Checkin.id).limit(limit)
+    return list(session.scalars(query))
+
+
+def overdue_checkins(
+    *, session: Session, today: date, plan_id: int | None = None, limit: int = 1000
+) -> list[Checkin]:
+    """Pending check-ins whose due date is before `today`, oldest first."""
+    query = select(Checkin).where(Checkin.status == "pending", Checkin.due_date < today)
+    query = _scoped(query, plan_id).order_by(Checkin.due_date, Checkin.id).limit(limit)
+    return list(session.scalars(query))
+
+
+def count_due_and_overdue(
+    *, session: Session, today: date, horizon: date, plan_id: int | None = None
+) -> tuple[int, int]:
+    """(pending due in [today, horizon], pending overdue before today), one aggregate query."""
+    due = func.count().filter(and_(Checkin.due_date >= today, Checkin.due_date <= horizon))
+    overdue = func.count().filter(Checkin.due_date < today)
+    query = select(due, overdue).where(Checkin.status == "pending", Checkin.due_date <= horizon)
+    if plan_id is not None:
+        query = query.join(Item, Item.id == Checkin.item_id).where(Item.plan_id == plan_id)
+    row = session.execute(query).one()
+    return int(row[0]), int(row[1])
+
+
+def items_with_pending_before(*, session: Session, plan_id: int, horizon: date) -> list[int]:
+    """Ids of the plan's items with a pending check-in due on or before `horizon` (distinct)."""
+    query = (
+        select(Checkin.item_id)
+        .join(Item, Item.id == Checkin.item_id)
+        .where(Item.plan_id == plan_id, Checkin.status == "pending", Checkin.due_date <= horizon)
+        .distinct()
+    )
+    return sorted(session.scalars(query))
+
+
+def reactivate_cancelled(*, session: Session, item_id: int, department_id: int, today: date) -> int:
+    """Re-open cancelled future check-ins when a department is assigned an item again."""
+    result = session.execute(
+        update(Checkin)
+        .where(
+            Checkin.item_id == item_id,
+            Checkin.department_id == department_id,
+            Checkin.status == "cancelled",
+            Checkin.due_date >= today,
+        )
+        .values(status="pending")
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
