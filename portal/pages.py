@@ -1,0 +1,134 @@
+"""What the check-in page shows: one check-in with its item, targets and earlier answers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from models.clock import LOCAL_TZ
+from models.errors import NotFoundError
+from models.forms import STATUS_LABELS
+from models.plan import Phase, Target
+from models.supervision import Checkin, Extension, Submission
+from notifications.links import InvalidLink, LinkClaims
+from tasks.submissions import accepts_answers, list_submissions, load_checkin
+
+WEEKDAYS = "一二三四五六日"
+DECISION_LABELS = {
+    "pending": "待审批",
+    "approved": "已批准",
+    "rejected": "未批准",
+    "withdrawn": "已撤回",
+}
+
+
+@dataclass(frozen=True)
+class CheckinPage:
+    """Everything the form page needs, loaded inside one session."""
+
+    checkin: Checkin
+    targets: list[Target]
+    phase_name: str
+    submissions: list[Submission]
+    extensions: list[Extension]
+
+
+def load_page(*, session: Session, claims: LinkClaims) -> CheckinPage:
+    """Load the check-in a verified link names; `InvalidLink` if gone, not the department's,
+    or closed. Reads only.
+    """
+    try:
+        checkin = load_checkin(session=session, checkin_id=claims.checkin_id)
+    except NotFoundError:
+        raise InvalidLink from None
+    if checkin.department_id != claims.department_id or not accepts_answers(checkin):
+        raise InvalidLink
+    phase_name = session.scalar(
+        select(Phase.name).where(
+            Phase.plan_id == checkin.item.plan_id, Phase.key == checkin.phase_key
+        )
+    )
+    extensions = list(
+        session.scalars(
+            select(Extension)
+            .where(Extension.checkin_id == checkin.id)
+            .order_by(Extension.requested_at.desc(), Extension.id.desc())
+        )
+    )
+    return CheckinPage(
+        checkin=checkin,
+        targets=list(checkin.item.targets),
+        phase_name=phase_name or checkin.phase_key,
+        submissions=list_submissions(session=session, checkin_id=checkin.id),
+        extensions=extensions,
+    )
+
+
+def format_date(day: date) -> str:
+    """`2026年6月30日（星期二）`."""
+    return f"{day.year}年{day.month}月{day.day}日（星期{WEEKDAYS[day.weekday()]}）"
+
+
+def format_moment(moment: datetime) -> str:
+    """A timestamp in local time, `2026-06-30 14:05`."""
+    return moment.astimezone(LOCAL_TZ).strftime("%Y-%m-%d %H:%M")
+
+
+def format_number(value: float) -> str:
+    """`200` for whole numbers, `12.5` otherwise."""
+    return f"{value:g}" if value != int(value) else str(int(value))
+
+
+def page_context(page: CheckinPage) -> dict[str, Any]:
+    """Template variables for the form page (all text escaped by the template)."""
+    checkin = page.checkin
+    item = checkin.item
+    status_labels = {status.value: label for status, label in STATUS_LABELS.items()}
+    target_text = {str(target.id): target for target in page.targets}
+    history = [
+        {
+            "version": sub.version,
+            "submitted_at": format_moment(sub.submitted_at),
+            "status": status_labels.get(sub.status, sub.status),
+            "narrative": sub.narrative,
+            "problems": sub.problems,
+            "next_steps": sub.next_steps,
+            "values": [
+                {
+                    "label": target_text[key].text if key in target_text else key,
+                    "value": format_number(float(value)),
+                    "unit": target_text[key].unit if key in target_text else "",
+                }
+                for key, value in sub.values.items()
+            ],
+        }
+        for sub in page.submissions
+    ]
+    extensions = [
+        {
+            "requested_date": format_date(ext.requested_date),
+            "reason": ext.reason,
+            "decision": DECISION_LABELS.get(ext.decision, ext.decision),
+        }
+        for ext in page.extensions
+    ]
+    return {
+        "plan_title": item.plan.title,
+        "item_number": item.number,
+        "item_title": item.title,
+        "item_body": item.body,
+        "department": checkin.department.name,
+        "phase_name": page.phase_name,
+        "due_date": format_date(checkin.due_date),
+        "submitted": bool(page.submissions),
+        "targets": [
+            {"id": target.id, "text": target.text, "unit": target.unit} for target in page.targets
+        ],
+        "history": history,
+        "extensions": extensions,
+        "statuses": [(status.value, label) for status, label in STATUS_LABELS.items()],
+    }

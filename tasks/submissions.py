@@ -1,0 +1,302 @@
+"""Submissions and extension requests: repository functions (the caller commits).
+
+Every change writes its domain event in the same session, so the change and its event
+commit together (see `tasks.events`). A check-in accepts answers until its ladder closes
+(`status == "cancelled"`); every answer is a new `Submission` version.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from datetime import date, datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, selectinload
+
+from models.errors import DubanError, InputError, NotFoundError
+from models.forms import SubmissionForm
+from models.plan import Item
+from models.supervision import Checkin, Extension, Submission
+from tasks.events import record_event, related
+
+logger = logging.getLogger(__name__)
+
+CLOSED_STATUSES = frozenset({"cancelled"})
+
+
+class CheckinClosed(DubanError):
+    """The check-in no longer accepts answers (its ladder is closed)."""
+
+    def __init__(self) -> None:
+        super().__init__("该报送已关闭，不再接受提交。")
+
+
+def accepts_answers(checkin: Checkin) -> bool:
+    """True while the check-in's ladder is open (it may still be answered and edited)."""
+    return checkin.status not in CLOSED_STATUSES
+
+
+def load_checkin(*, session: Session, checkin_id: int, for_update: bool = False) -> Checkin:
+    """The check-in with its item, targets, plan and department loaded; `NotFoundError` if none.
+
+    `for_update` locks the row (PostgreSQL) so concurrent submissions get distinct versions.
+    """
+    query = (
+        select(Checkin)
+        .where(Checkin.id == checkin_id)
+        .options(
+            selectinload(Checkin.item).selectinload(Item.targets),
+            selectinload(Checkin.item).selectinload(Item.plan),
+            selectinload(Checkin.department),
+        )
+    )
+    if for_update:
+        query = query.with_for_update(of=Checkin)
+    checkin = session.scalars(query).first()
+    if checkin is None:
+        raise NotFoundError(f"报送 {checkin_id} 不存在。")
+    return checkin
+
+
+def list_submissions(*, session: Session, checkin_id: int) -> list[Submission]:
+    """Every version submitted for a check-in, newest first."""
+    query = (
+        select(Submission)
+        .where(Submission.checkin_id == checkin_id)
+        .order_by(Submission.version.desc())
+    )
+    return list(session.scalars(query))
+
+
+def _related(checkin: Checkin) -> list[dict[str, str]]:
+    item = checkin.item
+    return [
+        related("item", item.id, f"第{item.number}项 {item.title}"[:200]),
+        related("department", checkin.department_id, checkin.department.name),
+        related("plan", item.plan_id, item.plan.title[:200]),
+    ]
+
+
+def _owned_open_checkin(*, session: Session, checkin_id: int, department_id: int) -> Checkin:
+    checkin = load_checkin(session=session, checkin_id=checkin_id, for_update=True)
+    if checkin.department_id != department_id:
+        raise NotFoundError(f"报送 {checkin_id} 不属于该部门。")
+    if not accepts_answers(checkin):
+        raise CheckinClosed
+    return checkin
+
+
+def record_submission(
+    *,
+    session: Session,
+    checkin_id: int,
+    department_id: int,
+    form: SubmissionForm,
+    source: str,
+    now: datetime,
+    idempotency_key: str | None = None,
+) -> Submission:
+    """Add the next version of a department's answer; event and receipt in the same session.
+
+    The first version marks the check-in `submitted` (with `submitted_at`). A repeated
+    `idempotency_key` returns the version it created. Values must name the item's targets
+    (`InputError` otherwise); an extension in the form is recorded as a request.
+    """
+    if idempotency_key is not None:
+        existing = session.scalars(
+            select(Submission).where(Submission.idempotency_key == idempotency_key)
+        ).first()
+        if existing is not None:
+            if existing.checkin_id != checkin_id:
+                raise InputError("重复提交标识与报送不符。")
+            return existing
+    checkin = _owned_open_checkin(
+        session=session, checkin_id=checkin_id, department_id=department_id
+    )
+    target_ids = {str(target.id) for target in checkin.item.targets}
+    unknown = sorted(set(form.values) - target_ids)
+    if unknown:
+        raise InputError(f"指标 {unknown[0]} 不属于该任务。")
+    latest = session.scalar(
+        select(func.max(Submission.version)).where(Submission.checkin_id == checkin.id)
+    )
+    submission = Submission(
+        checkin_id=checkin.id,
+        version=(latest or 0) + 1,
+        submitted_at=now,
+        status=form.status.value,
+        narrative=form.narrative,
+        problems=form.problems,
+        next_steps=form.next_steps,
+        values=dict(form.values),
+        source=source,
+        idempotency_key=idempotency_key,
+    )
+    session.add(submission)
+    if checkin.status != "submitted":
+        checkin.status = "submitted"
+        checkin.submitted_at = now
+    session.flush()
+    record_event(
+        session=session,
+        event_type="duban.checkin.submitted",
+        resource_id=f"duban.checkin.{checkin.id}",
+        occurred_at=now,
+        now=now,
+        related_resources=_related(checkin),
+        payload={
+            "checkin_id": checkin.id,
+            "item_id": checkin.item_id,
+            "department_id": checkin.department_id,
+            "submission_id": submission.id,
+            "version": submission.version,
+            "status": submission.status,
+            "source": source,
+        },
+    )
+    if form.extension is not None:
+        _add_extension(
+            session=session,
+            checkin=checkin,
+            new_date=form.extension.new_date,
+            reason=form.extension.reason,
+            now=now,
+        )
+    _enqueue_receipt(session=session, submission=submission, now=now)
+    return submission
+
+
+def _enqueue_receipt(*, session: Session, submission: Submission, now: datetime) -> None:
+    try:
+        compose = importlib.import_module("notifications.compose")
+    except ModuleNotFoundError:
+        logger.warning("notifications.compose is missing: no receipt email for a submission")
+        return
+    compose.enqueue_receipt_email(session=session, submission=submission, now=now)
+
+
+def _add_extension(
+    *, session: Session, checkin: Checkin, new_date: date, reason: str, now: datetime
+) -> Extension:
+    if new_date <= checkin.due_date:
+        raise InputError(f"申请延期的日期须晚于当前截止日期 {checkin.due_date.isoformat()}。")
+    pending = session.scalars(
+        select(Extension).where(Extension.checkin_id == checkin.id, Extension.decision == "pending")
+    ).all()
+    for earlier in pending:
+        if earlier.requested_date == new_date and earlier.reason == reason:
+            return earlier
+        earlier.decision = "withdrawn"
+        earlier.decided_at = now
+        earlier.decided_by = "申请部门更新"
+    extension = Extension(
+        checkin_id=checkin.id, requested_date=new_date, reason=reason, requested_at=now
+    )
+    session.add(extension)
+    session.flush()
+    record_event(
+        session=session,
+        event_type="duban.checkin.extension_requested",
+        resource_id=f"duban.checkin.{checkin.id}",
+        occurred_at=now,
+        now=now,
+        related_resources=_related(checkin),
+        payload={
+            "checkin_id": checkin.id,
+            "extension_id": extension.id,
+            "requested_date": new_date.isoformat(),
+            "due_date": checkin.due_date.isoformat(),
+        },
+    )
+    return extension
+
+
+def request_extension(
+    *,
+    session: Session,
+    checkin_id: int,
+    department_id: int,
+    new_date: date,
+    reason: str,
+    now: datetime,
+) -> Extension:
+    """Record a pending extension request (a newer request withdraws an older pending one).
+
+    Raises `InputError` unless `new_date` is after the current due date.
+    """
+    checkin = _owned_open_checkin(
+        session=session, checkin_id=checkin_id, department_id=department_id
+    )
+    return _add_extension(
+        session=session, checkin=checkin, new_date=new_date, reason=reason.strip(), now=now
+    )
+
+
+def _pending_extension(*, session: Session, extension_id: int) -> tuple[Extension, Checkin]:
+    extension = session.get(Extension, extension_id, with_for_update=True)
+    if extension is None:
+        raise NotFoundError(f"延期申请 {extension_id} 不存在。")
+    if extension.decision != "pending":
+        raise InputError(f"延期申请 {extension_id} 已处理（{extension.decision}）。")
+    checkin = load_checkin(session=session, checkin_id=extension.checkin_id, for_update=True)
+    return extension, checkin
+
+
+def approve_extension(
+    *, session: Session, extension_id: int, decided_by: str, now: datetime
+) -> Extension:
+    """Approve a pending request: move the due date, restart the ladder, write the event.
+
+    `original_due_date` is never changed; the extension keeps the due date it replaced.
+    """
+    extension, checkin = _pending_extension(session=session, extension_id=extension_id)
+    extension.decision = "approved"
+    extension.decided_at = now
+    extension.decided_by = decided_by
+    extension.previous_due_date = checkin.due_date
+    checkin.due_date = extension.requested_date
+    checkin.escalation_level = 0
+    if hasattr(checkin, "ladder_epoch"):
+        setattr(checkin, "ladder_epoch", int(getattr(checkin, "ladder_epoch", 0) or 0) + 1)  # noqa: B010
+    record_event(
+        session=session,
+        event_type="duban.checkin.extended",
+        resource_id=f"duban.checkin.{checkin.id}",
+        occurred_at=now,
+        now=now,
+        related_resources=_related(checkin),
+        payload={
+            "checkin_id": checkin.id,
+            "extension_id": extension.id,
+            "previous_due_date": extension.previous_due_date.isoformat(),
+            "due_date": checkin.due_date.isoformat(),
+            "decided_by": decided_by,
+        },
+    )
+    return extension
+
+
+def reject_extension(
+    *, session: Session, extension_id: int, decided_by: str, now: datetime
+) -> Extension:
+    """Reject a pending request; the due date stays. Writes `duban.checkin.extension_rejected`."""
+    extension, checkin = _pending_extension(session=session, extension_id=extension_id)
+    extension.decision = "rejected"
+    extension.decided_at = now
+    extension.decided_by = decided_by
+    record_event(
+        session=session,
+        event_type="duban.checkin.extension_rejected",
+        resource_id=f"duban.checkin.{checkin.id}",
+        occurred_at=now,
+        now=now,
+        related_resources=_related(checkin),
+        payload={
+            "checkin_id": checkin.id,
+            "extension_id": extension.id,
+            "due_date": checkin.due_date.isoformat(),
+            "decided_by": decided_by,
+        },
+    )
+    return extension
