@@ -209,6 +209,7 @@ def create_app(
                     source="form",
                     now=moment,
                     idempotency_key=key,
+                    settings=settings,
                 )
                 return submission.version
 

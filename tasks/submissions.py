@@ -7,20 +7,20 @@ commit together (see `tasks.events`). A check-in accepts answers until its ladde
 
 from __future__ import annotations
 
-import importlib
-import logging
 from datetime import date, datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
+from models.calendar import WorkCalendar, default_calendar
 from models.errors import DubanError, InputError, NotFoundError
 from models.forms import SubmissionForm
 from models.plan import Item
+from models.settings import Settings
 from models.supervision import Checkin, Extension, Submission
+from notifications.compose import enqueue_receipt_email
+from tasks.checkins import ladder_epochs
 from tasks.events import record_event, related
-
-logger = logging.getLogger(__name__)
 
 CLOSED_STATUSES = frozenset({"cancelled"})
 
@@ -96,12 +96,14 @@ def record_submission(
     source: str,
     now: datetime,
     idempotency_key: str | None = None,
+    settings: Settings | None = None,
 ) -> Submission:
     """Add the next version of a department's answer; event and receipt in the same session.
 
     The first version marks the check-in `submitted` (with `submitted_at`). A repeated
     `idempotency_key` returns the version it created. Values must name the item's targets
-    (`InputError` otherwise); an extension in the form is recorded as a request.
+    (`InputError` otherwise); an extension in the form is recorded as a request. The
+    receipt email (回执) is enqueued with `settings` (default: the process settings).
     """
     if idempotency_key is not None:
         existing = session.scalars(
@@ -163,17 +165,14 @@ def record_submission(
             reason=form.extension.reason,
             now=now,
         )
-    _enqueue_receipt(session=session, submission=submission, now=now)
+    _enqueue_receipt(session=session, submission=submission, now=now, settings=settings)
     return submission
 
 
-def _enqueue_receipt(*, session: Session, submission: Submission, now: datetime) -> None:
-    try:
-        compose = importlib.import_module("notifications.compose")
-    except ModuleNotFoundError:
-        logger.warning("notifications.compose is missing: no receipt email for a submission")
-        return
-    compose.enqueue_receipt_email(session=session, submission=submission, now=now)
+def _enqueue_receipt(
+    *, session: Session, submission: Submission, now: datetime, settings: Settings | None
+) -> None:
+    enqueue_receipt_email(session=session, submission=submission, now=now, settings=settings)
 
 
 def _add_extension(
@@ -244,21 +243,35 @@ def _pending_extension(*, session: Session, extension_id: int) -> tuple[Extensio
 
 
 def approve_extension(
-    *, session: Session, extension_id: int, decided_by: str, now: datetime
+    *,
+    session: Session,
+    extension_id: int,
+    decided_by: str,
+    now: datetime,
+    calendar: WorkCalendar | None = None,
 ) -> Extension:
     """Approve a pending request: move the due date, restart the ladder, write the event.
 
-    `original_due_date` is never changed; the extension keeps the due date it replaced.
+    The new due date is the requested date moved to a working day if needed and must be
+    later than the current one (`InputError`). The approval raises the ladder epoch (the
+    count of approved extensions, see `tasks.checkins.ladder_epochs`), so notices restart;
+    `original_due_date` is never changed and the extension keeps the date it replaced.
     """
     extension, checkin = _pending_extension(session=session, extension_id=extension_id)
+    target = (calendar or default_calendar()).next_workday_on_or_after(extension.requested_date)
+    if target <= checkin.due_date:
+        raise InputError(
+            f"延期日期 {target.isoformat()} 不晚于当前截止日期 {checkin.due_date.isoformat()}。"
+        )
     extension.decision = "approved"
     extension.decided_at = now
     extension.decided_by = decided_by
     extension.previous_due_date = checkin.due_date
-    checkin.due_date = extension.requested_date
+    extension.requested_date = target
+    checkin.due_date = target
     checkin.escalation_level = 0
-    if hasattr(checkin, "ladder_epoch"):
-        setattr(checkin, "ladder_epoch", int(getattr(checkin, "ladder_epoch", 0) or 0) + 1)  # noqa: B010
+    session.flush()
+    epoch = ladder_epochs(session=session, checkin_ids=[checkin.id]).get(checkin.id, 0)
     record_event(
         session=session,
         event_type="duban.checkin.extended",
@@ -271,6 +284,8 @@ def approve_extension(
             "extension_id": extension.id,
             "previous_due_date": extension.previous_due_date.isoformat(),
             "due_date": checkin.due_date.isoformat(),
+            "reason": extension.reason,
+            "epoch": epoch,
             "decided_by": decided_by,
         },
     )

@@ -18,7 +18,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from models.db import transaction
-from models.outbox import DomainEvent
+from models.outbox import DomainEvent, OutboxMessage
 from models.settings import Settings
 from models.supervision import Checkin, Extension, Submission
 from notifications.links import make_token
@@ -194,6 +194,16 @@ async def test_post_creates_version_one_then_two_with_events(portal: Portal) -> 
         "plan",
     }
     assert portal.published == [NOW, NOW + timedelta(days=2)]
+    with portal.sessions() as session:
+        receipts = [
+            message
+            for message in session.scalars(
+                select(OutboxMessage).where(OutboxMessage.kind == "receipt")
+            )
+            if message.to_addrs == portal.rows.department.contact_emails
+        ]
+    assert len(receipts) == 2
+    assert all("<script" not in message.html_body for message in receipts)
 
 
 async def test_double_post_of_one_form_is_one_version(portal: Portal) -> None:
