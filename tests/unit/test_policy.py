@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
 from models.errors import InputError
 from models.policy import SupervisionPolicy, default_policy, load_policy, parse_policy
@@ -115,3 +116,10 @@ def test_policy_is_immutable() -> None:
     with pytest.raises(ValueError, match="frozen"):
         policy.request_lead_workdays = 1  # type: ignore[misc]
     assert isinstance(policy, SupervisionPolicy)
+
+
+def test_docs_print_the_default_policy_in_full() -> None:
+    docs = (EXAMPLE.parents[1] / "docs" / "policy.md").read_text(encoding="utf-8")
+    block = docs.split("```yaml\n", 1)[1].split("```", 1)[0]
+    assert parse_policy(yaml.safe_load(block)) == default_policy()
+    assert block == EXAMPLE.read_text(encoding="utf-8")
