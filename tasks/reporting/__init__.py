@@ -1,0 +1,1 @@
+"""Review reports: load the rows, compute the figures, render HTML/DOCX/Markdown, store them."""
