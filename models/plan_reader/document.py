@@ -1,0 +1,180 @@
+"""The plan reader's entry points: text -> `ParsedPlan`, and files dispatched by extension."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+from pydantic import ValidationError
+
+from models.errors import InputError
+from models.plan_reader.encoding import MAX_BYTES, decode_text, sniff_binary
+from models.plan_reader.normalise import Paragraph, clean_document
+from models.plan_reader.phases import default_phases
+from models.plan_reader.structure import promote_sections, read_structure
+from models.plan_schema import ParsedPlan, ParseWarning
+
+_TITLE_WORDS = re.compile(
+    r"工作要点|工作要點|要点|要點|方案|计划|計劃|规划|規劃|讲话|講話|意见|意見|安排|任务|任務|"
+    r"清单|清單|分工|通知"
+)
+_TITLE_NOISE = re.compile(r"[(（]第\d+\s*/\s*\d+页[)）]|\.(?:docx?|pdf|txt|wps|xlsx?)$", re.I)
+_YEAR = re.compile(r"((?:19|20)\d\d)\s*年")
+_ISSUED = re.compile(r"^((?:19|20)\d\d)年(\d{1,2})月(\d{1,2})日$")
+_ORG_SUFFIX = re.compile(
+    r"(?:协会|協會|科协|科協|委员会|委員會|政府|局|厅|廳|办公室|辦公室|委|院|中心|部|会|會)$"
+)
+TEXT_SUFFIXES = {".txt", ".text", ".md", ""}
+
+
+def _title(preamble: list[Paragraph], source_name: str) -> str:
+    for para in preamble:
+        text = _TITLE_NOISE.sub("", para.text).strip().strip("《》")
+        if len(text) <= 80 and _TITLE_WORDS.search(text) and not re.search(r"[。:：]$|。", text):
+            return text
+    for para in preamble:
+        text = _TITLE_NOISE.sub("", para.text).strip()
+        if 0 < len(text) <= 60 and "。" not in text and not text.endswith((":", "：")):
+            return text
+    return Path(source_name).stem or "未命名计划"
+
+
+def _issued_and_organisation(paragraphs: list[Paragraph]) -> tuple[str | None, str]:
+    for index, para in enumerate(paragraphs):
+        match = _ISSUED.match(para.text.replace(" ", ""))
+        if match is None:
+            continue
+        year, month, day = (int(part) for part in match.groups())
+        try:
+            from datetime import date
+
+            issued = date(year, month, day).isoformat()
+        except ValueError:
+            return None, ""
+        above = paragraphs[index - 1].text if index else ""
+        organisation = above if 0 < len(above) <= 30 and not re.search(r"[。,，:：]", above) else ""
+        return issued, organisation
+    return None, ""
+
+
+def parse_plan_text(
+    text: str, *, source_name: str, default_year: int | None = None, encoding: str | None = None
+) -> ParsedPlan:
+    """Read a plan from text: sections, groups, items, units, targets, phases and metadata.
+
+    Pure. Raises `InputError` when the text has no numbered items or no year can be found
+    (then pass `default_year`). A plan without phases gets the default phases with a warning.
+    """
+    if not text.strip():
+        raise InputError("文件为空，没有可读取的内容", path=source_name or None)
+    document = clean_document(text)
+    paragraphs = document.paragraphs
+    probe = read_structure(paragraphs, year=default_year or 2000)
+    cut = probe.first_marker if probe.first_marker is not None else len(paragraphs)
+    preamble = paragraphs[: max(cut, 1)]
+    title = _title(preamble, source_name)
+    issued, organisation = _issued_and_organisation(paragraphs[: cut + 1] + paragraphs[-6:])
+    year_match = _YEAR.search(title)
+    if year_match is None and issued is None:
+        year_match = next((m for p in preamble if (m := _YEAR.search(p.text))), None)
+        year_match = year_match or next(
+            (m for p in paragraphs if (m := _YEAR.search(p.text))), None
+        )
+    if year_match is not None:
+        year = int(year_match.group(1))
+    elif issued is not None:
+        year = int(issued[:4])
+    elif default_year is not None:
+        year = default_year
+    else:
+        raise InputError("找不到计划年度（标题或正文中没有“20XX年”）", path=source_name or None)
+    if not organisation:
+        prefix = title[: year_match.start()] if year_match and year_match.group(0) in title else ""
+        organisation = prefix if prefix and _ORG_SUFFIX.search(prefix) else ""
+    structure = read_structure(paragraphs, year=year)
+    if not structure.items and structure.sections:
+        promote_sections(paragraphs, structure)
+    if not structure.items:
+        raise InputError(
+            "没有找到编号的任务条目（如“1.”“（一）”），无法识别为工作计划", path=source_name or None
+        )
+    warnings = list(structure.warnings)
+    phases = structure.phases
+    if not phases:
+        phases = default_phases(year)
+        warnings.append(ParseWarning(line=0, reason="文档未写明实施阶段，已使用默认阶段"))
+    try:
+        return ParsedPlan(
+            title=title[:300],
+            organisation=organisation[:200],
+            year=year,
+            issued=issued,
+            sections=structure.sections,
+            groups=structure.groups,
+            items=structure.items,
+            phases=phases,
+            warnings=warnings,
+            encoding=encoding,
+        )
+    except ValidationError as exc:
+        raise InputError(f"计划内容无效：{exc.errors()[0]['msg']}", path=source_name) from exc
+
+
+def parse_plan_data(data: object, *, source_name: str) -> ParsedPlan:
+    """Validate a hand-written canonical plan (already loaded from YAML/JSON)."""
+    if not isinstance(data, dict):
+        raise InputError("计划文件应是一个包含 title、year、items 的对象", path=source_name)
+    try:
+        return ParsedPlan.model_validate(data)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(part) for part in error["loc"])
+        message = error["msg"].removeprefix("Value error, ")
+        raise InputError(f"{where}: {message}", path=source_name) from exc
+
+
+def read_plan_file(path: Path, *, default_year: int | None = None) -> ParsedPlan:
+    """Read a plan file by extension: text, .docx, .xlsx, .yaml/.yml or .json.
+
+    Raises `InputError` (one line) for missing, oversized, binary or malformed files.
+    """
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise InputError(f"无法读取文件：{exc.strerror}", path=path) from exc
+    if size > MAX_BYTES:
+        raise InputError(
+            f"文件过大（{size / 1048576:.1f} MB），上限为 {MAX_BYTES // 1048576} MB", path=path
+        )
+    suffix = path.suffix.lower()
+    name = path.name
+    if suffix == ".docx":
+        from models.plan_reader.docx import read_docx
+
+        return read_docx(path, default_year=default_year)
+    if suffix in {".xlsx", ".xlsm"}:
+        from models.plan_reader.xlsx import read_xlsx
+
+        return read_xlsx(path, default_year=default_year)
+    data = path.read_bytes()
+    if suffix in {".yaml", ".yml", ".json"}:
+        decoded = decode_text(data, source_name=name)
+        try:
+            loaded = yaml.safe_load(decoded.text)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            raise InputError(
+                f"不是有效的 YAML/JSON：{getattr(exc, 'problem', exc)}",
+                path=path,
+                line=mark.line + 1 if mark else 0,
+            ) from exc
+        return parse_plan_data(loaded, source_name=name)
+    if suffix not in TEXT_SUFFIXES:
+        kind = sniff_binary(data)
+        if kind is not None:
+            raise InputError(f"这是{kind}，不是支持的计划文档", path=path)
+    decoded = decode_text(data, source_name=name)
+    return parse_plan_text(
+        decoded.text, source_name=name, default_year=default_year, encoding=decoded.encoding
+    )

@@ -1,0 +1,144 @@
+"""Text clean-up before structure: pinyin annotations, width, site boilerplate, page breaks.
+
+Damaged characters (`??`, `三?!本`) pass through untouched. The result is a list of
+paragraphs, each with the 1-based line of the source where it starts.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_PINYIN_LETTERS = "a-zü" + "āáǎàēéěèīíǐìōóǒòūúǔùǖǘǚǜńňǹḿ"
+_PINYIN = re.compile(rf"(?<=[\u3400-\u9fff\uf900-\ufaff])\(([{_PINYIN_LETTERS}]{{1,7}})\)")
+_HAS_VOWEL = re.compile(r"[aeiouüāáǎàēéěèīíǐìōóǒòūúǔùǖǘǚǜ]|^(?:ng|m|n|hm|hng)$")
+
+_FULL_WIDTH = {code: code - 0xFEE0 for code in range(0xFF10, 0xFF1A)}
+_FULL_WIDTH.update({code: code - 0xFEE0 for code in range(0xFF21, 0xFF3B)})
+_FULL_WIDTH.update({code: code - 0xFEE0 for code in range(0xFF41, 0xFF5B)})
+_FULL_WIDTH.update({0x3000: 0x20, 0xFF0E: 0x2E, 0xFF05: 0x25, 0xA0: 0x20})
+
+_BOILERPLATE = re.compile(
+    r"^(?:收藏\s*分享|下载\s*相关|返回\s*下载|上传人|文档编号|资源描述|展开阅读全文|相关资源|"
+    r"猜你喜欢|相关搜索|当前位置[:：]|copyright|经营许可证|电脑版|点击查看更多|"
+    r"亲[,，]该文档|本文档|.{0,40}由会员分享|.{0,80}_第\d+页$|第\d+页\s*/\s*共\d+页$|"
+    r"举报|分享到|下载文档|立即下载|版权所有)",
+    re.IGNORECASE,
+)
+_SCRAPED = re.compile(r"上传人|文档编号|资源描述|展开阅读全文|第\d+页\s*/\s*共\d+页|由会员分享")
+_CN_NUM = "一二三四五六七八九十百"
+_SPLIT_SPACE = re.compile(
+    rf"\s+(?=[{_CN_NUM}]{{1,3}}、|[(（][{_CN_NUM}]{{1,3}}[)）]|\d{{1,3}}[.、．](?!\d)\s*[\u3400-\u9fff])"
+)
+_SPLIT_AFTER_STOP = re.compile(
+    rf"(?<=[。；;!！?？])(?=[{_CN_NUM}]{{1,3}}、|[(（][{_CN_NUM}]{{1,3}}[)）]"
+    rf"|\d{{1,3}}[.、．](?!\d)\s*[\u3400-\u9fff])"
+)
+
+
+@dataclass(frozen=True)
+class Paragraph:
+    """A paragraph of cleaned text and the 1-based source line where it starts."""
+
+    line: int
+    text: str
+
+
+@dataclass(frozen=True)
+class CleanDocument:
+    """Cleaned paragraphs; `scraped` is set when document-site boilerplate was removed."""
+
+    paragraphs: list[Paragraph]
+    scraped: bool
+
+
+def strip_pinyin(text: str) -> str:
+    """Remove ASCII pinyin annotations after Chinese characters: `學(xué)會(huì)` -> `學會`.
+
+    Parentheses holding Chinese text, digits or capitals are kept: they are real text.
+    """
+
+    def drop(match: re.Match[str]) -> str:
+        return "" if _HAS_VOWEL.search(match.group(1)) else match.group(0)
+
+    return _PINYIN.sub(drop, text)
+
+
+def to_half_width(text: str) -> str:
+    """Full-width digits, letters, `．`, `％` and spaces to half-width; CJK punctuation kept."""
+    return text.translate(_FULL_WIDTH)
+
+
+def normalise_line(text: str) -> str:
+    """One line with pinyin removed, width normalised and outer whitespace stripped."""
+    return to_half_width(strip_pinyin(text)).strip()
+
+
+def is_boilerplate(line: str) -> bool:
+    """True for a document-sharing site's chrome (uploader, page counters, copyright)."""
+    return bool(_BOILERPLATE.match(line.strip()))
+
+
+def split_inline(text: str) -> list[str]:
+    """Split a run-on paragraph before section and item markers (after a space or a full stop)."""
+    parts: list[str] = []
+    for chunk in _SPLIT_SPACE.split(text):
+        parts.extend(piece for piece in _SPLIT_AFTER_STOP.split(chunk) if piece.strip())
+    return [part.strip() for part in parts]
+
+
+def _join_pages(lines: list[tuple[int, str]]) -> list[tuple[int, str]]:
+    """Join page chunks `1、…`, `2、…` of a scraped page into one run, keeping other lines."""
+    out: list[tuple[int, str]] = []
+    expected = 1
+    run: list[tuple[int, str]] = []
+    for number, line in lines:
+        marker = f"{expected}、"
+        if line.startswith(marker):
+            run.append((number, line[len(marker) :]))
+            expected += 1
+        elif run:
+            run.append((number, line))
+        else:
+            out.append((number, line))
+    if run:
+        out.extend(_split_run(run))
+    return out
+
+
+def _split_run(run: list[tuple[int, str]]) -> list[tuple[int, str]]:
+    text = ""
+    starts: list[tuple[int, int]] = []
+    for number, piece in run:
+        starts.append((len(text), number))
+        text += piece
+    result: list[tuple[int, str]] = []
+    position = 0
+    for part in split_inline(text):
+        found = text.find(part, position)
+        offset = found if found >= 0 else position
+        position = offset + len(part) if found >= 0 else position
+        line = next((n for start, n in reversed(starts) if start <= offset), run[0][0])
+        result.append((line, part))
+    return result
+
+
+def clean_document(text: str) -> CleanDocument:
+    """Normalise every line, drop site boilerplate, rejoin scraped pages, split run-ons."""
+    raw = text.split("\n")
+    scraped = any(_SCRAPED.search(line) for line in raw[:400]) or any(
+        _SCRAPED.search(line) for line in raw[-40:]
+    )
+    lines: list[tuple[int, str]] = []
+    for number, line in enumerate(raw, start=1):
+        cleaned = normalise_line(line)
+        if not cleaned:
+            continue
+        if scraped and is_boilerplate(cleaned):
+            continue
+        lines.append((number, cleaned))
+    if scraped:
+        lines = _join_pages(lines)
+        return CleanDocument([Paragraph(n, t) for n, t in lines], scraped=True)
+    paragraphs = [Paragraph(n, part) for n, line in lines for part in split_inline(line)]
+    return CleanDocument(paragraphs, scraped=False)

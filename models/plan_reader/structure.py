@@ -1,0 +1,240 @@
+"""Paragraphs -> sections, grouped lists, items (title, body, units, targets) and phases.
+
+Sections are `一、`; items are `1.`/`1、`, `（一）` or `(1)`: the style of the first item in the
+document is the item style, a shallower style is an intermediate heading, a deeper one is
+part of the current item's body. A short line ending in a colon (`八项行动是:`) opens a
+grouped list. Dated steps (`发动部署阶段(3月下旬5月上旬)`) are phases, not items.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from models.plan_reader.normalise import Paragraph
+from models.plan_reader.phases import read_phase
+from models.plan_reader.targets import find_targets
+from models.plan_reader.units import Units, is_unit_line, parse_unit_clause, take_trailing_units
+from models.plan_schema import ParsedGroup, ParsedItem, ParsedPhase, ParsedSection, ParseWarning
+
+_CN = "一二三四五六七八九十"
+_SECTION = re.compile(rf"^([{_CN}]{{1,3}})、\s*(.*)$", re.S)
+_PAREN_CN = re.compile(rf"^[(（]([{_CN}]{{1,3}})[)）]\s*(.*)$", re.S)
+_DIGIT = re.compile(r"^(\d{1,3})[.、．](?![.、．])\s*(.*)$", re.S)
+_PAREN_DIGIT = re.compile(r"^[(（](\d{1,3})[)）]\s*(.*)$", re.S)
+_STYLES = (("paren_cn", _PAREN_CN), ("digit", _DIGIT), ("paren_digit", _PAREN_DIGIT))
+_DEPTH = {"section": 0, "paren_cn": 1, "digit": 2, "paren_digit": 3}
+_SENTENCE_END = re.compile(r"[。！？；!?;]")
+_ENUMERATED = re.compile(rf"^(?:[{_CN}]+是|首先|其次|再次|最后|此外|同时)")
+_GROUP_TAIL = re.compile(r"(?:主要)?(?:是|为|為|如下|包括|有)?\s*[:：]$")
+
+
+@dataclass
+class _Draft:
+    number: str
+    section: str | None
+    group: str | None
+    line: int
+    text: str
+    units: Units = field(default_factory=Units)
+
+
+@dataclass
+class Structure:
+    """What the structure pass found, before plan metadata is attached."""
+
+    sections: list[ParsedSection] = field(default_factory=list)
+    groups: list[ParsedGroup] = field(default_factory=list)
+    items: list[ParsedItem] = field(default_factory=list)
+    phases: list[ParsedPhase] = field(default_factory=list)
+    warnings: list[ParseWarning] = field(default_factory=list)
+    first_marker: int | None = None
+
+
+def _marker(text: str) -> tuple[str, str, str] | None:
+    """(style, number as written without `.`/`、`, rest) for a numbered paragraph, else None."""
+    match = _SECTION.match(text)
+    if match:
+        return "section", match.group(1), match.group(2)
+    for style, pattern in _STYLES:
+        match = pattern.match(text)
+        if match:
+            number = match.group(1)
+            return style, (number if style == "digit" else f"({number})"), match.group(2)
+    return None
+
+
+def split_title(text: str) -> tuple[str, str]:
+    """An item's title is its first sentence (without the full stop); its body is the rest."""
+    text = text.strip()
+    match = _SENTENCE_END.search(text)
+    if match is None:
+        return text, ""
+    return text[: match.start()].strip(), text[match.end() :].strip()
+
+
+def _section_title(rest: str) -> tuple[str, str]:
+    rest = rest.strip()
+    match = re.search(r"\s|[。！？；!?;]", rest)
+    if match is None:
+        return rest, ""
+    return rest[: match.start()], rest[match.end() :].strip()
+
+
+def _finish(draft: _Draft, out: Structure) -> None:
+    text, trailing = take_trailing_units(draft.text)
+    units = Units()
+    units.add("lead", trailing.lead + draft.units.lead)
+    units.add("support", trailing.support + draft.units.support)
+    title, body = split_title(text)
+    if not title:
+        out.warnings.append(ParseWarning(line=draft.line, reason=f"第 {draft.number} 项没有标题"))
+        return
+    if not units.lead:
+        out.warnings.append(
+            ParseWarning(line=draft.line, reason=f"任务 {draft.number} 未写明牵头单位，需指定")
+        )
+    out.items.append(
+        ParsedItem(
+            number=draft.number,
+            section=draft.section,
+            group=draft.group,
+            title=title[:2000],
+            body=body,
+            lead=units.lead,
+            support=units.support,
+            targets=find_targets(text),
+            line=draft.line,
+        )
+    )
+
+
+def _phase_of(text: str, year: int, out: Structure) -> ParsedPhase | None:
+    heading = split_title(text)[0] if len(text) > 60 else text
+    previous = out.phases[-1].end_date if out.phases else None
+    phase = read_phase(heading[:80], year=year, previous_end=previous)
+    if phase is not None and any(p.key == phase.key for p in out.phases):
+        return None
+    return phase
+
+
+def read_structure(paragraphs: list[Paragraph], *, year: int) -> Structure:
+    """Read sections, groups, items and phases from cleaned paragraphs (pure, linear time)."""
+    out = Structure()
+    item_style: str | None = None
+    section: str | None = None
+    group: str | None = None
+    group_counts: dict[int, int] = {}
+    draft: _Draft | None = None
+    last_digit = 0
+
+    def close() -> None:
+        nonlocal draft
+        if draft is not None:
+            before = len(out.items)
+            _finish(draft, out)
+            if len(out.items) > before and draft.group is not None:
+                group_counts[len(out.groups) - 1] += 1
+            draft = None
+
+    for index, para in enumerate(paragraphs):
+        text = para.text
+        marker = _marker(text)
+        if marker is not None and marker[0] == "digit":
+            number = int(marker[1])
+            if marker[2][:1].isdigit() and number not in {last_digit + 1, 1}:
+                marker = None
+            elif marker[2].startswith("%"):
+                marker = None
+        if marker is None:
+            phase = _phase_of(text, year, out) if len(text) < 200 else None
+            if phase is not None:
+                close()
+                out.phases.append(phase)
+            elif draft is not None and is_unit_line(text):
+                parsed = parse_unit_clause(text)
+                draft.units.add("lead", parsed.lead)
+                draft.units.add("support", parsed.support)
+            elif len(text) <= 40 and _GROUP_TAIL.search(text) and not _SENTENCE_END.search(text):
+                close()
+                heading = _GROUP_TAIL.sub("", text).strip()
+                out.groups.append(ParsedGroup(heading=heading or text, items=0))
+                group_counts[len(out.groups) - 1] = 0
+                group = out.groups[-1].heading
+            elif _ENUMERATED.match(text) or draft is None:
+                close()
+                group = None
+            elif not draft.text.strip():
+                draft.text = text
+            else:
+                draft.text = f"{draft.text}\n{text}"
+            continue
+        style, number_text, rest = marker
+        if out.first_marker is None:
+            out.first_marker = index
+        if style == "section":
+            close()
+            title, _ = _section_title(rest)
+            section = number_text
+            group = None
+            if any(s.number == section for s in out.sections):
+                out.warnings.append(ParseWarning(line=para.line, reason=f"章节 {section} 重复"))
+                section = f"{number_text}#{para.line}"
+            out.sections.append(ParsedSection(number=section, title=title))
+            continue
+        if style == "digit":
+            last_digit = int(number_text)
+        phase = _phase_of(rest, year, out)
+        if phase is not None:
+            close()
+            out.phases.append(phase)
+            continue
+        next_marker = _marker(paragraphs[index + 1].text) if index + 1 < len(paragraphs) else None
+        heading_only = len(rest) <= 40 and not _SENTENCE_END.search(rest)
+        deeper_next = next_marker is not None and _DEPTH[next_marker[0]] > _DEPTH[style]
+        if item_style is None and heading_only and deeper_next:
+            close()
+            continue
+        if item_style is None:
+            item_style = style
+        if _DEPTH[style] > _DEPTH[item_style] and draft is not None:
+            draft.text = f"{draft.text}\n{text}"
+            continue
+        close()
+        if _DEPTH[style] < _DEPTH[item_style]:
+            continue
+        draft = _Draft(number=number_text, section=section, group=group, line=para.line, text=rest)
+    close()
+    out.groups = [
+        ParsedGroup(heading=g.heading, items=group_counts.get(i, 0))
+        for i, g in enumerate(out.groups)
+        if group_counts.get(i, 0) > 0
+    ]
+    return out
+
+
+def promote_sections(paragraphs: list[Paragraph], structure: Structure) -> None:
+    """For a document numbered only by sections, make each section an item of its own."""
+    for para in paragraphs:
+        marker = _marker(para.text)
+        if marker is None or marker[0] != "section":
+            continue
+        text, units = take_trailing_units(marker[2])
+        title, body = split_title(text)
+        if not title:
+            continue
+        structure.items.append(
+            ParsedItem(
+                number=marker[1],
+                title=title[:2000],
+                body=body,
+                lead=units.lead,
+                support=units.support,
+                targets=find_targets(text),
+                line=para.line,
+            )
+        )
+    structure.sections = []
+    structure.warnings.append(
+        ParseWarning(line=0, reason="文档只有“一、二、……”编号，已把每一部分作为一项任务")
+    )

@@ -1,0 +1,122 @@
+"""Responsible-unit clauses -> lead and support unit names, as written.
+
+Recognised: `（牵头部室：…）`, `（牵头单位：…；配合单位：…）`, `（牵头部门：…）`,
+`〔责任单位：…〕` at the end of an item, and lines of their own (`牵头单位:…`).
+`责任单位` is lead when alone and support next to a 牵头 label. Traditional script works too.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+_LEAD = r"[牵牽][头頭](?:[单單]位|部[门門室]|[处處]室|领导|領導)?"
+_SUPPORT = r"(?:配合|[协協][办辦]|参与|參與)(?:[单單]位|部[门門室]|[处處]室)?"
+_RESP = r"(?:[责責]任|[负負][责責]|主[责責]|承[办辦])(?:[单單]位|部[门門室]|[处處]室|领导|領導)"
+_LABEL = re.compile(rf"(?P<label>{_LEAD}|{_SUPPORT}|{_RESP})\s*[:：]")
+_OPEN, _CLOSE = "(（〔【[［", ")）〕】]］"
+_TRAILING = re.compile(
+    rf"[{re.escape(_OPEN)}]\s*(?P<inner>(?:{_LEAD}|{_SUPPORT}|{_RESP})\s*[:：][^{re.escape(_OPEN)}"
+    rf"{re.escape(_CLOSE)}]*(?:[{re.escape(_OPEN)}][^{re.escape(_CLOSE)}]*"
+    rf"[{re.escape(_CLOSE)}][^{re.escape(_OPEN)}{re.escape(_CLOSE)}]*)*)"
+    rf"[{re.escape(_CLOSE)}]\s*[。.;；]?\s*$"
+)
+_OWN_LINE = re.compile(rf"^\s*(?:{_LEAD}|{_SUPPORT}|{_RESP})\s*[:：]")
+_QUALIFIERS = re.compile(
+    r"(?:按照?职责分工负责|按職責分工負責|按照?职责分工|按職責分工|分别负责|分別負責|"
+    r"按职责负责|各负其责|共同负责|负责落实|負責落實|等单位|等部门|等)$"
+)
+_SEPARATORS = "、，,；;/"
+_COLLECTIVE_TAIL = re.compile(r"^(?:县级市|縣級市|县|縣|区|區|市|县区|縣區|乡镇|鄉鎮|街道)$")
+
+
+@dataclass
+class Units:
+    """Lead and support unit names in order of appearance, without duplicates."""
+
+    lead: list[str] = field(default_factory=list)
+    support: list[str] = field(default_factory=list)
+
+    def add(self, role: str, names: list[str]) -> None:
+        """Append `names` to `lead` or `support`, skipping ones already present."""
+        target = self.lead if role == "lead" else self.support
+        for name in names:
+            if name and name not in target:
+                target.append(name)
+
+    def __bool__(self) -> bool:
+        return bool(self.lead or self.support)
+
+
+def split_units(text: str) -> list[str]:
+    """Split a unit list on `、，,；;/` outside parentheses; keep collective names whole.
+
+    `各区、县级市` stays one name; qualifiers such as `按职责分工负责` are dropped.
+    """
+    pieces: list[str] = []
+    depth = 0
+    current = ""
+    for ch in text:
+        if ch in _OPEN:
+            depth += 1
+        elif ch in _CLOSE:
+            depth = max(0, depth - 1)
+        if ch in _SEPARATORS and depth == 0:
+            pieces.append(current)
+            current = ""
+        else:
+            current += ch
+    pieces.append(current)
+    names: list[str] = []
+    for raw in pieces:
+        piece = raw.strip(" 。.:：")
+        if names and names[-1].startswith("各") and _COLLECTIVE_TAIL.match(piece):
+            names[-1] = f"{names[-1]}、{piece}"
+            continue
+        while True:
+            stripped = _QUALIFIERS.sub("", piece).strip()
+            if stripped == piece:
+                break
+            piece = stripped
+        if piece:
+            names.append(piece)
+    return names
+
+
+def _roles(inner: str) -> list[tuple[str, str]]:
+    labels = list(_LABEL.finditer(inner))
+    has_lead = any(re.match(_LEAD, m.group("label")) for m in labels)
+    result: list[tuple[str, str]] = []
+    for index, match in enumerate(labels):
+        stop = labels[index + 1].start() if index + 1 < len(labels) else len(inner)
+        value = inner[match.end() : stop].strip().strip("；;,，。 ")
+        label = match.group("label")
+        if re.match(_LEAD, label):
+            role = "lead"
+        elif re.match(_SUPPORT, label):
+            role = "support"
+        else:
+            role = "support" if has_lead else "lead"
+        result.append((role, value))
+    return result
+
+
+def parse_unit_clause(clause: str) -> Units:
+    """Read `牵头单位：A、B；配合单位：C` (no brackets) into lead and support names."""
+    units = Units()
+    for role, value in _roles(clause):
+        units.add(role, split_units(value))
+    return units
+
+
+def take_trailing_units(text: str) -> tuple[str, Units]:
+    """Split a bracketed unit clause off the end of an item's text: (text without it, units)."""
+    match = _TRAILING.search(text)
+    if match is None:
+        return text, Units()
+    return text[: match.start()].rstrip(), parse_unit_clause(match.group("inner"))
+
+
+def is_unit_line(text: str) -> bool:
+    """True for a line that is only a unit clause (`牵头单位：…`), not an item body."""
+    return bool(_OWN_LINE.match(text)) and len(text) < 300

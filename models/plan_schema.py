@@ -1,0 +1,144 @@
+"""The canonical plan format: what every reader produces and what offices may write by hand.
+
+The same models are the JSON contract of `duban plan parse --format json`; field order here is
+the key order of that output.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Comparator = Literal["ge", "le", "gt", "lt", "eq", "approx"]
+PhaseKey = Literal["mobilize", "implement", "review"]
+
+
+class ParsedTarget(BaseModel):
+    """A quantitative target: `不少于200场次` is text as written, `ge`, 200, `场次`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    text: str = Field(min_length=1, max_length=200)
+    comparator: Comparator = "eq"
+    value: float
+    unit: str = Field(default="", max_length=40)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_phrase(cls, data: Any) -> Any:
+        """Accept a bare phrase (`不少于200场次`) in hand-written plans and read it."""
+        if isinstance(data, str):
+            from models.plan_reader.targets import find_targets
+
+            found = find_targets(data, anywhere=True)
+            if not found:
+                raise ValueError(f"无法识别的指标：{data!r}")
+            return found[0].model_dump()
+        return data
+
+
+class ParsedPhase(BaseModel):
+    """A phase with its name and dates: `start`/`end` as written, dates inclusive."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    key: PhaseKey
+    name: str = Field(min_length=1, max_length=100)
+    start: str = Field(default="", max_length=40)
+    end: str = Field(default="", max_length=40)
+    start_date: date
+    end_date: date
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ParsedPhase:
+        if self.end_date < self.start_date:
+            raise ValueError(f"阶段 {self.name} 的结束日期早于开始日期")
+        return self
+
+
+class ParsedSection(BaseModel):
+    """A numbered section (`一`, `二`, …) and its heading."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    number: str = Field(min_length=1, max_length=20)
+    title: str = Field(max_length=2000)
+
+
+class ParsedGroup(BaseModel):
+    """A grouped list introduced by a heading line (`八项行动是:`) and how many items it holds."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    heading: str
+    items: int = Field(ge=0)
+
+
+class ParsedItem(BaseModel):
+    """One item: number as written (no trailing `.`/`、`), section number, units as written."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    number: str = Field(min_length=1, max_length=20)
+    section: str | None = None
+    group: str | None = None
+    title: str = Field(min_length=1, max_length=2000)
+    body: str = ""
+    lead: list[str] = Field(default_factory=list)
+    support: list[str] = Field(default_factory=list)
+    targets: list[ParsedTarget] = Field(default_factory=list)
+    line: int = Field(default=0, ge=0)
+    lead_departments: list[str] | None = None
+    support_departments: list[str] | None = None
+
+
+class ParseWarning(BaseModel):
+    """Something the reader could not use or had to guess, with its 1-based line (0: none)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    line: int = Field(default=0, ge=0)
+    reason: str
+
+
+class ParsedPlan(BaseModel):
+    """A whole plan in canonical form; `encoding` says how a text file was decoded."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: str = Field(min_length=1, max_length=300)
+    organisation: str = Field(default="", max_length=200)
+    year: int = Field(ge=1900, le=2200)
+    issued: date | None = None
+    sections: list[ParsedSection] = Field(default_factory=list)
+    groups: list[ParsedGroup] = Field(default_factory=list)
+    items: list[ParsedItem] = Field(min_length=1)
+    phases: list[ParsedPhase] = Field(default_factory=list)
+    warnings: list[ParseWarning] = Field(default_factory=list)
+    encoding: str | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ParsedPlan:
+        numbers = {section.number for section in self.sections}
+        for item in self.items:
+            if item.section is not None and item.section not in numbers:
+                raise ValueError(f"任务 {item.number} 所属章节 {item.section} 不存在")
+        keys = [phase.key for phase in self.phases]
+        if len(keys) != len(set(keys)):
+            raise ValueError("阶段重复：每种阶段（动员部署、组织实施、总结验收）只能出现一次")
+        return self
+
+    def contract(self) -> dict[str, Any]:
+        """The JSON contract of `duban plan parse`: stable key order, ISO dates.
+
+        `lead_departments`/`support_departments` appear only when a directory resolved them.
+        """
+        data = self.model_dump(mode="json", exclude={"encoding"})
+        for item in data["items"]:
+            if item["lead_departments"] is None:
+                del item["lead_departments"]
+            if item["support_departments"] is None:
+                del item["support_departments"]
+        return data
