@@ -3,15 +3,22 @@
 `enqueue_message` is the only way mail enters duban; a relay (see `notifications.relay`)
 delivers pending rows later. The row's `key` is the business key of the notice it delivers,
 so enqueueing the same notice twice writes one row.
+
+Lifecycle: `pending` -> `claim_messages` -> `sending` (leased; `attempts` is the claim
+token) -> `mark_sent` / `mark_retry` (back to `pending` after a backoff) / `mark_dead`. A row
+whose lease expired is claimable again, so a crashed relay's rows are picked up.
 """
 
 from __future__ import annotations
 
+import random
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from models.outbox import OutboxMessage
@@ -68,3 +75,203 @@ def enqueue_message(
     )
     session.add(message)
     return message
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Capped exponential backoff with jitter, and the attempt count after which a row dies."""
+
+    base_seconds: float = 60.0
+    cap_seconds: float = 3600.0
+    max_attempts: int = 8
+
+    def delay(self, attempt: int, rng: random.Random | None = None) -> timedelta:
+        """The wait before retrying after failed `attempt` (1-based): half fixed, half random."""
+        ceiling = min(self.cap_seconds, self.base_seconds * 2 ** max(attempt - 1, 0))
+        jitter = (rng or _RNG).random()
+        return timedelta(seconds=ceiling / 2 + jitter * ceiling / 2)
+
+
+_RNG = random.Random()  # noqa: S311 - jitter, not security
+DEFAULT_POLICY = RetryPolicy()
+
+
+def _ready(now: datetime) -> ColumnElement[bool]:
+    return or_(
+        and_(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now),
+        and_(OutboxMessage.status == "sending", OutboxMessage.lease_until < now),
+    )
+
+
+def claim_messages(
+    *, session: Session, now: datetime, limit: int, lease: timedelta
+) -> list[OutboxMessage]:
+    """Claim up to `limit` ready rows (pending and due, or sending with an expired lease).
+
+    One `UPDATE … WHERE id IN (SELECT … LIMIT n [FOR UPDATE SKIP LOCKED])` sets them to
+    `sending` with `lease_until = now + lease` and increments `attempts`; the new `attempts`
+    value is the claim token that `mark_*` check. On PostgreSQL concurrent claimers skip
+    each other's rows; on SQLite the statement takes the write lock first, so two claimers
+    never get the same row. The caller commits (soon) to publish the claim.
+    """
+    candidates = (
+        select(OutboxMessage.id)
+        .where(_ready(now))
+        .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        candidates = candidates.with_for_update(skip_locked=True)
+    claimed = update(OutboxMessage).where(OutboxMessage.id.in_(candidates), _ready(now))
+    claimed = claimed.values(
+        status="sending", lease_until=now + lease, attempts=OutboxMessage.attempts + 1
+    ).returning(OutboxMessage.id)
+    ids = list(session.execute(claimed, execution_options={"synchronize_session": False}).scalars())
+    if not ids:
+        return []
+    rows = session.scalars(
+        select(OutboxMessage)
+        .where(OutboxMessage.id.in_(ids))
+        .order_by(OutboxMessage.created_at, OutboxMessage.id)
+        .execution_options(populate_existing=True)
+    )
+    return list(rows)
+
+
+def _finish(session: Session, *, message_id: str, attempt: int, values: dict[str, Any]) -> bool:
+    result = session.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.id == message_id,
+            OutboxMessage.status == "sending",
+            OutboxMessage.attempts == attempt,
+        )
+        .values(**values),
+        execution_options={"synchronize_session": False},
+    )
+    return bool(getattr(result, "rowcount", 0))
+
+
+def mark_sent(
+    *,
+    session: Session,
+    message_id: str,
+    attempt: int,
+    now: datetime,
+    recipient_results: dict[str, str],
+) -> bool:
+    """Mark a claimed row sent (after the server's 250); False if the claim was lost."""
+    return _finish(
+        session,
+        message_id=message_id,
+        attempt=attempt,
+        values={
+            "status": "sent",
+            "sent_at": now,
+            "lease_until": None,
+            "last_error": "",
+            "recipient_results": recipient_results,
+        },
+    )
+
+
+def mark_dead(
+    *,
+    session: Session,
+    message_id: str,
+    attempt: int,
+    now: datetime,  # noqa: ARG001 - kept for a uniform signature
+    error: str,
+    recipient_results: dict[str, str] | None = None,
+) -> bool:
+    """Move a claimed row to the dead letters with the server's reply; False if lost."""
+    values: dict[str, Any] = {"status": "dead", "lease_until": None, "last_error": error}
+    if recipient_results is not None:
+        values["recipient_results"] = recipient_results
+    return _finish(session, message_id=message_id, attempt=attempt, values=values)
+
+
+def mark_retry(
+    *,
+    session: Session,
+    message_id: str,
+    attempt: int,
+    now: datetime,
+    error: str,
+    recipient_results: dict[str, str] | None = None,
+    policy: RetryPolicy = DEFAULT_POLICY,
+    rng: random.Random | None = None,
+) -> str | None:
+    """Return a claimed row to `pending` after a backoff, or `dead` after the last attempt.
+
+    Returns the new status, or None if the claim was lost to another relay.
+    """
+    if attempt >= policy.max_attempts:
+        dead = mark_dead(
+            session=session,
+            message_id=message_id,
+            attempt=attempt,
+            now=now,
+            error=f"{error}（已重试{attempt}次）",
+            recipient_results=recipient_results,
+        )
+        return "dead" if dead else None
+    values: dict[str, Any] = {
+        "status": "pending",
+        "lease_until": None,
+        "last_error": error,
+        "next_attempt_at": now + policy.delay(attempt, rng),
+    }
+    if recipient_results is not None:
+        values["recipient_results"] = recipient_results
+    owned = _finish(session, message_id=message_id, attempt=attempt, values=values)
+    return "pending" if owned else None
+
+
+def requeue_messages(
+    *, session: Session, now: datetime, message_id: str | None = None, dead: bool = False
+) -> int:
+    """Make dead (or pending) rows due now with a fresh attempt budget; returns the count.
+
+    Give `message_id` for one row (dead or pending), or `dead=True` for every dead row.
+    """
+    query = update(OutboxMessage).where(OutboxMessage.status.in_(("dead", "pending")))
+    if message_id is not None:
+        query = query.where(OutboxMessage.id == message_id)
+    elif dead:
+        query = query.where(OutboxMessage.status == "dead")
+    else:
+        return 0
+    result = session.execute(
+        query.values(status="pending", attempts=0, next_attempt_at=now, lease_until=None),
+        execution_options={"synchronize_session": False},
+    )
+    return int(getattr(result, "rowcount", 0))
+
+
+def list_messages(
+    *, session: Session, status: str | None = None, limit: int = 50
+) -> list[OutboxMessage]:
+    """The newest `limit` outbox rows, optionally only those with `status`."""
+    query = select(OutboxMessage).order_by(OutboxMessage.created_at.desc(), OutboxMessage.id)
+    if status is not None:
+        query = query.where(OutboxMessage.status == status)
+    return list(session.scalars(query.limit(limit)))
+
+
+def find_message(*, session: Session, prefix: str) -> OutboxMessage | None:
+    """The outbox row whose id starts with `prefix` (at least 6 characters), if exactly one."""
+    if len(prefix) < 6:
+        return None
+    rows = list(
+        session.scalars(select(OutboxMessage).where(OutboxMessage.id.startswith(prefix)).limit(2))
+    )
+    return rows[0] if len(rows) == 1 else None
+
+
+def count_by_status(*, session: Session) -> dict[str, int]:
+    """How many outbox rows are in each status."""
+    rows = session.execute(
+        select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)
+    )
+    return {status: int(count) for status, count in rows}

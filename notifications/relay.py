@@ -1,0 +1,310 @@
+"""The outbox relay: claims pending rows and delivers them over SMTP with aiosmtplib.
+
+A batch is split over a few workers; each keeps one SMTP connection open for its share and
+reconnects after any failure. A row is marked sent only after the server's 250 for DATA and
+each outcome is committed right after its send, so a crash duplicates at most the message in
+flight (with the same Message-ID, `<row id@domain>`). 4xx replies, disconnects and timeouts
+are retried later; 5xx replies and unreadable attachments go to the dead letters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime
+from pathlib import Path
+
+import aiosmtplib
+from sqlalchemy.orm import Session, sessionmaker
+
+from models import clock
+from models.db import transaction
+from models.outbox import OutboxMessage
+from models.settings import Settings, SmtpSecurity
+from notifications import outbox
+
+log = logging.getLogger("duban.mail.relay")
+
+TRANSIENT_ERRORS = (
+    aiosmtplib.SMTPServerDisconnected,
+    aiosmtplib.SMTPConnectError,
+    aiosmtplib.SMTPTimeoutError,
+    TimeoutError,
+    OSError,
+)
+
+
+class PermanentMessageError(Exception):
+    """The row itself cannot be sent (for example an attachment file is missing)."""
+
+
+@dataclass
+class RelayResult:
+    """What one `relay_once` did: rows claimed, sent, retried later, dead, and claims lost."""
+
+    claimed: int = 0
+    sent: int = 0
+    retried: int = 0
+    dead: int = 0
+    lost: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class RelayOptions:
+    """Batch size, parallel connections, lease, per-send deadline and retry policy."""
+
+    batch_size: int = 200
+    concurrency: int = 4
+    lease: timedelta = timedelta(minutes=15)
+    send_deadline_seconds: float | None = None
+    policy: outbox.RetryPolicy = outbox.DEFAULT_POLICY
+
+
+def message_domain(settings: Settings) -> str:
+    """The domain part of Message-IDs: the sender address's domain."""
+    return settings.mail_from_address.rpartition("@")[2] or "duban.local"
+
+
+def build_email(row: OutboxMessage, settings: Settings) -> EmailMessage:
+    """The MIME message of `row`: multipart text + HTML, attachments, stable headers.
+
+    Headers are the same on every attempt (Date is the row's creation time), so a duplicate
+    delivery is recognisable. Raises `PermanentMessageError` for an unreadable attachment.
+    """
+    message = EmailMessage()
+    message["Subject"] = outbox.check_header(row.subject)
+    message["From"] = Address(settings.mail_from_name, addr_spec=settings.mail_from_address)
+    message["To"] = ", ".join(row.to_addrs)
+    if row.cc_addrs:
+        message["Cc"] = ", ".join(row.cc_addrs)
+    message["Date"] = format_datetime(row.created_at)
+    message["Message-ID"] = f"<{row.id}@{message_domain(settings)}>"
+    message["X-Duban-Kind"] = row.kind
+    message["Auto-Submitted"] = "auto-generated"
+    message.set_content(row.text_body)
+    if row.html_body:
+        message.add_alternative(row.html_body, subtype="html")
+    for attachment in row.attachments:
+        path = Path(str(attachment.get("path", "")))
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise PermanentMessageError(f"附件无法读取：{path.name}（{exc.strerror}）") from exc
+        maintype, _, subtype = str(attachment.get("mime", "application/octet-stream")).partition(
+            "/"
+        )
+        message.add_attachment(
+            data,
+            maintype=maintype,
+            subtype=subtype or "octet-stream",
+            filename=str(attachment.get("filename") or path.name),
+        )
+    return message
+
+
+def smtp_client(settings: Settings) -> aiosmtplib.SMTP:
+    """An unconnected aiosmtplib client configured from the SMTP settings."""
+    password = settings.smtp_password.get_secret_value()
+    return aiosmtplib.SMTP(
+        hostname=settings.smtp_host,
+        port=settings.smtp_port,
+        timeout=settings.smtp_timeout_seconds,
+        use_tls=settings.smtp_security is SmtpSecurity.tls,
+        start_tls=True if settings.smtp_security is SmtpSecurity.starttls else False,
+        username=settings.smtp_user or None,
+        password=password if settings.smtp_user else None,
+    )
+
+
+def _reply(response: aiosmtplib.SMTPResponse | aiosmtplib.SMTPResponseException) -> str:
+    return f"{response.code} {response.message}".strip()
+
+
+class _Worker:
+    """One SMTP connection sending its share of a batch, one row at a time."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        options: RelayOptions,
+        record: Callable[[OutboxMessage, str, str, dict[str, str] | None], None],
+    ) -> None:
+        self.settings = settings
+        self.options = options
+        self.record = record
+        self.smtp: aiosmtplib.SMTP | None = None
+
+    async def _connection(self) -> aiosmtplib.SMTP:
+        if self.smtp is None or not self.smtp.is_connected:
+            smtp = smtp_client(self.settings)
+            await smtp.connect()
+            self.smtp = smtp
+        return self.smtp
+
+    async def close(self) -> None:
+        """Say QUIT if the connection is open; never raises."""
+        smtp, self.smtp = self.smtp, None
+        if smtp is not None and smtp.is_connected:
+            try:
+                await asyncio.wait_for(smtp.quit(), timeout=5)
+            except (aiosmtplib.SMTPException, TimeoutError, OSError):
+                smtp.close()
+
+    def _drop(self) -> None:
+        if self.smtp is not None:
+            self.smtp.close()
+        self.smtp = None
+
+    async def send(self, row: OutboxMessage) -> None:
+        """Deliver `row` and record the outcome (sent, retry or dead)."""
+        try:
+            email = build_email(row, self.settings)
+        except PermanentMessageError as exc:
+            self.record(row, "dead", str(exc), None)
+            return
+        recipients = [*row.to_addrs, *row.cc_addrs]
+        deadline = self.options.send_deadline_seconds or self.settings.smtp_timeout_seconds * 2
+        try:
+            async with asyncio.timeout(deadline):
+                smtp = await self._connection()
+                refused, _ = await smtp.send_message(
+                    email, sender=self.settings.mail_from_address, recipients=recipients
+                )
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            results = {error.recipient: _reply(error) for error in exc.recipients}
+            transient = any(error.code < 500 for error in exc.recipients)
+            self._drop()
+            self.record(row, "retry" if transient else "dead", "全部收件人被拒绝", results)
+            return
+        except aiosmtplib.SMTPResponseException as exc:
+            self._drop()
+            self.record(row, "dead" if exc.code >= 500 else "retry", _reply(exc), None)
+            return
+        except TRANSIENT_ERRORS as exc:
+            self._drop()
+            reason = "发送超时" if isinstance(exc, TimeoutError) else f"连接失败：{exc}"
+            self.record(row, "retry", reason, None)
+            return
+        except aiosmtplib.SMTPException as exc:
+            self._drop()
+            self.record(row, "retry", f"SMTP 错误：{exc}", None)
+            return
+        results = dict.fromkeys(recipients, "250 accepted")
+        results.update({address: _reply(reply) for address, reply in refused.items()})
+        self.record(row, "sent", "", results)
+
+
+async def _drain(worker: _Worker, queue: asyncio.Queue[OutboxMessage]) -> None:
+    try:
+        while not queue.empty():
+            await worker.send(queue.get_nowait())
+    finally:
+        await worker.close()
+
+
+async def relay_once(
+    *,
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    now: datetime | None = None,
+    options: RelayOptions | None = None,
+) -> RelayResult:
+    """Deliver every row that is ready at `now` (default: the clock), batch by batch.
+
+    Each outcome is committed right after its send. Returns the counts; never raises for
+    SMTP problems (they become retries or dead letters).
+    """
+    options = options or RelayOptions()
+    result = RelayResult()
+
+    def moment() -> datetime:
+        return now if now is not None else clock.now()
+
+    def record(
+        row: OutboxMessage, outcome: str, error: str, results: dict[str, str] | None
+    ) -> None:
+        at = moment()
+        with transaction(sessions) as session:
+            if outcome == "sent":
+                owned = outbox.mark_sent(
+                    session=session,
+                    message_id=row.id,
+                    attempt=row.attempts,
+                    now=at,
+                    recipient_results=results or {},
+                )
+                status: str | None = "sent" if owned else None
+            elif outcome == "dead":
+                owned = outbox.mark_dead(
+                    session=session,
+                    message_id=row.id,
+                    attempt=row.attempts,
+                    now=at,
+                    error=error,
+                    recipient_results=results,
+                )
+                status = "dead" if owned else None
+            else:
+                status = outbox.mark_retry(
+                    session=session,
+                    message_id=row.id,
+                    attempt=row.attempts,
+                    now=at,
+                    error=error,
+                    recipient_results=results,
+                    policy=options.policy,
+                )
+        if status == "sent":
+            result.sent += 1
+        elif status == "dead":
+            result.dead += 1
+            result.errors.append(f"{row.id}: {error}")
+        elif status == "pending":
+            result.retried += 1
+            result.errors.append(f"{row.id}: {error}")
+        else:
+            result.lost += 1
+
+    while True:
+        with transaction(sessions) as session:
+            rows = outbox.claim_messages(
+                session=session, now=moment(), limit=options.batch_size, lease=options.lease
+            )
+        if not rows:
+            return result
+        result.claimed += len(rows)
+        queue: asyncio.Queue[OutboxMessage] = asyncio.Queue()
+        for row in rows:
+            queue.put_nowait(row)
+        workers = [
+            _Worker(settings=settings, options=options, record=record)
+            for _ in range(max(1, min(options.concurrency, len(rows))))
+        ]
+        await asyncio.gather(*(_drain(worker, queue) for worker in workers))
+
+
+async def relay_forever(
+    *,
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    stop: asyncio.Event,
+    interval_seconds: float = 5.0,
+    options: RelayOptions | None = None,
+    on_result: Callable[[RelayResult], None] | None = None,
+) -> None:
+    """Run `relay_once` every `interval_seconds` until `stop` is set."""
+    while not stop.is_set():
+        result = await relay_once(sessions=sessions, settings=settings, options=options)
+        if on_result is not None and result.claimed:
+            on_result(result)
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=interval_seconds)
+        except TimeoutError:
+            continue
