@@ -315,3 +315,11 @@ def reject_extension(
         },
     )
     return extension
+
+
+def list_extensions(*, session: Session, pending_only: bool = True) -> list[Extension]:
+    """Extension requests, oldest first (only undecided ones unless `pending_only` is false)."""
+    query = select(Extension).order_by(Extension.requested_at, Extension.id)
+    if pending_only:
+        query = query.where(Extension.decision == "pending")
+    return list(session.scalars(query))

@@ -10,6 +10,7 @@ from pydantic import ValidationError
 from duban.cli import db as db_cli
 from duban.cli import departments as departments_cli
 from duban.cli import misc as misc_cli
+from duban.cli import portal as portal_cli
 from duban.cli.output import fail
 from models.errors import DubanError
 
@@ -23,6 +24,7 @@ app = typer.Typer(
 app.add_typer(db_cli.app, name="db")
 app.add_typer(departments_cli.app, name="departments")
 misc_cli.register(app)
+portal_cli.register(app)
 
 
 def main() -> None:
