@@ -20,10 +20,11 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 from typing import Literal
 
 from models.calendar import WorkCalendar
-from models.policy import SupervisionPolicy
+from models.policy import EscalationLevel, SupervisionPolicy
 
 __all__ = [
     "CheckinFacts",
@@ -105,10 +106,30 @@ def ladder_schedule(
     """The full timeline of a check-in due on `due_date`, in date order (see module doc).
 
     `request_lead_workdays == 0` means no request; `reminder_on_due_date` false, no reminder.
+    Results are memoised per (calendar, due date, ladder settings).
     """
+    return list(
+        _timeline(
+            calendar,
+            due_date,
+            policy.request_lead_workdays,
+            policy.reminder_on_due_date,
+            policy.escalation,
+        )
+    )
+
+
+@lru_cache(maxsize=4096)
+def _timeline(
+    calendar: WorkCalendar,
+    due_date: date,
+    request_lead_workdays: int,
+    reminder_on_due_date: bool,
+    ladder: tuple[EscalationLevel, ...],
+) -> tuple[ScheduledNotice, ...]:
     timeline: list[ScheduledNotice] = []
-    if policy.request_lead_workdays > 0:
-        request_on = calendar.add_workdays(due_date, -policy.request_lead_workdays)
+    if request_lead_workdays > 0:
+        request_on = calendar.add_workdays(due_date, -request_lead_workdays)
         timeline.append(ScheduledNotice("request", 0, request_on, due_date, ("contact",)))
     escalations = [
         ScheduledNotice(
@@ -119,12 +140,12 @@ def ladder_schedule(
             tuple(rung.recipients),
             rung.delay_workdays,
         )
-        for rung in policy.escalation
+        for rung in ladder
     ]
-    if policy.reminder_on_due_date:
+    if reminder_on_due_date:
         until = escalations[0].on if escalations else calendar.add_workdays(due_date, 1)
         timeline.append(ScheduledNotice("reminder", 0, due_date, until, ("contact",)))
-    return timeline + escalations
+    return (*timeline, *escalations)
 
 
 def _submitted_by(facts: CheckinFacts, today: date) -> bool:
