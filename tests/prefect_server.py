@@ -1,0 +1,168 @@
+"""A real Prefect server as a subprocess on 127.0.0.1, on SQLite or PostgreSQL, for tests.
+
+`start_prefect_server()` starts `prefect server start` on a free port with its own
+PREFECT_HOME (analytics off), waits for `/api/health` and returns a `PrefectServer` whose
+`client_env` points a worker or CLI subprocess at it; `stop()` ends the whole process group.
+`fresh_postgres_database()` creates and drops a throw-away database for the server.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import OperationalError
+
+PG_ADMIN_URL = os.environ.get(
+    "DUBAN_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+
+PREFECT_CLI = (sys.executable, "-m", "prefect")
+QUIET_SERVER_ENV = {
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "PREFECT_SERVER_UI_ENABLED": "false",
+    "PREFECT_UI_ENABLED": "false",
+    "PREFECT_SERVER_SERVICES_LATE_RUNS_ENABLED": "false",
+    "PREFECT_SERVER_SERVICES_FOREMAN_ENABLED": "false",
+    "PREFECT_LOGGING_LEVEL": "WARNING",
+    "PREFECT_SERVER_LOGGING_LEVEL": "WARNING",
+}
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def postgres_problem() -> str | None:
+    """None if the test PostgreSQL server answers, else the first line of the error."""
+    try:
+        engine = create_engine(PG_ADMIN_URL)
+        with engine.connect() as connection:
+            connection.execute(text("select 1"))
+        engine.dispose()
+    except OperationalError as exc:
+        return str(exc.orig).splitlines()[0]
+    return None
+
+
+@contextlib.contextmanager
+def fresh_postgres_database(prefix: str = "prefect") -> Iterator[str]:
+    """Create an empty PostgreSQL database; yield its `postgresql+asyncpg://` URL; drop it."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    base = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql+psycopg://", "postgresql+asyncpg://")
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@dataclass
+class PrefectServer:
+    """A running Prefect server subprocess and the environment a client needs to use it."""
+
+    api_url: str
+    home: Path
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    client_env: dict[str, str] = field(default_factory=dict)
+
+    def log_tail(self, lines: int = 40) -> str:
+        """The last `lines` lines the server wrote (for assertion messages)."""
+        if not self.log_path.exists():
+            return ""
+        text_lines = self.log_path.read_text(errors="replace").splitlines()
+        return "\n".join(text_lines[-lines:])
+
+    def stop(self, timeout: float = 20.0) -> None:
+        """Stop the server's process group: SIGTERM, then SIGKILL after `timeout` seconds."""
+        if self.process.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=timeout)
+
+
+def client_environment(api_url: str, home: Path) -> dict[str, str]:
+    """Environment for a subprocess (worker, `prefect deploy`) that talks to `api_url`."""
+    env = dict(os.environ)
+    env.update(QUIET_SERVER_ENV)
+    env["PREFECT_API_URL"] = api_url
+    env["PREFECT_HOME"] = str(home)
+    return env
+
+
+def start_prefect_server(
+    workdir: Path,
+    *,
+    database_url: str | None = None,
+    extra_env: Mapping[str, str] | None = None,
+    timeout: float = 90.0,
+) -> PrefectServer:
+    """Start `prefect server start` on 127.0.0.1 and a free port; wait until healthy.
+
+    `database_url` is Prefect's `PREFECT_API_DATABASE_CONNECTION_URL` (None: SQLite under
+    `workdir`). Raises RuntimeError with the server's log tail if it does not come up.
+    """
+    home = workdir / "prefect-home"
+    home.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    api_url = f"http://127.0.0.1:{port}/api"
+    env = client_environment(api_url, home)
+    env.pop("PREFECT_API_URL")
+    env["PREFECT_SERVER_API_HOST"] = "127.0.0.1"
+    env["PREFECT_SERVER_API_PORT"] = str(port)
+    env["PREFECT_API_DATABASE_CONNECTION_URL"] = (
+        database_url or f"sqlite+aiosqlite:///{home / 'prefect.db'}"
+    )
+    env.update(extra_env or {})
+    log_path = workdir / f"prefect-server-{port}.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(  # noqa: S603
+            [*PREFECT_CLI, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    server = PrefectServer(
+        api_url=api_url,
+        home=home,
+        process=process,
+        log_path=log_path,
+        client_env=client_environment(api_url, home),
+    )
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"Prefect server exited early:\n{server.log_tail()}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{api_url}/health", timeout=2).status_code == 200:
+                return server
+        time.sleep(0.3)
+    server.stop()
+    raise RuntimeError(f"Prefect server not healthy after {timeout:.0f} s:\n{server.log_tail()}")
