@@ -18,6 +18,7 @@ from models.directory import Department
 from models.errors import DubanError, InputError, NotFoundError
 from models.plan import Item, Plan
 from models.supervision import Assignment, Checkin, Notice
+from notifications.compose import enqueue_notice_email
 from tasks.events import record_event, related
 from tasks.notices import recipients_for, record_notice
 
@@ -127,13 +128,8 @@ def _notify_assignment(
 
 
 def _compose_bulk(*, session: Session, notices: list[Notice], now: datetime) -> None:
-    from tasks.notices import _email_composer
-
-    composer = _email_composer()
-    if composer is None:
-        return
     for notice in notices:
-        composer(session=session, notice=notice, now=now)
+        enqueue_notice_email(session=session, notice=notice, now=now)
 
 
 def start_supervision(

@@ -2,22 +2,20 @@
 
 A notice is inserted inside a SAVEPOINT: when a concurrent run inserted the same key first,
 the database's unique constraint rejects ours and the notice is skipped, so nothing is ever
-sent twice. The email is enqueued in the same transaction by `notifications.compose` when
-that module is present; otherwise the Notice row alone records the decision.
+sent twice. The email is enqueued in the same transaction by `notifications.compose`.
 """
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from models.directory import Department
 from models.supervision import Notice
+from notifications.compose import enqueue_notice_email
 
 ROLE_LABELS = {
     "contact": "部门联系人",
@@ -58,15 +56,6 @@ def recipients_for(
     return found
 
 
-def _email_composer() -> Callable[..., Any] | None:
-    try:
-        module = importlib.import_module("notifications.compose")
-    except ModuleNotFoundError:
-        return None
-    composer: Callable[..., Any] | None = getattr(module, "enqueue_notice_email", None)
-    return composer
-
-
 def record_notice(
     *,
     session: Session,
@@ -102,7 +91,5 @@ def record_notice(
             session.flush([notice])
     except IntegrityError:
         return None
-    composer = _email_composer()
-    if composer is not None:
-        composer(session=session, notice=notice, now=now)
+    enqueue_notice_email(session=session, notice=notice, now=now)
     return notice

@@ -1,0 +1,359 @@
+"""The reconcile loop: do for an item what is due at `as_of` and not yet done, once.
+
+`reconcile_items` looks at the rows of a batch of items of one plan and the moment `as_of`,
+and: sends assignment notices not yet sent, materialises missing check-ins, records every
+prompt, reminder and escalation the ladder (`models.ladder`) says is due, updates each
+check-in's escalation level and each item's colour, and writes domain events for all of it
+in the caller's transaction. Every notice has a unique business key, so running it again at
+the same `as_of`, or twice at once, sends nothing twice.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from models.calendar import WorkCalendar
+from models.clock import local_date
+from models.directory import Department
+from models.errors import DubanError, InputError, NotFoundError
+from models.ladder import (
+    CheckinFacts,
+    CheckinState,
+    checkin_state,
+    decide_notices,
+    escalation_level_due,
+)
+from models.plan import Item, Plan
+from models.policy import SupervisionPolicy
+from models.rag import ItemSignals, item_colour
+from models.supervision import Assignment, Checkin, Notice
+from tasks.assignment import item_label, notify_open_assignments, supervision_offices
+from tasks.checkins import ladder_epochs, materialise_checkins, schedule_for_plan
+from tasks.colour import reported_signals
+from tasks.events import record_event, related
+from tasks.notices import recipients_for, record_notice
+
+STATE_ESCALATED = "Escalated"
+STATE_OVERDUE = "Overdue"
+STATE_AWAITING = "AwaitingCheckin"
+STATE_ON_TRACK = "OnTrack"
+
+
+@dataclass
+class ItemResult:
+    """What one reconcile did to one item, and the item's state afterwards."""
+
+    item_id: int
+    label: str
+    state: str = STATE_ON_TRACK
+    colour: str = "none"
+    previous_colour: str = "none"
+    assignments_notified: int = 0
+    checkins_created: int = 0
+    notices: list[str] = field(default_factory=list)
+    max_level: int = 0
+    overdue: int = 0
+    awaiting: int = 0
+    pending: int = 0
+    submitted: int = 0
+    next_due: date | None = None
+
+    @property
+    def changed(self) -> bool:
+        """True if this reconcile wrote anything."""
+        return bool(
+            self.notices
+            or self.assignments_notified
+            or self.checkins_created
+            or self.colour != self.previous_colour
+        )
+
+
+def load_supervised_plan(*, session: Session, plan_id: int, today: date) -> Plan:
+    """The plan, if it is being supervised and `today` is not before supervision started."""
+    plan = session.get(Plan, plan_id)
+    if plan is None:
+        raise NotFoundError(f"没有编号为 {plan_id} 的计划。")
+    if plan.status != "supervising" or plan.started_at is None:
+        raise DubanError(f"计划「{plan.title}」尚未开始督办，请先运行：duban start {plan.id}")
+    started = local_date(plan.started_at)
+    if today < started:
+        raise InputError(
+            f"督办时点 {today.isoformat()} 早于计划「{plan.title}」开始督办的日期 "
+            f"{started.isoformat()}。"
+        )
+    return plan
+
+
+def _related(item: Item, department: Department) -> list[dict[str, str]]:
+    return [
+        related("item", item.id, item_label(item)[:200]),
+        related("department", department.id, department.name),
+        related("plan", item.plan_id),
+    ]
+
+
+def _state(result: ItemResult) -> str:
+    if result.max_level >= 2:
+        return STATE_ESCALATED
+    if result.overdue:
+        return STATE_OVERDUE
+    if result.awaiting:
+        return STATE_AWAITING
+    return STATE_ON_TRACK
+
+
+def reconcile_items(
+    *,
+    session: Session,
+    plan_id: int,
+    item_ids: Sequence[int],
+    as_of: datetime,
+    policy: SupervisionPolicy,
+    calendar: WorkCalendar,
+) -> list[ItemResult]:
+    """Reconcile a batch of items of one supervised plan at `as_of` (aware datetime).
+
+    Set-based: a fixed number of queries per batch plus one write per new notice. Does not
+    commit. Raises `NotFoundError` for an unknown plan or item, `InputError` for an `as_of`
+    before supervision started, `DubanError` for a plan not being supervised.
+    """
+    today = local_date(as_of)
+    plan = load_supervised_plan(session=session, plan_id=plan_id, today=today)
+    items = {
+        item.id: item
+        for item in session.scalars(
+            select(Item).where(Item.id.in_(item_ids), Item.plan_id == plan_id)
+        )
+    }
+    missing = sorted(set(item_ids) - set(items))
+    if missing:
+        raise NotFoundError(f"计划 {plan_id} 中没有编号为 {missing[0]} 的任务。")
+    results = {
+        item_id: ItemResult(
+            item_id=item_id, label=item_label(item), colour=item.colour, previous_colour=item.colour
+        )
+        for item_id, item in items.items()
+    }
+    for item in items.values():
+        results[item.id].assignments_notified = notify_open_assignments(
+            session=session, item=item, plan=plan, now=as_of
+        )
+    specs = schedule_for_plan(
+        session=session,
+        plan=plan,
+        policy=policy,
+        calendar=calendar,
+        not_before=local_date(plan.started_at or as_of),
+    )
+    created = materialise_checkins(
+        session=session, plan_id=plan_id, specs=specs, now=as_of, item_ids=list(items)
+    )
+    rows = session.execute(
+        select(Checkin, Department)
+        .join(Department, Department.id == Checkin.department_id)
+        .join(
+            Assignment,
+            (Assignment.item_id == Checkin.item_id)
+            & (Assignment.department_id == Checkin.department_id)
+            & Assignment.ended_at.is_(None),
+        )
+        .where(Checkin.item_id.in_(list(items)), Checkin.status != "cancelled")
+        .order_by(Checkin.item_id, Checkin.due_date, Checkin.id)
+    ).all()
+    if created:
+        per_item: defaultdict[int, int] = defaultdict(int)
+        for checkin, _ in rows:
+            if checkin.created_at == as_of:
+                per_item[checkin.item_id] += 1
+        for item_id, count in per_item.items():
+            results[item_id].checkins_created = count
+    checkin_ids = [checkin.id for checkin, _ in rows]
+    epochs = ladder_epochs(session=session, checkin_ids=checkin_ids)
+    done_keys = set(
+        session.scalars(
+            select(Notice.key).where(
+                Notice.item_id.in_(list(items)), Notice.checkin_id.is_not(None)
+            )
+        )
+    )
+    offices = supervision_offices(session=session)
+    states: defaultdict[int, list[CheckinState]] = defaultdict(list)
+    for checkin, department in rows:
+        item = items[checkin.item_id]
+        result = results[item.id]
+        facts = CheckinFacts(
+            checkin_id=checkin.id,
+            due_date=checkin.due_date,
+            submitted_on=local_date(checkin.submitted_at) if checkin.submitted_at else None,
+            ladder_epoch=epochs.get(checkin.id, 0),
+        )
+        for decision in decide_notices(facts, policy, calendar, today=today, done_keys=done_keys):
+            notice = record_notice(
+                session=session,
+                key=decision.key,
+                kind=decision.kind,
+                level=decision.level,
+                item_id=item.id,
+                department_id=department.id,
+                checkin_id=checkin.id,
+                recipients=recipients_for(department, decision.recipient_roles, offices),
+                reason=f"{item_label(item)}（{department.name}）：{decision.reason}",
+                now=as_of,
+            )
+            if notice is None:
+                continue
+            result.notices.append(decision.key)
+            _record_notice_events(
+                session=session,
+                item=item,
+                department=department,
+                checkin=checkin,
+                kind=decision.kind,
+                level=decision.level,
+                now=as_of,
+            )
+        state = checkin_state(facts, policy, calendar, today=today)
+        level = escalation_level_due(facts, policy, calendar, today=today)
+        if level > checkin.escalation_level:
+            checkin.escalation_level = level
+        states[item.id].append(state)
+        if state in ("submitted", "submitted_late"):
+            result.submitted += 1
+            continue
+        result.pending += 1
+        result.max_level = max(result.max_level, level)
+        if state == "overdue":
+            result.overdue += 1
+        elif state in ("awaiting", "due_today"):
+            result.awaiting += 1
+        if result.next_due is None or checkin.due_date < result.next_due:
+            result.next_due = checkin.due_date
+    session.flush()
+    reported = reported_signals(
+        session=session,
+        item_ids=list(items),
+        as_of=as_of,
+        start=local_date(plan.started_at or as_of),
+        end=date(plan.year, 12, 31),
+    )
+    for item in items.values():
+        result = results[item.id]
+        result.state = _state(result)
+        signals = reported.get(item.id)
+        colour = item_colour(
+            ItemSignals(
+                checkin_states=tuple(states[item.id]),
+                escalation_level=result.max_level,
+                department_statuses=tuple(signals.department_statuses) if signals else (),
+                pace=tuple(signals.pace) if signals else (),
+            )
+        )
+        _update_colour(session=session, item=item, colour=colour, result=result, now=as_of)
+    return [results[item_id] for item_id in item_ids]
+
+
+def _record_notice_events(
+    *,
+    session: Session,
+    item: Item,
+    department: Department,
+    checkin: Checkin,
+    kind: str,
+    level: int,
+    now: datetime,
+) -> None:
+    """Domain events of one new notice: requested, reminded, overdue (level 1), escalated."""
+    payload = {
+        "item_id": item.id,
+        "checkin_id": checkin.id,
+        "department_id": department.id,
+        "due_date": checkin.due_date.isoformat(),
+        "kind": checkin.kind,
+    }
+    links = _related(item, department)
+    checkin_resource = f"duban.checkin.{checkin.id}"
+    if kind == "request":
+        types = [("duban.checkin.requested", checkin_resource)]
+    elif kind == "reminder":
+        types = [("duban.checkin.reminded", checkin_resource)]
+    elif level == 1:
+        types = [
+            ("duban.checkin.overdue", checkin_resource),
+            ("duban.item.escalated", f"duban.item.{item.id}"),
+        ]
+    else:
+        types = [("duban.item.escalated", f"duban.item.{item.id}")]
+    for event_type, resource_id in types:
+        record_event(
+            session=session,
+            event_type=event_type,
+            resource_id=resource_id,
+            occurred_at=now,
+            now=now,
+            related_resources=[related("checkin", checkin.id), *links]
+            if resource_id != checkin_resource
+            else links,
+            payload={**payload, "level": level} if kind == "escalation" else payload,
+        )
+
+
+def _update_colour(
+    *, session: Session, item: Item, colour: str, result: ItemResult, now: datetime
+) -> None:
+    """Set the item's colour with a guarded UPDATE; the winner writes the status event."""
+    if colour == item.colour:
+        result.colour = colour
+        return
+    changed = session.execute(
+        update(Item)
+        .where(Item.id == item.id, Item.colour == item.colour)
+        .values(colour=colour)
+        .execution_options(synchronize_session=False)
+    )
+    result.colour = colour
+    if changed.rowcount != 1:  # type: ignore[attr-defined]
+        return
+    record_event(
+        session=session,
+        event_type="duban.item.status_changed",
+        resource_id=f"duban.item.{item.id}",
+        occurred_at=now,
+        now=now,
+        related_resources=[related("plan", item.plan_id)],
+        payload={
+            "item_id": item.id,
+            "previous": item.colour,
+            "colour": colour,
+            "state": result.state,
+        },
+    )
+    item.colour = colour
+
+
+def reconcile_item(
+    *,
+    session: Session,
+    item_id: int,
+    as_of: datetime,
+    policy: SupervisionPolicy,
+    calendar: WorkCalendar,
+) -> ItemResult:
+    """Reconcile one item at `as_of` (see `reconcile_items`); returns its summary."""
+    item = session.get(Item, item_id)
+    if item is None:
+        raise NotFoundError(f"没有编号为 {item_id} 的任务。")
+    return reconcile_items(
+        session=session,
+        plan_id=item.plan_id,
+        item_ids=[item_id],
+        as_of=as_of,
+        policy=policy,
+        calendar=calendar,
+    )[0]

@@ -1,0 +1,178 @@
+"""What a supervisor reads in the Prefect UI: an item's status card and a plan's summary table.
+
+Read-only queries; the flows turn the results into Prefect artifacts.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from models.directory import Department
+from models.plan import Item, Section
+from models.supervision import Assignment, Checkin, Notice
+from tasks.assignment import ROLE_NAMES, item_label
+
+COLOUR_LABELS = {"green": "🟢 绿灯", "amber": "🟡 黄灯", "red": "🔴 红灯", "none": "⚪ 未评定"}
+KIND_LABELS = {"work_plan": "实施方案", "progress": "进展报告", "self_assessment": "自查报告"}
+STATUS_LABELS = {"pending": "待报送", "submitted": "已报送", "cancelled": "已取消"}
+NOTICE_LABELS = {
+    "assignment": "交办通知",
+    "request": "报送提醒",
+    "reminder": "到期提醒",
+    "escalation": "督办",
+}
+STATE_LABELS = {
+    "OnTrack": "正常推进",
+    "AwaitingCheckin": "等待报送",
+    "Overdue": "已逾期",
+    "Escalated": "已督办升级",
+}
+
+
+@dataclass(frozen=True)
+class ItemTags:
+    """The Prefect tags and run name of one item's flow run."""
+
+    label: str
+    tags: list[str]
+
+
+def phase_on(phases: list[tuple[str, date, date]], today: date) -> str:
+    """The key of the phase containing `today`, or the nearest upcoming/previous one."""
+    for key, start, end in phases:
+        if start <= today <= end:
+            return key
+    upcoming = [key for key, start, _ in phases if start > today]
+    if upcoming:
+        return upcoming[0]
+    return phases[-1][0] if phases else "none"
+
+
+def item_tags(*, session: Session, item_ids: list[int], phase_key: str) -> dict[int, ItemTags]:
+    """Run name and tags (plan, section, lead departments, phase) for each item."""
+    rows = session.execute(
+        select(Item, Section.number)
+        .outerjoin(Section, Section.id == Item.section_id)
+        .where(Item.id.in_(item_ids))
+    ).all()
+    leads: defaultdict[int, list[str]] = defaultdict(list)
+    for item_id, name in session.execute(
+        select(Assignment.item_id, Department.name)
+        .join(Department, Department.id == Assignment.department_id)
+        .where(
+            Assignment.item_id.in_(item_ids),
+            Assignment.ended_at.is_(None),
+            Assignment.role == "lead",
+        )
+        .order_by(Assignment.id)
+    ):
+        leads[item_id].append(name)
+    found: dict[int, ItemTags] = {}
+    for item, section_number in rows:
+        tags = [f"plan:{item.plan_id}", f"item:{item.id}", f"phase:{phase_key}"]
+        if section_number:
+            tags.append(f"section:{section_number}")
+        tags.extend(f"dept:{name}" for name in leads[item.id])
+        found[item.id] = ItemTags(label=item_label(item), tags=tags)
+    return found
+
+
+def status_card(*, session: Session, item_id: int, state: str, today: date) -> str:
+    """The markdown status card of one item: colour, state, check-ins and recent notices."""
+    item = session.get(Item, item_id)
+    if item is None:
+        return f"任务 {item_id} 不存在"
+    rows = session.execute(
+        select(Checkin, Department.name)
+        .join(Department, Department.id == Checkin.department_id)
+        .where(Checkin.item_id == item_id, Checkin.status != "cancelled")
+        .order_by(Checkin.due_date, Department.name)
+    ).all()
+    assignments = session.execute(
+        select(Assignment.role, Department.name)
+        .join(Department, Department.id == Assignment.department_id)
+        .where(Assignment.item_id == item_id, Assignment.ended_at.is_(None))
+        .order_by(Assignment.id)
+    ).all()
+    lines = [
+        f"# {item_label(item)}",
+        "",
+        f"**状态：** {COLOUR_LABELS.get(item.colour, item.colour)} · "
+        f"{STATE_LABELS.get(state, state)}（截至 {today.isoformat()}）",
+        "",
+        "**责任部门：** "
+        + (
+            "、".join(f"{name}（{ROLE_NAMES.get(role, role)}）" for role, name in assignments)
+            or "尚未交办"
+        ),
+        "",
+        "| 部门 | 报送 | 截止日期 | 状态 | 督办级别 |",
+        "|---|---|---|---|---|",
+    ]
+    for checkin, name in rows:
+        marker = ""
+        if checkin.status == "pending" and checkin.due_date < today:
+            marker = "（逾期）"
+        lines.append(
+            f"| {name} | {KIND_LABELS.get(checkin.kind, checkin.kind)} | "
+            f"{checkin.due_date.isoformat()} | "
+            f"{STATUS_LABELS.get(checkin.status, checkin.status)}{marker} | "
+            f"{checkin.escalation_level or '-'} |"
+        )
+    notices = session.execute(
+        select(Notice)
+        .where(Notice.item_id == item_id)
+        .order_by(Notice.decided_at.desc(), Notice.id.desc())
+        .limit(10)
+    ).scalars()
+    recent = list(notices)
+    if recent:
+        lines += ["", "**最近的通知：**", ""]
+        for notice in recent:
+            who = "、".join(str(r.get("name") or r.get("email")) for r in notice.recipients)
+            lines.append(
+                f"- {notice.decided_at.date().isoformat()} "
+                f"{NOTICE_LABELS.get(notice.kind, notice.kind)}"
+                f"{f' L{notice.level}' if notice.level else ''} → {who or '（无收件人）'}"
+            )
+    return "\n".join(lines)
+
+
+def plan_table(*, session: Session, plan_id: int, today: date) -> list[dict[str, Any]]:
+    """One row per item of the plan: number, title, colour, pending/overdue check-ins, level."""
+    items = list(
+        session.scalars(select(Item).where(Item.plan_id == plan_id).order_by(Item.position))
+    )
+    stats: defaultdict[int, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+    for item_id, status, due, level in session.execute(
+        select(Checkin.item_id, Checkin.status, Checkin.due_date, Checkin.escalation_level)
+        .join(Item, Item.id == Checkin.item_id)
+        .where(Item.plan_id == plan_id, Checkin.status != "cancelled", Checkin.due_date <= today)
+    ):
+        row = stats[item_id]
+        if status == "submitted":
+            row[0] += 1
+        else:
+            row[1] += 1
+            if due < today:
+                row[2] += 1
+            row[3] = max(row[3], level)
+    return [
+        {
+            "序号": item.number,
+            "任务": item.title[:40],
+            "红黄绿灯": COLOUR_LABELS.get(item.colour, item.colour),
+            "已报送": stats[item.id][0],
+            "待报送": stats[item.id][1],
+            "逾期": stats[item.id][2],
+            "督办级别": stats[item.id][3],
+            "待交办": "是" if item.needs_assignment else "",
+        }
+        for item in items
+    ]
