@@ -11,6 +11,7 @@ from duban.cli import db as db_cli
 from duban.cli import departments as departments_cli
 from duban.cli import misc as misc_cli
 from duban.cli import portal as portal_cli
+from duban.cli import report as report_cli
 from duban.cli.output import fail
 from models.errors import DubanError
 
@@ -25,6 +26,7 @@ app.add_typer(db_cli.app, name="db")
 app.add_typer(departments_cli.app, name="departments")
 misc_cli.register(app)
 portal_cli.register(app)
+report_cli.register(app)
 
 
 def main() -> None:

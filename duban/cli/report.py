@@ -1,0 +1,75 @@
+"""`duban report`: generate a quarter 通报 or the year's 总结评估 on demand."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time
+from pathlib import Path
+
+import typer
+
+from duban.cli.output import console
+from duban.runtime import open_store
+from models import clock
+from models.db import transaction
+from models.errors import InputError
+from tasks.reporting.store import FORMATS, generate_report, summary_lines
+
+
+def parse_as_of(text: str | None) -> datetime:
+    """`2021-09-30` (end of that day, Asia/Shanghai), an ISO datetime, or now when None."""
+    if text is None:
+        return clock.now()
+    try:
+        if len(text.strip()) == 10:
+            day = date.fromisoformat(text.strip())
+            return clock.resolve(datetime.combine(day, time(23, 59, 59)))
+        return clock.resolve(datetime.fromisoformat(text.strip()))
+    except ValueError as exc:
+        raise InputError(
+            f"无法识别的截止时间“{text}”，应形如 2021-09-30 或 2021-09-30T17:00。"
+        ) from exc
+
+
+def report_command(
+    plan: int = typer.Option(..., "--plan", help="计划编号。"),
+    quarter: str | None = typer.Option(None, "--quarter", help="季度，如 2021Q3；缺省为当前季度。"),
+    year: bool = typer.Option(False, "--year", help="生成年度总结评估报告。"),
+    formats: list[str] = typer.Option(
+        ["html", "docx"], "--format", help="输出格式：html、docx、md，可重复。"
+    ),
+    out: Path = typer.Option(Path("reports"), "--out", help="输出目录。"),
+    as_of: str | None = typer.Option(None, "--as-of", help="数据截止日期，如 2021-09-30。"),
+    email: bool = typer.Option(False, "--email/--no-email", help="是否向计划指定的收件人发送。"),
+) -> None:
+    """生成季度督办通报或年度总结评估报告（HTML、Word、Markdown）。"""
+    if year and quarter:
+        raise InputError("--quarter 与 --year 只能选一个。")
+    unknown = [fmt for fmt in formats if fmt not in FORMATS]
+    if unknown:
+        raise InputError(f"不支持的报告格式“{'、'.join(unknown)}”，可选：html、docx、md。")
+    moment = parse_as_of(as_of)
+    store = open_store()
+    with transaction(store.sessions) as session:
+        result = generate_report(
+            session=session,
+            plan_id=plan,
+            as_of=moment,
+            generated_at=clock.now(),
+            out_dir=out,
+            quarter=quarter,
+            year=year,
+            formats=formats,
+            email=email,
+        )
+    console.print(f"已生成{result.review.period.title}报告：")
+    for fmt, path in result.files.items():
+        console.print(f"  {fmt}：{path}", markup=False)
+    for line in summary_lines(result.review):
+        console.print(line, markup=False)
+    if result.emailed:
+        console.print("报告邮件已放入发送队列。")
+
+
+def register(app: typer.Typer) -> None:
+    """Add `report` to the CLI."""
+    app.command("report")(report_command)
