@@ -9,16 +9,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from models.calendar import WorkCalendar
+from models.clock import local_date
 from models.directory import Department
 from models.errors import DubanError, InputError, NotFoundError
 from models.plan import Item, Plan
+from models.policy import SupervisionPolicy
 from models.supervision import Assignment, Checkin, Notice
 from notifications.compose import enqueue_notice_email
+from tasks.checkins import materialise_checkins, schedule_for_plan
 from tasks.events import record_event, related
 from tasks.notices import recipients_for, record_notice
 
@@ -43,6 +46,7 @@ class StartSummary:
     plan_id: int
     items: int
     assignments: int
+    checkins: int
     unassigned_items: list[int]
 
 
@@ -133,14 +137,20 @@ def _compose_bulk(*, session: Session, notices: list[Notice], now: datetime) -> 
 
 
 def start_supervision(
-    *, session: Session, plan_id: int, now: datetime, policy: dict[str, Any]
+    *,
+    session: Session,
+    plan_id: int,
+    now: datetime,
+    policy: SupervisionPolicy,
+    calendar: WorkCalendar,
 ) -> StartSummary:
-    """Move a plan from `imported` to `supervising` and send every assignment notice once.
+    """Move a plan from `imported` to `supervising`, notify every assignment once, and
+    materialise every check-in the schedule asks for from `now`'s local date on.
 
-    Stores `policy` (a validated SupervisionPolicy as JSON) on the plan, sets `started_at`,
-    writes `duban.plan.started` and one `duban.item.assigned` per open assignment. The
-    status change is a guarded UPDATE, so a second or concurrent start raises `DubanError`
-    and this transaction writes nothing. Check-ins are materialised by the caller.
+    Stores `policy` on the plan, sets `started_at`, writes `duban.plan.started` and one
+    `duban.item.assigned` per open assignment. The status change is a guarded UPDATE, so a
+    second or concurrent start raises `DubanError`; invalid phases raise `InputError`. The
+    caller's transaction should then roll back: nothing is written.
     """
     plan = session.get(Plan, plan_id)
     if plan is None:
@@ -148,12 +158,15 @@ def start_supervision(
     moved = session.execute(
         update(Plan)
         .where(Plan.id == plan_id, Plan.status == "imported")
-        .values(status="supervising", started_at=now, policy=policy)
+        .values(status="supervising", started_at=now, policy=policy.to_mapping())
         .execution_options(synchronize_session=False)
     )
     if moved.rowcount != 1:  # type: ignore[attr-defined]
         raise DubanError(f"计划「{plan.title}」已经开始督办（状态：{plan.status}），不能重复开始。")
     session.refresh(plan)
+    specs = schedule_for_plan(
+        session=session, plan=plan, policy=policy, calendar=calendar, not_before=local_date(now)
+    )
     items = list(session.scalars(select(Item).where(Item.plan_id == plan_id)))
     by_id = {item.id: item for item in items}
     rows = session.execute(
@@ -188,6 +201,7 @@ def start_supervision(
     unassigned = sorted(item.id for item in items if item.id not in leads)
     if unassigned:
         session.execute(update(Item).where(Item.id.in_(unassigned)).values(needs_assignment=True))
+    checkins = materialise_checkins(session=session, plan_id=plan_id, specs=specs, now=now)
     record_event(
         session=session,
         event_type="duban.plan.started",
@@ -195,10 +209,19 @@ def start_supervision(
         occurred_at=now,
         now=now,
         related_resources=[],
-        payload={"plan_id": plan.id, "items": len(items), "assignments": len(rows)},
+        payload={
+            "plan_id": plan.id,
+            "items": len(items),
+            "assignments": len(rows),
+            "checkins": checkins,
+        },
     )
     return StartSummary(
-        plan_id=plan.id, items=len(items), assignments=len(rows), unassigned_items=unassigned
+        plan_id=plan.id,
+        items=len(items),
+        assignments=len(rows),
+        checkins=checkins,
+        unassigned_items=unassigned,
     )
 
 

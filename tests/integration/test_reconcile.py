@@ -18,7 +18,7 @@ from models.outbox import DomainEvent, OutboxMessage
 from models.policy import default_policy
 from models.supervision import Checkin, Notice
 from tasks.assignment import start_supervision
-from tasks.checkins import extend_checkin, materialise_checkins, schedule_for_plan
+from tasks.checkins import extend_checkin
 from tasks.reconcile import reconcile_item
 from tasks.submissions import record_submission
 from tests.builders import BuiltPlan, make_department, make_plan
@@ -37,17 +37,15 @@ def started_plan(session: Session) -> tuple[BuiltPlan, int, int]:
     lead = make_department(session)
     support = make_department(session)
     built = make_plan(session, items=[("搭建高水平科技开放交流平台", [lead], [support])])
-    start_supervision(session=session, plan_id=built.plan.id, now=at(date(2021, 5, 24)), policy={})
-    specs = schedule_for_plan(
+    summary = start_supervision(
         session=session,
-        plan=built.plan,
+        plan_id=built.plan.id,
+        now=at(date(2021, 5, 24)),
         policy=POLICY,
         calendar=CALENDAR,
-        not_before=date(2021, 5, 24),
     )
-    materialise_checkins(
-        session=session, plan_id=built.plan.id, specs=specs, now=at(date(2021, 5, 24))
-    )
+    assert summary.checkins == 7
+    assert summary.assignments == 2
     return built, lead.id, support.id
 
 
@@ -168,7 +166,11 @@ def test_bad_starts_and_as_of_before_start_are_refused(session: Session) -> None
     notices = session.scalar(select(func.count()).select_from(Notice))
     with pytest.raises(DubanError, match="已经开始督办"):
         start_supervision(
-            session=session, plan_id=built.plan.id, now=at(date(2021, 5, 25)), policy={}
+            session=session,
+            plan_id=built.plan.id,
+            now=at(date(2021, 5, 25)),
+            policy=POLICY,
+            calendar=CALENDAR,
         )
     assert session.scalar(select(func.count()).select_from(Notice)) == notices
     with pytest.raises(InputError, match="早于"):
