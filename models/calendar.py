@@ -108,21 +108,21 @@ class WorkCalendar:
         return day
 
     def workdays_between(self, start: date, end: date) -> int:
-        """Workdays in the half-open range (`start`, `end`]; negative when `end` < `start`.
+        """Signed count of workdays from `start` to `end`: those in (`start`, `end`] when
+        `end` > `start`, minus those in [`end`, `start`) when `end` < `start`.
 
         For a workday `end`, `add_workdays(start, workdays_between(start, end)) == end`.
         """
         if end == start:
             return 0
-        if end < start:
-            return -self.workdays_between(end, start)
+        low, high = (start, end) if start < end else (end - _ONE_DAY, start - _ONE_DAY)
         count = 0
-        day = start
-        while day < end:
+        day = low
+        while day < high:
             day += _ONE_DAY
             if self.is_workday(day):
                 count += 1
-        return count
+        return count if start < end else -count
 
     def last_workday_of_month(self, year: int, month: int) -> date:
         """The last working day of `month` in `year`."""

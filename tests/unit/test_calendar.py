@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from models.calendar import WorkCalendar
 
@@ -127,3 +129,18 @@ def test_overrides_beat_the_library() -> None:
     assert not cal.is_workday(D(2021, 10, 8))
     assert cal.is_workday(D(2021, 10, 10))
     assert cal.add_workdays(D(2021, 9, 30), 1) == D(2021, 10, 9)
+
+
+SHARED = WorkCalendar()
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    day=st.dates(min_value=D(2004, 2, 1), max_value=D(2026, 11, 30)),
+    n=st.integers(min_value=-40, max_value=40).filter(bool),
+)
+def test_add_workdays_lands_on_a_workday_and_inverts(day: date, n: int) -> None:
+    moved = SHARED.add_workdays(day, n)
+    assert SHARED.is_workday(moved)
+    assert (moved > day) is (n > 0)
+    assert SHARED.workdays_between(day, moved) == n

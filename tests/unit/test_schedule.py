@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
+from itertools import pairwise
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from models.calendar import WorkCalendar
 from models.errors import InputError
@@ -145,3 +148,30 @@ def test_bad_phases_are_refused(phases: list[PhaseWindow], needle: str) -> None:
         validate_phases(phases)
     with pytest.raises(InputError, match=needle):
         plan_checkins(phases, default_policy(), CAL, role="lead")
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    year=st.integers(min_value=2005, max_value=2026),
+    cuts=st.lists(st.integers(min_value=1, max_value=363), min_size=2, max_size=2, unique=True),
+    day=st.integers(min_value=1, max_value=31),
+    cadence=st.sampled_from(["monthly", "quarterly"]),
+)
+def test_every_due_date_is_a_workday_in_order(
+    year: int, cuts: list[int], day: int, cadence: str
+) -> None:
+    first, second = sorted(cuts)
+    jan1 = D(year, 1, 1)
+    phases = [
+        PhaseWindow("mobilize", jan1, jan1 + timedelta(days=first - 1)),
+        PhaseWindow("implement", jan1 + timedelta(days=first), jan1 + timedelta(days=second - 1)),
+        PhaseWindow("review", jan1 + timedelta(days=second), D(year, 12, 31)),
+    ]
+    policy = with_rule("implement", PhaseRule(kind="progress", cadence=cadence, day=day))
+    specs = plan_checkins(phases, policy, CAL, role="lead")
+    assert all(CAL.is_workday(s.due_date) for s in specs)
+    for phase in phases:
+        mine = [s for s in specs if s.phase_key == phase.key]
+        assert [s.seq for s in mine] == list(range(1, len(mine) + 1))
+        assert all(a.due_date < b.due_date for a, b in pairwise(mine))
+    assert [s.phase_key for s in specs if s.phase_key != "implement"] == ["mobilize", "review"]
