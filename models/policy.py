@@ -76,7 +76,10 @@ class EscalationLevel(_Frozen):
 
 
 class PhaseTemplate(_Frozen):
-    """A default phase as month-day strings (`"03-01"`), used when a plan names no phases."""
+    """A default phase as month-day strings (`"03-01"`), used when a plan names no phases.
+
+    `02-29` means the last day of February in any year.
+    """
 
     key: PhaseKey
     name: str
@@ -161,7 +164,10 @@ class SupervisionPolicy(_Frozen):
 
 
 def default_policy() -> SupervisionPolicy:
-    """The documented default policy (identical to `examples/policy.yaml`)."""
+    """The documented default policy (identical to `examples/policy.yaml`).
+
+    Its default phases equal the plan reader's (`models.plan_reader.phases.default_phases`).
+    """
     return SupervisionPolicy(
         phases={
             "mobilize": PhaseRule(kind="work_plan", cadence="once"),
@@ -177,9 +183,9 @@ def default_policy() -> SupervisionPolicy:
             EscalationLevel(level=3, delay_workdays=5, recipients=("head", "office")),
         ),
         default_phases=(
-            PhaseTemplate(key="mobilize", name="动员部署", start="03-01", end="03-31"),
-            PhaseTemplate(key="implement", name="组织实施", start="04-01", end="12-15"),
-            PhaseTemplate(key="review", name="总结验收", start="12-16", end="12-31"),
+            PhaseTemplate(key="mobilize", name="动员部署阶段", start="01-01", end="02-29"),
+            PhaseTemplate(key="implement", name="组织实施阶段", start="03-01", end="11-30"),
+            PhaseTemplate(key="review", name="总结验收阶段", start="12-01", end="12-31"),
         ),
     )
 

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from models.calendar import WorkCalendar
 from models.errors import InputError
 from models.plan import Phase
+from models.plan_reader.phases import default_phases as reader_default_phases
 from models.policy import PhaseRule, SupervisionPolicy, default_policy
 from models.schedule import (
     CheckinSpec,
@@ -34,19 +35,21 @@ def test_default_policy_over_default_2021_phases() -> None:
     policy = default_policy()
     phases = default_phase_windows(policy, 2021)
     specs = plan_checkins(phases, policy, CAL, role="lead")
-    assert specs[0] == CheckinSpec("mobilize", 1, "work_plan", D(2021, 3, 31))
+    # Default mobilize phase ends Sun Feb 28; Sat Feb 27 is off too (Sat Feb 20 was 调休).
+    assert specs[0] == CheckinSpec("mobilize", 1, "work_plan", D(2021, 2, 26))
     assert specs[-1] == CheckinSpec("review", 1, "self_assessment", D(2021, 12, 31))
     progress = [(s.seq, s.due_date) for s in specs if s.phase_key == "implement"]
     assert progress == [
-        (1, D(2021, 4, 25)),  # a Sunday, but a 调休 make-up workday for May Day
-        (2, D(2021, 5, 25)),
-        (3, D(2021, 6, 25)),
-        (4, D(2021, 7, 23)),  # Jul 25 is a Sunday -> previous Friday
-        (5, D(2021, 8, 25)),
-        (6, D(2021, 9, 24)),  # Sep 25 is a plain Saturday (Sep 26 is the 调休 Sunday)
-        (7, D(2021, 10, 25)),
-        (8, D(2021, 11, 25)),
-        # Dec 25 falls after the implement phase ends on Dec 15: no check-in.
+        (1, D(2021, 3, 25)),
+        (2, D(2021, 4, 25)),  # a Sunday, but a 调休 make-up workday for May Day
+        (3, D(2021, 5, 25)),
+        (4, D(2021, 6, 25)),
+        (5, D(2021, 7, 23)),  # Jul 25 is a Sunday -> previous Friday
+        (6, D(2021, 8, 25)),
+        (7, D(2021, 9, 24)),  # Sep 25 is a plain Saturday (Sep 26 is the 调休 Sunday)
+        (8, D(2021, 10, 25)),
+        (9, D(2021, 11, 25)),
+        # Dec 25 falls in the review phase (from Dec 1): no progress check-in.
     ]
     assert all(CAL.is_workday(s.due_date) for s in specs)
     assert {s.kind for s in specs if s.phase_key == "implement"} == {"progress"}
@@ -100,7 +103,7 @@ def test_not_before_drops_past_checkins_but_keeps_numbering() -> None:
     policy = default_policy()
     phases = default_phase_windows(policy, 2021)
     specs = plan_checkins(phases, policy, CAL, role="lead", not_before=D(2021, 5, 24))
-    assert specs[0] == CheckinSpec("implement", 2, "progress", D(2021, 5, 25))
+    assert specs[0] == CheckinSpec("implement", 3, "progress", D(2021, 5, 25))
     assert all(s.due_date >= D(2021, 5, 24) for s in specs)
 
 
@@ -109,6 +112,12 @@ def test_phase_without_rule_asks_nothing() -> None:
     policy = base.model_copy(update={"phases": {"implement": base.phases["implement"]}})
     phases = default_phase_windows(policy, 2021)
     assert {s.phase_key for s in plan_checkins(phases, policy, CAL, role="lead")} == {"implement"}
+
+
+@pytest.mark.parametrize("year", [2021, 2024])
+def test_default_phases_equal_the_plan_readers(year: int) -> None:
+    reader = [PhaseWindow.of(p) for p in reader_default_phases(year)]
+    assert default_phase_windows(default_policy(), year) == reader
 
 
 def test_phase_window_of_orm_row() -> None:
