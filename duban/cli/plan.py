@@ -1,0 +1,298 @@
+"""`duban plan …`: read a plan document, import it, list and show stored plans."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from duban.cli.output import console
+from models import clock
+from models.department_match import DepartmentMatcher, Resolution
+from models.directory_file import load_directory_file
+from models.errors import InputError
+from models.plan_reader.document import read_plan_file
+from models.plan_schema import ParsedPlan, ParseWarning
+from tasks.plan_import import ImportOutcome
+
+app = typer.Typer(help="工作计划：解析、导入、查看。", no_args_is_help=True)
+
+_COMPARATORS = {"ge": "≥", "le": "≤", "gt": ">", "lt": "<", "eq": "=", "approx": "≈"}
+_FIELD_NAMES = {
+    "title": "标题",
+    "body": "正文",
+    "lead": "牵头",
+    "support": "配合",
+    "targets": "指标",
+}
+
+
+def _read(file: Path) -> ParsedPlan:
+    return read_plan_file(file, default_year=clock.local_date(clock.now()).year)
+
+
+def _matcher_from_file(path: Path) -> DepartmentMatcher:
+    directory = load_directory_file(path)
+    return DepartmentMatcher.from_directory(
+        (entry.name, entry.aliases) for entry in directory.departments
+    )
+
+
+def resolve_departments(parsed: ParsedPlan, matcher: DepartmentMatcher) -> list[Resolution]:
+    """Fill each item's `lead_departments`/`support_departments`; warn about unknown units."""
+    unresolved: dict[str, Resolution] = {}
+    for item in parsed.items:
+        for role in ("lead", "support"):
+            names: list[str] = []
+            for resolution in matcher.resolve_all(getattr(item, role)):
+                if resolution.department is None:
+                    unresolved.setdefault(resolution.written, resolution)
+                    hint = "、".join(resolution.suggestions) or "无"
+                    parsed.warnings.append(
+                        ParseWarning(
+                            line=item.line,
+                            reason=f"单位“{resolution.written}”未匹配到部门（最接近：{hint}）",
+                        )
+                    )
+                elif resolution.department not in names:
+                    names.append(resolution.department)
+            setattr(item, f"{role}_departments", names)
+    return list(unresolved.values())
+
+
+def _targets_text(parsed_targets: Sequence[tuple[str, str, float, str]]) -> str:
+    return "；".join(
+        f"{text}（{_COMPARATORS.get(comp, comp)}{value:g}{unit}）"
+        for text, comp, value, unit in parsed_targets
+    )
+
+
+def print_preview(parsed: ParsedPlan) -> None:
+    """The preview table: metadata, sections, items with units and targets, phases, warnings."""
+    issued = f"，印发日期 {parsed.issued.isoformat()}" if parsed.issued else ""
+    console.print(
+        f"[bold]{parsed.title}[/]（{parsed.organisation or '未写明单位'}，{parsed.year}年{issued}）"
+    )
+    if parsed.encoding:
+        console.print(f"文件编码：{parsed.encoding}")
+    if parsed.sections:
+        sections = Table("章节", "标题", title="章节")
+        for section in parsed.sections:
+            sections.add_row(section.number, section.title)
+        console.print(sections)
+    items = Table("序号", "章节", "行", "任务", "牵头", "配合", "指标", title="任务")
+    for item in parsed.items:
+        lead = "、".join(item.lead)
+        support = "、".join(item.support)
+        if item.lead_departments is not None:
+            lead = f"{lead} → {'、'.join(item.lead_departments) or '（未匹配）'}" if lead else ""
+        if item.support_departments is not None and support:
+            support = f"{support} → {'、'.join(item.support_departments) or '（未匹配）'}"
+        targets = [(t.text, t.comparator, t.value, t.unit) for t in item.targets]
+        items.add_row(
+            item.number,
+            item.section or item.group or "",
+            str(item.line),
+            item.title,
+            lead or "[yellow]未写明[/]",
+            support,
+            _targets_text(targets),
+        )
+    console.print(items)
+    phases = Table("阶段", "名称", "起", "止", "开始日期", "结束日期", title="实施阶段")
+    for phase in parsed.phases:
+        phases.add_row(
+            phase.key,
+            phase.name,
+            phase.start,
+            phase.end,
+            phase.start_date.isoformat(),
+            phase.end_date.isoformat(),
+        )
+    console.print(phases)
+    for warning in parsed.warnings:
+        where = f"第{warning.line}行：" if warning.line else ""
+        console.print(f"[yellow]提示[/] {where}{warning.reason}")
+    console.print(f"共 {len(parsed.sections)} 个章节、{len(parsed.items)} 项任务。")
+
+
+@app.command("parse")
+def parse_command(
+    file: Path = typer.Argument(..., help="计划文档：.txt/.docx/.xlsx/.yaml/.json"),
+    output_format: str = typer.Option("table", "--format", help="输出格式：json 或 table"),
+    departments: Path | None = typer.Option(
+        None, "--departments", help="部门名录文件；给出时把单位匹配为部门"
+    ),
+) -> None:
+    """解析计划文档并输出结果，不写数据库。"""
+    if output_format not in {"json", "table"}:
+        raise InputError(f"不支持的输出格式：{output_format}（可选 json、table）")
+    parsed = _read(file)
+    if departments is not None:
+        resolve_departments(parsed, _matcher_from_file(departments))
+    if output_format == "json":
+        typer.echo(json.dumps(parsed.contract(), ensure_ascii=False, indent=1))
+    else:
+        print_preview(parsed)
+
+
+def _print_diff(outcome: ImportOutcome) -> None:
+    diff = outcome.diff
+    console.print(
+        f"与已导入的计划（编号 {outcome.plan_id}）相比：新增 {len(diff.added)} 项，"
+        f"删除 {len(diff.removed)} 项，修改 {len(diff.changed)} 项。"
+    )
+    for change in diff.added:
+        console.print(f"  [green]+ 新增[/] {change.number} {change.title}")
+    for change in diff.removed:
+        console.print(f"  [red]- 删除[/] {change.number} {change.title}")
+    for change in diff.changed:
+        fields = "、".join(_FIELD_NAMES.get(name, name) for name in change.fields)
+        console.print(f"  [yellow]~ 修改[/] {change.number} {change.title}（{fields}）")
+
+
+def _print_unresolved(unresolved: list[Resolution]) -> None:
+    for resolution in unresolved:
+        hint = "、".join(resolution.suggestions) or "无相近名称"
+        console.print(
+            f"[yellow]未匹配单位[/] {resolution.written}（最接近：{hint}）。"
+            "可在部门名录中添加别名后重新导入，或在督办开始后用 duban assign 指定；"
+            "相关任务已标记为待交办。"
+        )
+
+
+@app.command("import")
+def import_command(
+    file: Path = typer.Argument(..., help="计划文档：.txt/.docx/.xlsx/.yaml/.json"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="只预览，不写数据库"),
+    yes: bool = typer.Option(False, "--yes", "-y", help="计划已导入过且有变化时，直接应用变更"),
+    departments: Path | None = typer.Option(
+        None, "--departments", help="先导入此部门名录（同一事务）再匹配单位"
+    ),
+) -> None:
+    """预览并导入计划：同一文件重复导入不做改动；新版本先列出差异，确认后才应用。"""
+    from duban.runtime import open_store
+    from models.db import transaction
+    from tasks.directory import upsert_directory
+    from tasks.plan_import import digest_bytes, import_plan, matcher_from_session
+
+    parsed = _read(file)
+    digest = digest_bytes(file.read_bytes())
+    directory = load_directory_file(departments) if departments is not None else None
+    store = open_store()
+    now = clock.now()
+    if dry_run:
+        with store.sessions() as session:
+            if directory is not None:
+                upsert_directory(session=session, directory=directory, now=now)
+            matcher = matcher_from_session(session=session)
+            resolve_departments(parsed, matcher)
+            print_preview(parsed)
+            outcome = import_plan(
+                session=session,
+                parsed=parsed,
+                source_name=file.name,
+                source_sha256=digest,
+                now=now,
+                matcher=matcher,
+            )
+            session.rollback()
+        if outcome.status == "unchanged":
+            console.print(f"该文件已导入过（计划编号 {outcome.plan_id}），不会有任何改动。")
+        elif outcome.status == "pending":
+            _print_diff(outcome)
+        console.print("预览模式：未写入任何数据。")
+        return
+    with transaction(store.sessions) as session:
+        if directory is not None:
+            upsert_directory(session=session, directory=directory, now=now)
+        matcher = matcher_from_session(session=session)
+        resolve_departments(parsed, matcher)
+        print_preview(parsed)
+        outcome = import_plan(
+            session=session,
+            parsed=parsed,
+            source_name=file.name,
+            source_sha256=digest,
+            now=now,
+            matcher=matcher,
+        )
+        if outcome.status == "pending":
+            _print_diff(outcome)
+            if outcome.diff and not yes and not typer.confirm("应用以上变更？", default=False):
+                session.rollback()
+                console.print("未应用变更，数据库保持不变。")
+                return
+            outcome = import_plan(
+                session=session,
+                parsed=parsed,
+                source_name=file.name,
+                source_sha256=digest,
+                now=now,
+                matcher=matcher,
+                confirm=True,
+            )
+    if outcome.status == "unchanged":
+        console.print(f"该文件已导入过（计划编号 {outcome.plan_id}），没有任何改动。")
+        return
+    _print_unresolved(outcome.unresolved)
+    verb = "已创建" if outcome.status == "created" else "已更新"
+    console.print(f"{verb}计划 {outcome.plan_id}：{parsed.title}（{len(parsed.items)} 项任务）。")
+
+
+@app.command("list")
+def list_command() -> None:
+    """列出已导入的计划。"""
+    from duban.runtime import open_store
+    from tasks.plan_import import list_plans
+
+    store = open_store()
+    with store.sessions() as session:
+        plans = list_plans(session=session)
+        table = Table("编号", "标题", "年度", "单位", "状态", "来源文件")
+        for plan in plans:
+            table.add_row(
+                str(plan.id), plan.title, str(plan.year), plan.organisation, plan.status,
+                plan.source_name,
+            )  # fmt: skip
+    console.print(table)
+    console.print(f"共 {len(plans)} 个计划。")
+
+
+@app.command("show")
+def show_command(plan_ref: str = typer.Argument(..., help="计划编号或完整标题")) -> None:
+    """显示一个计划的章节、任务、指标和阶段。"""
+    from duban.runtime import open_store
+    from tasks.plan_import import get_plan
+
+    store = open_store()
+    with store.sessions() as session:
+        plan = get_plan(session=session, plan_ref=plan_ref)
+        issued = f"，印发日期 {plan.issued.isoformat()}" if plan.issued else ""
+        console.print(f"[bold]{plan.title}[/]（编号 {plan.id}，{plan.year}年{issued}）")
+        console.print(f"单位：{plan.organisation or '未写明'}；状态：{plan.status}")
+        sections = {s.id: s.number for s in plan.sections}
+        items = Table("序号", "章节", "任务", "指标", "待交办", "未匹配单位", title="任务")
+        for item in plan.items:
+            targets = [(t.text, t.comparator, t.value, t.unit) for t in item.targets]
+            unresolved = "、".join(
+                str(u.get("name", "")) for u in item.unresolved_units if isinstance(u, dict)
+            )
+            items.add_row(
+                item.number,
+                sections.get(item.section_id or 0, ""),
+                item.title,
+                _targets_text(targets),
+                "是" if item.needs_assignment else "",
+                unresolved,
+            )
+        phases = Table("阶段", "名称", "开始日期", "结束日期", title="实施阶段")
+        for phase in plan.phases:
+            phases.add_row(
+                phase.key, phase.name, phase.start_date.isoformat(), phase.end_date.isoformat()
+            )
+    console.print(items)
+    console.print(phases)
