@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
+import models.tables  # noqa: F401 - every table mapped before rows are flushed
 from models.outbox import OutboxMessage
 
 

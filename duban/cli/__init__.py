@@ -9,6 +9,7 @@ from pydantic import ValidationError
 
 from duban.cli import db as db_cli
 from duban.cli import departments as departments_cli
+from duban.cli import mail as mail_cli
 from duban.cli import misc as misc_cli
 from duban.cli import plan as plan_cli
 from duban.cli import portal as portal_cli
@@ -25,6 +26,7 @@ app = typer.Typer(
 )
 app.add_typer(db_cli.app, name="db")
 app.add_typer(departments_cli.app, name="departments")
+app.add_typer(mail_cli.app, name="mail")
 app.add_typer(plan_cli.app, name="plan")
 misc_cli.register(app)
 portal_cli.register(app)
