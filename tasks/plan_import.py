@@ -61,7 +61,7 @@ class ImportOutcome:
     """What `import_plan` did: `created`, `unchanged`, `updated` or `pending` (diff not applied)."""
 
     status: str
-    plan_id: int | None
+    plan_id: int
     diff: PlanDiff = field(default_factory=PlanDiff)
     unresolved: list[Resolution] = field(default_factory=list)
 
@@ -83,6 +83,7 @@ def _load_plan(session: Session, plan_id: int) -> Plan:
             selectinload(Plan.items).selectinload(Item.targets),
             selectinload(Plan.phases),
         )
+        .execution_options(populate_existing=True)
     ).one()
 
 
