@@ -2,7 +2,9 @@
 
 Routes: `GET|HEAD /c/{token}` shows the form (reads only), `POST /c/{token}` records a new
 submission version, `GET /healthz`. Every bad, expired, tampered or closed link gets the
-same page with status 404. Tokens are never logged (see `portal.logging`).
+same page with status 404. Tokens are never logged (see `portal.server`). Two submissions
+racing for one version number (SQLite has no row lock) retry; the form's idempotency key
+keeps a retried write to one version.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 
 import jinja2
 from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -48,6 +51,7 @@ logger = logging.getLogger(__name__)
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 MAX_BODY_BYTES = 128 * 1024
+WRITE_ATTEMPTS = 8
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
@@ -200,18 +204,25 @@ def create_app(
         form = parsed.form
 
         def write() -> int:
-            with transaction(sessions) as session:
-                submission = record_submission(
-                    session=session,
-                    checkin_id=claims.checkin_id,
-                    department_id=claims.department_id,
-                    form=form,
-                    source="form",
-                    now=moment,
-                    idempotency_key=key,
-                    settings=settings,
-                )
-                return submission.version
+            attempt = 0
+            while True:
+                try:
+                    with transaction(sessions) as session:
+                        submission = record_submission(
+                            session=session,
+                            checkin_id=claims.checkin_id,
+                            department_id=claims.department_id,
+                            form=form,
+                            source="form",
+                            now=moment,
+                            idempotency_key=key,
+                            settings=settings,
+                        )
+                        return submission.version
+                except IntegrityError:
+                    attempt += 1
+                    if attempt >= WRITE_ATTEMPTS:
+                        raise
 
         try:
             version = await run_in_threadpool(write)

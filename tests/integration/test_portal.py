@@ -6,6 +6,7 @@ join it through savepoints, so commits made by the app are real but leave nothin
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import Iterator
@@ -14,11 +15,13 @@ from datetime import UTC, date, datetime, timedelta
 
 import httpx
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from models.db import transaction
+from models.db import make_sessionmaker, transaction
+from models.directory import Department
 from models.outbox import DomainEvent, OutboxMessage
+from models.plan import Plan
 from models.settings import Settings
 from models.supervision import Checkin, Extension, Submission
 from notifications.links import make_token
@@ -431,3 +434,44 @@ async def test_access_log_never_contains_the_token(
             await client.get(url)
     assert token not in caplog.text
     assert redact_path(url) in caplog.text and " 200" in caplog.text
+
+
+@pytest.fixture
+def committed(migrated_engine: Engine) -> Iterator[Portal]:
+    """A portal over real, committed rows (for concurrency), deleted again afterwards."""
+    sessions = make_sessionmaker(migrated_engine)
+    with transaction(sessions) as session:
+        rows = make_checkin(session)
+    try:
+        yield Portal(sessions=sessions, rows=rows)
+    finally:
+        with transaction(sessions) as session:
+            session.execute(
+                delete(DomainEvent).where(
+                    DomainEvent.resource_id == f"duban.checkin.{rows.checkin.id}"
+                )
+            )
+            for message in session.scalars(select(OutboxMessage)):
+                if message.to_addrs == rows.department.contact_emails:
+                    session.delete(message)
+            session.execute(delete(Plan).where(Plan.id == rows.item.plan_id))
+            session.execute(delete(Department).where(Department.id == rows.department.id))
+
+
+async def test_concurrent_posts_get_distinct_versions(committed: Portal) -> None:
+    url = committed.url()
+    async with committed.client() as client:
+        page = await client.get(url)
+        base = answer(committed, page.text)
+        replies = await asyncio.gather(
+            *(client.post(url, data=base | {"submit_id": f"tab{n}"}) for n in range(6))
+        )
+        again = await client.post(url, data=base | {"submit_id": "tab0"})
+    assert [reply.status_code for reply in replies] == [200] * 6
+    assert again.status_code == 200
+    with committed.sessions() as session:
+        versions = session.scalars(
+            select(Submission.version).where(Submission.checkin_id == committed.rows.checkin.id)
+        ).all()
+    assert sorted(versions) == [1, 2, 3, 4, 5, 6]
+    assert committed.counts()[:2] == (6, 6)
