@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -154,6 +155,13 @@ def _print_diff(outcome: ImportOutcome) -> None:
         console.print(f"  [yellow]~ 修改[/] {change.number} {change.title}（{fields}）")
 
 
+def _confirmed() -> bool:
+    """Ask before applying a diff; without a terminal the answer is no."""
+    if not sys.stdin.isatty():
+        return False
+    return typer.confirm("应用以上变更？", default=False)
+
+
 def _print_unresolved(unresolved: list[Resolution]) -> None:
     for resolution in unresolved:
         hint = "、".join(resolution.suggestions) or "无相近名称"
@@ -222,9 +230,9 @@ def import_command(
         )
         if outcome.status == "pending":
             _print_diff(outcome)
-            if outcome.diff and not yes and not typer.confirm("应用以上变更？", default=False):
+            if outcome.diff and not yes and not _confirmed():
                 session.rollback()
-                console.print("未应用变更，数据库保持不变。")
+                console.print("未应用变更，数据库保持不变（加 --yes 可直接应用）。")
                 return
             outcome = import_plan(
                 session=session,

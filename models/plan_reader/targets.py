@@ -67,6 +67,8 @@ def chinese_number(text: str) -> int | None:
     """Value of a Chinese numeral (`十二`, `两百`, `三万五千`), or None if it is not one."""
     total, section, digit = 0, 0, None
     for ch in text:
+        if ch in "零〇" and digit is None:
+            continue
         if ch in _CN_VALUES:
             if digit is not None:
                 return None
