@@ -14,10 +14,15 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from email.headerregistry import Address
-from email.message import EmailMessage
-from email.utils import format_datetime
+from email import encoders
+from email.header import Header
+from email.message import Message
+from email.mime.base import MIMEBase
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+from email.utils import format_datetime, formataddr
 from pathlib import Path
+from typing import Any
 
 import aiosmtplib
 from sqlalchemy.orm import Session, sessionmaker
@@ -71,41 +76,52 @@ def message_domain(settings: Settings) -> str:
     return settings.mail_from_address.rpartition("@")[2] or "duban.local"
 
 
-def build_email(row: OutboxMessage, settings: Settings) -> EmailMessage:
-    """The MIME message of `row`: multipart text + HTML, attachments, stable headers.
+def build_email(row: OutboxMessage, settings: Settings) -> Message:
+    """The MIME message of `row`: text + HTML alternatives, attachments, stable headers.
 
     Headers are the same on every attempt (Date is the row's creation time), so a duplicate
-    delivery is recognisable. Raises `PermanentMessageError` for an unreadable attachment.
+    delivery is recognisable. Bodies are UTF-8 in base64; built with the `email.mime`
+    classes (compat32), several times faster than `EmailMessage` for the same bytes.
+    Raises `PermanentMessageError` for an unreadable attachment.
     """
-    message = EmailMessage()
-    message["Subject"] = outbox.check_header(row.subject)
-    message["From"] = Address(settings.mail_from_name, addr_spec=settings.mail_from_address)
-    message["To"] = ", ".join(row.to_addrs)
-    if row.cc_addrs:
-        message["Cc"] = ", ".join(row.cc_addrs)
-    message["Date"] = format_datetime(row.created_at)
-    message["Message-ID"] = f"<{row.id}@{message_domain(settings)}>"
-    message["X-Duban-Kind"] = row.kind
-    message["Auto-Submitted"] = "auto-generated"
-    message.set_content(row.text_body)
+    body: Message = MIMEText(row.text_body, "plain", "utf-8")
     if row.html_body:
-        message.add_alternative(row.html_body, subtype="html")
-    for attachment in row.attachments:
-        path = Path(str(attachment.get("path", "")))
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise PermanentMessageError(f"附件无法读取：{path.name}（{exc.strerror}）") from exc
-        maintype, _, subtype = str(attachment.get("mime", "application/octet-stream")).partition(
-            "/"
-        )
-        message.add_attachment(
-            data,
-            maintype=maintype,
-            subtype=subtype or "octet-stream",
-            filename=str(attachment.get("filename") or path.name),
-        )
-    return message
+        alternative = MIMEMultipart("alternative")
+        alternative.attach(body)
+        alternative.attach(MIMEText(row.html_body, "html", "utf-8"))
+        body = alternative
+    if row.attachments:
+        mixed = MIMEMultipart("mixed")
+        mixed.attach(body)
+        for attachment in row.attachments:
+            mixed.attach(_attachment_part(attachment))
+        body = mixed
+    subject = Header(outbox.check_header(row.subject), "utf-8", header_name="Subject")
+    body["Subject"] = subject  # type: ignore[assignment]  # compat32 folds a Header itself
+    body["From"] = formataddr((settings.mail_from_name, settings.mail_from_address), "utf-8")
+    body["To"] = ", ".join(row.to_addrs)
+    if row.cc_addrs:
+        body["Cc"] = ", ".join(row.cc_addrs)
+    body["Date"] = format_datetime(row.created_at)
+    body["Message-ID"] = f"<{row.id}@{message_domain(settings)}>"
+    body["X-Duban-Kind"] = row.kind
+    body["Auto-Submitted"] = "auto-generated"
+    return body
+
+
+def _attachment_part(attachment: dict[str, Any]) -> Message:
+    path = Path(str(attachment.get("path", "")))
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise PermanentMessageError(f"附件无法读取：{path.name}（{exc.strerror}）") from exc
+    maintype, _, subtype = str(attachment.get("mime", "application/octet-stream")).partition("/")
+    part = MIMEBase(maintype, subtype or "octet-stream")
+    part.set_payload(data)
+    encoders.encode_base64(part)
+    filename = str(attachment.get("filename") or path.name)
+    part.add_header("Content-Disposition", "attachment", filename=("utf-8", "", filename))
+    return part
 
 
 def smtp_client(settings: Settings) -> aiosmtplib.SMTP:

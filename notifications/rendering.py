@@ -72,6 +72,7 @@ def environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=False,
+        auto_reload=False,
     )
     env.filters["cn_date"] = format_date
     env.filters["num"] = format_number

@@ -1,0 +1,209 @@
+"""Email benchmark: render and deliver N messages through duban's outbox relay, versus the
+one-connection-per-message pattern of `prefect-email` (connect, send one, quit), side by side.
+
+Run: `.venv/bin/python -m bench.bench_mail [--count 10000] [--database-url URL]`.
+The SMTP server is aiosmtpd on 127.0.0.1 in a child process (it counts and discards). Both
+sides use aiosmtplib; duban never imports smtplib, not even here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import platform
+import resource
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+from datetime import UTC, datetime
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import aiosmtplib
+from sqlalchemy import func, select
+
+from models.db import make_engine, make_sessionmaker, transaction, upgrade
+from models.outbox import OutboxMessage
+from models.settings import Settings
+from notifications.outbox import NewMessage, enqueue_many
+from notifications.relay import RelayOptions, build_email, relay_once
+from notifications.rendering import KINDS, render_message
+from notifications.samples import sample_context
+from notifications.sink import free_port
+
+NOW = datetime(2021, 7, 5, 1, 0, tzinfo=UTC)
+
+
+class CountingHandler:
+    """aiosmtpd handler that counts accepted messages and discards them."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: ARG002
+        self.count += 1
+        return "250 2.0.0 OK"
+
+
+def serve(port: int) -> None:
+    """Child process: serve SMTP on 127.0.0.1:`port` until SIGTERM, then print the count."""
+    from aiosmtpd.controller import Controller
+
+    handler = CountingHandler()
+    controller = Controller(handler, hostname="127.0.0.1", port=port, ready_timeout=10)
+    controller.start()
+    print("ready", flush=True)
+    stopped = False
+
+    def stop(*_: object) -> None:
+        nonlocal stopped
+        stopped = True
+
+    signal.signal(signal.SIGTERM, stop)
+    while not stopped:
+        time.sleep(0.05)
+    controller.stop()
+    print(handler.count, flush=True)
+
+
+def enqueue_rendered(url: str, count: int, prefix: str) -> float:
+    """Render `count` messages (all kinds, varied) and enqueue them; returns seconds."""
+    sessions = make_sessionmaker(make_engine(url))
+    kinds = sorted(KINDS)
+    contexts = {kind: sample_context(kind) for kind in kinds}
+    started = time.perf_counter()
+    for start in range(0, count, 1000):
+        batch = []
+        for n in range(start, min(start + 1000, count)):
+            kind = kinds[n % len(kinds)]
+            context = contexts[kind]
+            if "item" in context:
+                context["item"]["label"] = f"第{n % 60 + 1}项"
+            message = render_message(kind, context)
+            batch.append(
+                NewMessage(
+                    key=f"{prefix}:{n}",
+                    kind=kind,
+                    to=[f"dept{n % 500}@example.org"],
+                    subject=message.subject,
+                    text_body=message.text,
+                    html_body=message.html,
+                )
+            )
+        with transaction(sessions) as session:
+            enqueue_many(session=session, messages=batch, now=NOW)
+    return time.perf_counter() - started
+
+
+async def one_connection_per_message(rows: list[OutboxMessage], settings: Settings) -> float:
+    """The prefect-email pattern: per message build, connect, send one, quit; returns seconds."""
+    started = time.perf_counter()
+    for row in rows:
+        email = build_email(row, settings)
+        smtp = aiosmtplib.SMTP(hostname="127.0.0.1", port=settings.smtp_port, start_tls=False)
+        await smtp.connect()
+        await smtp.send_message(email, sender=settings.mail_from_address, recipients=row.to_addrs)
+        await smtp.quit()
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--count", type=int, default=10_000)
+    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument("--database-url", default="")
+    parser.add_argument("--tracemalloc", action="store_true", help="trace the relay's heap")
+    parser.add_argument("--serve", type=int, default=0, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        serve(args.serve)
+        return
+
+    print(f"machine: {platform.machine()} {platform.processor() or ''} cpus={_cpus()}")
+    print(f"python {platform.python_version()} on {platform.platform()}")
+    print(
+        "versions: "
+        + ", ".join(
+            f"{name} {version(name)}" for name in ("aiosmtplib", "aiosmtpd", "jinja2", "sqlalchemy")
+        )
+    )
+    workdir = Path(tempfile.mkdtemp(prefix="duban-bench-mail-"))
+    url = args.database_url or f"sqlite:///{workdir / 'bench.db'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    print(f"database: {engine.dialect.name}; messages: {args.count}")
+
+    port = free_port()
+    server = subprocess.Popen(  # noqa: S603
+        [sys.executable, "-m", "bench.bench_mail", "--serve", str(port)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert server.stdout is not None
+    assert server.stdout.readline().strip() == "ready"
+    settings = Settings(smtp_port=port, data_dir=workdir, smtp_timeout_seconds=30)
+    try:
+        render_seconds = enqueue_rendered(url, args.count, "relay")
+        sessions = make_sessionmaker(engine)
+        options = RelayOptions(batch_size=args.batch_size, concurrency=args.concurrency)
+        rss_before = _max_rss_mb()
+        if args.tracemalloc:
+            tracemalloc.start()
+        started = time.perf_counter()
+        result = asyncio.run(relay_once(sessions=sessions, settings=settings, options=options))
+        relay_seconds = time.perf_counter() - started
+        traced_peak = tracemalloc.get_traced_memory()[1] / 2**20 if args.tracemalloc else None
+        tracemalloc.stop()
+        rss_after = _max_rss_mb()
+        with sessions() as session:
+            sent = session.scalar(
+                select(func.count())
+                .select_from(OutboxMessage)
+                .where(OutboxMessage.status == "sent")
+            )
+            rows = list(session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
+        baseline_seconds = asyncio.run(one_connection_per_message(rows, settings))
+    finally:
+        server.terminate()
+        delivered = int(server.communicate(timeout=30)[0].strip() or 0)
+    total = render_seconds + relay_seconds
+    print(f"render + enqueue: {render_seconds:.2f} s")
+    print(
+        f"duban relay ({args.concurrency} connections, batches of {args.batch_size}): "
+        f"{relay_seconds:.2f} s, {result.sent} sent, {result.retried} retried, {result.dead} dead"
+    )
+    print(f"rendered and delivered: {total:.2f} s (target < 30 s) -> {_verdict(total < 30)}")
+    print(
+        f"one connection per message, sequential (prefect-email pattern): {baseline_seconds:.2f} s"
+    )
+    print(f"relay speed-up over one-by-one: {baseline_seconds / relay_seconds:.1f}x")
+    print(f"server accepted {delivered} messages (expected {2 * args.count}); rows sent: {sent}")
+    print(
+        f"peak RSS of the benchmark process: before relay {rss_before:.0f} MB, after relay "
+        f"{rss_after:.0f} MB (target < 200 MB) -> {_verdict(rss_after < 200)}"
+    )
+    if traced_peak is not None:
+        print(f"relay heap peak (tracemalloc): {traced_peak:.1f} MB")
+
+
+def _cpus() -> int:
+    import os
+
+    return os.cpu_count() or 0
+
+
+def _max_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _verdict(ok: bool) -> str:
+    return "OK" if ok else "MISSED"
+
+
+if __name__ == "__main__":
+    main()
