@@ -22,6 +22,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.applications import Starlette
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -66,7 +67,17 @@ SECURITY_HEADERS = {
 Publisher = Callable[[sessionmaker[Session], datetime], object]
 
 
-def _default_publish(sessions: sessionmaker[Session], now: datetime) -> object:
+def publish_if_configured(sessions: sessionmaker[Session], now: datetime) -> int:
+    """Emit pending domain events when a Prefect API is configured; else leave them pending.
+
+    Without `PREFECT_API_URL` Prefect would start a throw-away server for every call; the
+    events then wait for the next supervision pass, which publishes whatever is pending.
+    """
+    from prefect.settings import get_current_settings
+
+    if not get_current_settings().api.url:
+        logger.info("no PREFECT_API_URL: domain events stay pending for the next flow run")
+        return 0
     return publish_pending_events(sessions=sessions, now=now)
 
 
@@ -86,22 +97,31 @@ def create_app(
     sessions: sessionmaker[Session],
     *,
     now: Callable[[], datetime] = clock.now,
-    publish: Publisher = _default_publish,
+    publish: Publisher = publish_if_configured,
     limits: RateLimits | None = None,
     limiter: RateLimiter | None = None,
 ) -> Starlette:
     """Build the portal ASGI app over `sessions`.
 
     `now` is the clock seam; `publish(sessions, now)` emits pending domain events after a
-    submission commits (its failures are logged and leave the events for a later pass).
+    submission commits, as a background task once the confirmation is sent (its failures
+    are logged and leave the events for a later pass).
     """
     templates = Jinja2Templates(env=template_environment())
     limits = limits or RateLimits()
     limiter = limiter or RateLimiter()
     secure_cookie = settings.public_url.startswith("https://")
 
-    def render(request: Request, name: str, context: dict[str, Any], status: int = 200) -> Response:
-        response = templates.TemplateResponse(request, name, context, status_code=status)
+    def render(
+        request: Request,
+        name: str,
+        context: dict[str, Any],
+        status: int = 200,
+        background: BackgroundTask | None = None,
+    ) -> Response:
+        response = templates.TemplateResponse(
+            request, name, context, status_code=status, background=background
+        )
         response.headers.update(SECURITY_HEADERS)
         return response
 
@@ -232,9 +252,9 @@ def create_app(
             return form_page(
                 request, page, digest=digest, values=raw, errors=[exc.reason], status=422
             )
-        await run_in_threadpool(_publish_quietly, publish, sessions, moment)
         context = page_context(page) | {"version": version, "extension": form.extension}
-        return render(request, "done.html", context)
+        emit = BackgroundTask(_publish_quietly, publish, sessions, moment)
+        return render(request, "done.html", context, background=emit)
 
     async def healthz(request: Request) -> Response:  # noqa: ARG001
         def ping() -> None:

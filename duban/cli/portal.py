@@ -10,7 +10,7 @@ from duban.runtime import open_store
 from models import clock
 from models.db import transaction
 from models.settings import get_settings
-from tasks.events import publish_pending_events
+from portal.app import publish_if_configured
 from tasks.submissions import approve_extension, list_extensions, reject_extension
 
 extension_app = typer.Typer(help="延期申请：查看、批准、驳回。", no_args_is_help=True)
@@ -74,8 +74,8 @@ def _decide(extension_id: int, decided_by: str, *, approve: bool) -> None:
             message = f"已驳回延期申请 {ext.id}（报送 {ext.checkin_id}）。"
     console.print(message)
     try:
-        publish_pending_events(sessions=store.sessions, now=now)
-    except Exception as exc:  # the event stays pending; the next pass publishes it
+        publish_if_configured(store.sessions, now)
+    except Exception as exc:  # the event stays pending; the next flow run publishes it
         err_console.print(f"提示：事件暂未发送到 Prefect（{type(exc).__name__}），稍后会补发。")
 
 

@@ -475,3 +475,23 @@ async def test_concurrent_posts_get_distinct_versions(committed: Portal) -> None
         ).all()
     assert sorted(versions) == [1, 2, 3, 4, 5, 6]
     assert committed.counts()[:2] == (6, 6)
+
+
+@pytest.mark.prefect
+async def test_default_publisher_emits_the_event_to_prefect(
+    portal: Portal, prefect_harness: None
+) -> None:
+    app = create_app(SETTINGS, portal.sessions, now=lambda: NOW)
+    url = portal.url()
+    async with portal.client(RedactedAccessLog(app)) as client:
+        page = await client.get(url)
+        reply = await client.post(url, data=answer(portal, page.text))
+    assert reply.status_code == 200
+    with portal.sessions() as session:
+        event = session.scalars(
+            select(DomainEvent).where(
+                DomainEvent.resource_id == f"duban.checkin.{portal.rows.checkin.id}"
+            )
+        ).one()
+    assert event.type == "duban.checkin.submitted"
+    assert event.published_at == NOW
