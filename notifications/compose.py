@@ -11,31 +11,31 @@ from __future__ import annotations
 import hashlib
 import mimetypes
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
 from models.clock import LOCAL_TZ, local_date
 from models.directory import Department
 from models.outbox import OutboxMessage
-from models.plan import Item, Phase, Plan
+from models.plan import Plan
 from models.report import Report
 from models.settings import Settings, get_settings
 from models.supervision import Checkin, Extension, Notice, Submission
-from notifications.links import form_url
+from notifications.context import (
+    as_number,
+    item_context,
+    load_item,
+    next_checkin,
+    period_label,
+    submission_summary,
+)
 from notifications.outbox import enqueue_message
 from notifications.rendering import format_date, render_message
 
-ROLE_LABELS = {"lead": "牵头", "support": "配合"}
-STATUS_LABELS = {
-    "on_track": "正常推进",
-    "at_risk": "存在风险",
-    "blocked": "受阻",
-    "done": "已完成",
-}
 LEVEL_LABELS = {1: "分管领导督办", 2: "主要负责人督办", 3: "督查室督办"}
 ITEM_KINDS = ("assignment", "request", "reminder", "escalation")
 
@@ -45,137 +45,6 @@ def _outbox_key(prefix: str, key: str) -> str:
     if len(full) <= 200:
         return full
     return f"{prefix}:sha256:{hashlib.sha256(key.encode()).hexdigest()}"
-
-
-def item_label(item: Item) -> str:
-    """`第4项` for a numbered item, the number itself (`（一）`) otherwise."""
-    return f"第{item.number}项" if item.number.isdigit() else item.number
-
-
-def _phase_range(phase: Phase) -> str:
-    if phase.start_text and phase.end_text:
-        return f"{phase.start_text}至{phase.end_text}"
-    return f"{format_date(phase.start_date)}至{format_date(phase.end_date)}"
-
-
-def _submission_summary(submission: Submission) -> dict[str, Any]:
-    return {
-        "version": submission.version,
-        "submitted_on": local_date(submission.submitted_at),
-        "status_label": STATUS_LABELS.get(submission.status, submission.status),
-        "narrative": submission.narrative,
-        "problems": submission.problems,
-        "next_steps": submission.next_steps,
-    }
-
-
-def _load_item(session: Session, item_id: int) -> Item:
-    return session.scalars(
-        select(Item)
-        .where(Item.id == item_id)
-        .options(selectinload(Item.plan), selectinload(Item.targets))
-    ).one()
-
-
-def _phase_for(session: Session, plan_id: int, key: str | None, on: date) -> Phase | None:
-    phases = list(session.scalars(select(Phase).where(Phase.plan_id == plan_id)))
-    if key is not None:
-        for phase in phases:
-            if phase.key == key:
-                return phase
-    for phase in phases:
-        if phase.start_date <= on <= phase.end_date:
-            return phase
-    return None
-
-
-def _latest_submission(
-    session: Session, *, item_id: int, department_id: int, before_id: int | None = None
-) -> Submission | None:
-    query = (
-        select(Submission)
-        .join(Checkin, Submission.checkin_id == Checkin.id)
-        .where(Checkin.item_id == item_id, Checkin.department_id == department_id)
-        .order_by(Submission.submitted_at.desc(), Submission.id.desc())
-    )
-    if before_id is not None:
-        query = query.where(Submission.id != before_id)
-    return session.scalars(query.limit(1)).first()
-
-
-def _next_checkin(session: Session, *, item_id: int, department_id: int) -> Checkin | None:
-    return session.scalars(
-        select(Checkin)
-        .where(
-            Checkin.item_id == item_id,
-            Checkin.department_id == department_id,
-            Checkin.status == "pending",
-        )
-        .order_by(Checkin.due_date, Checkin.id)
-        .limit(1)
-    ).first()
-
-
-def item_context(
-    *,
-    session: Session,
-    settings: Settings,
-    item: Item,
-    department: Department,
-    checkin: Checkin | None,
-    now: datetime,
-    recipient_name: str,
-    exclude_submission_id: int | None = None,
-) -> dict[str, Any]:
-    """The template context shared by every item message (see `notifications.samples`)."""
-    today = local_date(now)
-    plan: Plan = item.plan
-    phase = _phase_for(session, plan.id, checkin.phase_key if checkin else None, today)
-    last = _latest_submission(
-        session, item_id=item.id, department_id=department.id, before_id=exclude_submission_id
-    )
-    reported: dict[str, Any] = last.values if last is not None else {}
-    due_date = checkin.due_date if checkin is not None else None
-    return {
-        "organisation": settings.organisation or plan.organisation or settings.mail_from_name,
-        "recipient_name": recipient_name,
-        "sent_on": today,
-        "plan": {"title": plan.title, "year": plan.year},
-        "item": {"label": item_label(item), "title": item.title},
-        "department": {"name": department.name},
-        "role_label": ROLE_LABELS.get(checkin.role if checkin else "lead", "牵头"),
-        "phase": {"name": phase.name, "range": _phase_range(phase)} if phase else None,
-        "due_date": due_date,
-        "overdue_days": (today - due_date).days if due_date is not None else None,
-        "targets": [
-            {
-                "text": target.text,
-                "unit": target.unit,
-                "reported": _as_number(reported.get(str(target.id))),
-            }
-            for target in item.targets
-        ],
-        "last": _submission_summary(last) if last is not None else None,
-        "form_url": (
-            form_url(
-                settings=settings,
-                checkin_id=checkin.id,
-                department_id=department.id,
-                due_date=checkin.due_date,
-            )
-            if checkin is not None and checkin.status != "cancelled"
-            else None
-        ),
-    }
-
-
-def _as_number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        return None
-    try:
-        return float(value)
-    except ValueError:
-        return None
 
 
 def _addresses(recipients: Sequence[Any]) -> tuple[list[str], list[str]]:
@@ -213,11 +82,11 @@ def enqueue_notice_email(
     if department is None:
         return None
     if checkin is None:
-        checkin = _next_checkin(session, item_id=notice.item_id, department_id=department_id)
+        checkin = next_checkin(session, item_id=notice.item_id, department_id=department_id)
     context = item_context(
         session=session,
         settings=settings,
-        item=_load_item(session, notice.item_id),
+        item=load_item(session, notice.item_id),
         department=department,
         checkin=checkin,
         now=now,
@@ -255,7 +124,7 @@ def enqueue_receipt_email(
     department = session.get(Department, checkin.department_id)
     if department is None or not department.contact_emails:
         return None
-    item = _load_item(session, checkin.item_id)
+    item = load_item(session, checkin.item_id)
     context = item_context(
         session=session,
         settings=settings,
@@ -277,12 +146,12 @@ def enqueue_receipt_email(
     targets = {str(target.id): target for target in item.targets}
     submitted_local = submission.submitted_at.astimezone(LOCAL_TZ)
     context["submission"] = {
-        **_submission_summary(submission),
+        **submission_summary(submission),
         "submitted_text": f"{format_date(submitted_local.date())}{submitted_local:%H:%M}",
         "figures": [
             {"text": targets[key].text, "unit": targets[key].unit, "value": number}
             for key, value in submission.values.items()
-            if key in targets and (number := _as_number(value)) is not None
+            if key in targets and (number := as_number(value)) is not None
         ],
         "extension": (
             {"requested_date": extension.requested_date, "reason": extension.reason}
@@ -301,13 +170,6 @@ def enqueue_receipt_email(
         html_body=rendered.html,
         now=now,
     )
-
-
-def _period_label(period: str) -> str:
-    if len(period) == 6 and period[4] == "Q":
-        quarter = "一二三四"[int(period[5]) - 1] if period[5] in "1234" else period[5]
-        return f"{period[:4]}年第{quarter}季度"
-    return f"{period}年度" if period.isdigit() else period
 
 
 def enqueue_report_email(
@@ -341,7 +203,7 @@ def enqueue_report_email(
         "sent_on": local_date(now),
         "plan": {"title": plan.title, "year": plan.year},
         "report": {
-            "period_label": _period_label(report.period),
+            "period_label": period_label(report.period),
             "kind_label": "总结评估" if report.kind == "year" else "督办通报",
             "as_of_date": local_date(report.as_of),
             "summary_lines": [str(line) for line in summary_lines]
