@@ -67,11 +67,20 @@ def enqueue_notice_email(
 ) -> OutboxMessage | None:
     """Render `notice` (assignment, request, reminder, escalation) and enqueue its email.
 
-    Recipients come from `notice.recipients` (`{role, name, email}`). Returns None, writing
+    Recipients come from `notice.recipients` (`{role, name, email}`); an escalation goes to
+    the leaders with the department's contacts in Cc. Returns None, writing
     nothing, when the notice has no item, no department or no recipient with an address.
     """
     settings = settings or get_settings()
     emails, names = _addresses(notice.recipients)
+    copied: list[str] = []
+    if notice.kind == "escalation":
+        leaders = [
+            r for r in notice.recipients if isinstance(r, dict) and r.get("role") != "contact"
+        ]
+        if leaders:
+            emails, names = _addresses(leaders)
+            copied = [e for e in _addresses(notice.recipients)[0] if e not in emails]
     if not emails or notice.item_id is None or notice.kind not in ITEM_KINDS:
         return None
     checkin = session.get(Checkin, notice.checkin_id) if notice.checkin_id else None
@@ -102,6 +111,7 @@ def enqueue_notice_email(
         key=_outbox_key("notice", notice.key),
         kind=notice.kind,
         to=emails,
+        cc=copied,
         subject=rendered.subject,
         text_body=rendered.text,
         html_body=rendered.html,

@@ -59,6 +59,22 @@ def test_same_notice_enqueued_twice_writes_one_row(session: Session) -> None:
     assert "主要负责人督办" in first.subject and "逾期5天" in first.text_body
 
 
+def test_escalation_goes_to_leaders_with_the_department_in_cc(session: Session) -> None:
+    world = make_world(session)
+    notice = add_notice(session, world, kind="escalation", level=1)
+    notice.recipients = [
+        {"role": "contact", "name": "王芳", "email": "xuehui@example.org"},
+        {"role": "leader", "name": "张伟", "email": "zhangwei@example.org"},
+    ]
+    message = enqueue_notice_email(session=session, notice=notice, now=NOW, settings=SETTINGS)
+    assert message is not None
+    assert (message.to_addrs, message.cc_addrs) == (
+        ["zhangwei@example.org"],
+        ["xuehui@example.org"],
+    )
+    assert message.text_body.startswith("张伟：")
+
+
 def test_notice_without_address_writes_nothing(session: Session) -> None:
     world = make_world(session)
     notice = add_notice(session, world, kind="request")
