@@ -1,59 +1,49 @@
 """Storing a parsed plan (repository functions; the caller owns the transaction).
 
 `import_plan` is idempotent by `Plan.source_sha256`; a changed version of a plan with the
-same title and year yields a `PlanDiff` that is applied only with `confirm=True`. Open
-Assignment rows are created for every unit resolved to a department; an item without a
-resolved lead gets `needs_assignment` and its `unresolved_units`.
+same title and year yields a `PlanDiff` (see `tasks.plan_diff`) that is applied only with
+`confirm=True`. Open Assignment rows are created for every unit resolved to a department;
+an item without a resolved lead gets `needs_assignment` and its `unresolved_units`.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select, update
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.orm import Session
 
 from models.department_match import DepartmentMatcher, Resolution
-from models.directory import Department
 from models.errors import NotFoundError
 from models.plan import Item, Phase, Plan, Section, Target
 from models.plan_schema import ParsedItem, ParsedPlan
 from models.supervision import Assignment
 from tasks.directory import list_departments
 from tasks.events import record_event, related
+from tasks.plan_diff import ItemChange, PlanDiff, diff_plan, keyed, load_plan, resolve_item
 
-ItemKey = tuple[str | None, str, int]
-_COMPARED = ("title", "body", "lead", "support", "targets")
+__all__ = [
+    "ImportOutcome",
+    "ItemChange",
+    "PlanDiff",
+    "digest_bytes",
+    "get_plan",
+    "import_plan",
+    "list_plans",
+    "matcher_from_session",
+    "unresolved_units",
+]
+
+_CHUNK = 500
 
 
 def digest_bytes(data: bytes) -> str:
     """SHA-256 hex digest of a source document's bytes (the idempotency key)."""
     return hashlib.sha256(data).hexdigest()
-
-
-@dataclass(frozen=True)
-class ItemChange:
-    """One item that differs between the stored plan and the new version."""
-
-    number: str
-    section: str | None
-    title: str
-    fields: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class PlanDiff:
-    """Items added, removed and changed between the stored plan and a new version."""
-
-    added: list[ItemChange] = field(default_factory=list)
-    removed: list[ItemChange] = field(default_factory=list)
-    changed: list[ItemChange] = field(default_factory=list)
-
-    def __bool__(self) -> bool:
-        return bool(self.added or self.removed or self.changed)
 
 
 @dataclass(frozen=True)
@@ -72,182 +62,6 @@ def matcher_from_session(*, session: Session) -> DepartmentMatcher:
         (dept.name, [alias.alias for alias in dept.aliases])
         for dept in list_departments(session=session)
     )
-
-
-def _load_plan(session: Session, plan_id: int) -> Plan:
-    return session.scalars(
-        select(Plan)
-        .where(Plan.id == plan_id)
-        .options(
-            selectinload(Plan.sections),
-            selectinload(Plan.items).selectinload(Item.targets),
-            selectinload(Plan.phases),
-        )
-        .execution_options(populate_existing=True)
-    ).one()
-
-
-def _keyed(items: list[tuple[str | None, str]]) -> list[ItemKey]:
-    """(section, number, n-th occurrence): numbers repeat across grouped lists."""
-    seen: dict[tuple[str | None, str], int] = {}
-    keys: list[ItemKey] = []
-    for section, number in items:
-        count = seen.get((section, number), 0)
-        seen[(section, number)] = count + 1
-        keys.append((section, number, count))
-    return keys
-
-
-def _stored_units(session: Session, plan_id: int) -> dict[int, dict[str, list[str]]]:
-    units: dict[int, dict[str, list[str]]] = {}
-    rows = session.execute(
-        select(Assignment.item_id, Assignment.role, Department.name)
-        .join(Department, Department.id == Assignment.department_id)
-        .join(Item, Item.id == Assignment.item_id)
-        .where(Item.plan_id == plan_id, Assignment.ended_at.is_(None))
-    ).all()
-    for item_id, role, name in rows:
-        units.setdefault(item_id, {"lead": [], "support": []})[role].append(name)
-    return units
-
-
-def _fields(
-    *, title: str, body: str, lead: list[str], support: list[str], targets: list[Any]
-) -> dict[str, Any]:
-    return {
-        "title": title,
-        "body": body,
-        "lead": sorted(lead),
-        "support": sorted(support),
-        "targets": [(t.text, t.comparator, float(t.value), t.unit) for t in targets],
-    }
-
-
-def diff_plan(
-    *, session: Session, plan_id: int, parsed: ParsedPlan, matcher: DepartmentMatcher
-) -> PlanDiff:
-    """Compare the stored plan `plan_id` with `parsed`, item by item (reads only).
-
-    Units are compared as departments (resolved with `matcher`) plus unresolved names.
-    """
-    plan = _load_plan(session, plan_id)
-    sections = {s.id: s.number for s in plan.sections}
-    stored_items = list(plan.items)
-    stored = dict(
-        zip(
-            _keyed([(sections.get(i.section_id or 0), i.number) for i in stored_items]),
-            stored_items,
-            strict=True,
-        )
-    )
-    incoming = dict(
-        zip(_keyed([(i.section, i.number) for i in parsed.items]), parsed.items, strict=True)
-    )
-    units = _stored_units(session, plan_id)
-    diff = PlanDiff()
-    for key, new in incoming.items():
-        old = stored.get(key)
-        if old is None:
-            diff.added.append(ItemChange(new.number, new.section, new.title))
-            continue
-        flagged = [u for u in old.unresolved_units if isinstance(u, dict)]
-        have = units.get(old.id, {"lead": [], "support": []})
-        before = _fields(
-            title=old.title,
-            body=old.body,
-            lead=have["lead"] + [u["name"] for u in flagged if u.get("role") == "lead"],
-            support=have["support"] + [u["name"] for u in flagged if u.get("role") == "support"],
-            targets=list(old.targets),
-        )
-        roles, now_flagged = _resolve_item(new, matcher, [])
-        after = _fields(
-            title=new.title,
-            body=new.body,
-            lead=roles["lead"] + [u["name"] for u in now_flagged if u["role"] == "lead"],
-            support=roles["support"] + [u["name"] for u in now_flagged if u["role"] == "support"],
-            targets=list(new.targets),
-        )
-        changed = tuple(name for name in _COMPARED if before[name] != after[name])
-        if changed:
-            diff.changed.append(ItemChange(new.number, new.section, new.title, changed))
-    for key, old in stored.items():
-        if key not in incoming:
-            diff.removed.append(ItemChange(old.number, key[0], old.title))
-    return diff
-
-
-def _resolve_item(
-    item: ParsedItem, matcher: DepartmentMatcher, unresolved: list[Resolution]
-) -> tuple[dict[str, list[str]], list[dict[str, Any]]]:
-    roles: dict[str, list[str]] = {"lead": [], "support": []}
-    flagged: list[dict[str, Any]] = []
-    for role, names in (("lead", item.lead), ("support", item.support)):
-        for resolution in matcher.resolve_all(names):
-            if resolution.department is None:
-                unresolved.append(resolution)
-                flagged.append(
-                    {
-                        "name": resolution.written,
-                        "role": role,
-                        "suggestions": list(resolution.suggestions),
-                    }
-                )
-            elif resolution.department not in roles[role]:
-                roles[role].append(resolution.department)
-    return roles, flagged
-
-
-def _write_item(
-    *,
-    session: Session,
-    row: Item,
-    parsed: ParsedItem,
-    matcher: DepartmentMatcher,
-    departments: dict[str, Department],
-    unresolved: list[Resolution],
-    now: datetime,
-) -> None:
-    roles, flagged = _resolve_item(parsed, matcher, unresolved)
-    row.title = parsed.title
-    row.body = parsed.body
-    row.line = parsed.line
-    row.unresolved_units = flagged
-    row.needs_assignment = not roles["lead"]
-    session.execute(delete(Target).where(Target.item_id == row.id))
-    for position, target in enumerate(parsed.targets, start=1):
-        session.add(
-            Target(
-                item_id=row.id,
-                position=position,
-                text=target.text,
-                comparator=target.comparator,
-                value=target.value,
-                unit=target.unit,
-            )
-        )
-    open_rows = list(
-        session.scalars(
-            select(Assignment).where(Assignment.item_id == row.id, Assignment.ended_at.is_(None))
-        )
-    )
-    wanted = {(departments[name].id, role) for role, names in roles.items() for name in names}
-    have = {(a.department_id, a.role) for a in open_rows}
-    for assignment in open_rows:
-        if (assignment.department_id, assignment.role) not in wanted:
-            assignment.ended_at = now
-            assignment.reason = "计划更新"
-    for role, names in roles.items():
-        for name in names:
-            if (departments[name].id, role) not in have:
-                session.add(
-                    Assignment(
-                        item_id=row.id,
-                        department_id=departments[name].id,
-                        role=role,
-                        assigned_at=now,
-                        reason="计划导入",
-                    )
-                )
 
 
 def unresolved_units(*, parsed: ParsedPlan, matcher: DepartmentMatcher) -> list[Resolution]:
@@ -287,6 +101,45 @@ def _sync_sections(session: Session, plan: Plan, parsed: ParsedPlan) -> dict[str
     return ids
 
 
+def _chunks(ids: Sequence[int]) -> Iterator[Sequence[int]]:
+    for start in range(0, len(ids), _CHUNK):
+        yield ids[start : start + _CHUNK]
+
+
+def _place_items(
+    session: Session, plan: Plan, parsed: ParsedPlan, section_ids: dict[str, int]
+) -> tuple[list[tuple[Item, ParsedItem]], list[int], list[int]]:
+    """Match incoming items to stored rows; returns pairs, kept ids and removed ids."""
+    by_id = {sid: number for number, sid in section_ids.items()}
+    stored_items = list(plan.items)
+    stored = dict(
+        zip(
+            keyed([(by_id.get(i.section_id or 0), i.number) for i in stored_items]),
+            stored_items,
+            strict=True,
+        )
+    )
+    for stale in stored_items:
+        stale.position = -stale.id
+    if stored_items:
+        session.flush()
+    pairs: list[tuple[Item, ParsedItem]] = []
+    kept: list[int] = []
+    keys = keyed([(item.section, item.number) for item in parsed.items])
+    for position, (key, incoming) in enumerate(zip(keys, parsed.items, strict=True), start=1):
+        row = stored.pop(key) if key in stored else None
+        if row is None:
+            row = Item(plan_id=plan.id, number=incoming.number, title=incoming.title)
+            session.add(row)
+        else:
+            kept.append(row.id)
+        row.position = position
+        row.number = incoming.number
+        row.section_id = section_ids.get(incoming.section) if incoming.section else None
+        pairs.append((row, incoming))
+    return pairs, kept, [row.id for row in stored.values()]
+
+
 def _write_plan(
     *,
     session: Session,
@@ -296,58 +149,88 @@ def _write_plan(
     unresolved: list[Resolution],
     now: datetime,
 ) -> None:
-    departments = {dept.name: dept for dept in list_departments(session=session)}
+    departments = {dept.name: dept.id for dept in list_departments(session=session)}
     section_ids = _sync_sections(session, plan, parsed)
-    stored_items = list(plan.items)
-    section_numbers = section_ids
-    by_id = {sid: number for number, sid in section_ids.items()}
-    stored = dict(
-        zip(
-            _keyed([(by_id.get(i.section_id or 0), i.number) for i in stored_items]),
-            stored_items,
-            strict=True,
-        )
-    )
-    for stale in stored_items:
-        stale.position = -stale.id
+    pairs, kept, removed = _place_items(session, plan, parsed, section_ids)
+    wanted: dict[int, set[tuple[int, str]]] = {}
+    roles_of: list[dict[str, list[str]]] = []
+    for row, incoming in pairs:
+        roles, flagged = resolve_item(incoming, matcher, unresolved)
+        row.title = incoming.title
+        row.body = incoming.body
+        row.line = incoming.line
+        row.unresolved_units = flagged
+        row.needs_assignment = not roles["lead"]
+        roles_of.append(roles)
+    for chunk in _chunks(removed):
+        session.execute(delete(Target).where(Target.item_id.in_(chunk)))
+        session.execute(delete(Assignment).where(Assignment.item_id.in_(chunk)))
+        session.execute(delete(Item).where(Item.id.in_(chunk)))
+    for chunk in _chunks(kept):
+        session.execute(delete(Target).where(Target.item_id.in_(chunk)))
     session.flush()
-    keys = _keyed([(item.section, item.number) for item in parsed.items])
-    for position, (key, incoming) in enumerate(zip(keys, parsed.items, strict=True), start=1):
-        row: Item | None = stored.pop(key) if key in stored else None
-        if row is None:
-            row = Item(plan_id=plan.id, number=incoming.number, title=incoming.title)
-            session.add(row)
-        row.position = position
-        row.number = incoming.number
-        row.section_id = section_numbers.get(incoming.section) if incoming.section else None
-        session.flush()
-        _write_item(
-            session=session,
-            row=row,
-            parsed=incoming,
-            matcher=matcher,
-            departments=departments,
-            unresolved=unresolved,
-            now=now,
+    open_rows: dict[int, list[Assignment]] = {}
+    if kept:
+        for assignment in session.scalars(
+            select(Assignment)
+            .join(Item, Item.id == Assignment.item_id)
+            .where(Item.plan_id == plan.id, Assignment.ended_at.is_(None))
+        ):
+            open_rows.setdefault(assignment.item_id, []).append(assignment)
+    targets: list[dict[str, Any]] = []
+    assignments: list[dict[str, Any]] = []
+    for (row, incoming), roles in zip(pairs, roles_of, strict=True):
+        targets.extend(
+            {
+                "item_id": row.id,
+                "position": position,
+                "text": target.text,
+                "comparator": target.comparator,
+                "value": target.value,
+                "unit": target.unit,
+            }
+            for position, target in enumerate(incoming.targets, start=1)
         )
-    if stored:
-        removed = [row.id for row in stored.values()]
-        session.execute(delete(Target).where(Target.item_id.in_(removed)))
-        session.execute(delete(Assignment).where(Assignment.item_id.in_(removed)))
-        session.execute(delete(Item).where(Item.id.in_(removed)))
+        wanted[row.id] = {
+            (departments[name], role) for role, names in roles.items() for name in names
+        }
+        have = set()
+        for assignment in open_rows.get(row.id, []):
+            have.add((assignment.department_id, assignment.role))
+            if (assignment.department_id, assignment.role) not in wanted[row.id]:
+                assignment.ended_at = now
+                assignment.reason = "计划更新"
+        assignments.extend(
+            {
+                "item_id": row.id,
+                "department_id": departments[name],
+                "role": role,
+                "assigned_at": now,
+                "ended_at": None,
+                "reason": "计划导入",
+            }
+            for role, names in roles.items()
+            for name in names
+            if (departments[name], role) not in have
+        )
+    session.flush()
+    if targets:
+        session.execute(insert(Target), targets)
+    if assignments:
+        session.execute(insert(Assignment), assignments)
     session.execute(delete(Phase).where(Phase.plan_id == plan.id))
-    for phase in parsed.phases:
-        session.add(
-            Phase(
-                plan_id=plan.id,
-                key=phase.key,
-                name=phase.name,
-                start_text=phase.start,
-                end_text=phase.end,
-                start_date=phase.start_date,
-                end_date=phase.end_date,
-            )
+    session.add_all(
+        Phase(
+            plan_id=plan.id,
+            key=phase.key,
+            name=phase.name,
+            start_text=phase.start,
+            end_text=phase.end,
+            start_date=phase.start_date,
+            end_date=phase.end_date,
         )
+        for phase in parsed.phases
+    )
     session.flush()
 
 
@@ -387,7 +270,7 @@ def import_plan(
                 diff=diff,
                 unresolved=unresolved_units(parsed=parsed, matcher=matcher),
             )
-        plan = _load_plan(session, previous.id)
+        plan = load_plan(session, previous.id)
         status = "updated"
     else:
         diff = PlanDiff()
@@ -400,7 +283,7 @@ def import_plan(
     if previous is None:
         session.add(plan)
         session.flush()
-        plan = _load_plan(session, plan.id)
+        plan = load_plan(session, plan.id)
     _write_plan(
         session=session, plan=plan, parsed=parsed, matcher=matcher, unresolved=unresolved, now=now
     )
@@ -444,4 +327,4 @@ def get_plan(*, session: Session, plan_ref: int | str) -> Plan:
         )
     if plan_id is None:
         raise NotFoundError(f"找不到计划：{ref}（可用 duban plan list 查看编号）")
-    return _load_plan(session, plan_id)
+    return load_plan(session, plan_id)

@@ -12,7 +12,7 @@ from models.errors import InputError
 from models.plan_reader.encoding import MAX_BYTES, decode_text, sniff_binary
 from models.plan_reader.normalise import Paragraph, clean_document
 from models.plan_reader.phases import default_phases
-from models.plan_reader.structure import promote_sections, read_structure
+from models.plan_reader.structure import first_marker_index, promote_sections, read_structure
 from models.plan_schema import ParsedPlan, ParseWarning
 
 _TITLE_WORDS = re.compile(
@@ -70,8 +70,8 @@ def parse_plan_text(
         raise InputError("文件为空，没有可读取的内容", path=source_name or None)
     document = clean_document(text)
     paragraphs = document.paragraphs
-    probe = read_structure(paragraphs, year=default_year or 2000)
-    cut = probe.first_marker if probe.first_marker is not None else len(paragraphs)
+    first = first_marker_index(paragraphs)
+    cut = first if first is not None else len(paragraphs)
     preamble = paragraphs[: max(cut, 1)]
     title = _title(preamble, source_name)
     issued, organisation = _issued_and_organisation(paragraphs[: cut + 1] + paragraphs[-6:])

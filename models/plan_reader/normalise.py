@@ -18,6 +18,7 @@ _FULL_WIDTH.update({code: code - 0xFEE0 for code in range(0xFF21, 0xFF3B)})
 _FULL_WIDTH.update({code: code - 0xFEE0 for code in range(0xFF41, 0xFF5B)})
 _FULL_WIDTH.update({0x3000: 0x20, 0xFF0E: 0x2E, 0xFF05: 0x25, 0xA0: 0x20})
 
+_HAS_FULL_WIDTH = re.compile("[\uff05\uff0e\uff10-\uff19\uff21-\uff3a\uff41-\uff5a\u3000\xa0]")
 _BOILERPLATE = re.compile(
     r"^(?:收藏\s*分享|下载\s*相关|返回\s*下载|上传人|文档编号|资源描述|展开阅读全文|相关资源|"
     r"猜你喜欢|相关搜索|当前位置[:：]|copyright|经营许可证|电脑版|点击查看更多|"
@@ -61,12 +62,12 @@ def strip_pinyin(text: str) -> str:
     def drop(match: re.Match[str]) -> str:
         return "" if _HAS_VOWEL.search(match.group(1)) else match.group(0)
 
-    return _PINYIN.sub(drop, text)
+    return _PINYIN.sub(drop, text) if "(" in text else text
 
 
 def to_half_width(text: str) -> str:
     """Full-width digits, letters, `．`, `％` and spaces to half-width; CJK punctuation kept."""
-    return text.translate(_FULL_WIDTH)
+    return text.translate(_FULL_WIDTH) if _HAS_FULL_WIDTH.search(text) else text
 
 
 def normalise_line(text: str) -> str:

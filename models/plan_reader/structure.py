@@ -20,8 +20,8 @@ from models.plan_schema import ParsedGroup, ParsedItem, ParsedPhase, ParsedSecti
 _CN = "一二三四五六七八九十"
 _SECTION = re.compile(rf"^([{_CN}]{{1,3}})、\s*(.*)$", re.S)
 _PAREN_CN = re.compile(rf"^[(（]([{_CN}]{{1,3}})[)）]\s*(.*)$", re.S)
-_DIGIT = re.compile(r"^(\d{1,3})[.、．](?![.、．])\s*(.*)$", re.S)
-_PAREN_DIGIT = re.compile(r"^[(（](\d{1,3})[)）]\s*(.*)$", re.S)
+_DIGIT = re.compile(r"^(\d{1,4})[.、．](?![.、．])\s*(.*)$", re.S)
+_PAREN_DIGIT = re.compile(r"^[(（](\d{1,4})[)）]\s*(.*)$", re.S)
 _STYLES = (("paren_cn", _PAREN_CN), ("digit", _DIGIT), ("paren_digit", _PAREN_DIGIT))
 _DEPTH = {"section": 0, "paren_cn": 1, "digit": 2, "paren_digit": 3}
 _SENTENCE_END = re.compile(r"[。！？；!?;]")
@@ -48,7 +48,6 @@ class Structure:
     items: list[ParsedItem] = field(default_factory=list)
     phases: list[ParsedPhase] = field(default_factory=list)
     warnings: list[ParseWarning] = field(default_factory=list)
-    first_marker: int | None = None
 
 
 def _marker(text: str) -> tuple[str, str, str] | None:
@@ -118,6 +117,11 @@ def _phase_of(text: str, year: int, out: Structure) -> ParsedPhase | None:
     return phase
 
 
+def first_marker_index(paragraphs: list[Paragraph]) -> int | None:
+    """Index of the first numbered paragraph (section or item), or None."""
+    return next((i for i, para in enumerate(paragraphs) if _marker(para.text)), None)
+
+
 def read_structure(paragraphs: list[Paragraph], *, year: int) -> Structure:
     """Read sections, groups, items and phases from cleaned paragraphs (pure, linear time)."""
     out = Structure()
@@ -170,8 +174,6 @@ def read_structure(paragraphs: list[Paragraph], *, year: int) -> Structure:
                 draft.text = f"{draft.text}\n{text}"
             continue
         style, number_text, rest = marker
-        if out.first_marker is None:
-            out.first_marker = index
         if style == "section":
             close()
             title, _ = _section_title(rest)

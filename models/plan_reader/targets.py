@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from models.plan_schema import ParsedTarget
+from models.plan_schema import Comparator, ParsedTarget
 
 _UNITS = sorted(
     (
@@ -28,7 +28,7 @@ _PREFIX = (
 )
 _SUFFIX = "及以上|以上|以下|以内|以內|左右|上下"
 _TARGET = re.compile(
-    rf"(?P<prefix>{_PREFIX})?(?P<num>\d+(?:\.\d+)?(?:[万萬千亿億])?|[{_CN_DIGITS}]+)"
+    rf"(?=[不至超多高少低约約近控\d{_CN_DIGITS}])(?P<prefix>{_PREFIX})?(?P<num>\d+(?:\.\d+)?(?:[万萬千亿億])?|[{_CN_DIGITS}]+)"
     rf"(?P<unit>{_UNIT_RE})(?P<suffix>{_SUFFIX})?"
 )
 _BAD_AFTER = {
@@ -54,7 +54,7 @@ _BAD_AFTER = {
     "万": "元人",
     "天": "内內",
 }
-_SCOPE = ("围绕", "圍繞", "针对", "針對", "聚焦", "依托", "按照", "第", "前", "近年")
+_SCOPE = re.compile("(?:围绕|圍繞|针对|針對|聚焦|依托|按照|第|前|近年)$")
 _CN_VALUES = {
     "零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "兩": 2, "三": 3, "四": 4,
     "五": 5, "六": 6, "七": 7, "八": 8, "九": 9,
@@ -86,7 +86,7 @@ def chinese_number(text: str) -> int | None:
     return total + section + (digit or 0)
 
 
-def _comparator(prefix: str, suffix: str) -> str:
+def _comparator(prefix: str, suffix: str) -> Comparator:
     if prefix in {"不少于", "不少於", "不低于", "不低於", "至少"} or suffix in {"以上", "及以上"}:
         return "ge"
     if prefix in {"超过", "超過", "多于", "高于"}:
@@ -136,7 +136,7 @@ def find_targets(text: str, *, anywhere: bool = False) -> list[ParsedTarget]:
             before = text[max(0, start - 3) : start]
             if start and (text[start - 1].isdigit() or text[start - 1] in ".-—~～/:："):
                 continue
-            if not prefix and any(before.endswith(word) for word in _SCOPE):
+            if not prefix and _SCOPE.search(before):
                 continue
             if _quoted(text, start):
                 continue
@@ -148,7 +148,7 @@ def find_targets(text: str, *, anywhere: bool = False) -> list[ParsedTarget]:
         text_value = (prefix + number + unit + suffix) if prefix else match.group(0)
         clean_unit = unit.replace("(", "").replace(")", "")
         found.append(
-            ParsedTarget(
+            ParsedTarget.model_construct(
                 text=text_value,
                 comparator=_comparator(prefix, suffix),
                 value=float(value),

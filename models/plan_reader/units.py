@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 _LEAD = r"[牵牽][头頭](?:[单單]位|部[门門室]|[处處]室|领导|領導)?"
 _SUPPORT = r"(?:配合|[协協][办辦]|参与|參與)(?:[单單]位|部[门門室]|[处處]室)?"
 _RESP = r"(?:[责責]任|[负負][责責]|主[责責]|承[办辦])(?:[单單]位|部[门門室]|[处處]室|领导|領導)"
+_LEAD_RE = re.compile(_LEAD)
+_SUPPORT_RE = re.compile(_SUPPORT)
 _LABEL = re.compile(rf"(?P<label>{_LEAD}|{_SUPPORT}|{_RESP})\s*[:：]")
 _OPEN, _CLOSE = "(（〔【[［", ")）〕】]］"
 _TRAILING = re.compile(
@@ -85,15 +87,15 @@ def split_units(text: str) -> list[str]:
 
 def _roles(inner: str) -> list[tuple[str, str]]:
     labels = list(_LABEL.finditer(inner))
-    has_lead = any(re.match(_LEAD, m.group("label")) for m in labels)
+    has_lead = any(_LEAD_RE.match(m.group("label")) for m in labels)
     result: list[tuple[str, str]] = []
     for index, match in enumerate(labels):
         stop = labels[index + 1].start() if index + 1 < len(labels) else len(inner)
         value = inner[match.end() : stop].strip().strip("；;,，。 ")
         label = match.group("label")
-        if re.match(_LEAD, label):
+        if _LEAD_RE.match(label):
             role = "lead"
-        elif re.match(_SUPPORT, label):
+        elif _SUPPORT_RE.match(label):
             role = "support"
         else:
             role = "support" if has_lead else "lead"
