@@ -67,7 +67,8 @@ def serve(port: int) -> None:
     while not stopped:
         time.sleep(0.05)
     controller.stop()
-    print(handler.count, flush=True)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    print(f"{handler.count} {usage.ru_utime + usage.ru_stime:.3f}", flush=True)
 
 
 def enqueue_rendered(url: str, count: int, prefix: str) -> float:
@@ -111,6 +112,30 @@ async def one_connection_per_message(rows: list[OutboxMessage], settings: Settin
     return time.perf_counter() - started
 
 
+class ServerProcess:
+    """The counting aiosmtpd server in a child process; `stop()` returns (count, CPU s)."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.process = subprocess.Popen(  # noqa: S603
+            [sys.executable, "-m", "bench.bench_mail", "--serve", str(self.port)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.process.stdout is not None
+        assert self.process.stdout.readline().strip() == "ready"
+
+    def stop(self) -> tuple[int, float]:
+        self.process.terminate()
+        count, cpu = self.process.communicate(timeout=60)[0].split()
+        return int(count), float(cpu)
+
+
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--count", type=int, default=10_000)
@@ -124,71 +149,77 @@ def main() -> None:
         serve(args.serve)
         return
 
-    print(f"machine: {platform.machine()} {platform.processor() or ''} cpus={_cpus()}")
+    print(f"machine: {platform.machine()} cpus={_cpus()} load average {_load()}")
     print(f"python {platform.python_version()} on {platform.platform()}")
-    print(
-        "versions: "
-        + ", ".join(
-            f"{name} {version(name)}" for name in ("aiosmtplib", "aiosmtpd", "jinja2", "sqlalchemy")
-        )
-    )
+    names = ("aiosmtplib", "aiosmtpd", "jinja2", "sqlalchemy")
+    print("versions: " + ", ".join(f"{name} {version(name)}" for name in names))
     workdir = Path(tempfile.mkdtemp(prefix="duban-bench-mail-"))
     url = args.database_url or f"sqlite:///{workdir / 'bench.db'}"
     engine = make_engine(url)
     upgrade(engine)
+    sessions = make_sessionmaker(engine)
     print(f"database: {engine.dialect.name}; messages: {args.count}")
 
-    port = free_port()
-    server = subprocess.Popen(  # noqa: S603
-        [sys.executable, "-m", "bench.bench_mail", "--serve", str(port)],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert server.stdout is not None
-    assert server.stdout.readline().strip() == "ready"
-    settings = Settings(smtp_port=port, data_dir=workdir, smtp_timeout_seconds=30)
-    try:
-        render_seconds = enqueue_rendered(url, args.count, "relay")
-        sessions = make_sessionmaker(engine)
-        options = RelayOptions(batch_size=args.batch_size, concurrency=args.concurrency)
-        rss_before = _max_rss_mb()
-        if args.tracemalloc:
-            tracemalloc.start()
-        started = time.perf_counter()
-        result = asyncio.run(relay_once(sessions=sessions, settings=settings, options=options))
-        relay_seconds = time.perf_counter() - started
-        traced_peak = tracemalloc.get_traced_memory()[1] / 2**20 if args.tracemalloc else None
-        tracemalloc.stop()
-        rss_after = _max_rss_mb()
-        with sessions() as session:
-            sent = session.scalar(
-                select(func.count())
-                .select_from(OutboxMessage)
-                .where(OutboxMessage.status == "sent")
-            )
-            rows = list(session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
-        baseline_seconds = asyncio.run(one_connection_per_message(rows, settings))
-    finally:
-        server.terminate()
-        delivered = int(server.communicate(timeout=30)[0].strip() or 0)
+    render_seconds = enqueue_rendered(url, args.count, "relay")
+    server = ServerProcess()
+    settings = Settings(smtp_port=server.port, data_dir=workdir, smtp_timeout_seconds=30)
+    options = RelayOptions(batch_size=args.batch_size, concurrency=args.concurrency)
+    if args.tracemalloc:
+        tracemalloc.start()
+    cpu_before, started = _cpu(), time.perf_counter()
+    result = asyncio.run(relay_once(sessions=sessions, settings=settings, options=options))
+    relay_seconds, relay_cpu = time.perf_counter() - started, _cpu() - cpu_before
+    traced_peak = tracemalloc.get_traced_memory()[1] / 2**20 if args.tracemalloc else None
+    tracemalloc.stop()
+    rss_after_relay = _max_rss_mb()
+    relay_delivered, relay_server_cpu = server.stop()
+    with sessions() as session:
+        sent = session.scalar(
+            select(func.count()).select_from(OutboxMessage).where(OutboxMessage.status == "sent")
+        )
+        rows = list(session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
+
+    server = ServerProcess()
+    settings = Settings(smtp_port=server.port, data_dir=workdir, smtp_timeout_seconds=30)
+    cpu_before, started = _cpu(), time.perf_counter()
+    baseline_seconds = asyncio.run(one_connection_per_message(rows, settings))
+    baseline_cpu = _cpu() - cpu_before
+    baseline_delivered, baseline_server_cpu = server.stop()
+
+    n = args.count
     total = render_seconds + relay_seconds
-    print(f"render + enqueue: {render_seconds:.2f} s")
+    print(f"render + enqueue: {render_seconds:.2f} s ({render_seconds / n * 1000:.2f} ms/message)")
     print(
         f"duban relay ({args.concurrency} connections, batches of {args.batch_size}): "
-        f"{relay_seconds:.2f} s, {result.sent} sent, {result.retried} retried, {result.dead} dead"
+        f"{relay_seconds:.2f} s wall; CPU {relay_cpu / n * 1000:.2f} ms/message in the relay, "
+        f"{relay_server_cpu / n * 1000:.2f} ms/message in the server; "
+        f"{result.sent} sent, {result.retried} retried, {result.dead} dead, "
+        f"server accepted {relay_delivered}, rows sent {sent}"
+    )
+    print(
+        "one connection per message, sequential (prefect-email pattern): "
+        f"{baseline_seconds:.2f} s wall; CPU {baseline_cpu / n * 1000:.2f} ms/message in the "
+        f"client, {baseline_server_cpu / n * 1000:.2f} ms/message in the server; "
+        f"server accepted {baseline_delivered}"
     )
     print(f"rendered and delivered: {total:.2f} s (target < 30 s) -> {_verdict(total < 30)}")
+    print(f"relay speed-up over one-by-one (wall): {baseline_seconds / relay_seconds:.1f}x")
     print(
-        f"one connection per message, sequential (prefect-email pattern): {baseline_seconds:.2f} s"
+        "relay saving in total CPU per message (client + server): "
+        f"{(baseline_cpu + baseline_server_cpu) / (relay_cpu + relay_server_cpu):.1f}x"
     )
-    print(f"relay speed-up over one-by-one: {baseline_seconds / relay_seconds:.1f}x")
-    print(f"server accepted {delivered} messages (expected {2 * args.count}); rows sent: {sent}")
     print(
-        f"peak RSS of the benchmark process: before relay {rss_before:.0f} MB, after relay "
-        f"{rss_after:.0f} MB (target < 200 MB) -> {_verdict(rss_after < 200)}"
+        f"peak RSS of the benchmark process after the relay: {rss_after_relay:.0f} MB "
+        f"(target < 200 MB) -> {_verdict(rss_after_relay < 200)}"
     )
     if traced_peak is not None:
         print(f"relay heap peak (tracemalloc): {traced_peak:.1f} MB")
+
+
+def _load() -> str:
+    import os
+
+    return " ".join(f"{value:.1f}" for value in os.getloadavg())
 
 
 def _cpus() -> int:
