@@ -35,7 +35,7 @@ from models.errors import InputError
 from models.settings import Settings
 from notifications.links import InvalidLink, LinkClaims, token_digest, verify_token
 from portal.formdata import parse_form
-from portal.pages import CheckinPage, load_page, page_context
+from portal.pages import CheckinPage, load_page, page_context, previous_answer
 from portal.security import (
     CSRF_COOKIE,
     CSRF_FIELD,
@@ -160,7 +160,7 @@ def create_app(
             "csrf_field": CSRF_FIELD,
             "csrf": csrf_token(settings=settings, link_digest=digest, nonce=nonce),
             "submit_id": secrets.token_urlsafe(16),
-            "values": values or {},
+            "values": values if values is not None else previous_answer(page),
             "errors": errors or [],
         }
         response = render(request, "form.html", context, status=status)

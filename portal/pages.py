@@ -132,3 +132,19 @@ def page_context(page: CheckinPage) -> dict[str, Any]:
         "extensions": extensions,
         "statuses": [(status.value, label) for status, label in STATUS_LABELS.items()],
     }
+
+
+def previous_answer(page: CheckinPage) -> dict[str, str]:
+    """The latest version as form field values, so an edit starts from what was sent."""
+    if not page.submissions:
+        return {}
+    latest = page.submissions[0]
+    fields = {
+        "status": latest.status,
+        "narrative": latest.narrative,
+        "problems": latest.problems,
+        "next_steps": latest.next_steps,
+    }
+    for key, value in latest.values.items():
+        fields[f"value_{key}"] = format_number(float(value))
+    return fields

@@ -163,6 +163,10 @@ async def test_post_creates_version_one_then_two_with_events(portal: Portal) -> 
         portal.now = NOW + timedelta(days=2)
         page = await client.get(url)
         assert "以往报送" in page.text and "已举办学术活动120场次。" in page.text
+        first_id = portal.rows.targets[0].id
+        assert f'name="value_{first_id}" min="0" step="any"' in page.text
+        assert re.search(rf'id="value_{first_id}"[^>]*value="120"', page.text)
+        assert re.search(r'value="on_track" required\s+checked', page.text)
         second = await client.post(
             url, data=answer(portal, page.text, status="done", narrative="全部完成")
         )
