@@ -133,3 +133,14 @@ def test_text_renamed_docx(tmp_path: Path) -> None:
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="无法读取"):
         read_plan_file(tmp_path / "nope.txt")
+
+
+def test_documented_example_is_a_valid_plan(tmp_path: Path) -> None:
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "plan-format.md").read_text("utf-8")
+    example = doc.split("```yaml\n", 1)[1].split("```", 1)[0]
+    path = tmp_path / "example.yaml"
+    path.write_text(example, encoding="utf-8")
+    plan = read_plan_file(path)
+    assert [i.number for i in plan.items] == ["1", "2"]
+    assert [t.comparator for t in plan.items[0].targets] == ["ge", "ge"]
+    assert [p.key for p in plan.phases] == ["mobilize", "implement", "review"]
