@@ -23,6 +23,9 @@ _TRAILING = re.compile(
     rf"[{re.escape(_CLOSE)}][^{re.escape(_OPEN)}{re.escape(_CLOSE)}]*)*)"
     rf"[{re.escape(_CLOSE)}]\s*[。.;；]?\s*$"
 )
+_TRAILING_BARE = re.compile(
+    rf"(?:(?<=[。；;])|^)\s*(?P<inner>(?:{_LEAD}|{_RESP})\s*[:：][^。！？!?]*?)\s*[。.]?\s*$"
+)
 _OWN_LINE = re.compile(rf"^\s*(?:{_LEAD}|{_SUPPORT}|{_RESP})\s*[:：]")
 _QUALIFIERS = re.compile(
     r"(?:按照?职责分工负责|按職責分工負責|按照?职责分工|按職責分工|分别负责|分別負責|"
@@ -112,8 +115,11 @@ def parse_unit_clause(clause: str) -> Units:
 
 
 def take_trailing_units(text: str) -> tuple[str, Units]:
-    """Split a bracketed unit clause off the end of an item's text: (text without it, units)."""
-    match = _TRAILING.search(text)
+    """Split a unit clause off the end of an item's text: (text without it, units).
+
+    The clause is bracketed, or follows a full stop (`…。牵头单位：A；配合单位：B。`).
+    """
+    match = _TRAILING.search(text) or _TRAILING_BARE.search(text)
     if match is None:
         return text, Units()
     return text[: match.start()].rstrip(), parse_unit_clause(match.group("inner"))

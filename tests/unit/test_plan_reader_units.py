@@ -70,3 +70,9 @@ def test_unit_clause_is_not_part_of_title() -> None:
     plan = parse_plan_text("2030年要点\n1.推进工作（牵头单位：办公室）\n", source_name="t.txt")
     assert plan.items[0].title == "推进工作"
     assert plan.items[0].lead == ["办公室"]
+
+
+def test_unbracketed_clause_after_the_last_sentence() -> None:
+    text, units = take_trailing_units("开展工作。内容。牵头单位：市科协；配合单位：市教育局。")
+    assert text == "开展工作。内容。"
+    assert (units.lead, units.support) == (["市科协"], ["市教育局"])
