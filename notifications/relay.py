@@ -44,6 +44,10 @@ TRANSIENT_ERRORS = (
 )
 
 
+class _ConnectFailed(Exception):
+    """Connecting, STARTTLS or login failed: never the message's fault, always retried."""
+
+
 class PermanentMessageError(Exception):
     """The row itself cannot be sent (for example an attachment file is missing)."""
 
@@ -189,10 +193,17 @@ class _Worker:
         deadline = self.options.send_deadline_seconds or self.settings.smtp_timeout_seconds * 2
         try:
             async with asyncio.timeout(deadline):
-                smtp = await self._connection()
+                try:
+                    smtp = await self._connection()
+                except (aiosmtplib.SMTPException, OSError) as exc:
+                    raise _ConnectFailed(str(exc) or type(exc).__name__) from exc
                 refused, _ = await smtp.send_message(
                     email, sender=self.settings.mail_from_address, recipients=recipients
                 )
+        except _ConnectFailed as exc:
+            self._drop()
+            self.record(row, "retry", f"连接或登录失败：{exc}", None)
+            return
         except aiosmtplib.SMTPRecipientsRefused as exc:
             results = {error.recipient: _reply(error) for error in exc.recipients}
             transient = any(error.code < 500 for error in exc.recipients)

@@ -12,6 +12,7 @@ from email.policy import default
 from typing import Any
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
 
 from notifications.sink import free_port
 
@@ -76,14 +77,24 @@ class ScriptedHandler:
             return Counter(str(d.message["Message-ID"]) for d in self.deliveries)
 
 
+def _refuse_everyone(*_: Any) -> AuthResult:
+    return AuthResult(success=False, handled=False)
+
+
 class ScriptedServer:
     """`ScriptedHandler` served by aiosmtpd on 127.0.0.1 in a background thread."""
 
-    def __init__(self, handler: ScriptedHandler | None = None) -> None:
+    def __init__(self, handler: ScriptedHandler | None = None, *, auth: bool = False) -> None:
         self.handler = handler or ScriptedHandler()
         self.port = free_port()
+        extra: dict[str, Any] = {}
+        if auth:
+            extra = {
+                "auth_require_tls": False,
+                "authenticator": _refuse_everyone,
+            }
         self.controller = Controller(
-            self.handler, hostname="127.0.0.1", port=self.port, ready_timeout=10
+            self.handler, hostname="127.0.0.1", port=self.port, ready_timeout=10, **extra
         )
 
     def __enter__(self) -> ScriptedServer:

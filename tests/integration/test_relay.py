@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -175,7 +176,20 @@ async def test_unreachable_server_retries_later(sessions: sessionmaker[Session])
         settings = settings_for(server)
     result = await relay_once(sessions=sessions, settings=settings, now=NOW)
     assert (result.claimed, result.retried) == (1, 1)
-    assert "连接失败" in rows(sessions)["a"].last_error
+    assert "连接或登录失败" in rows(sessions)["a"].last_error
+
+
+async def test_wrong_password_is_retried_not_dead(sessions: sessionmaker[Session]) -> None:
+    enqueue(sessions, ["a@example.org"], key="a")
+    enqueue(sessions, ["b@example.org"], key="b")
+    with ScriptedServer(auth=True) as server:
+        settings = settings_for(server).model_copy(
+            update={"smtp_user": "duban", "smtp_password": SecretStr("wrong")}
+        )
+        result = await relay_once(sessions=sessions, settings=settings, now=NOW)
+        assert server.handler.deliveries == []
+    assert (result.claimed, result.retried, result.dead) == (2, 2, 0)
+    assert "535" in rows(sessions)["a"].last_error
 
 
 async def test_expired_lease_is_picked_up_again(sessions: sessionmaker[Session]) -> None:
