@@ -18,11 +18,11 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from models.department_match import DepartmentMatcher, Resolution
+from models.directory import Department, DepartmentAlias
 from models.errors import NotFoundError
 from models.plan import Item, Phase, Plan, Section, Target
 from models.plan_schema import ParsedItem, ParsedPlan
 from models.supervision import Assignment
-from tasks.directory import list_departments
 from tasks.events import record_event, related
 from tasks.plan_diff import ItemChange, PlanDiff, diff_plan, keyed, load_plan, resolve_item
 
@@ -58,10 +58,15 @@ class ImportOutcome:
 
 def matcher_from_session(*, session: Session) -> DepartmentMatcher:
     """A department matcher over the stored directory (names and aliases)."""
-    return DepartmentMatcher.from_directory(
-        (dept.name, [alias.alias for alias in dept.aliases])
-        for dept in list_departments(session=session)
+    aliases: dict[str, list[str]] = {}
+    rows = session.execute(
+        select(Department.name, DepartmentAlias.alias)
+        .outerjoin(DepartmentAlias, DepartmentAlias.department_id == Department.id)
+        .order_by(Department.name, DepartmentAlias.id)
     )
+    for name, alias in rows:
+        aliases.setdefault(name, []).extend([alias] if alias else [])
+    return DepartmentMatcher.from_directory(aliases.items())
 
 
 def unresolved_units(*, parsed: ParsedPlan, matcher: DepartmentMatcher) -> list[Resolution]:
@@ -149,7 +154,7 @@ def _write_plan(
     unresolved: list[Resolution],
     now: datetime,
 ) -> None:
-    departments = {dept.name: dept.id for dept in list_departments(session=session)}
+    departments = dict(session.execute(select(Department.name, Department.id)).tuples().all())
     section_ids = _sync_sections(session, plan, parsed)
     pairs, kept, removed = _place_items(session, plan, parsed, section_ids)
     wanted: dict[int, set[tuple[int, str]]] = {}

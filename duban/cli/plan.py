@@ -4,24 +4,23 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 
 import typer
 from rich.table import Table
+from sqlalchemy.orm import Session
 
 from duban.cli.output import console
+from duban.cli.plan_view import print_diff, print_preview, print_unresolved, targets_text
 from models import clock
 from models.department_match import DepartmentMatcher, Resolution
-from models.directory_file import load_directory_file
+from models.directory_file import DirectoryFile, load_directory_file
 from models.errors import InputError
 from models.plan_reader.document import read_plan_file
 from models.plan_schema import ParsedPlan, ParseWarning
-from tasks.plan_import import ImportOutcome
 
 app = typer.Typer(help="工作计划：解析、导入、查看。", no_args_is_help=True)
 
-_COMPARATORS = {"ge": "≥", "le": "≤", "gt": ">", "lt": "<", "eq": "=", "approx": "≈"}
 _FIELD_NAMES = {
     "title": "标题",
     "body": "正文",
@@ -64,62 +63,6 @@ def resolve_departments(parsed: ParsedPlan, matcher: DepartmentMatcher) -> list[
     return list(unresolved.values())
 
 
-def _targets_text(parsed_targets: Sequence[tuple[str, str, float, str]]) -> str:
-    return "；".join(
-        f"{text}（{_COMPARATORS.get(comp, comp)}{value:g}{unit}）"
-        for text, comp, value, unit in parsed_targets
-    )
-
-
-def print_preview(parsed: ParsedPlan) -> None:
-    """The preview table: metadata, sections, items with units and targets, phases, warnings."""
-    issued = f"，印发日期 {parsed.issued.isoformat()}" if parsed.issued else ""
-    console.print(
-        f"[bold]{parsed.title}[/]（{parsed.organisation or '未写明单位'}，{parsed.year}年{issued}）"
-    )
-    if parsed.encoding:
-        console.print(f"文件编码：{parsed.encoding}")
-    if parsed.sections:
-        sections = Table("章节", "标题", title="章节")
-        for section in parsed.sections:
-            sections.add_row(section.number, section.title)
-        console.print(sections)
-    items = Table("序号", "章节", "行", "任务", "牵头", "配合", "指标", title="任务")
-    for item in parsed.items:
-        lead = "、".join(item.lead)
-        support = "、".join(item.support)
-        if item.lead_departments is not None:
-            lead = f"{lead} → {'、'.join(item.lead_departments) or '（未匹配）'}" if lead else ""
-        if item.support_departments is not None and support:
-            support = f"{support} → {'、'.join(item.support_departments) or '（未匹配）'}"
-        targets = [(t.text, t.comparator, t.value, t.unit) for t in item.targets]
-        items.add_row(
-            item.number,
-            item.section or item.group or "",
-            str(item.line),
-            item.title,
-            lead or "[yellow]未写明[/]",
-            support,
-            _targets_text(targets),
-        )
-    console.print(items)
-    phases = Table("阶段", "名称", "起", "止", "开始日期", "结束日期", title="实施阶段")
-    for phase in parsed.phases:
-        phases.add_row(
-            phase.key,
-            phase.name,
-            phase.start,
-            phase.end,
-            phase.start_date.isoformat(),
-            phase.end_date.isoformat(),
-        )
-    console.print(phases)
-    for warning in parsed.warnings:
-        where = f"第{warning.line}行：" if warning.line else ""
-        console.print(f"[yellow]提示[/] {where}{warning.reason}")
-    console.print(f"共 {len(parsed.sections)} 个章节、{len(parsed.items)} 项任务。")
-
-
 @app.command("parse")
 def parse_command(
     file: Path = typer.Argument(..., help="计划文档：.txt/.docx/.xlsx/.yaml/.json"),
@@ -140,21 +83,6 @@ def parse_command(
         print_preview(parsed)
 
 
-def _print_diff(outcome: ImportOutcome) -> None:
-    diff = outcome.diff
-    console.print(
-        f"与已导入的计划（编号 {outcome.plan_id}）相比：新增 {len(diff.added)} 项，"
-        f"删除 {len(diff.removed)} 项，修改 {len(diff.changed)} 项。"
-    )
-    for change in diff.added:
-        console.print(f"  [green]+ 新增[/] {change.number} {change.title}")
-    for change in diff.removed:
-        console.print(f"  [red]- 删除[/] {change.number} {change.title}")
-    for change in diff.changed:
-        fields = "、".join(_FIELD_NAMES.get(name, name) for name in change.fields)
-        console.print(f"  [yellow]~ 修改[/] {change.number} {change.title}（{fields}）")
-
-
 def _confirmed() -> bool:
     """Ask before applying a diff; without a terminal the answer is no."""
     if not sys.stdin.isatty():
@@ -162,14 +90,45 @@ def _confirmed() -> bool:
     return typer.confirm("应用以上变更？", default=False)
 
 
-def _print_unresolved(unresolved: list[Resolution]) -> None:
-    for resolution in unresolved:
-        hint = "、".join(resolution.suggestions) or "无相近名称"
-        console.print(
-            f"[yellow]未匹配单位[/] {resolution.written}（最接近：{hint}）。"
-            "可在部门名录中添加别名后重新导入，或在督办开始后用 duban assign 指定；"
-            "相关任务已标记为待交办。"
-        )
+def _parse_mapping(pairs: list[str]) -> dict[str, str]:
+    mapping: dict[str, str] = {}
+    for pair in pairs:
+        written, sep, target = pair.partition("=")
+        if not sep or not written.strip() or not target.strip():
+            raise InputError(f"--map 的格式应为 文档中的单位=部门，收到：{pair}")
+        mapping[written.strip()] = target.strip()
+    return mapping
+
+
+def _prepare_directory(
+    session: Session,
+    *,
+    parsed: ParsedPlan,
+    directory: DirectoryFile | None,
+    mapping: dict[str, str],
+    create_missing: bool,
+) -> DepartmentMatcher:
+    """Apply the directory file, the unit mappings and missing departments; return a matcher."""
+    from tasks.directory import upsert_directory
+    from tasks.plan_import import matcher_from_session, unresolved_units
+    from tasks.plan_units import create_departments, map_units
+
+    now = clock.now()
+    if directory is not None:
+        upsert_directory(session=session, directory=directory, now=now)
+    if mapping:
+        added = map_units(session=session, mapping=mapping)
+        if added:
+            console.print(f"已添加部门别名：{'、'.join(added)}")
+    matcher = matcher_from_session(session=session)
+    if create_missing:
+        missing = [r.written for r in unresolved_units(parsed=parsed, matcher=matcher)]
+        created = create_departments(session=session, names=missing, now=now)
+        if created:
+            console.print(f"已新建部门：{'、'.join(created)}（请补充联系人后再开始督办）")
+        matcher = matcher_from_session(session=session)
+    resolve_departments(parsed, matcher)
+    return matcher
 
 
 @app.command("import")
@@ -180,73 +139,61 @@ def import_command(
     departments: Path | None = typer.Option(
         None, "--departments", help="先导入此部门名录（同一事务）再匹配单位"
     ),
+    mapping: list[str] = typer.Option(
+        [], "--map", help="把文档中的单位对应到已有部门（记为别名），如 --map 宣传处=办公室"
+    ),
+    create_missing: bool = typer.Option(False, "--create-missing", help="为未匹配的单位新建部门"),
 ) -> None:
     """预览并导入计划：同一文件重复导入不做改动；新版本先列出差异，确认后才应用。"""
     from duban.runtime import open_store
-    from models.db import transaction
-    from tasks.directory import upsert_directory
-    from tasks.plan_import import digest_bytes, import_plan, matcher_from_session
+    from tasks.plan_import import digest_bytes, import_plan
+    from tasks.plan_units import resolve_flagged
 
     parsed = _read(file)
     digest = digest_bytes(file.read_bytes())
     directory = load_directory_file(departments) if departments is not None else None
+    units = _parse_mapping(mapping)
     store = open_store()
     now = clock.now()
-    if dry_run:
-        with store.sessions() as session:
-            if directory is not None:
-                upsert_directory(session=session, directory=directory, now=now)
-            matcher = matcher_from_session(session=session)
-            resolve_departments(parsed, matcher)
-            print_preview(parsed)
-            outcome = import_plan(
-                session=session,
-                parsed=parsed,
-                source_name=file.name,
-                source_sha256=digest,
-                now=now,
-                matcher=matcher,
-            )
-            session.rollback()
-        if outcome.status == "unchanged":
-            console.print(f"该文件已导入过（计划编号 {outcome.plan_id}），不会有任何改动。")
-        elif outcome.status == "pending":
-            _print_diff(outcome)
-        console.print("预览模式：未写入任何数据。")
-        return
-    with transaction(store.sessions) as session:
-        if directory is not None:
-            upsert_directory(session=session, directory=directory, now=now)
-        matcher = matcher_from_session(session=session)
-        resolve_departments(parsed, matcher)
+    with store.sessions() as session:
+        matcher = _prepare_directory(
+            session, parsed=parsed, directory=directory, mapping=units,
+            create_missing=create_missing,
+        )  # fmt: skip
         print_preview(parsed)
         outcome = import_plan(
-            session=session,
-            parsed=parsed,
-            source_name=file.name,
-            source_sha256=digest,
-            now=now,
-            matcher=matcher,
-        )
+            session=session, parsed=parsed, source_name=file.name, source_sha256=digest,
+            now=now, matcher=matcher,
+        )  # fmt: skip
         if outcome.status == "pending":
-            _print_diff(outcome)
+            print_diff(outcome)
+            if dry_run:
+                session.rollback()
+                console.print("预览模式：未写入任何数据。")
+                return
             if outcome.diff and not yes and not _confirmed():
                 session.rollback()
                 console.print("未应用变更，数据库保持不变（加 --yes 可直接应用）。")
                 return
             outcome = import_plan(
-                session=session,
-                parsed=parsed,
-                source_name=file.name,
-                source_sha256=digest,
-                now=now,
-                matcher=matcher,
-                confirm=True,
+                session=session, parsed=parsed, source_name=file.name, source_sha256=digest,
+                now=now, matcher=matcher, confirm=True,
+            )  # fmt: skip
+        resolved = 0
+        if outcome.status == "unchanged" and (units or create_missing):
+            resolved = resolve_flagged(
+                session=session, plan_id=outcome.plan_id, now=now, matcher=matcher
             )
+        if dry_run:
+            session.rollback()
+            console.print("预览模式：未写入任何数据。")
+            return
+        session.commit()
     if outcome.status == "unchanged":
-        console.print(f"该文件已导入过（计划编号 {outcome.plan_id}），没有任何改动。")
+        extra = f"；已为 {resolved} 个原未匹配的单位交办部门" if resolved else "，没有任何改动"
+        console.print(f"该文件已导入过（计划编号 {outcome.plan_id}）{extra}。")
         return
-    _print_unresolved(outcome.unresolved)
+    print_unresolved(outcome.unresolved)
     verb = "已创建" if outcome.status == "created" else "已更新"
     console.print(f"{verb}计划 {outcome.plan_id}：{parsed.title}（{len(parsed.items)} 项任务）。")
 
@@ -293,7 +240,7 @@ def show_command(plan_ref: str = typer.Argument(..., help="计划编号或完整
                 item.number,
                 sections.get(item.section_id or 0, ""),
                 item.title,
-                _targets_text(targets),
+                targets_text(targets),
                 "是" if item.needs_assignment else "",
                 unresolved,
             )

@@ -100,3 +100,29 @@ def test_import_dry_run_then_import_then_noop_then_changed(data_dir: Path, tmp_p
     missing = run_duban("plan", "show", "不存在", cwd=ROOT, data_dir=data_dir)
     assert missing.returncode == 1
     assert "找不到计划" in missing.stderr
+
+
+def test_unresolved_units_mapped_or_created_from_the_cli(data_dir: Path, tmp_path: Path) -> None:
+    plan = tmp_path / "units.txt"
+    plan.write_text(
+        "某区科协2032年工作要点\n1.建设阵地。（牵头部室：宣传处；配合部室：信息科）\n",
+        encoding="utf-8",
+    )
+    first = run_duban("plan", "import", plan, cwd=ROOT, data_dir=data_dir)
+    assert first.returncode == 0, first.stderr
+    assert "未匹配单位" in first.stdout
+    assert "宣传处" in first.stdout
+    dry = run_duban("plan", "import", plan, "--create-missing", "--dry-run",
+                    cwd=ROOT, data_dir=data_dir)  # fmt: skip
+    assert "预览模式：未写入任何数据" in dry.stdout
+    directory = ROOT / "examples" / "departments.yaml"
+    mapped = run_duban("plan", "import", plan, "--map", "宣传处=办公室", "--create-missing",
+                       "--departments", directory, cwd=ROOT, data_dir=data_dir)  # fmt: skip
+    assert mapped.returncode == 0, mapped.stderr
+    assert "已新建部门：信息科" in mapped.stdout
+    assert "已为 2 个原未匹配的单位交办部门" in mapped.stdout
+    listed = run_duban("departments", "list", cwd=ROOT, data_dir=data_dir)
+    assert "信息科" in listed.stdout
+    bad = run_duban("plan", "import", plan, "--map", "宣传处", cwd=ROOT, data_dir=data_dir)
+    assert bad.returncode == 1
+    assert "--map 的格式" in bad.stderr
