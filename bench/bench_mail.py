@@ -29,8 +29,9 @@ from sqlalchemy import func, select
 from models.db import make_engine, make_sessionmaker, transaction, upgrade
 from models.outbox import OutboxMessage
 from models.settings import Settings
+from notifications.mime import build_email
 from notifications.outbox import NewMessage, enqueue_many
-from notifications.relay import RelayOptions, build_email, relay_once
+from notifications.relay import RelayOptions, relay_once
 from notifications.rendering import KINDS, render_message
 from notifications.samples import sample_context
 from notifications.sink import free_port

@@ -17,7 +17,7 @@ from models.db import make_sessionmaker, transaction
 from models.outbox import OutboxMessage
 from models.settings import Settings
 from notifications.outbox import claim_messages, enqueue_message, requeue_messages
-from notifications.relay import RelayOptions, relay_once
+from notifications.relay import RelayOptions, RelayResult, relay_forever, relay_once
 from tests.integration.relay_db import clear_outbox, fresh_database
 from tests.integration.smtp_servers import ScriptedHandler, ScriptedServer
 
@@ -236,3 +236,27 @@ def test_two_relays_on_100_rows_send_each_message_once(sessions: sessionmaker[Se
     assert sum(r.sent for r in results) == 100 and all(r.sent > 0 for r in results)
     assert delivered == {f"<{message_id}@example.org>": 1 for message_id in ids}
     assert {row.status for row in rows(sessions).values()} == {"sent"}
+
+
+async def test_relay_forever_delivers_until_stopped(sessions: sessionmaker[Session]) -> None:
+    enqueue(sessions, ["a@example.org"], key="loop")
+    results: list[RelayResult] = []
+    stop = asyncio.Event()
+
+    def seen(result: RelayResult) -> None:
+        results.append(result)
+        stop.set()
+
+    with ScriptedServer() as server:
+        await asyncio.wait_for(
+            relay_forever(
+                sessions=sessions,
+                settings=settings_for(server),
+                stop=stop,
+                interval_seconds=0.05,
+                on_result=seen,
+            ),
+            timeout=30,
+        )
+    assert [r.sent for r in results] == [1]
+    assert rows(sessions)["loop"].status == "sent"
