@@ -20,6 +20,7 @@ _TITLE_WORDS = re.compile(
     r"清单|清單|分工|通知"
 )
 _TITLE_NOISE = re.compile(r"[(（]第\d+\s*/\s*\d+页[)）]|\.(?:docx?|pdf|txt|wps|xlsx?)$", re.I)
+_QUOTED_TITLE = re.compile(r"《([^》]{4,80})》")
 _YEAR = re.compile(r"((?:19|20)\d\d)\s*年")
 _ISSUED = re.compile(r"^((?:19|20)\d\d)年(\d{1,2})月(\d{1,2})日$")
 _ORG_SUFFIX = re.compile(
@@ -29,6 +30,10 @@ TEXT_SUFFIXES = {".txt", ".text", ".md", ""}
 
 
 def _title(preamble: list[Paragraph], source_name: str) -> str:
+    for para in preamble:
+        inner = _QUOTED_TITLE.search(para.text)
+        if inner and _TITLE_WORDS.search(inner.group(1)) and para.text.endswith("通知"):
+            return inner.group(1)
     for para in preamble:
         text = _TITLE_NOISE.sub("", para.text).strip().strip("《》")
         if len(text) <= 80 and _TITLE_WORDS.search(text) and not re.search(r"[。:：]$|。", text):
@@ -81,12 +86,14 @@ def parse_plan_text(
         year_match = year_match or next(
             (m for p in paragraphs if (m := _YEAR.search(p.text))), None
         )
+    guessed: ParseWarning | None = None
     if year_match is not None:
         year = int(year_match.group(1))
     elif issued is not None:
         year = int(issued[:4])
     elif default_year is not None:
         year = default_year
+        guessed = ParseWarning(line=0, reason=f"文档中找不到年度，按 {year} 年处理")
     else:
         raise InputError("找不到计划年度（标题或正文中没有“20XX年”）", path=source_name or None)
     if not organisation:
@@ -100,6 +107,8 @@ def parse_plan_text(
             "没有找到编号的任务条目（如“1.”“（一）”），无法识别为工作计划", path=source_name or None
         )
     warnings = list(structure.warnings)
+    if guessed is not None:
+        warnings.insert(0, guessed)
     phases = structure.phases
     if not phases:
         phases = default_phases(year)

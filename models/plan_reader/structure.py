@@ -36,7 +36,7 @@ class _Draft:
     group: str | None
     line: int
     text: str
-    units: Units = field(default_factory=Units)
+    unit_lines: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -82,9 +82,10 @@ def _section_title(rest: str) -> tuple[str, str]:
 
 def _finish(draft: _Draft, out: Structure) -> None:
     text, trailing = take_trailing_units(draft.text)
+    own = parse_unit_clause(" ".join(draft.unit_lines))
     units = Units()
-    units.add("lead", trailing.lead + draft.units.lead)
-    units.add("support", trailing.support + draft.units.support)
+    units.add("lead", trailing.lead + own.lead)
+    units.add("support", trailing.support + own.support)
     title, body = split_title(text)
     if not title:
         out.warnings.append(ParseWarning(line=draft.line, reason=f"第 {draft.number} 项没有标题"))
@@ -156,9 +157,7 @@ def read_structure(paragraphs: list[Paragraph], *, year: int) -> Structure:
                 close()
                 out.phases.append(phase)
             elif draft is not None and is_unit_line(text):
-                parsed = parse_unit_clause(text)
-                draft.units.add("lead", parsed.lead)
-                draft.units.add("support", parsed.support)
+                draft.unit_lines.append(text)
             elif len(text) <= 40 and _GROUP_TAIL.search(text) and not _SENTENCE_END.search(text):
                 close()
                 heading = _GROUP_TAIL.sub("", text).strip()

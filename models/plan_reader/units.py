@@ -32,7 +32,8 @@ _QUALIFIERS = re.compile(
     r"按职责负责|各负其责|共同负责|负责落实|負責落實|等单位|等部门|等)$"
 )
 _SEPARATORS = "、，,；;/"
-_COLLECTIVE_TAIL = re.compile(r"^(?:县级市|縣級市|县|縣|区|區|市|县区|縣區|乡镇|鄉鎮|街道)$")
+_COLLECTIVE_TAIL = re.compile(r"^(?:县级市|縣級市|县|縣|区|區|市|县区|縣區|乡镇|鄉鎮|街道)")
+_COLLECTIVE_HEAD = re.compile(r"^各.{1,2}$")
 
 
 @dataclass
@@ -75,7 +76,7 @@ def split_units(text: str) -> list[str]:
     names: list[str] = []
     for raw in pieces:
         piece = raw.strip(" 。.:：")
-        if names and names[-1].startswith("各") and _COLLECTIVE_TAIL.match(piece):
+        if names and _COLLECTIVE_HEAD.match(names[-1]) and _COLLECTIVE_TAIL.match(piece):
             names[-1] = f"{names[-1]}、{piece}"
             continue
         while True:

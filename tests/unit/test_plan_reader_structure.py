@@ -164,3 +164,13 @@ def test_items_without_units_are_kept_and_reported() -> None:
     assert len(plan.items) == 2
     flagged = [w for w in plan.warnings if "未写明牵头单位" in w.reason]
     assert [w.line for w in flagged] == [2]
+
+
+def test_title_of_a_notice_is_the_plan_it_issues() -> None:
+    plan = parse("关于印发《某市2031年科技工作要点》的通知\n一、创新\n（一）攻关。\n")
+    assert (plan.title, plan.year) == ("某市2031年科技工作要点", 2031)
+
+
+def test_missing_year_is_reported_when_defaulted() -> None:
+    plan = parse("工作要点\n1.任务。\n")
+    assert plan.warnings[0].reason == "文档中找不到年度，按 2030 年处理"

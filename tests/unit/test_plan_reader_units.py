@@ -76,3 +76,10 @@ def test_unbracketed_clause_after_the_last_sentence() -> None:
     text, units = take_trailing_units("开展工作。内容。牵头单位：市科协；配合单位：市教育局。")
     assert text == "开展工作。内容。"
     assert (units.lead, units.support) == (["市科协"], ["市教育局"])
+
+
+def test_own_line_responsibility_next_to_a_lead_line_is_support() -> None:
+    text = "2030年要点\n1.培育主体。\n牵头单位：市科技局\n责任单位：各区、县级市人民政府\n"
+    plan = parse_plan_text(text, source_name="t.txt")
+    assert plan.items[0].lead == ["市科技局"]
+    assert plan.items[0].support == ["各区、县级市人民政府"]
