@@ -144,3 +144,37 @@ def test_documented_example_is_a_valid_plan(tmp_path: Path) -> None:
     assert [i.number for i in plan.items] == ["1", "2"]
     assert [t.comparator for t in plan.items[0].targets] == ["ge", "ge"]
     assert [p.key for p in plan.phases] == ["mobilize", "implement", "review"]
+
+
+SEEDS = Path(__file__).resolve().parents[3] / "shared" / "seeds"
+
+
+@pytest.mark.skipif(not SEEDS.is_dir(), reason="shared seeds not present")
+@pytest.mark.parametrize(
+    ("codec", "prefix", "name"),
+    [("gb18030", b"", "GB18030"), ("utf-8", b"\xef\xbb\xbf", "UTF-8-BOM"), ("utf-8", b"", "UTF-8")],
+)
+def test_seed_reads_the_same_in_every_encoding(
+    tmp_path: Path, codec: str, prefix: bytes, name: str
+) -> None:
+    seed = SEEDS / "002_9ea7fcb19178ca69.txt"
+    reference = read_plan_file(seed).contract()
+    path = tmp_path / seed.name
+    path.write_bytes(prefix + seed.read_text(encoding="utf-8").encode(codec))
+    plan = read_plan_file(path)
+    assert plan.encoding == name
+    assert plan.contract() == reference
+
+
+@pytest.mark.skipif(not SEEDS.is_dir(), reason="shared seeds not present")
+def test_seed_as_docx_reads_like_the_text(tmp_path: Path) -> None:
+    seed = SEEDS / "001_f1def276c14567cc.txt"
+    document = docx.Document()
+    for line in seed.read_text(encoding="utf-8").split("\n"):
+        document.add_paragraph(line)
+    path = tmp_path / "001.docx"
+    document.save(str(path))
+    got = read_plan_file(path).contract()
+    expected = read_plan_file(seed).contract()
+    assert (got["sections"], got["phases"]) == (expected["sections"], expected["phases"])
+    assert [i["title"] for i in got["items"]] == [i["title"] for i in expected["items"]]
