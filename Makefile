@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/duban demo $(ARGS)
+	$(BIN)/duban demo --reset $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

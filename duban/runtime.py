@@ -33,6 +33,7 @@ def configure_prefect_defaults(settings: Settings) -> None:
     os.environ.setdefault("PREFECT_SERVER_SERVICES_FOREMAN_ENABLED", "false")
     os.environ.setdefault("PREFECT_LOGGING_TO_API_BATCH_INTERVAL", "0.5")
     os.environ.setdefault("PREFECT_UI_ENABLED", "true")
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 
 def open_store(settings: Settings | None = None, *, check_migrated: bool = True) -> Store:

@@ -1,0 +1,110 @@
+"""The demo's simulated departments: they read their mail and answer through the real form.
+
+Links are found in the messages the embedded SMTP server stored; every answer is an HTTP GET
+of the form followed by a POST with its CSRF fields, exactly as a person's browser would.
+"""
+
+from __future__ import annotations
+
+import mailbox
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from email import message_from_bytes
+from email.message import EmailMessage
+from email.policy import default
+from pathlib import Path
+
+import httpx
+
+from duban.demo.script import Action
+from models.errors import DubanError
+from models.settings import Settings
+from notifications.links import InvalidLink, verify_token
+
+_HIDDEN = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)">')
+
+
+class DemoError(DubanError):
+    """A step of the simulated year did not behave as a person would expect."""
+
+
+@dataclass
+class Inbox:
+    """Every form link found in the mail store so far, by check-in id."""
+
+    links: dict[int, str] = field(default_factory=dict)
+    departments: dict[int, int] = field(default_factory=dict)
+    seen: set[str] = field(default_factory=set)
+    messages: int = 0
+
+
+def _text_of(message: EmailMessage) -> str:
+    body = message.get_body(preferencelist=("plain",))
+    return body.get_content() if body is not None else ""
+
+
+def collect_links(*, inbox: Inbox, mail_store: Path, settings: Settings, now: datetime) -> int:
+    """Read messages not seen before and record the form links they carry; returns how many.
+
+    A link whose token does not verify is a defect of the mail and raises `DemoError`.
+    """
+    pattern = re.compile(re.escape(settings.public_url) + r"/c/([A-Za-z0-9._~-]+)")
+    box = mailbox.Maildir(mail_store, factory=None, create=True)
+    fresh = [key for key in box.iterkeys() if key not in inbox.seen]
+    for key in fresh:
+        inbox.seen.add(key)
+        message = message_from_bytes(box.get_bytes(key), policy=default)
+        for token in set(pattern.findall(_text_of(message))):
+            try:
+                claims = verify_token(token, settings=settings, now=now)
+            except InvalidLink as exc:
+                raise DemoError(f"邮件 {key} 中的表单链接无效") from exc
+            inbox.links.setdefault(claims.checkin_id, f"{settings.public_url}/c/{token}")
+            inbox.departments[claims.checkin_id] = claims.department_id
+    inbox.messages += len(fresh)
+    return len(fresh)
+
+
+def _form_fields(page: str) -> dict[str, str]:
+    return dict(_HIDDEN.findall(page))
+
+
+def answer(
+    *,
+    client: httpx.Client,
+    url: str,
+    action: Action,
+    values: dict[str, float],
+    item_title: str,
+    problems: str = "",
+) -> int:
+    """GET the form at `url`, then POST the department's answer; returns the HTTP status.
+
+    Raises `DemoError` when the form page does not open or the POST is refused.
+    """
+    page = client.get(url)
+    if page.status_code != 200:
+        raise DemoError(f"表单页面打不开（HTTP {page.status_code}）")
+    fields = _form_fields(page.text)
+    fields["status"] = action.status
+    if action.kind == "extend" and action.new_date is not None:
+        fields["narrative"] = f"{item_title}：前期工作已启动，因节假日集中活动申请延期报送。"
+        fields["extension_date"] = action.new_date.isoformat()
+        fields["extension_reason"] = "国庆假期前后活动集中，材料汇总需要更多时间。"
+    else:
+        fields["narrative"] = f"{item_title}：按计划推进，本期工作已完成。"
+        fields["next_steps"] = "继续按年度计划推进，做好下一阶段工作。"
+        if problems:
+            fields["problems"] = problems
+        fields.update({f"value_{key}": f"{value:g}" for key, value in values.items()})
+    response = client.post(url, data=fields)
+    if response.status_code != 200:
+        raise DemoError(f"表单提交被拒绝（HTTP {response.status_code}）")
+    return response.status_code
+
+
+def share_of_year(day: date) -> float:
+    """How much of the calendar year has passed on `day` (0..1)."""
+    start = date(day.year, 1, 1)
+    return (day - start).days / (date(day.year, 12, 31) - start).days

@@ -1,0 +1,271 @@
+"""The demo driver: import seed 002, start supervision, and live through 2021 day by day.
+
+Every step goes through the real parts: the Prefect flows with `as_of`, the outbox relay to
+the embedded SMTP server, simulated departments answering through the form over HTTP, a
+supervisor approving extension requests, and the quarter and year review flows.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+
+import httpx
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from duban.demo.actors import DemoError, Inbox, answer, collect_links, share_of_year
+from duban.demo.script import DEMO_SCRIPT, SUPERVISOR, Behaviour, CheckinView, decide_action
+from duban.demo.services import SimClock, local_services
+from duban.runtime import Store, open_store
+from models import clock
+from models.calendar import WorkCalendar, default_calendar
+from models.db import make_engine, transaction, upgrade
+from models.directory import Department
+from models.directory_file import load_directory_file
+from models.plan import Item
+from models.plan_reader.document import read_plan_file
+from models.policy import default_policy
+from models.settings import Settings
+from models.supervision import Checkin, Extension
+from notifications.relay import relay_once
+from tasks.assignment import start_supervision
+from tasks.directory import upsert_directory
+from tasks.plan_import import digest_bytes, import_plan, matcher_from_session
+from tasks.submissions import approve_extension, list_extensions
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+PLAN_FILE = EXAMPLES / "changzhi_2021_work_points.txt"
+DIRECTORY_FILE = EXAMPLES / "departments.yaml"
+QUARTER_ENDS = ((2, 6), (3, 9), (4, 12))
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    """What to simulate: the date range, where reports go, and the departments' script."""
+
+    start: date = date(2021, 5, 24)
+    until: date = date(2021, 12, 31)
+    out_dir: Path | None = None
+    script: dict[str, Behaviour] = field(default_factory=lambda: dict(DEMO_SCRIPT))
+
+
+@dataclass
+class DemoRun:
+    """What the run produced: the plan, the reports written and the counters of the loop."""
+
+    plan_id: int
+    reports: dict[str, dict[str, str]] = field(default_factory=dict)
+    submissions: int = 0
+    extensions_requested: int = 0
+    extensions_approved: int = 0
+    workdays: int = 0
+
+
+def reset_data_dir(settings: Settings) -> None:
+    """Delete what earlier runs left in the data dir (database, Prefect home, mail, reports)."""
+    for name in ("duban.db", "duban.db-wal", "duban.db-shm"):
+        (settings.data_dir / name).unlink(missing_ok=True)
+    for name in ("prefect", "mail", "reports"):
+        shutil.rmtree(settings.data_dir / name, ignore_errors=True)
+
+
+def at(day: date, hour: int, minute: int = 0) -> datetime:
+    """An aware moment at local wall time `hour:minute` on `day`."""
+    return datetime.combine(day, time(hour, minute), tzinfo=clock.LOCAL_TZ)
+
+
+def prepare(settings: Settings, *, start: date) -> tuple[Store, int]:
+    """Migrate, load the demo directory, import seed 002 and start supervising it on `start`."""
+    upgrade(make_engine(settings.effective_database_url))
+    store = open_store(settings)
+    moment = at(start, 8, 0)
+    directory = load_directory_file(DIRECTORY_FILE)
+    parsed = read_plan_file(PLAN_FILE)
+    with transaction(store.sessions) as session:
+        upsert_directory(session=session, directory=directory, now=moment)
+        session.flush()
+        outcome = import_plan(
+            session=session,
+            parsed=parsed,
+            source_name=PLAN_FILE.name,
+            source_sha256=digest_bytes(PLAN_FILE.read_bytes()),
+            now=moment,
+            matcher=matcher_from_session(session=session),
+        )
+        if outcome.status != "created":
+            raise DemoError("演示数据已存在：请加 --reset 从头运行。")
+        start_supervision(
+            session=session,
+            plan_id=outcome.plan_id,
+            now=moment,
+            policy=default_policy(),
+            calendar=default_calendar(),
+        )
+    return store, outcome.plan_id
+
+
+def _views(session: Session, checkin_ids: list[int]) -> list[CheckinView]:
+    rows = session.scalars(
+        select(Checkin)
+        .where(Checkin.id.in_(checkin_ids))
+        .options(selectinload(Checkin.item), selectinload(Checkin.department))
+        .order_by(Checkin.id)
+    ).all()
+    requested = set(
+        session.scalars(select(Extension.checkin_id).where(Extension.checkin_id.in_(checkin_ids)))
+    )
+    return [
+        CheckinView(
+            checkin_id=row.id,
+            item_id=row.item_id,
+            department=row.department.name,
+            item_number=row.item.number,
+            due_date=row.due_date,
+            original_due_date=row.original_due_date,
+            submitted=row.status != "pending",
+            extension_requested=row.id in requested,
+        )
+        for row in rows
+    ]
+
+
+def _values(session: Session, item_id: int, day: date, pace: float) -> tuple[str, dict[str, float]]:
+    item = session.scalars(
+        select(Item).where(Item.id == item_id).options(selectinload(Item.targets))
+    ).one()
+    share = share_of_year(day)
+    values = {
+        str(target.id): round(target.value * min(1.0, share) * pace, 1) for target in item.targets
+    }
+    return item.title, values
+
+
+def departments_act(
+    *,
+    store: Store,
+    client: httpx.Client,
+    inbox: Inbox,
+    today: date,
+    calendar: WorkCalendar,
+    script: dict[str, Behaviour],
+    run: DemoRun,
+) -> None:
+    """Let every simulated department do what its script says today, through the form."""
+    with store.sessions() as session:
+        views = _views(session, sorted(inbox.links))
+        for view in views:
+            action = decide_action(view, today=today, calendar=calendar, script=script)
+            if action is None:
+                continue
+            pace = script[view.department].pace
+            title, values = _values(session, view.item_id, today, pace)
+            problems = "场地与经费未落实，活动无法按期开展。" if action.status == "blocked" else ""
+            answer(
+                client=client,
+                url=inbox.links[view.checkin_id],
+                action=action,
+                values=values,
+                item_title=title,
+                problems=problems,
+            )
+            if action.kind == "extend":
+                run.extensions_requested += 1
+            else:
+                run.submissions += 1
+
+
+def supervisor_decides(*, store: Store, today: date, now: datetime, run: DemoRun) -> None:
+    """Approve every extension request made before today (the supervisor reads them daily)."""
+    with transaction(store.sessions) as session:
+        for extension in list_extensions(session=session):
+            if clock.local_date(extension.requested_at) < today:
+                approve_extension(
+                    session=session, extension_id=extension.id, decided_by=SUPERVISOR, now=now
+                )
+                run.extensions_approved += 1
+
+
+def workdays(start: date, until: date, calendar: WorkCalendar) -> list[date]:
+    """The working days from `start` to `until`, inclusive."""
+    days = [start + timedelta(days=n) for n in range((until - start).days + 1)]
+    return [day for day in days if calendar.is_workday(day)]
+
+
+async def simulate_year(
+    *,
+    settings: Settings,
+    options: DemoOptions,
+    smtp_port: int,
+    portal_port: int,
+    on_day: Callable[[date, int], None] = lambda _day, _total: None,
+) -> DemoRun:
+    """Run the whole demo year; `on_day(day, total)` reports progress after each working day."""
+    from flows.review import quarter_review, year_review
+    from flows.supervise import supervise_plan
+
+    calendar = default_calendar()
+    store, plan_id = prepare(settings, start=options.start)
+    run = DemoRun(plan_id=plan_id)
+    out_dir = options.out_dir or settings.data_dir / "reports"
+    sim = SimClock(at(options.start, 8, 0))
+    inbox = Inbox()
+    days = workdays(options.start, options.until, calendar)
+    quarter_days = {
+        calendar.last_workday_of_quarter(options.until.year, q): f"{options.until.year}Q{q}"
+        for q, _month in QUARTER_ENDS
+    }
+    with (
+        local_services(
+            settings=settings,
+            sessions=store.sessions,
+            now=sim.now,
+            smtp_port=smtp_port,
+            portal_port=portal_port,
+        ),
+        httpx.Client(timeout=30) as client,
+    ):
+        for day in days:
+            sim.moment = at(day, 8, 30)
+            supervisor_decides(store=store, today=day, now=sim.moment, run=run)
+            await supervise_plan(plan_id=plan_id, as_of=sim.moment)
+            await relay_once(sessions=store.sessions, settings=settings, now=sim.moment)
+            collect_links(
+                inbox=inbox, mail_store=settings.mail_store, settings=settings, now=sim.moment
+            )
+            sim.moment = at(day, 10, 0)
+            departments_act(
+                store=store,
+                client=client,
+                inbox=inbox,
+                today=day,
+                calendar=calendar,
+                script=options.script,
+                run=run,
+            )
+            await relay_once(sessions=store.sessions, settings=settings, now=sim.moment)
+            if day in quarter_days:
+                sim.moment = at(day, 17, 0)
+                result = await quarter_review(
+                    plan_id=plan_id,
+                    quarter=quarter_days[day],
+                    as_of=sim.moment,
+                    out_dir=str(out_dir),
+                )
+                run.reports[quarter_days[day]] = dict(result["files"])
+            run.workdays += 1
+            on_day(day, len(days))
+        sim.moment = at(options.until, 17, 30)
+        result = await year_review(plan_id=plan_id, as_of=sim.moment, out_dir=str(out_dir))
+        run.reports[f"{options.until.year}年度"] = dict(result["files"])
+        await relay_once(sessions=store.sessions, settings=settings, now=sim.moment)
+    return run
+
+
+def department_names(store: Store) -> list[str]:
+    """Every department name, for the summary."""
+    with store.sessions() as session:
+        return list(session.scalars(select(Department.name).order_by(Department.name)))
