@@ -216,6 +216,7 @@ def read_structure(paragraphs: list[Paragraph], *, year: int) -> Structure:
 
 def promote_sections(paragraphs: list[Paragraph], structure: Structure) -> None:
     """For a document numbered only by sections, make each section an item of its own."""
+    known = {section.number for section in structure.sections}
     for para in paragraphs:
         marker = _marker(para.text)
         if marker is None or marker[0] != "section":
@@ -227,6 +228,7 @@ def promote_sections(paragraphs: list[Paragraph], structure: Structure) -> None:
         structure.items.append(
             ParsedItem(
                 number=marker[1],
+                section=marker[1] if marker[1] in known else None,
                 title=title[:2000],
                 body=body,
                 lead=units.lead,
@@ -235,7 +237,6 @@ def promote_sections(paragraphs: list[Paragraph], structure: Structure) -> None:
                 line=para.line,
             )
         )
-    structure.sections = []
     structure.warnings.append(
         ParseWarning(line=0, reason="文档只有“一、二、……”编号，已把每一部分作为一项任务")
     )

@@ -123,6 +123,8 @@ def test_003_scraped_speech_reads_sections_as_items(tmp_path: Path) -> None:
     data = parse_json("003_17a4f32973dd4260.txt", tmp_path)
     assert data["year"] == 2007
     assert [item["number"] for item in data["items"]] == list("一二三四五六七八九")
+    assert [s["number"] for s in data["sections"]] == list("一二三四五六七八九")
+    assert [item["section"] for item in data["items"]] == list("一二三四五六七八九")
     assert data["items"][0]["title"] == "上档次,围绕中心,发挥作用,提高科协工作地位"
     assert data["items"][-1]["title"].startswith("上状态")
 

@@ -130,8 +130,8 @@ def test_no_numbered_items_is_an_error() -> None:
 def test_sections_only_become_items() -> None:
     plan = parse("2030年讲话\n一、上档次,提高地位。内容。\n二、上质量,提高水平。内容。\n")
     assert [(i.section, i.number, i.title) for i in plan.items] == [
-        (None, "一", "上档次,提高地位"),
-        (None, "二", "上质量,提高水平"),
+        ("一", "一", "上档次,提高地位"),
+        ("二", "二", "上质量,提高水平"),
     ]
     assert any("作为一项任务" in w.reason for w in plan.warnings)
 
