@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import secrets
 from collections.abc import Callable
 from datetime import datetime
@@ -53,6 +54,7 @@ logger = logging.getLogger(__name__)
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 MAX_BODY_BYTES = 128 * 1024
 WRITE_ATTEMPTS = 8
+NONCE_PATTERN = re.compile(r"[A-Za-z0-9_-]{16,64}")
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
@@ -154,7 +156,7 @@ def create_app(
         status: int = 200,
     ) -> Response:
         nonce = request.cookies.get(CSRF_COOKIE) or ""
-        if not 16 <= len(nonce) <= 64:
+        if not NONCE_PATTERN.fullmatch(nonce):
             nonce = new_nonce()
         context = page_context(page) | {
             "csrf_field": CSRF_FIELD,

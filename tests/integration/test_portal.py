@@ -371,6 +371,15 @@ async def test_line_breaks_in_the_path_never_reach_a_header(portal: Portal) -> N
     assert all("evil" not in value for value in reply.headers.get_list("set-cookie"))
 
 
+async def test_a_foreign_cookie_is_never_echoed(portal: Portal) -> None:
+    async with portal.client() as client:
+        client.cookies.set("duban_csrf", "evil;Domain=attacker.example", path="/c/")
+        page = await client.get(portal.url())
+    cookie = page.headers["set-cookie"]
+    assert page.status_code == 200
+    assert "evil" not in cookie and "attacker" not in cookie
+
+
 async def test_submission_survives_a_failed_prefect_emit(portal: Portal) -> None:
     portal.fail_publish = True
     url = portal.url()
