@@ -182,10 +182,19 @@ class _Worker:
         self.record(row, "sent", "", results)
 
 
-async def _drain(worker: _Worker, queue: asyncio.Queue[OutboxMessage]) -> None:
+async def _drain(
+    worker: _Worker,
+    queue: asyncio.Queue[OutboxMessage],
+    still_leased: Callable[[OutboxMessage], bool],
+    on_expired: Callable[[OutboxMessage], None],
+) -> None:
     try:
         while not queue.empty():
-            await worker.send(queue.get_nowait())
+            row = queue.get_nowait()
+            if still_leased(row):
+                await worker.send(row)
+            else:
+                on_expired(row)
     finally:
         await worker.close()
 
@@ -199,8 +208,10 @@ async def relay_once(
 ) -> RelayResult:
     """Deliver every row that is ready at `now` (default: the clock), batch by batch.
 
-    Each outcome is committed right after its send. Returns the counts; never raises for
-    SMTP problems (they become retries or dead letters).
+    Each outcome is committed right after its send. A claimed row whose lease would run
+    out before its send could finish is left alone (counted as lost) so that another relay
+    taking it over cannot race this one. Returns the counts; never raises for SMTP problems
+    (they become retries or dead letters).
     """
     options = options or RelayOptions()
     result = RelayResult()
@@ -253,6 +264,15 @@ async def relay_once(
         else:
             result.lost += 1
 
+    deadline = timedelta(seconds=options.send_deadline_seconds or settings.smtp_timeout_seconds * 2)
+
+    def still_leased(row: OutboxMessage) -> bool:
+        return row.lease_until is None or moment() + deadline < row.lease_until
+
+    def expired(row: OutboxMessage) -> None:
+        result.lost += 1
+        result.errors.append(f"{row.id}: 租约将到期，留给下一轮投递")
+
     while True:
         with transaction(sessions) as session:
             rows = outbox.claim_messages(
@@ -268,7 +288,7 @@ async def relay_once(
             _Worker(settings=settings, options=options, record=record)
             for _ in range(max(1, min(options.concurrency, len(rows))))
         ]
-        await asyncio.gather(*(_drain(worker, queue) for worker in workers))
+        await asyncio.gather(*(_drain(worker, queue, still_leased, expired) for worker in workers))
 
 
 async def relay_forever(

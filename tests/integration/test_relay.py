@@ -260,3 +260,21 @@ async def test_relay_forever_delivers_until_stopped(sessions: sessionmaker[Sessi
         )
     assert [r.sent for r in results] == [1]
     assert rows(sessions)["loop"].status == "sent"
+
+
+async def test_row_whose_lease_would_expire_mid_send_is_left_for_later(
+    sessions: sessionmaker[Session],
+) -> None:
+    enqueue(sessions, ["a@example.org"], key="short")
+    short = RelayOptions(lease=timedelta(seconds=5), send_deadline_seconds=10)
+    with ScriptedServer() as server:
+        settings = settings_for(server)
+        first = await relay_once(sessions=sessions, settings=settings, now=NOW, options=short)
+        assert rows(sessions)["short"].status == "sending"
+        second = await relay_once(
+            sessions=sessions, settings=settings, now=NOW + timedelta(seconds=6)
+        )
+        delivered = server.handler.message_ids()
+    assert (first.claimed, first.lost, first.sent) == (1, 1, 0)
+    assert (second.claimed, second.sent) == (1, 1)
+    assert sum(delivered.values()) == 1
