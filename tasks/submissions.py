@@ -7,6 +7,7 @@ commit together (see `tasks.events`). A check-in accepts answers until its ladde
 
 from __future__ import annotations
 
+import logging
 from datetime import date, datetime
 
 from sqlalchemy import func, select
@@ -19,8 +20,11 @@ from models.plan import Item
 from models.settings import Settings
 from models.supervision import Checkin, Extension, Submission
 from notifications.compose import enqueue_receipt_email
+from notifications.outbox import HeaderInjectionError
 from tasks.checkins import ladder_epochs
 from tasks.events import record_event, related
+
+logger = logging.getLogger(__name__)
 
 CLOSED_STATUSES = frozenset({"cancelled"})
 
@@ -103,7 +107,8 @@ def record_submission(
     The first version marks the check-in `submitted` (with `submitted_at`). A repeated
     `idempotency_key` returns the version it created. Values must name the item's targets
     (`InputError` otherwise); an extension in the form is recorded as a request. The
-    receipt email (回执) is enqueued with `settings` (default: the process settings).
+    receipt email (回执) is enqueued with `settings` (default: the process settings); a
+    receipt whose subject would carry CR/LF is refused and logged, and the answer is kept.
     """
     if idempotency_key is not None:
         existing = session.scalars(
@@ -172,7 +177,16 @@ def record_submission(
 def _enqueue_receipt(
     *, session: Session, submission: Submission, now: datetime, settings: Settings | None
 ) -> None:
-    enqueue_receipt_email(session=session, submission=submission, now=now, settings=settings)
+    try:
+        with session.begin_nested():
+            enqueue_receipt_email(
+                session=session, submission=submission, now=now, settings=settings
+            )
+    except HeaderInjectionError:
+        logger.warning(
+            "no receipt for submission %s: its subject would contain a line break",
+            submission.id,
+        )
 
 
 def _add_extension(

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from models.errors import InputError, NotFoundError
 from models.forms import ExtensionRequest, ProgressStatus, SubmissionForm
-from models.outbox import DomainEvent
+from models.outbox import DomainEvent, OutboxMessage
 from models.supervision import Extension
 from tasks.checkins import ladder_epochs
 from tasks.submissions import (
@@ -151,3 +151,29 @@ def test_approval_moves_to_a_workday_and_raises_the_epoch(
         "duban.checkin.extension_requested",
         "duban.checkin.extended",
     ]
+
+
+def test_line_break_in_a_receipt_header_keeps_the_answer_and_sends_nothing(
+    session: Session,
+) -> None:
+    rows = make_checkin(session, title="第一行\r\nBcc: victim@example.org")
+    submission = submit(session, rows)
+    receipts = [
+        message
+        for message in session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "receipt"))
+        if message.to_addrs == rows.department.contact_emails
+    ]
+    assert receipts == []
+    assert events(session, rows) == ["duban.checkin.submitted"]
+    assert list_submissions(session=session, checkin_id=rows.checkin.id) == [submission]
+
+
+def test_receipt_is_enqueued_with_the_submission(session: Session, rows: CheckinRows) -> None:
+    submit(session, rows)
+    receipts = [
+        message
+        for message in session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "receipt"))
+        if message.to_addrs == rows.department.contact_emails
+    ]
+    assert len(receipts) == 1
+    assert "\r" not in receipts[0].subject and "\n" not in receipts[0].subject
