@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import socket
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -64,10 +65,15 @@ class RelayOptions:
     lease: timedelta = timedelta(minutes=15)
     send_deadline_seconds: float | None = None
     policy: outbox.RetryPolicy = outbox.DEFAULT_POLICY
+    tls_context: ssl.SSLContext | None = None
 
 
-def smtp_client(settings: Settings) -> aiosmtplib.SMTP:
-    """An unconnected aiosmtplib client configured from the SMTP settings."""
+def smtp_client(settings: Settings, tls_context: ssl.SSLContext | None = None) -> aiosmtplib.SMTP:
+    """An unconnected aiosmtplib client configured from the SMTP settings.
+
+    `tls_context` replaces the default (system CAs, hostname checked) for TLS and STARTTLS,
+    for example to trust an internal CA.
+    """
     password = settings.smtp_password.get_secret_value()
     return aiosmtplib.SMTP(
         hostname=settings.smtp_host,
@@ -77,6 +83,7 @@ def smtp_client(settings: Settings) -> aiosmtplib.SMTP:
         start_tls=True if settings.smtp_security is SmtpSecurity.starttls else False,
         username=settings.smtp_user or None,
         password=password if settings.smtp_user else None,
+        tls_context=tls_context,
     )
 
 
@@ -116,7 +123,7 @@ class _Worker:
 
     async def _connection(self) -> aiosmtplib.SMTP:
         if self.smtp is None or not self.smtp.is_connected:
-            smtp = smtp_client(self.settings)
+            smtp = smtp_client(self.settings, self.options.tls_context)
             await smtp.connect()
             self.smtp = smtp
         return self.smtp
