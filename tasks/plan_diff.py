@@ -94,7 +94,8 @@ def resolve_item(
     return roles, flagged
 
 
-def _stored_units(session: Session, plan_id: int) -> dict[int, dict[str, list[str]]]:
+def assigned_departments(*, session: Session, plan_id: int) -> dict[int, dict[str, list[str]]]:
+    """Item id -> {"lead": [...], "support": [...]}: department names of open assignments."""
     units: dict[int, dict[str, list[str]]] = {}
     rows = session.execute(
         select(Assignment.item_id, Assignment.role, Department.name)
@@ -130,7 +131,7 @@ def diff_plan(
     stored = dict(zip(stored_keys, stored_items, strict=True))
     incoming_keys = keyed([(i.section, i.number) for i in parsed.items])
     incoming = dict(zip(incoming_keys, parsed.items, strict=True))
-    units = _stored_units(session, plan_id)
+    units = assigned_departments(session=session, plan_id=plan_id)
     diff = PlanDiff()
     for key, new in incoming.items():
         old = stored.get(key)

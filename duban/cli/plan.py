@@ -221,6 +221,7 @@ def list_command() -> None:
 def show_command(plan_ref: str = typer.Argument(..., help="计划编号或完整标题")) -> None:
     """显示一个计划的章节、任务、指标和阶段。"""
     from duban.runtime import open_store
+    from tasks.plan_diff import assigned_departments
     from tasks.plan_import import get_plan
 
     store = open_store()
@@ -230,7 +231,10 @@ def show_command(plan_ref: str = typer.Argument(..., help="计划编号或完整
         console.print(f"[bold]{plan.title}[/]（编号 {plan.id}，{plan.year}年{issued}）")
         console.print(f"单位：{plan.organisation or '未写明'}；状态：{plan.status}")
         sections = {s.id: s.number for s in plan.sections}
-        items = Table("序号", "章节", "任务", "指标", "待交办", "未匹配单位", title="任务")
+        departments = assigned_departments(session=session, plan_id=plan.id)
+        items = Table(
+            "序号", "章节", "任务", "牵头", "配合", "指标", "待交办", "未匹配单位", title="任务"
+        )
         for item in plan.items:
             targets = [(t.text, t.comparator, t.value, t.unit) for t in item.targets]
             unresolved = "、".join(
@@ -240,6 +244,8 @@ def show_command(plan_ref: str = typer.Argument(..., help="计划编号或完整
                 item.number,
                 sections.get(item.section_id or 0, ""),
                 item.title,
+                "、".join(departments.get(item.id, {}).get("lead", [])),
+                "、".join(departments.get(item.id, {}).get("support", [])),
                 targets_text(targets),
                 "是" if item.needs_assignment else "",
                 unresolved,
