@@ -34,6 +34,7 @@ _SPLIT_SPACE = re.compile(
 _SPLIT_AFTER_STOP = re.compile(
     rf"(?<=[。；;!！?？])(?=[{_CN_NUM}]{{1,3}}、|[(（][{_CN_NUM}]{{1,3}}[)）]"
     rf"|\d{{1,3}}[.、．](?!\d)\s*[\u3400-\u9fff])"
+    rf"|(?<=[)）〕】])(?=[(（][{_CN_NUM}]{{1,3}}[)）][\u3400-\u9fff])"
 )
 
 

@@ -104,11 +104,23 @@ def _comparator(prefix: str, suffix: str) -> Comparator:
     return "eq"
 
 
-def _quoted(text: str, position: int) -> bool:
-    before = text[:position]
-    if before.count("“") > before.count("”"):
-        return True
-    return before.count('"') % 2 == 1 or before.count("「") > before.count("」")
+class _Quotes:
+    """Whether a position is inside quotes, scanning the text once from left to right."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.position = 0
+        self.curly = 0
+        self.straight = 0
+        self.corner = 0
+
+    def inside(self, position: int) -> bool:
+        segment = self.text[self.position : position]
+        self.curly += segment.count("“") - segment.count("”")
+        self.straight += segment.count('"')
+        self.corner += segment.count("「") - segment.count("」")
+        self.position = position
+        return self.curly > 0 or self.straight % 2 == 1 or self.corner > 0
 
 
 def find_targets(text: str, *, anywhere: bool = False) -> list[ParsedTarget]:
@@ -117,6 +129,7 @@ def find_targets(text: str, *, anywhere: bool = False) -> list[ParsedTarget]:
     With `anywhere` (a phrase written by hand) scope words and name heuristics are skipped.
     """
     found: list[ParsedTarget] = []
+    quotes = _Quotes(text)
     for match in _TARGET.finditer(text):
         prefix = match.group("prefix") or ""
         suffix = match.group("suffix") or ""
@@ -138,7 +151,7 @@ def find_targets(text: str, *, anywhere: bool = False) -> list[ParsedTarget]:
                 continue
             if not prefix and _SCOPE.search(before):
                 continue
-            if _quoted(text, start):
+            if quotes.inside(start):
                 continue
             following = text[end : end + 1] if not suffix else ""
             if following and following in _BAD_AFTER.get(unit, ""):

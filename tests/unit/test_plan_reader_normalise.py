@@ -81,3 +81,9 @@ def test_plain_document_keeps_line_numbers() -> None:
         (3, "一、部分"),
         (4, "1.任务。"),
     ]
+
+
+def test_run_on_items_split_after_a_closing_unit_clause() -> None:
+    parts = split_inline("(一)甲。（牵头单位：A）(二)乙。")
+    assert parts == ["(一)甲。（牵头单位：A）", "(二)乙。"]
+    assert split_inline("县(市)(区)协调") == ["县(市)(区)协调"]
