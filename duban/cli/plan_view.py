@@ -85,6 +85,8 @@ def print_diff(outcome: ImportOutcome) -> None:
         console.print(f"  [green]+ 新增[/] {change.number} {change.title}")
     for change in diff.removed:
         console.print(f"  [red]- 删除[/] {change.number} {change.title}")
+    if diff.removed:
+        console.print("[yellow]注意[/] 删除任务会同时删除它的交办、报送和督办记录。")
     for change in diff.changed:
         fields = "、".join(_FIELD_NAMES.get(name, name) for name in change.fields)
         console.print(f"  [yellow]~ 修改[/] {change.number} {change.title}（{fields}）")
