@@ -19,9 +19,9 @@ from models.plan_schema import ParsedGroup, ParsedItem, ParsedPhase, ParsedSecti
 
 _CN = "一二三四五六七八九十"
 _SECTION = re.compile(rf"^([{_CN}]{{1,3}})、\s*(.*)$", re.S)
-_PAREN_CN = re.compile(rf"^[(（]([{_CN}]{{1,3}})[)）]\s*(.*)$", re.S)
+_PAREN_CN = re.compile(rf"^([(（][{_CN}]{{1,3}}[)）])\s*(.*)$", re.S)
 _DIGIT = re.compile(r"^(\d{1,4})[.、．](?![.、．])\s*(.*)$", re.S)
-_PAREN_DIGIT = re.compile(r"^[(（](\d{1,4})[)）]\s*(.*)$", re.S)
+_PAREN_DIGIT = re.compile(r"^([(（]\d{1,4}[)）])\s*(.*)$", re.S)
 _STYLES = (("paren_cn", _PAREN_CN), ("digit", _DIGIT), ("paren_digit", _PAREN_DIGIT))
 _DEPTH = {"section": 0, "paren_cn": 1, "digit": 2, "paren_digit": 3}
 _SENTENCE_END = re.compile(r"[。！？；!?;]")
@@ -58,8 +58,7 @@ def _marker(text: str) -> tuple[str, str, str] | None:
     for style, pattern in _STYLES:
         match = pattern.match(text)
         if match:
-            number = match.group(1)
-            return style, (number if style == "digit" else f"({number})"), match.group(2)
+            return style, match.group(1), match.group(2)
     return None
 
 

@@ -33,12 +33,12 @@ def test_items_with_chinese_comma_marker() -> None:
 @pytest.mark.parametrize("marker", ["（{}）", "({})"])
 def test_parenthesised_chinese_numbers(marker: str) -> None:
     plan = parse(f"2030年方案\n{marker.format('一')}甲任务。\n{marker.format('二')}乙任务。\n")
-    assert [i.number for i in plan.items] == ["(一)", "(二)"]
+    assert [i.number for i in plan.items] == [marker.format("一"), marker.format("二")]
 
 
 def test_parenthesised_digits() -> None:
     plan = parse("2030年方案\n(1)甲任务。\n（2）乙任务。\n")
-    assert [i.number for i in plan.items] == ["(1)", "(2)"]
+    assert [i.number for i in plan.items] == ["(1)", "（2）"]
 
 
 def test_space_after_number() -> None:
