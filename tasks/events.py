@@ -7,17 +7,25 @@ that a supervisor can filter the event feed in the Prefect UI.
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import logging
 from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from models.outbox import DomainEvent
 
+if TYPE_CHECKING:
+    from prefect.events import Event
+
 logger = logging.getLogger(__name__)
+EMIT_TIMEOUT_SECONDS = 60.0
 
 
 def resource(kind: str, object_id: int | str, name: str = "") -> dict[str, str]:
@@ -56,19 +64,39 @@ def record_event(
     return event
 
 
+def _to_prefect_event(row: DomainEvent) -> Event:
+    from prefect.events import Event
+
+    return Event(
+        event=row.type,
+        resource={"prefect.resource.id": row.resource_id},
+        related=[dict(item) for item in row.related],
+        payload=row.payload,
+        occurred=row.occurred_at,
+        id=UUID(int=(0xD0BA << 112) | row.id),
+    )
+
+
+async def _emit_all(events: list[Event]) -> None:
+    from prefect.events.clients import get_events_client
+
+    async with get_events_client(reconnection_attempts=2) as client:
+        for event in events:
+            await client.emit(event)
+
+
 def publish_pending_events(
     *, sessions: sessionmaker[Session], now: datetime, limit: int = 5000
 ) -> int:
     """Emit unpublished domain events to Prefect, oldest first, and mark them published.
 
-    Each event is emitted with its row id as a stable UUID-derived id, so a crash between
-    emitting and marking re-emits the same event id (Prefect de-duplicates by id). Returns
-    the number of events emitted.
+    Events go through Prefect's events client on a private event loop in a worker thread
+    that carries the caller's context (so sync and async callers alike can use it); rows are
+    marked published only once every send succeeded. If the Prefect API cannot be reached
+    the rows stay unpublished for a later pass and 0 is returned. Each event's id derives
+    from its row id, so a crash between sending and marking re-sends the same event id
+    (Prefect de-duplicates by id). Returns the number emitted.
     """
-    from uuid import UUID
-
-    from prefect.events import emit_event
-
     with sessions() as session:
         rows = list(
             session.scalars(
@@ -78,21 +106,21 @@ def publish_pending_events(
                 .limit(limit)
             )
         )
-    emitted: list[int] = []
-    for row in rows:
-        resource_dict = {"prefect.resource.id": row.resource_id}
-        emit_event(
-            event=row.type,
-            resource=resource_dict,
-            occurred=row.occurred_at,
-            related=[dict(item) for item in row.related],
-            payload=row.payload,
-            id=UUID(int=(0xD0BA << 112) | row.id),
+    if not rows:
+        return 0
+    events = [_to_prefect_event(row) for row in rows]
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="duban-events") as pool:
+        try:
+            context = contextvars.copy_context()
+            future = pool.submit(context.run, asyncio.run, _emit_all(events))
+            future.result(timeout=EMIT_TIMEOUT_SECONDS)
+        except Exception as exc:
+            logger.warning("Prefect events not emitted (%s); %d kept for later", exc, len(rows))
+            return 0
+    with sessions() as session, session.begin():
+        session.execute(
+            update(DomainEvent)
+            .where(DomainEvent.id.in_([row.id for row in rows]))
+            .values(published_at=now)
         )
-        emitted.append(row.id)
-    if emitted:
-        with sessions() as session, session.begin():
-            session.execute(
-                update(DomainEvent).where(DomainEvent.id.in_(emitted)).values(published_at=now)
-            )
-    return len(emitted)
+    return len(rows)
