@@ -55,13 +55,12 @@ EXPECTED_WORDS = {
 
 def test_bad_input_one_line_error_nothing_written(data_dir: Path, tmp_path: Path) -> None:
     for name, path in _bad_files(tmp_path).items():
-        for command in (("plan", "parse", path), ("plan", "import", path, "--yes")):
-            result = run_duban(*command, cwd=ROOT, data_dir=data_dir)
-            assert result.returncode != 0, name
-            assert "Traceback" not in result.stderr + result.stdout, name
-            lines = [line for line in result.stderr.splitlines() if line.strip()]
-            assert len(lines) == 1, (name, result.stderr)
-            assert EXPECTED_WORDS[name] in lines[0], (name, lines[0])
+        result = run_duban("plan", "import", path, "--yes", cwd=ROOT, data_dir=data_dir)
+        assert result.returncode == 1, name
+        assert "Traceback" not in result.stderr + result.stdout, name
+        lines = [line for line in result.stderr.splitlines() if line.strip()]
+        assert len(lines) == 1, (name, result.stderr)
+        assert EXPECTED_WORDS[name] in lines[0], (name, lines[0])
     listed = run_duban("plan", "list", cwd=ROOT, data_dir=data_dir)
     assert "共 0 个计划" in listed.stdout
 
