@@ -104,7 +104,9 @@ def record_submission(
 ) -> Submission:
     """Add the next version of a department's answer; event and receipt in the same session.
 
-    The first version marks the check-in `submitted` (with `submitted_at`). A repeated
+    The first version without an extension request marks the check-in `submitted` (with
+    `submitted_at`); a version that asks for an extension is kept as an interim note and
+    leaves the check-in pending, so the ladder runs on until the extension is decided. A repeated
     `idempotency_key` returns the version it created. Values must name the item's targets
     (`InputError` otherwise); an extension in the form is recorded as a request. The
     receipt email (回执) is enqueued with `settings` (default: the process settings); a
@@ -141,7 +143,7 @@ def record_submission(
         idempotency_key=idempotency_key,
     )
     session.add(submission)
-    if checkin.status != "submitted":
+    if form.extension is None and checkin.status != "submitted":
         checkin.status = "submitted"
         checkin.submitted_at = now
     session.flush()

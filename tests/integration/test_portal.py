@@ -408,7 +408,8 @@ async def test_extension_request_then_approval_moves_the_due_date(portal: Portal
             ),
         )
     assert "延期申请（至2021-10-29）已提交" in reply.text
-    assert portal.counts() == (1, 2, 1, "submitted")
+    # An answer that asks for more time is an interim note: the check-in stays open.
+    assert portal.counts() == (1, 2, 1, "pending")
     with transaction(portal.sessions) as session:
         extension = session.scalars(
             select(Extension).where(Extension.checkin_id == portal.rows.checkin.id)
