@@ -145,7 +145,7 @@ class _Worker:
     async def send(self, row: OutboxMessage) -> None:
         """Deliver `row` and record the outcome (sent, retry or dead)."""
         try:
-            email = build_email(row, self.settings)
+            payload = build_email(row, self.settings).as_bytes()
         except PermanentMessageError as exc:
             self.record(row, "dead", str(exc), None)
             return
@@ -158,8 +158,8 @@ class _Worker:
                 except (aiosmtplib.SMTPException, OSError) as exc:
                     raise _ConnectFailed(str(exc) or type(exc).__name__) from exc
                 _quick_ack(smtp)
-                refused, _ = await smtp.send_message(
-                    email, sender=self.settings.mail_from_address, recipients=recipients
+                refused, _ = await smtp.sendmail(
+                    self.settings.mail_from_address, recipients, payload
                 )
         except _ConnectFailed as exc:
             self._drop()
