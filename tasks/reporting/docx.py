@@ -7,16 +7,17 @@ set from `generated_at` and the zip entries carry a fixed timestamp.
 from __future__ import annotations
 
 import io
+import re
 import zipfile
 from datetime import UTC, datetime
+from xml.sax.saxutils import escape
 
 from docx import Document
 from docx.document import Document as DocumentObject
 from docx.enum.text import WD_ALIGN_PARAGRAPH
-from docx.oxml import OxmlElement
-from docx.oxml.ns import qn
+from docx.oxml import OxmlElement, parse_xml
+from docx.oxml.ns import nsdecls, qn
 from docx.shared import Mm, Pt, RGBColor
-from docx.table import Table as DocxTable
 
 from models.review import Review
 from tasks.reporting import charts
@@ -54,29 +55,49 @@ def _setup(document: DocumentObject) -> None:
         style.font.color.rgb = RGBColor(0, 0, 0)
 
 
+_INVALID_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+TEXT_WIDTH_TWIPS = 9638
+
+
+def _cell(text: str, width: int, *, bold: bool = False, shade: str = "") -> str:
+    """One `w:tc` as XML: 9-point text, optional bold and background shade."""
+    clean = escape(_INVALID_XML.sub(" ", text))
+    fill = f'<w:shd w:val="clear" w:color="auto" w:fill="{shade}"/>' if shade else ""
+    weight = "<w:b/>" if bold else ""
+    return (
+        f'<w:tc><w:tcPr><w:tcW w:w="{width}" w:type="dxa"/>{fill}</w:tcPr>'
+        f'<w:p><w:r><w:rPr>{weight}<w:sz w:val="18"/><w:szCs w:val="18"/></w:rPr>'
+        f'<w:t xml:space="preserve">{clean}</w:t></w:r></w:p></w:tc>'
+    )
+
+
 def _table(document: DocumentObject, block: Table) -> None:
-    table: DocxTable = document.add_table(rows=1 + len(block.rows), cols=len(block.columns))
-    table.style = document.styles["Table Grid"]
-    rows = table.rows
-    header = rows[0]
-    header_pr = header._tr.get_or_add_trPr()
-    repeat = OxmlElement("w:tblHeader")
-    repeat.set(qn("w:val"), "true")
-    header_pr.append(repeat)
-    for cell, text in zip(header.cells, block.columns, strict=True):
-        cell.text = text
-        cell.paragraphs[0].runs[0].bold = True
-    for row, values in zip(rows[1:], block.rows, strict=True):
-        for index, (cell, text) in enumerate(zip(row.cells, values, strict=True)):
-            cell.text = text
-            if index == block.colour_column and text in SHADES:
-                shade = OxmlElement("w:shd")
-                shade.set(qn("w:val"), "clear")
-                shade.set(qn("w:fill"), SHADES[text])
-                cell._tc.get_or_add_tcPr().append(shade)
-    for paragraph in (p for row in rows for cell in row.cells for p in cell.paragraphs):
-        for run in paragraph.runs:
-            run.font.size = Pt(9)
+    """Append `block` as a Table Grid table, built as one XML string (fast for 10k rows)."""
+    count = len(block.columns)
+    width = TEXT_WIDTH_TWIPS // count
+    rows = [
+        "<w:tr><w:trPr><w:tblHeader/></w:trPr>"
+        + "".join(_cell(text, width, bold=True) for text in block.columns)
+        + "</w:tr>"
+    ]
+    for values in block.rows:
+        cells = "".join(
+            _cell(
+                text,
+                width,
+                shade=SHADES.get(text, "") if index == block.colour_column else "",
+            )
+            for index, text in enumerate(values)
+        )
+        rows.append(f"<w:tr>{cells}</w:tr>")
+    grid = "".join(f'<w:gridCol w:w="{width}"/>' for _ in range(count))
+    xml = (
+        f'<w:tbl {nsdecls("w")}><w:tblPr><w:tblStyle w:val="TableGrid"/>'
+        '<w:tblW w:w="0" w:type="auto"/><w:tblLook w:val="04A0" w:firstRow="1" '
+        'w:lastRow="0" w:firstColumn="1" w:lastColumn="0" w:noHBand="0" w:noVBand="1"/>'
+        f"</w:tblPr><w:tblGrid>{grid}</w:tblGrid>{''.join(rows)}</w:tbl>"
+    )
+    document.element.body._insert_tbl(parse_xml(xml))
 
 
 def _chart(document: DocumentObject, block: Chart) -> None:

@@ -119,6 +119,8 @@ def test_docx_tables_hold_the_figures(session: Session, tmp_path: Path) -> None:
     assert [len(t.rows) - 1 for t in items] == [2, 2, 1]
     first = [cell.text for cell in items[0].rows[1].cells]
     assert first[0] == "1" and first[3] == "红灯"
+    assert 'w:fill="F8D7DA"' in items[0].rows[1].cells[3]._tc.xml
+    assert items[0].rows[0]._tr.trPr is not None  # header row repeats on each page
     assert "150/200场次（75.0%）" in first[5]
     assert "<script>alert('x')</script>" in first[6]
     ranking = next(t for t in tables if t.rows[0].cells[0].text == "排名")
