@@ -1,0 +1,1 @@
+"""Prefect flows: supervision passes, reviews, simulation and interactive check-ins."""

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import Select, and_, func, select, update
+from sqlalchemy import Select, and_, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -256,12 +256,18 @@ def count_due_and_overdue(
     return int(row[0]), int(row[1])
 
 
-def items_with_pending_before(*, session: Session, plan_id: int, horizon: date) -> list[int]:
-    """Ids of the plan's items with a pending check-in due on or before `horizon` (distinct)."""
+def items_with_pending_before(
+    *, session: Session, plan_id: int, horizon: date, submitted_since: datetime | None = None
+) -> list[int]:
+    """Ids of the plan's items with a pending check-in due on or before `horizon`, or with a
+    check-in submitted at or after `submitted_since` (distinct, ascending)."""
+    condition = and_(Checkin.status == "pending", Checkin.due_date <= horizon)
+    if submitted_since is not None:
+        condition = or_(condition, Checkin.submitted_at >= submitted_since)
     query = (
         select(Checkin.item_id)
         .join(Item, Item.id == Checkin.item_id)
-        .where(Item.plan_id == plan_id, Checkin.status == "pending", Checkin.due_date <= horizon)
+        .where(Item.plan_id == plan_id, condition)
         .distinct()
     )
     return sorted(session.scalars(query))

@@ -246,6 +246,8 @@ def reconcile_items(
     for item in items.values():
         result = results[item.id]
         result.state = _state(result)
+        if not states[item.id]:
+            continue
         signals = reported.get(item.id)
         colour = item_colour(
             ItemSignals(
