@@ -1,0 +1,302 @@
+"""Supervision commands: start, status, supervise, simulate, item assign/reassign, checkin."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import typer
+from rich.table import Table
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from duban.cli.output import console
+from duban.runtime import open_store
+from models import clock
+from models.calendar import default_calendar
+from models.db import transaction
+from models.directory import Department, DepartmentAlias
+from models.errors import InputError, NotFoundError
+from models.plan import Item
+from models.policy import load_policy, parse_policy
+from tasks.assignment import assign_item, item_label, reassign_item, start_supervision
+from tasks.checkins import extend_checkin, overdue_checkins
+from tasks.plan_import import get_plan
+from tasks.status_card import COLOUR_LABELS, KIND_LABELS, STATUS_LABELS, plan_table
+
+if TYPE_CHECKING:
+    from prefect import State
+
+item_app = typer.Typer(help="任务交办与转办。", no_args_is_help=True)
+checkin_app = typer.Typer(help="报送：查看、延期。", no_args_is_help=True)
+
+
+def _day(text: str | None, option: str) -> date | None:
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise InputError(f"{option} 的日期格式应为 YYYY-MM-DD，收到：{text}") from None
+
+
+def _required_day(text: str, option: str) -> date:
+    day = _day(text, option)
+    if day is None:
+        raise InputError(f"缺少 {option}。")
+    return day
+
+
+def _department(session: Session, ref: str) -> Department:
+    query = (
+        select(Department)
+        .outerjoin(DepartmentAlias)
+        .where(or_(Department.name == ref, DepartmentAlias.alias == ref))
+    )
+    if ref.isdigit():
+        query = select(Department).where(Department.id == int(ref))
+    found = session.scalars(query).first()
+    if found is None:
+        raise NotFoundError(f"找不到部门：{ref}（可用 duban departments list 查看）")
+    return found
+
+
+def start_command(
+    plan: str = typer.Argument(..., help="计划编号或标题。"),
+    policy: Path | None = typer.Option(None, "--policy", help="督办策略 YAML 文件。"),
+    as_of: str | None = typer.Option(None, "--as-of", help="开始日期（模拟时钟），YYYY-MM-DD。"),
+) -> None:
+    """开始督办：交办各项任务、生成报送计划并发出交办通知（每项只发一次）。"""
+    store = open_store()
+    moment = clock.resolve(_day(as_of, "--as-of"))
+    with transaction(store.sessions) as session:
+        stored = get_plan(session=session, plan_ref=plan)
+        chosen = load_policy(policy) if policy else parse_policy(stored.policy or None)
+        summary = start_supervision(
+            session=session,
+            plan_id=stored.id,
+            now=moment,
+            policy=chosen,
+            calendar=default_calendar(),
+        )
+        title = stored.title
+    console.print(
+        f"已开始督办「{title}」：{summary.items} 项任务，交办 {summary.assignments} 个部门次，"
+        f"生成报送 {summary.checkins} 条。"
+    )
+    if summary.unassigned_items:
+        console.print(
+            f"[yellow]有 {len(summary.unassigned_items)} 项任务尚无牵头部门，"
+            "请用 duban item assign 交办。[/]"
+        )
+    for warning in default_calendar().warnings:
+        console.print(f"[yellow]提示：{warning}[/]")
+
+
+def status_command(
+    plan: str = typer.Option(..., "--plan", help="计划编号或标题。"),
+    as_of: str | None = typer.Option(None, "--as-of", help="查看日期，YYYY-MM-DD。"),
+) -> None:
+    """督办概况：各任务红黄绿灯、待交办任务、逾期报送。"""
+    store = open_store()
+    today = _day(as_of, "--as-of") or clock.local_date(clock.now())
+    with store.sessions() as session:
+        stored = get_plan(session=session, plan_ref=plan)
+        rows = plan_table(session=session, plan_id=stored.id, today=today)
+        table = Table(title=f"{stored.title}（截至 {today.isoformat()}）")
+        for column in rows[0] if rows else ["序号"]:
+            table.add_column(column)
+        for row in rows:
+            table.add_row(*(str(value) for value in row.values()))
+        console.print(table)
+        counts = dict.fromkeys(COLOUR_LABELS.values(), 0)
+        for row in rows:
+            counts[row["红黄绿灯"]] = counts.get(row["红黄绿灯"], 0) + 1
+        console.print("  ".join(f"{label} {n}" for label, n in counts.items() if n))
+        flagged = session.scalars(
+            select(Item).where(Item.plan_id == stored.id, Item.needs_assignment.is_(True))
+        ).all()
+        for item in flagged:
+            console.print(f"[yellow]待交办：{item_label(item)}（编号 {item.id}）[/]")
+        late = overdue_checkins(session=session, today=today, plan_id=stored.id, limit=50)
+        if late:
+            console.print(f"[red]逾期报送 {len(late)} 条：[/]")
+            names = {d.id: d.name for d in session.scalars(select(Department))}
+            for checkin in late:
+                console.print(
+                    f"  报送 {checkin.id}：任务 {checkin.item_id} "
+                    f"{names.get(checkin.department_id)} "
+                    f"{KIND_LABELS.get(checkin.kind, checkin.kind)} 截止 {checkin.due_date} "
+                    f"督办级别 {checkin.escalation_level}"
+                )
+
+
+def supervise_command(
+    plan: str = typer.Option(..., "--plan", help="计划编号或标题。"),
+    as_of: str | None = typer.Option(None, "--as-of", help="督办时点，YYYY-MM-DD。"),
+    batch: bool | None = typer.Option(None, "--batch/--per-item", help="批量或逐项运行。"),
+) -> None:
+    """立即执行一次督办巡检（提醒、催办、督办、红黄绿灯）。"""
+    from flows.supervise import supervise_plan
+
+    store = open_store()
+    with store.sessions() as session:
+        plan_id = get_plan(session=session, plan_ref=plan).id
+    day = _day(as_of, "--as-of")
+    state: State[Any] = asyncio.run(
+        supervise_plan(  # type: ignore[arg-type]
+            plan_id=plan_id,
+            as_of=clock.resolve(day) if day else None,
+            batch=batch,
+            return_state=True,
+        )
+    )
+    console.print(f"{state.name}：{state.message}")
+
+
+def simulate_command(
+    plan: str = typer.Option(..., "--plan", help="计划编号或标题。"),
+    until: str = typer.Option(..., "--until", help="模拟到哪一天，YYYY-MM-DD。"),
+    start: str | None = typer.Option(None, "--from", help="从哪一天开始（默认开始督办日）。"),
+    batch: bool | None = typer.Option(None, "--batch/--per-item", help="批量或逐项运行。"),
+) -> None:
+    """用模拟时钟逐个工作日运行督办流程。"""
+    from flows.simulate import simulate
+
+    store = open_store()
+    with store.sessions() as session:
+        stored = get_plan(session=session, plan_ref=plan)
+        if stored.started_at is None:
+            raise InputError(
+                f"计划「{stored.title}」尚未开始督办，请先运行：duban start {stored.id}"
+            )
+        first = _day(start, "--from") or clock.local_date(stored.started_at)
+        plan_id = stored.id
+    last = _required_day(until, "--until")
+    days = asyncio.run(simulate(plan_id, first, last, batch=batch))
+    for entry in days:
+        console.print(f"{entry.day.isoformat()} {entry.message}")
+    console.print(f"模拟完成：{len(days)} 个工作日。")
+
+
+@item_app.command("assign")
+def assign_command(
+    item: int = typer.Argument(..., help="任务编号（数据库编号）。"),
+    department: str = typer.Argument(..., help="部门名称、别名或编号。"),
+    lead: bool = typer.Option(True, "--lead/--support", help="牵头或配合。"),
+    reason: str = typer.Option("", "--reason", help="交办说明。"),
+) -> None:
+    """交办：把任务交给部门（牵头或配合）；下次巡检发出交办通知。"""
+    store = open_store()
+    with transaction(store.sessions) as session:
+        dept = _department(session, department)
+        assign_item(
+            session=session,
+            item_id=item,
+            department_id=dept.id,
+            role="lead" if lead else "support",
+            now=clock.now(),
+            reason=reason,
+        )
+        label = item_label(session.get_one(Item, item))
+    console.print(f"已交办：{label} → {dept.name}（{'牵头' if lead else '配合'}）")
+
+
+@item_app.command("reassign")
+def reassign_command(
+    item: int = typer.Argument(..., help="任务编号。"),
+    from_department: str = typer.Argument(..., help="原部门。"),
+    to_department: str = typer.Argument(..., help="新部门。"),
+    reason: str = typer.Option(..., "--reason", help="转办理由。"),
+) -> None:
+    """转办：结束原部门的交办（保留历史），交给新部门。"""
+    store = open_store()
+    with transaction(store.sessions) as session:
+        old = _department(session, from_department)
+        new = _department(session, to_department)
+        reassign_item(
+            session=session,
+            item_id=item,
+            from_department_id=old.id,
+            to_department_id=new.id,
+            now=clock.now(),
+            reason=reason,
+        )
+    console.print(f"已转办：任务 {item} 由{old.name}转至{new.name}。")
+
+
+@checkin_app.command("list")
+def checkin_list_command(
+    plan: str = typer.Option(..., "--plan", help="计划编号或标题。"),
+    overdue: bool = typer.Option(False, "--overdue", help="只看逾期。"),
+    as_of: str | None = typer.Option(None, "--as-of", help="查看日期，YYYY-MM-DD。"),
+) -> None:
+    """列出报送（默认全部；--overdue 只列逾期）。"""
+    from models.supervision import Checkin
+
+    store = open_store()
+    today = _day(as_of, "--as-of") or clock.local_date(clock.now())
+    with store.sessions() as session:
+        stored = get_plan(session=session, plan_ref=plan)
+        names = {d.id: d.name for d in session.scalars(select(Department))}
+        if overdue:
+            rows = overdue_checkins(session=session, today=today, plan_id=stored.id)
+        else:
+            rows = list(
+                session.scalars(
+                    select(Checkin)
+                    .join(Item, Item.id == Checkin.item_id)
+                    .where(Item.plan_id == stored.id)
+                    .order_by(Checkin.due_date, Checkin.id)
+                )
+            )
+    table = Table("编号", "任务", "部门", "报送", "截止", "状态", "督办级别")
+    for checkin in rows:
+        table.add_row(
+            str(checkin.id),
+            str(checkin.item_id),
+            names.get(checkin.department_id, ""),
+            KIND_LABELS.get(checkin.kind, checkin.kind),
+            checkin.due_date.isoformat(),
+            STATUS_LABELS.get(checkin.status, checkin.status),
+            str(checkin.escalation_level),
+        )
+    console.print(table)
+
+
+@checkin_app.command("extend")
+def checkin_extend_command(
+    checkin: int = typer.Argument(..., help="报送编号。"),
+    to: str = typer.Option(..., "--to", help="新的截止日期，YYYY-MM-DD。"),
+    reason: str = typer.Option(..., "--reason", help="延期理由。"),
+    by: str = typer.Option("督查室", "--by", help="批准人。"),
+) -> None:
+    """批准延期：移动截止日期，督办阶梯重新计时。"""
+    new_due = _required_day(to, "--to")
+    store = open_store()
+    with transaction(store.sessions) as session:
+        result = extend_checkin(
+            session=session,
+            checkin_id=checkin,
+            new_due=new_due,
+            reason=reason,
+            decided_by=by,
+            now=clock.now(),
+            calendar=default_calendar(),
+        )
+    console.print(
+        f"报送 {checkin} 已延期：{result.previous_due_date} → {result.due_date}"
+        f"（第{result.epoch}次延期）"
+    )
+
+
+def register(app: typer.Typer) -> None:
+    """Add the supervision commands and the `item` / `checkin` groups to `app`."""
+    app.command("start")(start_command)
+    app.command("status")(status_command)
+    app.command("supervise")(supervise_command)
+    app.command("simulate")(simulate_command)
+    app.add_typer(item_app, name="item")
+    app.add_typer(checkin_app, name="checkin")
