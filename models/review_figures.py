@@ -9,9 +9,8 @@ Rules, stated once:
 - 按时报送率 = on time / (on time + late + missing).
 - An item's colour at a moment is that of its last `duban.item.status_changed` event at or
   before it; an item that has no such event at all keeps its stored colour throughout.
-- Attainment of a target: `ge`/`gt`/`eq` targets reported / target; `le`/`lt` (at most)
-  100 % while within the limit, else target / reported. Section attainment is the mean of
-  the targets' attainment capped at 100 %.
+- Attainment of a target is `models.attainment.attainment_percent` of the item's latest
+  reported value. Section attainment is the mean of the targets' attainment capped at 100 %.
 - Overdue days are calendar days from the oldest unsubmitted due date to the `as_of` date.
 """
 
@@ -21,6 +20,7 @@ import unicodedata
 from collections import Counter, defaultdict
 from datetime import UTC, date, datetime, time, timedelta
 
+from models.attainment import attainment_percent
 from models.clock import LOCAL_TZ, local_date
 from models.review import (
     COLOURS,
@@ -55,14 +55,12 @@ def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
 
 
 def attainment(comparator: str, target: float, reported: float | None) -> float | None:
-    """A target's attainment in percent, or None when nothing was reported or target is 0."""
-    if reported is None:
+    """A target's attainment in percent (`models.attainment.attainment_percent`), or None when
+    nothing was reported, the ratio is undefined or the comparator is unknown."""
+    try:
+        return attainment_percent(reported, comparator, target)
+    except ValueError:
         return None
-    if comparator in ("le", "lt"):
-        if reported <= target:
-            return 100.0
-        return 100.0 * target / reported if reported else None
-    return 100.0 * reported / target if target else None
 
 
 def classify(checkin: CheckinRow, as_of_day: date) -> str:

@@ -128,6 +128,8 @@ def test_classify(due: date, submitted: datetime | None, outcome: str) -> None:
         ("le", 5, 10, 50.0),
         ("ge", 200, None, None),
         ("ge", 0, 3, None),
+        ("approx", 200, 180, 90.0),
+        ("between", 5, 3, None),
     ],
 )
 def test_attainment(
