@@ -20,8 +20,11 @@ from models import clock
 from models.db import transaction
 from models.settings import get_settings
 from tasks.events import publish_pending_events
+from tasks.reporting.markdown import render_markdown
 from tasks.reporting.outline import fmt_pct
 from tasks.reporting.store import FORMATS, GeneratedReport, generate_report
+
+ARTIFACT_ROW_BUDGET = 400
 
 
 @task(name="generate_review_report")
@@ -83,7 +86,9 @@ async def _run_review(
     )
     label = result.review.period.label.lower()
     await acreate_markdown_artifact(
-        markdown=result.markdown,
+        markdown=render_markdown(
+            result.review, generated_at=generated_at, row_budget=ARTIFACT_ROW_BUDGET
+        ),
         key=f"review-plan{plan_id}-{label}",
         description=f"{result.review.period.title}督办报告",
     )

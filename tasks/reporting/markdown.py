@@ -34,10 +34,14 @@ def md_escape(text: str) -> str:
     return " ".join(text.split()).translate(_SPECIAL)
 
 
-def render_markdown(review: Review, *, generated_at: datetime) -> str:
-    """The report as Markdown; tables longer than `MAX_TABLE_ROWS` are cut with a note."""
+def render_markdown(
+    review: Review, *, generated_at: datetime, row_budget: int | None = None
+) -> str:
+    """The report as Markdown; each table is cut at `MAX_TABLE_ROWS` rows, and all tables
+    together at `row_budget` rows when given (the Prefect artifact), each cut with a note."""
     title, blocks = build_outline(review, generated_at=generated_at)
     lines = [f"# {md_escape(title)}", ""]
+    left = row_budget
     for block in blocks:
         if isinstance(block, Heading):
             lines += [f"{'#' * (block.level + 1)} {md_escape(block.text)}", ""]
@@ -46,11 +50,14 @@ def render_markdown(review: Review, *, generated_at: datetime) -> str:
         elif isinstance(block, Table):
             lines.append("| " + " | ".join(md_escape(c) for c in block.columns) + " |")
             lines.append("|" + "---|" * len(block.columns))
-            for row in block.rows[:MAX_TABLE_ROWS]:
+            shown = min(len(block.rows), MAX_TABLE_ROWS, len(block.rows) if left is None else left)
+            for row in block.rows[:shown]:
                 lines.append("| " + " | ".join(md_escape(c) for c in row) + " |")
-            if len(block.rows) > MAX_TABLE_ROWS:
+            if left is not None:
+                left -= shown
+            if shown < len(block.rows):
                 lines.append(
-                    f"\n（表格共{len(block.rows)}行，此处列出前{MAX_TABLE_ROWS}行，"
+                    f"\n（表格共{len(block.rows)}行，此处列出前{shown}行，"
                     "完整内容见 HTML 或 Word 版。）"
                 )
             lines.append("")

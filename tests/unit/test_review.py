@@ -292,3 +292,12 @@ def test_markdown_escapes_html_and_pipes() -> None:
     markdown = render_markdown(review, generated_at=AS_OF)
     assert "<b>" not in markdown
     assert "&lt;b&gt;好&lt;/b&gt;" in markdown
+
+
+def test_markdown_row_budget_cuts_tables_with_a_note() -> None:
+    review = build_review(small_inputs())
+    full = render_markdown(review, generated_at=AS_OF)
+    cut = render_markdown(review, generated_at=AS_OF, row_budget=1)
+    assert "| 2 | 第二项 |" in full and "| 2 | 第二项 |" not in cut
+    assert "此处列出前1行" in cut and "此处列出前0行" in cut
+    assert "此处列出前" not in full
