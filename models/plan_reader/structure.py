@@ -1,9 +1,10 @@
 """Paragraphs -> sections, grouped lists, items (title, body, units, targets) and phases.
 
-Sections are `一、`; items are `1.`/`1、`, `（一）` or `(1)`: the style of the first item in the
-document is the item style, a shallower style is an intermediate heading, a deeper one is
-part of the current item's body. A short line ending in a colon (`八项行动是:`) opens a
-grouped list. Dated steps (`发动部署阶段(3月下旬5月上旬)`) are phases, not items.
+Sections are `一、`; items are `1.`/`1、`, `（一）` or `(1)`. The style of the first item in
+the document is the item style; a shallower numbered line followed by deeper ones is an
+intermediate heading (otherwise an item); a deeper one is part of the current item's body.
+A short line ending in a colon (`八项行动是:`) opens a grouped list. Dated steps
+(`发动部署阶段(3月下旬5月上旬)`) are phases, not items.
 """
 
 from __future__ import annotations
@@ -201,7 +202,7 @@ def read_structure(paragraphs: list[Paragraph], *, year: int) -> Structure:
             draft.text = f"{draft.text}\n{text}"
             continue
         close()
-        if _DEPTH[style] < _DEPTH[item_style]:
+        if _DEPTH[style] < _DEPTH[item_style] and deeper_next:
             continue
         draft = _Draft(number=number_text, section=section, group=group, line=para.line, text=rest)
     close()

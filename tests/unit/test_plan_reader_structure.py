@@ -174,3 +174,11 @@ def test_title_of_a_notice_is_the_plan_it_issues() -> None:
 def test_missing_year_is_reported_when_defaulted() -> None:
     plan = parse("工作要点\n1.任务。\n")
     assert plan.warnings[0].reason == "文档中找不到年度，按 2030 年处理"
+
+
+def test_shallower_numbering_without_sub_items_is_still_an_item() -> None:
+    text = "2030年要点\n一、党建\n1.学习。\n2.教育。\n二、科普\n（一）举办活动。\n（二）建基地。\n"
+    plan = parse(text)
+    assert [(i.section, i.number) for i in plan.items] == [
+        ("一", "1"), ("一", "2"), ("二", "（一）"), ("二", "（二）"),
+    ]  # fmt: skip
