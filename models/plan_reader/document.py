@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import yaml
 from pydantic import ValidationError
@@ -127,7 +129,39 @@ def parse_plan_text(
             encoding=encoding,
         )
     except ValidationError as exc:
-        raise InputError(f"计划内容无效：{exc.errors()[0]['msg']}", path=source_name) from exc
+        reason = chinese_error(exc.errors()[0])
+        raise InputError(f"计划内容无效：{reason}", path=source_name) from exc
+
+
+_MESSAGES = {
+    "missing": "缺少必填项",
+    "extra_forbidden": "未知字段",
+    "too_short": "不能为空",
+    "string_too_short": "不能为空",
+    "string_too_long": "内容过长",
+    "int_parsing": "应为整数",
+    "int_type": "应为整数",
+    "float_parsing": "应为数字",
+    "date_from_datetime_parsing": "日期格式应为 YYYY-MM-DD",
+    "date_parsing": "日期格式应为 YYYY-MM-DD",
+    "string_type": "应为文字",
+    "list_type": "应为列表",
+    "greater_than_equal": "数值过小",
+    "less_than_equal": "数值过大",
+}
+
+
+def chinese_error(error: Mapping[str, Any]) -> str:
+    """One Chinese line for a pydantic error: `items.0.title: 缺少必填项`."""
+    where = ".".join(str(part) for part in error["loc"])
+    kind = str(error["type"])
+    if kind == "literal_error":
+        message = f"取值只能是 {error.get('ctx', {}).get('expected', '')}"
+    elif kind == "value_error":
+        message = str(error["msg"]).removeprefix("Value error, ")
+    else:
+        message = _MESSAGES.get(kind, str(error["msg"]))
+    return f"{where}: {message}" if where else message
 
 
 def parse_plan_data(data: object, *, source_name: str) -> ParsedPlan:
@@ -137,10 +171,7 @@ def parse_plan_data(data: object, *, source_name: str) -> ParsedPlan:
     try:
         return ParsedPlan.model_validate(data)
     except ValidationError as exc:
-        error = exc.errors()[0]
-        where = ".".join(str(part) for part in error["loc"])
-        message = error["msg"].removeprefix("Value error, ")
-        raise InputError(f"{where}: {message}", path=source_name) from exc
+        raise InputError(chinese_error(exc.errors()[0]), path=source_name) from exc
 
 
 def read_plan_file(path: Path, *, default_year: int | None = None) -> ParsedPlan:

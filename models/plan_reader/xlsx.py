@@ -130,7 +130,10 @@ def table_to_plan(
             warnings=warnings,
         )
     except ValidationError as exc:
-        raise InputError(f"计划内容无效：{exc.errors()[0]['msg']}", path=source_name) from exc
+        from models.plan_reader.document import chinese_error
+
+        reason = chinese_error(exc.errors()[0])
+        raise InputError(f"计划内容无效：{reason}", path=source_name) from exc
 
 
 def read_xlsx(path: Path, *, default_year: int | None = None) -> ParsedPlan:

@@ -102,7 +102,14 @@ def test_json_round_trip_of_the_contract(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "words"),
     [
-        ("title: x\nyear: 2030\nitems: []\n", "items"),
+        ("title: x\nyear: 2030\nitems: []\n", "items: 不能为空"),
+        ("title: x\nitems: [{number: '1', title: a}]\n", "year: 缺少必填项"),
+        ("title: x\nyear: 2030\nitems: [{number: '1', title: a, x: 1}]\n", "items.0.x: 未知字段"),
+        (
+            "title: x\nyear: 2030\nitems: [{number: '1', title: a}]\n"
+            "phases: [{key: other, name: a, start_date: 2030-01-01, end_date: 2030-01-02}]\n",
+            "phases.0.key: 取值只能是",
+        ),
         ("title: x\nyear: 2030\nitems: [{number: '1', title: a, section: 九}]\n", "章节"),
         ("- just\n- a list\n", "对象"),
         ("title: [unclosed\n", "YAML"),
