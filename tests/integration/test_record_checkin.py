@@ -23,8 +23,8 @@ from tests.portal_rows import make_checkin
 pytestmark = [
     pytest.mark.prefect,
     pytest.mark.slow,
-    # Prefect's pause/resume machinery leaves one idle keep-alive socket of a sync client
-    # to the garbage collector; the socket is Prefect's, not duban's.
+    # An in-process Prefect flow run leaves an idle keep-alive socket of Prefect's sync
+    # client to the garbage collector (seen with any async flow here, not only pauses).
     pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning"),
 ]
 
