@@ -259,12 +259,15 @@ def mark_retry(
     recipient_results: dict[str, str] | None = None,
     policy: RetryPolicy = DEFAULT_POLICY,
     rng: random.Random | None = None,
+    spends_attempt: bool = True,
 ) -> str | None:
     """Return a claimed row to `pending` after a backoff, or `dead` after the last attempt.
 
-    Returns the new status, or None if the claim was lost to another relay.
+    `spends_attempt=False` (the server could not be reached or refused the login: not the
+    message's fault) never dead-letters, however long an outage lasts; the backoff is still
+    capped. Returns the new status, or None if the claim was lost to another relay.
     """
-    if attempt >= policy.max_attempts:
+    if spends_attempt and attempt >= policy.max_attempts:
         dead = mark_dead(
             session=session,
             message_id=message_id,

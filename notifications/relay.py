@@ -163,7 +163,7 @@ class _Worker:
                 )
         except _ConnectFailed as exc:
             self._drop()
-            self.record(row, "retry", f"连接或登录失败：{exc}", None)
+            self.record(row, "unreachable", f"连接或登录失败：{exc}", None)
             return
         except aiosmtplib.SMTPRecipientsRefused as exc:
             results = {error.recipient: _reply(error) for error in exc.recipients}
@@ -259,6 +259,7 @@ async def relay_once(
                     error=error,
                     recipient_results=results,
                     policy=options.policy,
+                    spends_attempt=outcome != "unreachable",
                 )
         if status == "sent":
             result.sent += 1

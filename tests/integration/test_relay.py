@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from models.db import make_sessionmaker, transaction
 from models.outbox import OutboxMessage
 from models.settings import Settings
-from notifications.outbox import claim_messages, enqueue_message, requeue_messages
+from notifications.outbox import RetryPolicy, claim_messages, enqueue_message, requeue_messages
 from notifications.relay import RelayOptions, RelayResult, relay_forever, relay_once
 from tests.integration.relay_db import clear_outbox, fresh_database
 from tests.integration.smtp_servers import ScriptedHandler, ScriptedServer
@@ -278,3 +278,17 @@ async def test_row_whose_lease_would_expire_mid_send_is_left_for_later(
     assert (first.claimed, first.lost, first.sent) == (1, 1, 0)
     assert (second.claimed, second.sent) == (1, 1)
     assert sum(delivered.values()) == 1
+
+
+async def test_long_outage_never_dead_letters(sessions: sessionmaker[Session]) -> None:
+    enqueue(sessions, ["a@example.org"], key="outage")
+    with ScriptedServer() as server:
+        settings = settings_for(server)
+    options = RelayOptions(policy=RetryPolicy(max_attempts=2))
+    moment = NOW
+    for _ in range(5):
+        await relay_once(sessions=sessions, settings=settings, now=moment, options=options)
+        moment += timedelta(hours=2)
+    row = rows(sessions)["outage"]
+    assert (row.status, row.attempts) == ("pending", 5)
+    assert row.next_attempt_at - (moment - timedelta(hours=2)) <= timedelta(hours=1)
