@@ -7,6 +7,7 @@ them for the departments it resolved, and `assign_item` / `reassign_item` change
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -225,29 +226,38 @@ def start_supervision(
     )
 
 
-def notify_open_assignments(*, session: Session, item: Item, plan: Plan, now: datetime) -> int:
-    """Send the assignment notice of every open assignment of `item` not yet notified.
+def notify_open_assignments(
+    *, session: Session, items: Sequence[Item], plan: Plan, now: datetime
+) -> dict[int, int]:
+    """Send the assignment notice of every open assignment of `items` not yet notified.
 
-    Used by reconcile for assignments made after the plan started. Returns how many were new.
+    Used by reconcile for assignments made after the plan started; three queries for the
+    whole batch. Returns the number of new notices per item id (items with none omitted).
     """
+    by_id = {item.id: item for item in items}
     rows = session.execute(
         select(Assignment, Department)
         .join(Department, Department.id == Assignment.department_id)
-        .where(Assignment.item_id == item.id, Assignment.ended_at.is_(None))
+        .where(Assignment.item_id.in_(list(by_id)), Assignment.ended_at.is_(None))
         .order_by(Assignment.id)
     ).all()
     if not rows:
-        return 0
-    keys = {assignment_key(a) for a, _ in rows}
-    sent = set(session.scalars(select(Notice.key).where(Notice.key.in_(keys))))
+        return {}
+    keys = [assignment_key(a) for a, _ in rows]
+    sent: set[str] = set()
+    for start in range(0, len(keys), 1000):
+        sent.update(
+            session.scalars(select(Notice.key).where(Notice.key.in_(keys[start : start + 1000])))
+        )
+    missing = [(a, d) for a, d in rows if assignment_key(a) not in sent]
+    if not missing:
+        return {}
     offices = supervision_offices(session=session)
-    count = 0
-    for assignment, department in rows:
-        if assignment_key(assignment) in sent:
-            continue
+    counts: dict[int, int] = {}
+    for assignment, department in missing:
         if _notify_assignment(
             session=session,
-            item=item,
+            item=by_id[assignment.item_id],
             plan=plan,
             assignment=assignment,
             department=department,
@@ -255,8 +265,8 @@ def notify_open_assignments(*, session: Session, item: Item, plan: Plan, now: da
             offices=offices,
             check_existing=True,
         ):
-            count += 1
-    return count
+            counts[assignment.item_id] = counts.get(assignment.item_id, 0) + 1
+    return counts
 
 
 def assign_item(

@@ -141,10 +141,11 @@ def reconcile_items(
         )
         for item_id, item in items.items()
     }
-    for item in items.values():
-        results[item.id].assignments_notified = notify_open_assignments(
-            session=session, item=item, plan=plan, now=as_of
-        )
+    notified = notify_open_assignments(
+        session=session, items=list(items.values()), plan=plan, now=as_of
+    )
+    for item_id, count in notified.items():
+        results[item_id].assignments_notified = count
     specs = schedule_for_plan(
         session=session,
         plan=plan,
