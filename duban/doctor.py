@@ -1,0 +1,158 @@
+"""`duban doctor`: check a deployment's set-up and say, in Chinese, what to fix.
+
+Each check returns a `Check` (name, ok, detail, fix); `run_checks` runs them all and never
+raises for a broken part, so one report lists every problem at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import aiosmtplib
+
+from duban.prefect_api import DEFAULT_POOL, PrefectApi, declared_deployments
+from models.db import current_revision, head_revision, make_engine
+from models.errors import DubanError
+from models.settings import Environment, Settings
+
+
+@dataclass(frozen=True)
+class Check:
+    """One line of the report: what was checked, whether it is fine, and what to do if not."""
+
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+
+
+def check_database(settings: Settings) -> Check:
+    """The app database answers and is at the newest migration."""
+    engine = make_engine(settings.effective_database_url)
+    where = engine.url.render_as_string(hide_password=True)
+    try:
+        current = current_revision(engine)
+    except DubanError as exc:
+        return Check("数据库", False, str(exc), "启动数据库或修正 DUBAN_DATABASE_URL")
+    finally:
+        engine.dispose()
+    head = head_revision()
+    if current != head:
+        state = "未初始化" if current is None else f"版本 {current}"
+        return Check("数据库", False, f"{where}：{state}，需要 {head}", "运行 duban db upgrade")
+    return Check("数据库", True, f"{where}（版本 {current}）")
+
+
+def check_prefect(api: PrefectApi | None, pool: str) -> list[Check]:
+    """Prefect API reachable, every prefect.yaml deployment present, the pool has workers."""
+    if api is None:
+        return [
+            Check(
+                "Prefect 服务器",
+                False,
+                "未设置 PREFECT_API_URL（仅有进程内临时服务器，部署和工作进程无法使用）",
+                "启动 Prefect 服务器（duban ui 或 prefect server start）并设置 PREFECT_API_URL",
+            )
+        ]
+    problem = api.health_problem()
+    if problem is not None:
+        return [Check("Prefect 服务器", False, problem, "检查服务器是否运行、地址与认证设置")]
+    checks = [Check("Prefect 服务器", True, api.url)]
+    present = {name.split("/", 1)[-1] for name in api.deployment_names()}
+    missing = sorted(set(declared_deployments()) - present)
+    if missing:
+        checks.append(
+            Check("部署", False, "缺少：" + "、".join(missing), "运行 duban deploy --plan 计划编号")
+        )
+    else:
+        checks.append(Check("部署", True, f"{len(declared_deployments())} 个部署均已创建"))
+    if api.work_pool(pool) is None:
+        checks.append(Check("工作池", False, f"工作池 {pool} 不存在", "运行 duban deploy"))
+        return checks
+    workers = api.online_workers(pool)
+    if not workers:
+        checks.append(
+            Check(
+                "工作进程",
+                False,
+                f"工作池 {pool} 没有在线的工作进程",
+                "在工作机上运行 duban worker",
+            )
+        )
+    else:
+        checks.append(Check("工作进程", True, f"{pool}：{len(workers)} 个在线"))
+    return checks
+
+
+async def _smtp_problem(settings: Settings) -> str | None:
+    client = aiosmtplib.SMTP(
+        hostname=settings.smtp_host,
+        port=settings.smtp_port,
+        timeout=min(settings.smtp_timeout_seconds, 5.0),
+        use_tls=settings.smtp_security.value == "tls",
+        start_tls=settings.smtp_security.value == "starttls",
+    )
+    try:
+        await client.connect()
+        await client.ehlo()
+        await client.quit()
+    except (aiosmtplib.SMTPException, OSError) as exc:
+        return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+    return None
+
+
+def check_smtp(settings: Settings) -> Check:
+    """The SMTP server accepts a connection and answers EHLO (no mail is sent)."""
+    where = f"{settings.smtp_host}:{settings.smtp_port}"
+    problem = asyncio.run(_smtp_problem(settings))
+    if problem is not None:
+        fix = (
+            "运行 duban mail relay（内置邮件服务器随之启动）"
+            if settings.smtp_embedded
+            else "检查 DUBAN_SMTP_*"
+        )
+        return Check("邮件服务器", False, f"{where} 无法连接：{problem}", fix)
+    return Check("邮件服务器", True, where)
+
+
+def check_public_url(settings: Settings) -> Check:
+    """The public URL in emails is absolute, and in production not loopback or plain http."""
+    url = settings.public_url
+    parts = urlsplit(url)
+    if parts.scheme not in {"http", "https"} or not parts.netloc:
+        return Check("公开地址", False, f"{url} 不是绝对地址", "设置 DUBAN_PUBLIC_URL=https://…")
+    if settings.env is Environment.production:
+        host = parts.hostname or ""
+        loopback = host == "localhost"
+        try:
+            loopback = loopback or ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            pass
+        if loopback:
+            return Check("公开地址", False, f"{url} 是本机地址，部门打不开", "设置对外域名")
+        if parts.scheme != "https":
+            return Check("公开地址", False, f"{url} 未使用 https", "在反向代理上启用 https")
+    return Check("公开地址", True, url)
+
+
+def run_checks(
+    settings: Settings, api: PrefectApi | None, *, pool: str = DEFAULT_POOL
+) -> list[Check]:
+    """Run every check; a check that crashes is reported as failed, never raised."""
+    checks: list[Check] = []
+    steps: list[tuple[str, Callable[[], list[Check]]]] = [
+        ("数据库", lambda: [check_database(settings)]),
+        ("Prefect 服务器", lambda: check_prefect(api, pool)),
+        ("邮件服务器", lambda: [check_smtp(settings)]),
+        ("公开地址", lambda: [check_public_url(settings)]),
+    ]
+    for name, step in steps:
+        try:
+            checks.extend(step())
+        except Exception as exc:
+            checks.append(Check(name, False, f"检查出错：{type(exc).__name__}: {exc}"))
+    return checks
