@@ -297,16 +297,13 @@ def _overdue_lines(
         if escalation.decided_at <= window_end:
             levels[escalation.item_id] = max(levels[escalation.item_id], escalation.level)
     order = {item_id: index for index, item_id in enumerate(lines)}
-    result = []
+    result: list[tuple[int, OverdueLine]] = []
     for item_id, checkins in overdue.items():
         oldest = min(c.due_date for c in checkins)
         depts = tuple(sorted({names.get(c.department_id, "未知部门") for c in checkins}))
         line = lines[item_id]
-        result.append(
-            OverdueLine(
-                line.number, line.title, depts, oldest, (as_of_day - oldest).days, levels[item_id]
-            )
-        )
-    positions = {line.number: order[item_id] for item_id, line in lines.items()}
-    result.sort(key=lambda o: (-o.days_overdue, -o.level, positions.get(o.number, 0)))
-    return tuple(result)
+        days = (as_of_day - oldest).days
+        entry = OverdueLine(line.number, line.title, depts, oldest, days, levels[item_id])
+        result.append((order[item_id], entry))
+    result.sort(key=lambda pair: (-pair[1].days_overdue, -pair[1].level, pair[0]))
+    return tuple(entry for _, entry in result)

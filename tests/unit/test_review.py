@@ -301,3 +301,17 @@ def test_markdown_row_budget_cuts_tables_with_a_note() -> None:
     assert "| 2 | 第二项 |" in full and "| 2 | 第二项 |" not in cut
     assert "此处列出前1行" in cut and "此处列出前0行" in cut
     assert "此处列出前" not in full
+
+
+def test_overdue_ties_keep_plan_order_even_with_repeated_numbers() -> None:
+    items = (
+        ItemRow(5, 10, 2, "1", "后一项", "red", False),
+        ItemRow(4, 10, 1, "1", "前一项", "red", False),
+    )
+    late = (
+        checkin(date(2021, 9, 1), None, dept=1, item=5),
+        checkin(date(2021, 9, 1), None, dept=1, item=4),
+    )
+    review = build_review(small_inputs(items=items, checkins=late, submissions=(), targets=()))
+    assert [o.title for o in review.overdue] == ["前一项", "后一项"]
+    assert all(o.days_overdue == 29 for o in review.overdue)
