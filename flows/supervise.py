@@ -60,11 +60,10 @@ def _plan_run_name() -> str:
     return f"督办巡检 计划{flow_run.parameters.get('plan_id')} {day}"
 
 
-@task(name="reconcile-items", retries=2, retry_delay_seconds=1)
-def reconcile_chunk(plan_id: int, item_ids: list[int], as_of: datetime) -> list[dict[str, Any]]:
-    """Reconcile a chunk of items in one transaction; returns each item's summary as a dict.
+def reconcile_now(plan_id: int, item_ids: list[int], as_of: datetime) -> list[dict[str, Any]]:
+    """Reconcile items of one plan in one transaction; returns each item's summary as a dict.
 
-    Idempotent (unique notice keys), so a retry after a crash finishes without duplicates.
+    Idempotent (unique notice keys), so a re-run after a crash finishes without duplicates.
     """
     with transaction(_store().sessions) as session:
         plan = session.get(Plan, plan_id)
@@ -79,6 +78,9 @@ def reconcile_chunk(plan_id: int, item_ids: list[int], as_of: datetime) -> list[
             calendar=default_calendar(),
         )
     return [asdict(result) for result in results]
+
+
+reconcile_chunk = task(name="reconcile-items", retries=2, retry_delay_seconds=1)(reconcile_now)
 
 
 def preview_items(*, plan_id: int, item_ids: list[int], as_of: datetime) -> list[ItemResult]:
@@ -116,7 +118,7 @@ async def supervise_item(item_id: int, as_of: datetime | None = None) -> State[A
         if item is None:
             raise NotFoundError(f"没有编号为 {item_id} 的任务。")
         plan_id = item.plan_id
-    summary = reconcile_chunk(plan_id, [item_id], moment)[0]
+    summary = reconcile_now(plan_id, [item_id], moment)[0]
     _publish()
     today = clock.local_date(moment)
     with _store().sessions() as session:
