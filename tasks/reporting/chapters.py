@@ -30,6 +30,12 @@ def department_blocks(review: Review) -> list[Block]:
             text += f"；{len(laggards)}个部室存在逾期未报送，分别是{'、'.join(laggards[:10])}"
             text += "等" if len(laggards) > 10 else ""
         blocks.append(Paragraph(text + "。"))
+    silent = [d.name for d in ranked if d.counts.on_time + d.counts.late == 0]
+    if silent:
+        names = "、".join(silent[:10]) + ("等" if len(silent) > 10 else "")
+        blocks.append(
+            Paragraph(f"{names}共{len(silent)}个部室本期有到期事项但未报送任何材料，请予督促。")
+        )
     if idle:
         names = "、".join(idle[:10]) + ("等" if len(idle) > 10 else "")
         blocks.append(Paragraph(f"{names}共{len(idle)}个部室本期没有到期的报送事项，未列入排名。"))

@@ -315,3 +315,15 @@ def test_overdue_ties_keep_plan_order_even_with_repeated_numbers() -> None:
     review = build_review(small_inputs(items=items, checkins=late, submissions=(), targets=()))
     assert [o.title for o in review.overdue] == ["前一项", "后一项"]
     assert all(o.days_overdue == 29 for o in review.overdue)
+
+
+def test_department_with_no_submissions_is_named_in_words() -> None:
+    silent = (
+        checkin(date(2021, 9, 1), None, dept=2, item=2),
+        checkin(date(2021, 7, 5), local(7, 5), dept=1, item=1),
+    )
+    review = build_review(small_inputs(checkins=silent))
+    _, blocks = build_outline(review, generated_at=AS_OF)
+    text = "".join(b.text for b in blocks if isinstance(b, Paragraph))
+    assert "乙部共1个部室本期有到期事项但未报送任何材料" in text
+    assert "丙部共1个部室本期没有到期的报送事项" in text
