@@ -203,9 +203,15 @@ async def simulate_year(
     portal_port: int,
     on_day: Callable[[date, int], None] = lambda _day, _total: None,
 ) -> DemoRun:
-    """Run the whole demo year; `on_day(day, total)` reports progress after each working day."""
+    """Run the whole demo year; `on_day(day, total)` reports progress after each working day.
+
+    Each working day `flows.simulate.simulate` runs the plan's supervision pass at 09:00;
+    then the day continues here: mail is relayed to the SMTP sink, the supervisor decides
+    earlier extension requests, departments answer through the form at 10:00, receipts are
+    relayed, and on the last working day of a quarter the quarter review runs at 17:00.
+    """
     from flows.review import quarter_review, year_review
-    from flows.supervise import supervise_plan
+    from flows.simulate import simulate
 
     calendar = default_calendar()
     store, plan_id = prepare(settings, start=options.start)
@@ -213,11 +219,39 @@ async def simulate_year(
     out_dir = options.out_dir or settings.data_dir / "reports"
     sim = SimClock(at(options.start, 8, 0))
     inbox = Inbox()
-    days = workdays(options.start, options.until, calendar)
+    total = len(workdays(options.start, options.until, calendar))
     quarter_days = {
         calendar.last_workday_of_quarter(options.until.year, q): f"{options.until.year}Q{q}"
         for q, _month in QUARTER_ENDS
     }
+
+    async def after_pass(day: date) -> None:
+        sim.moment = at(day, 9, 30)
+        await relay_once(sessions=store.sessions, settings=settings, now=sim.moment)
+        collect_links(
+            inbox=inbox, mail_store=settings.mail_store, settings=settings, now=sim.moment
+        )
+        supervisor_decides(store=store, today=day, now=sim.moment, run=run)
+        sim.moment = at(day, 10, 0)
+        departments_act(
+            store=store,
+            client=client,
+            inbox=inbox,
+            today=day,
+            calendar=calendar,
+            script=options.script,
+            run=run,
+        )
+        await relay_once(sessions=store.sessions, settings=settings, now=sim.moment)
+        if day in quarter_days:
+            sim.moment = at(day, 17, 0)
+            result = await quarter_review(
+                plan_id=plan_id, quarter=quarter_days[day], as_of=sim.moment, out_dir=str(out_dir)
+            )
+            run.reports[quarter_days[day]] = dict(result["files"])
+        run.workdays += 1
+        on_day(day, total)
+
     with (
         local_services(
             settings=settings,
@@ -228,36 +262,7 @@ async def simulate_year(
         ),
         httpx.Client(timeout=30) as client,
     ):
-        for day in days:
-            sim.moment = at(day, 8, 30)
-            supervisor_decides(store=store, today=day, now=sim.moment, run=run)
-            await supervise_plan(plan_id=plan_id, as_of=sim.moment)
-            await relay_once(sessions=store.sessions, settings=settings, now=sim.moment)
-            collect_links(
-                inbox=inbox, mail_store=settings.mail_store, settings=settings, now=sim.moment
-            )
-            sim.moment = at(day, 10, 0)
-            departments_act(
-                store=store,
-                client=client,
-                inbox=inbox,
-                today=day,
-                calendar=calendar,
-                script=options.script,
-                run=run,
-            )
-            await relay_once(sessions=store.sessions, settings=settings, now=sim.moment)
-            if day in quarter_days:
-                sim.moment = at(day, 17, 0)
-                result = await quarter_review(
-                    plan_id=plan_id,
-                    quarter=quarter_days[day],
-                    as_of=sim.moment,
-                    out_dir=str(out_dir),
-                )
-                run.reports[quarter_days[day]] = dict(result["files"])
-            run.workdays += 1
-            on_day(day, len(days))
+        await simulate(plan_id, options.start, options.until, on_day=after_pass, calendar=calendar)
         sim.moment = at(options.until, 17, 30)
         result = await year_review(plan_id=plan_id, as_of=sim.moment, out_dir=str(out_dir))
         run.reports[f"{options.until.year}年度"] = dict(result["files"])
