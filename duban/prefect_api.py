@@ -48,15 +48,18 @@ class PrefectApi:
         )
 
     def health_problem(self) -> str | None:
-        """None if `/health` answers 200, else a one-line reason."""
+        """None if `/health` answers and an authenticated call succeeds, else a one-line reason."""
         try:
             response = self._request("GET", "/health")
         except httpx.HTTPError as exc:
             return f"无法连接 {self.url}：{type(exc).__name__}"
-        if response.status_code == 401:
-            return "认证失败：请设置与服务器一致的 PREFECT_API_AUTH_STRING"
         if response.status_code != 200:
             return f"{self.url}/health 返回 {response.status_code}"
+        guarded = self._request("GET", "/admin/version")
+        if guarded.status_code == 401:
+            return "认证失败：请设置与服务器一致的 PREFECT_API_AUTH_STRING"
+        if guarded.status_code != 200:
+            return f"{self.url}/admin/version 返回 {guarded.status_code}"
         return None
 
     def deployment_names(self) -> set[str]:

@@ -1,0 +1,42 @@
+"""`PrefectApi` talks to a Prefect server behind basic auth and says when the secret is wrong."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from duban.prefect_api import PrefectApi
+from tests.prefect_server import PrefectServer, start_prefect_server
+
+AUTH = "duban-admin:correct-horse"
+
+
+@pytest.fixture(scope="module")
+def guarded_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectServer]:
+    """A Prefect server subprocess that requires `AUTH` (PREFECT_SERVER_API_AUTH_STRING)."""
+    server = start_prefect_server(
+        tmp_path_factory.mktemp("prefect-auth"),
+        extra_env={"PREFECT_SERVER_API_AUTH_STRING": AUTH},
+    )
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.mark.prefect
+@pytest.mark.slow
+def test_basic_auth_is_checked_beyond_the_open_health_route(guarded_server: PrefectServer) -> None:
+    refused = "认证失败：请设置与服务器一致的 PREFECT_API_AUTH_STRING"
+    assert PrefectApi(guarded_server.api_url).health_problem() == refused
+    assert PrefectApi(guarded_server.api_url, "duban-admin:wrong").health_problem() == refused
+    api = PrefectApi(guarded_server.api_url, AUTH)
+    assert api.health_problem() is None
+    assert api.work_pool("duban-pool") is None
+    assert api.deployment_names() == set()
+
+
+def test_unreachable_server_is_one_line() -> None:
+    problem = PrefectApi("http://127.0.0.1:9/api", timeout=1).health_problem()
+    assert problem is not None and problem.startswith("无法连接 http://127.0.0.1:9/api")
