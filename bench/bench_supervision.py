@@ -213,7 +213,12 @@ def _sqlite(args: argparse.Namespace) -> None:
 
 def _postgres(url: str, checkins: int) -> None:
     from models.db import make_engine, make_sessionmaker, upgrade
-    from tasks.checkins import count_due_and_overdue, due_checkins, overdue_checkins
+    from tasks.checkins import (
+        count_due_and_overdue,
+        due_checkins,
+        items_with_pending_before,
+        overdue_checkins,
+    )
 
     engine = make_engine(url)
     upgrade(engine)
@@ -254,6 +259,15 @@ def _postgres(url: str, checkins: int) -> None:
         started = time.perf_counter()
         rows = overdue_checkins(session=session, today=today, limit=1000)
         _timed("first 1000 overdue check-ins", started, f"-> {len(rows)} (target < 2 s)")
+        started = time.perf_counter()
+        candidates = items_with_pending_before(
+            session=session, plan_id=plan_id, horizon=date(2021, 7, 25)
+        )
+        _timed(
+            "items with something pending (batch candidates)",
+            started,
+            f"-> {len(candidates)} items (target < 2 s)",
+        )
 
 
 def main() -> None:
