@@ -12,7 +12,7 @@ from rich.table import Table
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from duban.cli.output import console
+from duban.cli.output import console, fail
 from duban.runtime import open_store
 from models import clock
 from models.calendar import default_calendar
@@ -24,6 +24,7 @@ from models.policy import load_policy, parse_policy
 from tasks.assignment import assign_item, item_label, reassign_item, start_supervision
 from tasks.checkins import extend_checkin, overdue_checkins
 from tasks.plan_import import get_plan
+from tasks.reconcile import load_supervised_plan
 from tasks.status_card import COLOUR_LABELS, KIND_LABELS, STATUS_LABELS, plan_table
 
 if TYPE_CHECKING:
@@ -142,9 +143,12 @@ def supervise_command(
     from flows.supervise import supervise_plan
 
     store = open_store()
+    day = _day(as_of, "--as-of")
     with store.sessions() as session:
         plan_id = get_plan(session=session, plan_ref=plan).id
-    day = _day(as_of, "--as-of")
+        load_supervised_plan(
+            session=session, plan_id=plan_id, today=clock.local_date(clock.resolve(day))
+        )
     state: State[Any] = asyncio.run(
         supervise_plan(  # type: ignore[arg-type]
             plan_id=plan_id,
@@ -153,6 +157,8 @@ def supervise_command(
             return_state=True,
         )
     )
+    if not state.is_completed():
+        fail(f"督办巡检未完成（{state.name}）：{state.message}")
     console.print(f"{state.name}：{state.message}")
 
 
