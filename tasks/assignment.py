@@ -202,7 +202,9 @@ def start_supervision(
     unassigned = sorted(item.id for item in items if item.id not in leads)
     if unassigned:
         session.execute(update(Item).where(Item.id.in_(unassigned)).values(needs_assignment=True))
-    checkins = materialise_checkins(session=session, plan_id=plan_id, specs=specs, now=now)
+    checkins = sum(
+        materialise_checkins(session=session, plan_id=plan_id, specs=specs, now=now).values()
+    )
     record_event(
         session=session,
         event_type="duban.plan.started",

@@ -76,11 +76,12 @@ def materialise_checkins(
     specs: dict[str, list[CheckinSpec]],
     now: datetime,
     item_ids: Sequence[int] | None = None,
-) -> int:
+) -> dict[int, int]:
     """Insert the missing check-ins of every open assignment (of `item_ids`, or the plan).
 
     Idempotent on (item, department, phase, seq): existing rows are kept as they are, and
-    a concurrent insert of the same row is ignored by the database. Returns rows inserted.
+    a concurrent insert of the same row is ignored by the database. Returns the number of
+    rows inserted per item id (items with none omitted).
     """
     query = (
         select(Assignment.item_id, Assignment.department_id, Assignment.role)
@@ -117,7 +118,11 @@ def materialise_checkins(
                 }
             )
     _insert_ignoring_duplicates(session, rows)
-    return len(rows)
+    counts: dict[int, int] = {}
+    for row in rows:
+        item_id = int(str(row["item_id"]))
+        counts[item_id] = counts.get(item_id, 0) + 1
+    return counts
 
 
 def ladder_epochs(*, session: Session, checkin_ids: Sequence[int]) -> dict[int, int]:

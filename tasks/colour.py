@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import cast
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from models.attainment import PaceStatus, pace_status
@@ -37,17 +37,22 @@ def reported_signals(
 ) -> dict[int, ReportedSignals]:
     """Per item: the latest status of each department, and each target's pace at `as_of`.
 
-    Only submissions made by `as_of` count. A target's reported value is the highest of the
-    departments' latest reported values (departments that share a target report the item's
-    running total; the highest cannot double count). Pace runs on a straight line from
-    `start` to `end`.
+    Only submissions made by `as_of` count; the newest (highest id) per department wins. A
+    target's reported value is the highest of the departments' latest reported values
+    (departments that share a target report the item's running total; the highest cannot
+    double count). Pace runs on a straight line from `start` to `end`.
     """
+    newest = (
+        select(func.max(Submission.id))
+        .join(Checkin, Checkin.id == Submission.checkin_id)
+        .where(Checkin.item_id.in_(list(item_ids)), Submission.submitted_at <= as_of)
+        .group_by(Checkin.item_id, Checkin.department_id)
+    )
     latest: dict[tuple[int, int], Submission] = {}
     rows = session.execute(
         select(Checkin.item_id, Checkin.department_id, Submission)
         .join(Submission, Submission.checkin_id == Checkin.id)
-        .where(Checkin.item_id.in_(list(item_ids)), Submission.submitted_at <= as_of)
-        .order_by(Submission.submitted_at, Submission.id)
+        .where(Submission.id.in_(newest.scalar_subquery()))
     ).all()
     for item_id, department_id, submission in rows:
         latest[(item_id, department_id)] = submission
@@ -71,4 +76,3 @@ def reported_signals(
             )
         )
     return dict(signals)
-

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -156,6 +156,9 @@ def reconcile_items(
     created = materialise_checkins(
         session=session, plan_id=plan_id, specs=specs, now=as_of, item_ids=list(items)
     )
+    for item_id, count in created.items():
+        results[item_id].checkins_created = count
+    horizon = today + timedelta(days=policy.request_lead_workdays * 2 + 14)
     rows = session.execute(
         select(Checkin, Department)
         .join(Department, Department.id == Checkin.department_id)
@@ -165,25 +168,29 @@ def reconcile_items(
             & (Assignment.department_id == Checkin.department_id)
             & Assignment.ended_at.is_(None),
         )
-        .where(Checkin.item_id.in_(list(items)), Checkin.status != "cancelled")
+        .where(
+            Checkin.item_id.in_(list(items)),
+            Checkin.status == "pending",
+            Checkin.due_date <= horizon,
+        )
         .order_by(Checkin.item_id, Checkin.due_date, Checkin.id)
     ).all()
-    if created:
-        per_item: defaultdict[int, int] = defaultdict(int)
-        for checkin, _ in rows:
-            if checkin.created_at == as_of:
-                per_item[checkin.item_id] += 1
-        for item_id, count in per_item.items():
-            results[item_id].checkins_created = count
-    checkin_ids = [checkin.id for checkin, _ in rows]
-    epochs = ladder_epochs(session=session, checkin_ids=checkin_ids)
-    done_keys = set(
+    supervised = set(
         session.scalars(
-            select(Notice.key).where(
-                Notice.item_id.in_(list(items)), Notice.checkin_id.is_not(None)
-            )
+            select(Assignment.item_id)
+            .where(Assignment.item_id.in_(list(items)), Assignment.ended_at.is_(None))
+            .distinct()
         )
     )
+    checkin_ids = [checkin.id for checkin, _ in rows]
+    epochs = ladder_epochs(session=session, checkin_ids=checkin_ids)
+    done_keys: set[str] = set()
+    for start in range(0, len(checkin_ids), 1000):
+        done_keys.update(
+            session.scalars(
+                select(Notice.key).where(Notice.checkin_id.in_(checkin_ids[start : start + 1000]))
+            )
+        )
     offices = supervision_offices(session=session)
     states: defaultdict[int, list[CheckinState]] = defaultdict(list)
     for checkin, department in rows:
@@ -247,7 +254,7 @@ def reconcile_items(
     for item in items.values():
         result = results[item.id]
         result.state = _state(result)
-        if not states[item.id]:
+        if item.id not in supervised:
             continue
         signals = reported.get(item.id)
         colour = item_colour(
