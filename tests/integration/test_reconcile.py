@@ -15,6 +15,7 @@ from models.db import make_sessionmaker, transaction
 from models.errors import DubanError, InputError
 from models.forms import SubmissionForm
 from models.outbox import DomainEvent, OutboxMessage
+from models.plan import Plan
 from models.policy import default_policy
 from models.supervision import Checkin, Notice
 from tasks.assignment import start_supervision
@@ -219,3 +220,40 @@ def test_two_concurrent_reconciles_send_nothing_twice(migrated_engine: Engine) -
             .where(Notice.item_id == item_id)
         )
         assert mails == len(keys)
+
+
+def test_overlapping_phases_refuse_to_start_and_write_nothing(
+    migrated_engine: Engine,
+) -> None:
+    sessions = make_sessionmaker(migrated_engine)
+    with transaction(sessions) as session:
+        lead = make_department(session)
+        built = make_plan(
+            session,
+            items=[("任务", [lead], [])],
+            phases=[
+                ("mobilize", "动员部署", date(2021, 3, 1), date(2021, 5, 10)),
+                ("implement", "组织实施", date(2021, 5, 1), date(2021, 12, 15)),
+            ],
+        )
+        plan_id = built.plan.id
+    with pytest.raises(InputError, match="重叠"), transaction(sessions) as session:
+        start_supervision(
+            session=session,
+            plan_id=plan_id,
+            now=at(date(2021, 5, 24)),
+            policy=POLICY,
+            calendar=CALENDAR,
+        )
+    with sessions() as session:
+        plan = session.get_one(Plan, plan_id)
+        assert plan.status == "imported"
+        assert plan.started_at is None
+        assert (
+            session.scalar(
+                select(func.count())
+                .select_from(Checkin)
+                .where(Checkin.item_id == built.items[0].id)
+            )
+            == 0
+        )
