@@ -21,6 +21,16 @@ from models import clock
 from models.calendar import WorkCalendar, default_calendar
 
 
+def relay(state: State[Any]) -> State[Any]:
+    """The gate run's own final state: a completed subflow's name and message, else its state.
+
+    (A subflow's state returned as is would be folded into a plain `Completed`.)
+    """
+    if state.is_completed():
+        return Completed(name=state.name, message=state.message)
+    return state
+
+
 def is_quarter_end(day: date, calendar: WorkCalendar) -> bool:
     """True if `day` is the last working day of its quarter."""
     quarter = (day.month - 1) // 3 + 1
@@ -44,7 +54,7 @@ async def supervise_plan_on_workdays(
     state: State[Any] = await supervise_plan(
         plan_id=plan_id, as_of=moment, batch=batch, return_state=True
     )
-    return state
+    return relay(state)
 
 
 @flow(name="quarter-review-at-quarter-end", flow_run_name="季度通报检查-计划{plan_id}")
@@ -59,7 +69,7 @@ async def quarter_review_at_quarter_end(
     state: State[Any] = await quarter_review(
         plan_id=plan_id, as_of=moment, out_dir=out_dir, return_state=True
     )
-    return state
+    return relay(state)
 
 
 @flow(name="year-review-at-year-end", flow_run_name="年度评估检查-计划{plan_id}")
@@ -74,4 +84,4 @@ async def year_review_at_year_end(
     state: State[Any] = await year_review(
         plan_id=plan_id, as_of=moment, out_dir=out_dir, return_state=True
     )
-    return state
+    return relay(state)
