@@ -1,0 +1,58 @@
+"""`duban doctor` checks that need no server: public URL, SMTP refused, Prefect not configured."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from duban.doctor import check_prefect, check_public_url, check_smtp, run_checks
+from models.settings import Settings
+
+PROD_SECRET = "x" * 40
+
+
+def settings(**values: object) -> Settings:
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("url", "ok", "says"),
+    [
+        ("https://duban.example.org", True, ""),
+        ("http://127.0.0.1:8765", False, "本机地址"),
+        ("http://localhost:8765", False, "本机地址"),
+        ("http://duban.example.org", False, "https"),
+    ],
+)
+def test_public_url_in_production(url: str, ok: bool, says: str) -> None:
+    check = check_public_url(
+        settings(env="production", public_url=url, secret_key=PROD_SECRET, smtp_embedded=False)
+    )
+    assert check.ok is ok
+    assert says in check.detail
+
+
+def test_loopback_public_url_is_fine_in_development() -> None:
+    assert check_public_url(settings(public_url="http://127.0.0.1:8765")).ok
+
+
+def test_refused_smtp_names_the_address_and_the_fix() -> None:
+    check = check_smtp(settings(smtp_host="127.0.0.1", smtp_port=9, smtp_timeout_seconds=2))
+    assert not check.ok
+    assert check.detail.startswith("127.0.0.1:9 无法连接")
+    assert check.fix == "运行 duban mail relay（内置邮件服务器随之启动）"
+
+
+def test_without_a_prefect_api_the_report_says_how_to_get_one() -> None:
+    (check,) = check_prefect(None, "duban-pool")
+    assert not check.ok
+    assert "PREFECT_API_URL" in check.fix
+
+
+def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
+    checks = run_checks(settings(data_dir=tmp_path, smtp_port=9, smtp_timeout_seconds=2), None)
+    failed = {check.name for check in checks if not check.ok}
+    assert failed == {"数据库", "Prefect 服务器", "邮件服务器"}
+    database = next(check for check in checks if check.name == "数据库")
+    assert database.fix == "运行 duban db upgrade"
