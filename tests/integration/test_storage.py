@@ -10,7 +10,14 @@ from sqlalchemy import Engine, inspect, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from models.db import DatabaseError, current_revision, ensure_migrated, head_revision, make_engine
+from models.db import (
+    DatabaseError,
+    current_revision,
+    ensure_migrated,
+    head_revision,
+    make_engine,
+    make_sessionmaker,
+)
 from models.directory import Department
 from models.directory_file import load_directory_file
 from models.supervision import Notice
@@ -67,3 +74,17 @@ def test_notice_business_key_is_unique(session: Session) -> None:
     session.add(Notice(key="checkin:1:escalation:1", kind="escalation", level=1, decided_at=NOW))
     with pytest.raises(IntegrityError):
         session.flush()
+
+
+def test_a_released_savepoint_does_not_commit_the_outer_transaction(
+    migrated_engine: Engine,
+) -> None:
+    sessions = make_sessionmaker(migrated_engine)
+    with sessions() as session, session.begin():
+        with session.begin_nested():
+            session.add(Notice(key="savepoint-probe", kind="request", decided_at=NOW))
+        session.rollback()
+    with sessions() as session:
+        assert (
+            session.scalars(select(Notice).where(Notice.key == "savepoint-probe")).first() is None
+        )
