@@ -31,7 +31,7 @@ def _parse(text: str) -> None:
         parse_plan_text(text, source_name="fuzz.txt", default_year=2030)
     except InputError:
         pass
-    assert time.perf_counter() - started < 5
+    assert time.perf_counter() - started < 30, "the reader must not hang"
 
 
 @settings(
