@@ -25,7 +25,7 @@ typecheck: $(STAMP)
 # Browser tests use Debian's chromium; install it when we can (root with apt), else they skip.
 browser:
 	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
-	  && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null) \
+	  && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver fonts-noto-cjk >/dev/null) \
 	  || echo "chromium not installed: browser tests will be skipped"; }
 
 test: lint typecheck browser
