@@ -1,4 +1,4 @@
-"""`python -m bench [NAME] [ARGS…]`: run one benchmark (`bench_NAME.py`) or all of them.
+"""`python -m bench [NAME [ARGS…] | NAME NAME…]`: run one benchmark, several, or all of them.
 
 Every `bench/bench_*.py` module with a `main()` is registered automatically; each parses
 its own arguments from `sys.argv[1:]`.
@@ -31,6 +31,12 @@ def run() -> None:
     args = sys.argv[1:]
     if args and args[0] in {"-h", "--help"}:
         print("usage: python -m bench [" + "|".join(sorted(benches)) + "] [ARGS…]")
+        return
+    if len(args) > 1 and all(arg in benches for arg in args):
+        for name in args:
+            print(f"== {name}")
+            sys.argv = [f"bench {name}"]
+            benches[name]()
         return
     if args and args[0] in benches:
         sys.argv = [f"bench {args[0]}", *args[1:]]
