@@ -121,7 +121,9 @@ def test_gates_know_holidays_and_make_up_days() -> None:
 
 @pytest.mark.prefect
 # An in-process flow run leaves an idle keep-alive socket of Prefect's sync client to the GC.
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+@pytest.mark.filterwarnings(
+    "ignore:Exception ignored in.*socket.socket:pytest.PytestUnraisableExceptionWarning"
+)
 async def test_gate_flows_skip_days_that_are_not_theirs(prefect_harness: None) -> None:
     holiday = await supervise_plan_on_workdays(
         plan_id=1, as_of=date(2021, 10, 1), return_state=True

@@ -25,7 +25,9 @@ pytestmark = [
     pytest.mark.slow,
     # An in-process Prefect flow run leaves an idle keep-alive socket of Prefect's sync
     # client to the garbage collector (seen with any async flow here, not only pauses).
-    pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning"),
+    pytest.mark.filterwarnings(
+        "ignore:Exception ignored in.*socket.socket:pytest.PytestUnraisableExceptionWarning"
+    ),
 ]
 
 
