@@ -6,15 +6,17 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from datetime import date
+from uuid import UUID
 
 import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import (
     ArtifactFilter,
-    ArtifactFilterKey,
+    ArtifactFilterFlowRunId,
     FlowFilter,
     FlowFilterName,
     FlowRunFilter,
+    FlowRunFilterParentFlowRunId,
     FlowRunFilterTags,
 )
 from sqlalchemy import Engine, func, select
@@ -72,11 +74,15 @@ def _started_plan(engine: Engine) -> tuple[int, list[int]]:
         return built.plan.id, [item.id for item in built.items]
 
 
-async def _runs(tag: str) -> list[tuple[str, str]]:
+async def _runs(parent: UUID | None, tag: str) -> list[tuple[str, str]]:
+    """Names and state names of the supervise-item runs started by the pass `parent`."""
     async with get_client() as client:
         runs = await client.read_flow_runs(
             flow_filter=FlowFilter(name=FlowFilterName(any_=["supervise-item"])),
-            flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[tag])),
+            flow_run_filter=FlowRunFilter(
+                tags=FlowRunFilterTags(all_=[tag]),
+                parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[parent]),
+            ),
         )
     return sorted((run.name, run.state.name if run.state else "") for run in runs)
 
@@ -87,21 +93,31 @@ async def test_plan_pass_runs_each_due_item_as_a_named_flow(
     plan_id, items = _started_plan(flow_db)
     state = await supervise_plan(plan_id, as_of=resolve(date(2021, 6, 23)), return_state=True)
     assert state.name == "Supervised"
-    runs = await _runs(f"plan:{plan_id}")
+    runs = await _runs(state.state_details.flow_run_id, f"plan:{plan_id}")
     assert runs == [
         ("第1项 搭建高水平科技开放交流平台", "AwaitingCheckin"),
         ("第2项 推动科技助力企业发展", "AwaitingCheckin"),
     ]
-    await supervise_plan(plan_id, as_of=resolve(date(2021, 6, 23)))
-    assert len(await _runs(f"plan:{plan_id}")) == 2
+    again = await supervise_plan(plan_id, as_of=resolve(date(2021, 6, 23)), return_state=True)
+    assert await _runs(again.state_details.flow_run_id, f"plan:{plan_id}") == []
+    assert "子流程 0 个" in (again.message or "")
     async with get_client() as client:
+        item_runs = await client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(
+                parent_flow_run_id=FlowRunFilterParentFlowRunId(
+                    any_=[state.state_details.flow_run_id]
+                )
+            )
+        )
         artifacts = await client.read_artifacts(
             artifact_filter=ArtifactFilter(
-                key=ArtifactFilterKey(any_=[f"duban-item-{items[0]}", f"duban-plan-{plan_id}"])
+                flow_run_id=ArtifactFilterFlowRunId(
+                    any_=[state.state_details.flow_run_id, *(run.id for run in item_runs)]
+                )
             )
         )
     keys = {artifact.key for artifact in artifacts}
-    assert keys == {f"duban-item-{items[0]}", f"duban-plan-{plan_id}"}
+    assert keys == {f"duban-item-{items[0]}", f"duban-item-{items[1]}", f"duban-plan-{plan_id}"}
     card = next(a for a in artifacts if a.key == f"duban-item-{items[0]}")
     assert "2021-06-30" in str(card.data)
     assert "学会部" in str(card.data)
@@ -116,12 +132,12 @@ async def test_item_flow_names_its_state_and_batch_mode_creates_no_item_runs(
     again = await supervise_item(items[0], as_of=resolve(date(2021, 7, 5)), return_state=True)
     assert again.name == "Escalated"
     assert "新通知 0 条" in (again.message or "")
-    before = await _runs(f"plan:{plan_id}")
     state = await supervise_plan(
         plan_id, as_of=resolve(date(2021, 7, 5)), batch=True, return_state=True
     )
     assert state.name == "Supervised"
-    assert await _runs(f"plan:{plan_id}") == before
+    assert await _runs(state.state_details.flow_run_id, f"plan:{plan_id}") == []
+    assert "子流程 0 个" in (state.message or "")
     sessions = make_sessionmaker(flow_db)
     with sessions() as session:
         keys = list(session.scalars(select(Notice.key).where(Notice.item_id.in_(items[:2]))))
