@@ -27,6 +27,8 @@ def configure_prefect_defaults(settings: Settings) -> None:
     Must run before `prefect` is imported for the embedded defaults to take effect.
     """
     home = (settings.data_dir / "prefect").resolve()
+    if "PREFECT_HOME" not in os.environ:
+        home.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("PREFECT_HOME", str(home))
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_SERVER_SERVICES_LATE_RUNS_ENABLED", "false")

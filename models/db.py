@@ -45,7 +45,10 @@ def _sqlite_begin(connection: Connection) -> None:
 
 def make_engine(url: str) -> Engine:
     """Create an engine for `url`; SQLite gets WAL, foreign keys, a busy timeout and working
-    SAVEPOINTs (SQLAlchemy, not pysqlite, begins its transactions).
+    SAVEPOINTs (SQLAlchemy, not pysqlite, begins its transactions, as BEGIN IMMEDIATE).
+
+    On SQLite every transaction, a reading one too, holds the write lock until it ends: keep
+    sessions short and never hold one open while waiting on work that writes elsewhere.
 
     Creates the parent directory of a SQLite file. Raises `DatabaseError` on a malformed URL.
     """

@@ -18,7 +18,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from duban.demo.actors import DemoError, Inbox, answer, collect_links, share_of_year
-from duban.demo.script import DEMO_SCRIPT, SUPERVISOR, Behaviour, CheckinView, decide_action
+from duban.demo.script import (
+    DEMO_SCRIPT,
+    SUPERVISOR,
+    Action,
+    Behaviour,
+    CheckinView,
+    decide_action,
+)
 from duban.demo.services import SimClock, local_services
 from duban.runtime import Store, open_store
 from models import clock
@@ -155,27 +162,28 @@ def departments_act(
     run: DemoRun,
 ) -> None:
     """Let every simulated department do what its script says today, through the form."""
+    plans: list[tuple[Action, str, dict[str, float]]] = []
     with store.sessions() as session:
-        views = _views(session, sorted(inbox.links))
-        for view in views:
+        for view in _views(session, sorted(inbox.links)):
             action = decide_action(view, today=today, calendar=calendar, script=script)
-            if action is None:
-                continue
-            pace = script[view.department].pace
-            title, values = _values(session, view.item_id, today, pace)
-            problems = "场地与经费未落实，活动无法按期开展。" if action.status == "blocked" else ""
-            answer(
-                client=client,
-                url=inbox.links[view.checkin_id],
-                action=action,
-                values=values,
-                item_title=title,
-                problems=problems,
-            )
-            if action.kind == "extend":
-                run.extensions_requested += 1
-            else:
-                run.submissions += 1
+            if action is not None:
+                pace = script[view.department].pace
+                title, values = _values(session, view.item_id, today, pace)
+                plans.append((action, title, values))
+    for action, title, values in plans:
+        problems = "场地与经费未落实，活动无法按期开展。" if action.status == "blocked" else ""
+        answer(
+            client=client,
+            url=inbox.links[action.checkin_id],
+            action=action,
+            values=values,
+            item_title=title,
+            problems=problems,
+        )
+        if action.kind == "extend":
+            run.extensions_requested += 1
+        else:
+            run.submissions += 1
 
 
 def supervisor_decides(*, store: Store, today: date, now: datetime, run: DemoRun) -> None:
