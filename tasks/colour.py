@@ -12,14 +12,15 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import cast
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from models.attainment import PaceStatus, pace_status
 from models.clock import local_date
-from models.plan import Target
+from models.plan import Item, Target
 from models.rag import SelfStatus
 from models.supervision import Checkin, Submission
+from tasks.events import record_event, related
 
 SELF_STATUSES = frozenset({"on_track", "at_risk", "blocked", "done"})
 
@@ -76,3 +77,35 @@ def reported_signals(
             )
         )
     return dict(signals)
+
+
+def update_item_colour(
+    *, session: Session, item: Item, colour: str, state: str, now: datetime
+) -> None:
+    """Set the item's colour with a guarded UPDATE; only the writer that changed it records
+    `duban.item.status_changed` (a concurrent run that lost the race records nothing)."""
+    if colour == item.colour:
+        return
+    changed = session.execute(
+        update(Item)
+        .where(Item.id == item.id, Item.colour == item.colour)
+        .values(colour=colour)
+        .execution_options(synchronize_session=False)
+    )
+    if changed.rowcount != 1:  # type: ignore[attr-defined]
+        return
+    record_event(
+        session=session,
+        event_type="duban.item.status_changed",
+        resource_id=f"duban.item.{item.id}",
+        occurred_at=now,
+        now=now,
+        related_resources=[related("plan", item.plan_id)],
+        payload={
+            "item_id": item.id,
+            "previous": item.colour,
+            "colour": colour,
+            "state": state,
+        },
+    )
+    item.colour = colour

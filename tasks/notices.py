@@ -14,8 +14,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from models.directory import Department
-from models.supervision import Notice
+from models.plan import Item
+from models.supervision import Checkin, Notice
 from notifications.compose import enqueue_notice_email
+from tasks.events import record_event, related
 
 ROLE_LABELS = {
     "contact": "部门联系人",
@@ -93,3 +95,56 @@ def record_notice(
         return None
     enqueue_notice_email(session=session, notice=notice, now=now)
     return notice
+
+
+def _related(item: Item, department: Department) -> list[dict[str, str]]:
+    return [
+        related("item", item.id, f"第{item.number}项 {item.title}"[:200]),
+        related("department", department.id, department.name),
+        related("plan", item.plan_id),
+    ]
+
+
+def record_notice_events(
+    *,
+    session: Session,
+    item: Item,
+    department: Department,
+    checkin: Checkin,
+    kind: str,
+    level: int,
+    now: datetime,
+) -> None:
+    """Domain events of one new notice: requested, reminded, overdue (level 1), escalated."""
+    payload = {
+        "item_id": item.id,
+        "checkin_id": checkin.id,
+        "department_id": department.id,
+        "due_date": checkin.due_date.isoformat(),
+        "kind": checkin.kind,
+    }
+    links = _related(item, department)
+    checkin_resource = f"duban.checkin.{checkin.id}"
+    if kind == "request":
+        types = [("duban.checkin.requested", checkin_resource)]
+    elif kind == "reminder":
+        types = [("duban.checkin.reminded", checkin_resource)]
+    elif level == 1:
+        types = [
+            ("duban.checkin.overdue", checkin_resource),
+            ("duban.item.escalated", f"duban.item.{item.id}"),
+        ]
+    else:
+        types = [("duban.item.escalated", f"duban.item.{item.id}")]
+    for event_type, resource_id in types:
+        record_event(
+            session=session,
+            event_type=event_type,
+            resource_id=resource_id,
+            occurred_at=now,
+            now=now,
+            related_resources=[related("checkin", checkin.id), *links]
+            if resource_id != checkin_resource
+            else links,
+            payload={**payload, "level": level} if kind == "escalation" else payload,
+        )

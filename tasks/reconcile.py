@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models.calendar import WorkCalendar
@@ -35,9 +35,8 @@ from models.rag import ItemSignals, item_colour
 from models.supervision import Assignment, Checkin, Notice
 from tasks.assignment import item_label, notify_open_assignments, supervision_offices
 from tasks.checkins import ladder_epochs, materialise_checkins, schedule_for_plan
-from tasks.colour import reported_signals
-from tasks.events import record_event, related
-from tasks.notices import recipients_for, record_notice
+from tasks.colour import reported_signals, update_item_colour
+from tasks.notices import recipients_for, record_notice, record_notice_events
 
 STATE_ESCALATED = "Escalated"
 STATE_OVERDUE = "Overdue"
@@ -89,14 +88,6 @@ def load_supervised_plan(*, session: Session, plan_id: int, today: date) -> Plan
             f"{started.isoformat()}。"
         )
     return plan
-
-
-def _related(item: Item, department: Department) -> list[dict[str, str]]:
-    return [
-        related("item", item.id, item_label(item)[:200]),
-        related("department", department.id, department.name),
-        related("plan", item.plan_id),
-    ]
 
 
 def _state(result: ItemResult) -> str:
@@ -218,7 +209,7 @@ def reconcile_items(
             if notice is None:
                 continue
             result.notices.append(decision.key)
-            _record_notice_events(
+            record_notice_events(
                 session=session,
                 item=item,
                 department=department,
@@ -265,86 +256,9 @@ def reconcile_items(
                 pace=tuple(signals.pace) if signals else (),
             )
         )
-        _update_colour(session=session, item=item, colour=colour, result=result, now=as_of)
-    return [results[item_id] for item_id in item_ids]
-
-
-def _record_notice_events(
-    *,
-    session: Session,
-    item: Item,
-    department: Department,
-    checkin: Checkin,
-    kind: str,
-    level: int,
-    now: datetime,
-) -> None:
-    """Domain events of one new notice: requested, reminded, overdue (level 1), escalated."""
-    payload = {
-        "item_id": item.id,
-        "checkin_id": checkin.id,
-        "department_id": department.id,
-        "due_date": checkin.due_date.isoformat(),
-        "kind": checkin.kind,
-    }
-    links = _related(item, department)
-    checkin_resource = f"duban.checkin.{checkin.id}"
-    if kind == "request":
-        types = [("duban.checkin.requested", checkin_resource)]
-    elif kind == "reminder":
-        types = [("duban.checkin.reminded", checkin_resource)]
-    elif level == 1:
-        types = [
-            ("duban.checkin.overdue", checkin_resource),
-            ("duban.item.escalated", f"duban.item.{item.id}"),
-        ]
-    else:
-        types = [("duban.item.escalated", f"duban.item.{item.id}")]
-    for event_type, resource_id in types:
-        record_event(
-            session=session,
-            event_type=event_type,
-            resource_id=resource_id,
-            occurred_at=now,
-            now=now,
-            related_resources=[related("checkin", checkin.id), *links]
-            if resource_id != checkin_resource
-            else links,
-            payload={**payload, "level": level} if kind == "escalation" else payload,
-        )
-
-
-def _update_colour(
-    *, session: Session, item: Item, colour: str, result: ItemResult, now: datetime
-) -> None:
-    """Set the item's colour with a guarded UPDATE; the winner writes the status event."""
-    if colour == item.colour:
+        update_item_colour(session=session, item=item, colour=colour, state=result.state, now=as_of)
         result.colour = colour
-        return
-    changed = session.execute(
-        update(Item)
-        .where(Item.id == item.id, Item.colour == item.colour)
-        .values(colour=colour)
-        .execution_options(synchronize_session=False)
-    )
-    result.colour = colour
-    if changed.rowcount != 1:  # type: ignore[attr-defined]
-        return
-    record_event(
-        session=session,
-        event_type="duban.item.status_changed",
-        resource_id=f"duban.item.{item.id}",
-        occurred_at=now,
-        now=now,
-        related_resources=[related("plan", item.plan_id)],
-        payload={
-            "item_id": item.id,
-            "previous": item.colour,
-            "colour": colour,
-            "state": result.state,
-        },
-    )
-    item.colour = colour
+    return [results[item_id] for item_id in item_ids]
 
 
 def reconcile_item(
