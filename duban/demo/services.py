@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from models.settings import Settings
 from notifications.sink import MailSink, free_port
 from portal.app import create_app
+from portal.security import RateLimits
 from portal.server import RedactedAccessLog
 from tasks.events import publish_pending_events
 
@@ -55,7 +56,11 @@ def local_services(
 ) -> Iterator[Services]:
     """Run the SMTP sink and the form app (uvicorn in a thread) for the block's duration."""
     sink = MailSink(path=settings.mail_store, port=smtp_port)
-    app = RedactedAccessLog(create_app(settings, sessions, now=now, publish=_publish))
+    # Every simulated department answers from 127.0.0.1: only the per-link limits apply.
+    limits = RateLimits(per_address=1_000_000)
+    app = RedactedAccessLog(
+        create_app(settings, sessions, now=now, publish=_publish, limits=limits)
+    )
     config = uvicorn.Config(
         app,
         host="127.0.0.1",
