@@ -28,7 +28,9 @@ from tasks.submissions import record_submission
 pytestmark = [
     pytest.mark.prefect,
     pytest.mark.slow,
-    pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning"),
+    pytest.mark.filterwarnings(
+        "ignore:Exception ignored in.*socket.socket:pytest.PytestUnraisableExceptionWarning"
+    ),
 ]
 REPO = Path(__file__).resolve().parents[2]
 START, END = date(2021, 5, 24), date(2021, 12, 31)

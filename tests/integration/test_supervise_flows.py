@@ -35,7 +35,9 @@ pytestmark = [
     pytest.mark.prefect,
     pytest.mark.slow,
     # Prefect's in-process API clients leave sockets for the garbage collector.
-    pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning"),
+    pytest.mark.filterwarnings(
+        "ignore:Exception ignored in.*socket.socket:pytest.PytestUnraisableExceptionWarning"
+    ),
 ]
 
 
