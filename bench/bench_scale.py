@@ -304,6 +304,7 @@ def peak_mb() -> float:
 def _child(name: str, url: str, plan_id: int, queue: Any) -> None:
     result = STAGES[name](url, plan_id)
     result["peak_mb"] = peak_mb()
+    result["load_1m"] = os.getloadavg()[0]
     queue.put(result)
 
 
@@ -416,7 +417,7 @@ def machine() -> str:
 def table(sizes: list[int], results: dict[int, dict[str, dict[str, Any]]]) -> str:
     """A Markdown table: per stage and size, seconds / peak MB / rows, and growth ratios."""
     head = "| stage | " + " | ".join(f"{n:,} items: s / MB / rows" for n in sizes)
-    head += " | " + " | ".join(f"time ×{b // a} items" for a, b in pairwise(sizes))
+    head += " | " + " | ".join(f"time {a:,}→{b:,}" for a, b in pairwise(sizes))
     lines = [head + " |", "|" + "---|" * (1 + len(sizes) + max(0, len(sizes) - 1))]
     for name in results[sizes[0]]:
         cells = []
