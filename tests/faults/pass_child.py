@@ -1,7 +1,8 @@
 """A supervision pass in a child process: `python -m tests.faults.pass_child URL PLAN DAY MODE`.
 
 Further arguments: marker file, start time (Unix seconds; the child waits until then, so two
-children start together). Mode `plain` runs the pass; mode `slow` sleeps 20 ms before every
+children start together). Mode `plain` runs the pass, `reverse` runs its chunks last to
+first (so two children meet in the middle); mode `slow` sleeps 20 ms before every
 statement and writes the marker once its first chunk has committed, so the test can SIGKILL
 it in the middle of the pass. Prints the number of new notices.
 """
@@ -35,7 +36,8 @@ def main() -> None:
         event.listen(engine, "commit", committed)
     time.sleep(max(0.0, float(start) - time.time()))
     sessions = make_sessionmaker(engine)
-    print(scenario.run_pass(sessions, int(plan), date.fromisoformat(day)), flush=True)
+    new = scenario.run_pass(sessions, int(plan), date.fromisoformat(day), reverse=mode == "reverse")
+    print(new, flush=True)
 
 
 if __name__ == "__main__":

@@ -66,15 +66,21 @@ def item_ids(sessions: sessionmaker[Session], plan_id: int) -> list[int]:
 
 
 def run_pass(
-    sessions: sessionmaker[Session], plan_id: int, day: date, *, chunk: int = CHUNK
+    sessions: sessionmaker[Session],
+    plan_id: int,
+    day: date,
+    *,
+    chunk: int = CHUNK,
+    reverse: bool = False,
 ) -> int:
-    """Reconcile every item of the plan at `day`, `chunk` items per transaction.
-
-    Returns the number of new notices. A failure leaves earlier chunks committed.
+    """Reconcile every item of the plan at `day`, `chunk` items per transaction (the last
+    chunk first if `reverse`). Returns the number of new notices. A failure leaves earlier
+    chunks committed.
     """
     ids = item_ids(sessions, plan_id)
     new = 0
-    for start in range(0, len(ids), chunk):
+    starts = list(range(0, len(ids), chunk))
+    for start in reversed(starts) if reverse else starts:
         with transaction(sessions) as session:
             results = reconcile_items(
                 session=session,
