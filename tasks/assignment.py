@@ -22,7 +22,7 @@ from models.plan import Item, Plan
 from models.policy import SupervisionPolicy
 from models.supervision import Assignment, Checkin, Notice
 from notifications.compose import enqueue_notice_email
-from tasks.checkins import materialise_checkins, schedule_for_plan
+from tasks.checkins import materialise_checkins, reactivate_cancelled, schedule_for_plan
 from tasks.events import record_event, related
 from tasks.notices import recipients_for, record_notice
 
@@ -282,8 +282,10 @@ def assign_item(
 ) -> Assignment:
     """Assign an item to a department as `lead` or `support` (a new open Assignment row).
 
-    Clears `needs_assignment` when a lead is added. The notice and check-ins follow on the
-    item's next reconcile. Raises `InputError` for an unknown role or an existing assignment.
+    Clears `needs_assignment` when a lead is added and re-opens the department's cancelled
+    check-ins due from today (an item handed back after a 转办). The notice and new
+    check-ins follow on the item's next reconcile. Raises `InputError` for an unknown role
+    or an existing assignment.
     """
     if role not in ROLES:
         raise InputError(f"角色只能是 lead（牵头）或 support（配合），收到：{role}")
@@ -310,6 +312,9 @@ def assign_item(
     if role == "lead":
         item.needs_assignment = False
     session.flush()
+    reactivate_cancelled(
+        session=session, item_id=item_id, department_id=department_id, today=local_date(now)
+    )
     return assignment
 
 

@@ -16,6 +16,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from models.calendar import WorkCalendar
+from models.clock import local_date
 from models.directory import Department
 from models.errors import DubanError, InputError, NotFoundError
 from models.plan import Item, Phase, Plan
@@ -79,6 +80,8 @@ def materialise_checkins(
 ) -> dict[int, int]:
     """Insert the missing check-ins of every open assignment (of `item_ids`, or the plan).
 
+    Check-ins due before `now`'s local date are never created (a department given an item
+    mid-year owes what is due from then on).
     Idempotent on (item, department, phase, seq): existing rows are kept as they are, and
     a concurrent insert of the same row is ignored by the database. Returns the number of
     rows inserted per item id (items with none omitted).
@@ -98,8 +101,11 @@ def materialise_checkins(
         existing_query = existing_query.where(Checkin.item_id.in_(item_ids))
     existing = {tuple(row) for row in session.execute(existing_query)}
     rows: list[dict[str, object]] = []
+    today = local_date(now)
     for item_id, department_id, role in session.execute(query):
         for spec in specs.get(role, []):
+            if spec.due_date < today:
+                continue
             if (item_id, department_id, spec.phase_key, spec.seq) in existing:
                 continue
             rows.append(

@@ -17,8 +17,8 @@ from models.forms import SubmissionForm
 from models.outbox import DomainEvent, OutboxMessage
 from models.plan import Plan
 from models.policy import default_policy
-from models.supervision import Checkin, Notice
-from tasks.assignment import start_supervision
+from models.supervision import Assignment, Checkin, Notice
+from tasks.assignment import reassign_item, start_supervision
 from tasks.checkins import extend_checkin
 from tasks.reconcile import reconcile_item
 from tasks.submissions import record_submission
@@ -257,3 +257,49 @@ def test_overlapping_phases_refuse_to_start_and_write_nothing(
             )
             == 0
         )
+
+
+def test_reassignment_keeps_history_and_moves_the_work(session: Session) -> None:
+    built, lead, _ = started_plan(session)
+    item_id = built.items[0].id
+    newcomer = make_department(session)
+    reassign_item(
+        session=session,
+        item_id=item_id,
+        from_department_id=lead,
+        to_department_id=newcomer.id,
+        now=at(date(2021, 8, 2)),
+        reason="职能调整",
+    )
+    rows = session.scalars(
+        select(Assignment).where(Assignment.item_id == item_id).order_by(Assignment.id)
+    ).all()
+    ended = [row for row in rows if row.department_id == lead and row.role == "lead"]
+    assert ended[0].ended_at == at(date(2021, 8, 2))
+    assert [r.department_id for r in rows if r.ended_at is None and r.role == "lead"] == [
+        newcomer.id
+    ]
+    old = session.scalars(
+        select(Checkin.status).where(Checkin.item_id == item_id, Checkin.department_id == lead)
+    ).all()
+    assert set(old) == {"cancelled"}
+    result = reconcile_item(
+        session=session,
+        item_id=item_id,
+        as_of=at(date(2021, 8, 2)),
+        policy=POLICY,
+        calendar=CALENDAR,
+    )
+    assert result.assignments_notified == 1
+    assert result.checkins_created == 5
+    assert result.notices == []
+    dues = session.scalars(
+        select(Checkin.due_date)
+        .where(Checkin.item_id == item_id, Checkin.department_id == newcomer.id)
+        .order_by(Checkin.due_date)
+    ).all()
+    assert dues[0] == date(2021, 8, 25)
+    sent = run(session, item_id, date(2021, 8, 18))
+    assert len(sent) == 1 and sent[0].endswith(":request:e0")
+    notice = session.scalars(select(Notice).where(Notice.key == sent[0])).one()
+    assert notice.department_id == newcomer.id
