@@ -93,11 +93,6 @@ async def test_outage_day_keeps_rows_pending_then_delivers_each_once(
     assert {mid.strip("<>").split("@")[0] for mid in delivered} == ids
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: connection failures count toward RetryPolicy.max_attempts (8), so a relay "
-    "looping through a day-long outage dead-letters every message after a few hours",
-)
 async def test_relay_every_five_minutes_through_the_outage_dead_letters_nothing(
     sessions: sessionmaker[Session],
 ) -> None:
