@@ -27,13 +27,15 @@ from models.settings import Settings, get_settings
 from models.supervision import Checkin, Extension, Notice, Submission
 from notifications.context import (
     as_number,
+    build_item_context,
+    chunked,
     item_context,
+    load_context_rows,
     load_item,
-    next_checkin,
     period_label,
     submission_summary,
 )
-from notifications.outbox import enqueue_message
+from notifications.outbox import NewMessage, enqueue_message, enqueue_messages
 from notifications.rendering import format_date, render_message
 
 LEVEL_LABELS = {1: "分管领导督办", 2: "主要负责人督办", 3: "督查室督办"}
@@ -62,16 +64,8 @@ def _addresses(recipients: Sequence[Any]) -> tuple[list[str], list[str]]:
     return emails, names
 
 
-def enqueue_notice_email(
-    *, session: Session, notice: Notice, now: datetime, settings: Settings | None = None
-) -> OutboxMessage | None:
-    """Render `notice` (assignment, request, reminder, escalation) and enqueue its email.
-
-    Recipients come from `notice.recipients` (`{role, name, email}`); an escalation goes to
-    the leaders with the department's contacts in Cc. Returns None, writing
-    nothing, when the notice has no item, no department or no recipient with an address.
-    """
-    settings = settings or get_settings()
+def _notice_recipients(notice: Notice) -> tuple[list[str], list[str], list[str]]:
+    """To addresses, their names and the Cc addresses of a notice's email."""
     emails, names = _addresses(notice.recipients)
     copied: list[str] = []
     if notice.kind == "escalation":
@@ -81,43 +75,116 @@ def enqueue_notice_email(
         if leaders:
             emails, names = _addresses(leaders)
             copied = [e for e in _addresses(notice.recipients)[0] if e not in emails]
-    if not emails or notice.item_id is None or notice.kind not in ITEM_KINDS:
-        return None
-    checkin = session.get(Checkin, notice.checkin_id) if notice.checkin_id else None
-    department_id = notice.department_id or (checkin.department_id if checkin else None)
-    if department_id is None:
-        return None
-    department = session.get(Department, department_id)
-    if department is None:
-        return None
-    if checkin is None:
-        checkin = next_checkin(session, item_id=notice.item_id, department_id=department_id)
-    context = item_context(
-        session=session,
-        settings=settings,
-        item=load_item(session, notice.item_id),
-        department=department,
-        checkin=checkin,
-        now=now,
-        recipient_name="、".join(names) or department.name,
+    return emails, names, copied
+
+
+def notice_messages(
+    *,
+    session: Session,
+    notices: Sequence[Notice],
+    now: datetime,
+    settings: Settings | None = None,
+) -> list[NewMessage]:
+    """Render the email of every notice that has one (see `enqueue_notice_email`).
+
+    Reads with a fixed number of set-based queries (per 500 rows), writes nothing. A notice
+    without an item, a department or a recipient with an address has no message.
+    """
+    settings = settings or get_settings()
+    wanted = []
+    for notice in notices:
+        emails, names, copied = _notice_recipients(notice)
+        if emails and notice.item_id is not None and notice.kind in ITEM_KINDS:
+            wanted.append((notice, notice.item_id, emails, names, copied))
+    checkin_ids = sorted({n.checkin_id for n, *_ in wanted if n.checkin_id is not None})
+    checkins = {
+        row.id: row
+        for chunk in chunked(checkin_ids)
+        for row in session.scalars(select(Checkin).where(Checkin.id.in_(chunk)))
+    }
+    resolved = []
+    for notice, item_id, emails, names, copied in wanted:
+        checkin = checkins.get(notice.checkin_id) if notice.checkin_id else None
+        department_id = notice.department_id or (checkin.department_id if checkin else None)
+        if department_id is not None:
+            resolved.append((notice, item_id, department_id, checkin, emails, names, copied))
+    department_ids = sorted({department_id for _, _, department_id, *_ in resolved})
+    departments = {
+        row.id: row
+        for chunk in chunked(department_ids)
+        for row in session.scalars(select(Department).where(Department.id.in_(chunk)))
+    }
+    resolved = [entry for entry in resolved if entry[2] in departments]
+    rows = load_context_rows(
+        session,
+        pairs={(item_id, department_id) for _, item_id, department_id, *_ in resolved},
+        pending_pairs={(e[1], e[2]) for e in resolved if e[3] is None},
     )
-    if notice.kind == "escalation":
-        context["level"] = notice.level
-        context["level_label"] = LEVEL_LABELS.get(notice.level, f"第{notice.level}级督办")
-        context["reason"] = notice.reason
-    rendered = render_message(notice.kind, context)
-    return enqueue_message(
-        session=session,
-        key=_outbox_key("notice", notice.key),
-        kind=notice.kind,
-        to=emails,
-        cc=copied,
-        subject=rendered.subject,
-        text_body=rendered.text,
-        html_body=rendered.html,
-        now=now,
-        notice_id=notice.id,
-    )
+    messages = []
+    for notice, item_id, department_id, checkin, emails, names, copied in resolved:
+        department = departments[department_id]
+        item = rows.items[item_id]
+        context = build_item_context(
+            settings=settings,
+            item=item,
+            department=department,
+            checkin=checkin or rows.next_pending.get((item_id, department_id)),
+            now=now,
+            recipient_name="、".join(names) or department.name,
+            phases=rows.phases.get(item.plan_id, []),
+            last=rows.latest.get((item_id, department_id)),
+        )
+        if notice.kind == "escalation":
+            context["level"] = notice.level
+            context["level_label"] = LEVEL_LABELS.get(notice.level, f"第{notice.level}级督办")
+            context["reason"] = notice.reason
+        rendered = render_message(notice.kind, context)
+        messages.append(
+            NewMessage(
+                key=_outbox_key("notice", notice.key),
+                kind=notice.kind,
+                to=emails,
+                cc=copied,
+                subject=rendered.subject,
+                text_body=rendered.text,
+                html_body=rendered.html,
+                notice_id=notice.id,
+            )
+        )
+    return messages
+
+
+def enqueue_notice_emails(
+    *,
+    session: Session,
+    notices: Sequence[Notice],
+    now: datetime,
+    settings: Settings | None = None,
+) -> int:
+    """Render and enqueue the email of every notice in one batch; returns rows added.
+
+    Set-based reads (`notice_messages`), one key check and one batched INSERT at the next
+    flush (`enqueue_messages`: a key already in the outbox is skipped). Does not commit.
+    """
+    messages = notice_messages(session=session, notices=notices, now=now, settings=settings)
+    return enqueue_messages(session=session, messages=messages, now=now).added
+
+
+def enqueue_notice_email(
+    *, session: Session, notice: Notice, now: datetime, settings: Settings | None = None
+) -> OutboxMessage | None:
+    """Render `notice` (assignment, request, reminder, escalation) and enqueue its email.
+
+    Recipients come from `notice.recipients` (`{role, name, email}`); an escalation goes to
+    the leaders with the department's contacts in Cc. Returns the outbox row (the existing
+    one if the notice was enqueued before), or None, writing nothing, when the notice has no
+    item, no department or no recipient with an address. The batch of one of
+    `enqueue_notice_emails`.
+    """
+    messages = notice_messages(session=session, notices=[notice], now=now, settings=settings)
+    if not messages:
+        return None
+    return enqueue_messages(session=session, messages=messages, now=now).rows[messages[0].key]
 
 
 def enqueue_receipt_email(

@@ -6,10 +6,13 @@ The keys match `notifications.samples`; `notifications.compose` adds kind-specif
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import Subquery, func, select
 from sqlalchemy.orm import Session, selectinload
 
 from models.clock import local_date
@@ -19,6 +22,8 @@ from models.settings import Settings
 from models.supervision import Checkin, Submission
 from notifications.links import form_url
 from notifications.rendering import format_date
+
+_T = TypeVar("_T")
 
 ROLE_LABELS = {"lead": "牵头", "support": "配合"}
 STATUS_LABELS = {
@@ -61,8 +66,7 @@ def load_item(session: Session, item_id: int) -> Item:
     ).one()
 
 
-def _phase_for(session: Session, plan_id: int, key: str | None, on: date) -> Phase | None:
-    phases = list(session.scalars(select(Phase).where(Phase.plan_id == plan_id)))
+def _phase_for(phases: Sequence[Phase], key: str | None, on: date) -> Phase | None:
     if key is not None:
         for phase in phases:
             if phase.key == key:
@@ -87,18 +91,108 @@ def _latest_submission(
     return session.scalars(query.limit(1)).first()
 
 
-def next_checkin(session: Session, *, item_id: int, department_id: int) -> Checkin | None:
-    """The earliest pending check-in of one department on one item, if any."""
-    return session.scalars(
-        select(Checkin)
-        .where(
-            Checkin.item_id == item_id,
-            Checkin.department_id == department_id,
-            Checkin.status == "pending",
+CHUNK = 500
+
+
+def chunked(values: Sequence[_T], size: int = CHUNK) -> Iterator[Sequence[_T]]:
+    """`values` in slices of at most `size`, for `IN (…)` lists the databases accept."""
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+@dataclass(frozen=True)
+class ContextRows:
+    """What the item messages of a batch of notices read, loaded by `load_context_rows`.
+
+    `items` have their plan and targets loaded; `phases` are per plan id; `latest` is the
+    newest submission and `next_pending` the earliest pending check-in per (item,
+    department).
+    """
+
+    items: dict[int, Item]
+    phases: dict[int, list[Phase]]
+    latest: dict[tuple[int, int], Submission]
+    next_pending: dict[tuple[int, int], Checkin]
+
+
+def _first_per_pair(
+    session: Session,
+    entity: type[Submission] | type[Checkin],
+    ranked: Subquery,
+    pairs: set[tuple[int, int]],
+) -> dict[tuple[int, int], Any]:
+    query = (
+        select(entity, ranked.c.item_id, ranked.c.department_id)
+        .join(ranked, ranked.c.row_id == entity.id)
+        .where(ranked.c.rank == 1)
+    )
+    return {
+        (item_id, department_id): row
+        for row, item_id, department_id in session.execute(query).tuples()
+        if (item_id, department_id) in pairs
+    }
+
+
+def load_context_rows(
+    session: Session, *, pairs: set[tuple[int, int]], pending_pairs: set[tuple[int, int]]
+) -> ContextRows:
+    """Load in a fixed number of queries per 500 items what `build_item_context` needs for
+    every (item id, department id) in `pairs`; next pending check-ins only for
+    `pending_pairs`. Reads only."""
+    item_ids = sorted({item_id for item_id, _ in pairs})
+    items: dict[int, Item] = {}
+    latest: dict[tuple[int, int], Submission] = {}
+    next_pending: dict[tuple[int, int], Checkin] = {}
+    pending_items = sorted({item_id for item_id, _ in pending_pairs})
+    partition = (Checkin.item_id, Checkin.department_id)
+    for chunk in chunked(item_ids):
+        items.update(
+            (item.id, item)
+            for item in session.scalars(
+                select(Item)
+                .where(Item.id.in_(chunk))
+                .options(selectinload(Item.plan), selectinload(Item.targets))
+            )
         )
-        .order_by(Checkin.due_date, Checkin.id)
-        .limit(1)
-    ).first()
+        submissions = (
+            select(
+                Submission.id.label("row_id"),
+                Checkin.item_id,
+                Checkin.department_id,
+                func.row_number()
+                .over(
+                    partition_by=partition,
+                    order_by=(Submission.submitted_at.desc(), Submission.id.desc()),
+                )
+                .label("rank"),
+            )
+            .join(Checkin, Submission.checkin_id == Checkin.id)
+            .where(Checkin.item_id.in_(chunk))
+            .subquery()
+        )
+        latest.update(_first_per_pair(session, Submission, submissions, pairs))
+    for chunk in chunked(pending_items):
+        pending = (
+            select(
+                Checkin.id.label("row_id"),
+                Checkin.item_id,
+                Checkin.department_id,
+                func.row_number()
+                .over(partition_by=partition, order_by=(Checkin.due_date, Checkin.id))
+                .label("rank"),
+            )
+            .where(Checkin.item_id.in_(chunk), Checkin.status == "pending")
+            .subquery()
+        )
+        next_pending.update(_first_per_pair(session, Checkin, pending, pending_pairs))
+    plan_ids = sorted({item.plan_id for item in items.values()})
+    phases: defaultdict[int, list[Phase]] = defaultdict(list)
+    for chunk in chunked(plan_ids):
+        for phase in session.scalars(
+            select(Phase).where(Phase.plan_id.in_(chunk)).order_by(Phase.id)
+        ):
+            phases[phase.plan_id].append(phase)
+    return ContextRows(items=items, phases=dict(phases), latest=latest, next_pending=next_pending)
 
 
 def item_context(
@@ -113,12 +207,42 @@ def item_context(
     exclude_submission_id: int | None = None,
 ) -> dict[str, Any]:
     """The template context shared by every item message (see `notifications.samples`)."""
-    today = local_date(now)
-    plan: Plan = item.plan
-    phase = _phase_for(session, plan.id, checkin.phase_key if checkin else None, today)
+    phases = list(
+        session.scalars(select(Phase).where(Phase.plan_id == item.plan_id).order_by(Phase.id))
+    )
     last = _latest_submission(
         session, item_id=item.id, department_id=department.id, before_id=exclude_submission_id
     )
+    return build_item_context(
+        settings=settings,
+        item=item,
+        department=department,
+        checkin=checkin,
+        now=now,
+        recipient_name=recipient_name,
+        phases=phases,
+        last=last,
+    )
+
+
+def build_item_context(
+    *,
+    settings: Settings,
+    item: Item,
+    department: Department,
+    checkin: Checkin | None,
+    now: datetime,
+    recipient_name: str,
+    phases: Sequence[Phase],
+    last: Submission | None,
+) -> dict[str, Any]:
+    """`item_context` from rows already loaded: the plan's `phases`, the `last` submission.
+
+    Pure (no queries): `item.plan` and `item.targets` must be loaded.
+    """
+    today = local_date(now)
+    plan: Plan = item.plan
+    phase = _phase_for(phases, checkin.phase_key if checkin else None, today)
     reported: dict[str, Any] = last.values if last is not None else {}
     due_date = checkin.due_date if checkin is not None else None
     return {

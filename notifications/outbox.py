@@ -80,7 +80,7 @@ def enqueue_message(
 
 @dataclass(frozen=True)
 class NewMessage:
-    """One message for `enqueue_many` (same fields as `enqueue_message`'s arguments)."""
+    """One message for `enqueue_messages` (same fields as `enqueue_message`'s arguments)."""
 
     key: str
     kind: str
@@ -93,46 +93,62 @@ class NewMessage:
     attachments: Sequence[dict[str, str]] = ()
 
 
-def enqueue_many(*, session: Session, messages: Sequence[NewMessage], now: datetime) -> int:
-    """Add pending rows for every key not already in the outbox; returns how many were added.
+@dataclass(frozen=True)
+class Enqueued:
+    """What `enqueue_messages` did: the row of every key (existing or added), and how many
+    rows it added."""
 
-    For bulk producers (sweeps at province scale): one `SELECT … WHERE key IN` per 500 keys
-    and one batched INSERT. Does not commit. Raises `HeaderInjectionError` like
-    `enqueue_message`, before anything is added.
+    rows: dict[str, OutboxMessage]
+    added: int
+
+
+def enqueue_messages(
+    *, session: Session, messages: Sequence[NewMessage], now: datetime
+) -> Enqueued:
+    """Add a pending row for every key not already in the outbox: never two rows per key.
+
+    For bulk producers: one `SELECT … WHERE key IN` per 500 keys and one batched INSERT at
+    the next flush. Does not commit. Raises `HeaderInjectionError` like `enqueue_message`,
+    before anything is added.
     """
     for message in messages:
         for value in (message.subject, *message.to, *message.cc):
             check_header(value)
     keys = list(dict.fromkeys(message.key for message in messages))
-    existing: set[str] = set()
+    rows: dict[str, OutboxMessage] = {}
     for start in range(0, len(keys), 500):
         chunk = keys[start : start + 500]
-        existing.update(
-            session.scalars(select(OutboxMessage.key).where(OutboxMessage.key.in_(chunk)))
+        rows.update(
+            (row.key, row)
+            for row in session.scalars(select(OutboxMessage).where(OutboxMessage.key.in_(chunk)))
         )
-    rows = []
+    added = []
     for message in messages:
-        if message.key in existing:
+        if message.key in rows:
             continue
-        existing.add(message.key)
-        rows.append(
-            OutboxMessage(
-                id=uuid.uuid4().hex,
-                key=message.key,
-                kind=message.kind,
-                notice_id=message.notice_id,
-                to_addrs=list(message.to),
-                cc_addrs=list(message.cc),
-                subject=message.subject,
-                text_body=message.text_body,
-                html_body=message.html_body,
-                attachments=[dict(item) for item in message.attachments],
-                next_attempt_at=now,
-                created_at=now,
-            )
+        row = OutboxMessage(
+            id=uuid.uuid4().hex,
+            key=message.key,
+            kind=message.kind,
+            notice_id=message.notice_id,
+            to_addrs=list(message.to),
+            cc_addrs=list(message.cc),
+            subject=message.subject,
+            text_body=message.text_body,
+            html_body=message.html_body,
+            attachments=[dict(item) for item in message.attachments],
+            next_attempt_at=now,
+            created_at=now,
         )
-    session.add_all(rows)
-    return len(rows)
+        rows[message.key] = row
+        added.append(row)
+    session.add_all(added)
+    return Enqueued(rows=rows, added=len(added))
+
+
+def enqueue_many(*, session: Session, messages: Sequence[NewMessage], now: datetime) -> int:
+    """`enqueue_messages`, returning only how many rows were added. Does not commit."""
+    return enqueue_messages(session=session, messages=messages, now=now).added
 
 
 @dataclass(frozen=True)

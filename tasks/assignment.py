@@ -21,7 +21,7 @@ from models.errors import DubanError, InputError, NotFoundError
 from models.plan import Item, Plan
 from models.policy import SupervisionPolicy
 from models.supervision import Assignment, Checkin, Notice
-from notifications.compose import enqueue_notice_email
+from notifications.compose import enqueue_notice_emails
 from tasks.checkins import materialise_checkins, reactivate_cancelled, schedule_for_plan
 from tasks.events import record_event, related
 from tasks.notices import recipients_for, record_notice
@@ -80,8 +80,9 @@ def _notify_assignment(
     now: datetime,
     offices: list[Department],
     check_existing: bool,
-) -> bool:
-    """Record the assignment notice and `duban.item.assigned` event once; True if new."""
+) -> Notice | None:
+    """Record the assignment notice and `duban.item.assigned` event once (the email is the
+    caller's, in batch); returns the new notice, None if it existed."""
     key = assignment_key(assignment)
     reason = f"{item_label(item)}：{ROLE_NAMES.get(assignment.role, assignment.role)}交办"
     recipients = recipients_for(department, ["contact"], offices)
@@ -97,11 +98,12 @@ def _notify_assignment(
             recipients=recipients,
             reason=reason,
             now=now,
+            enqueue_email=False,
         )
         if notice is None:
-            return False
+            return None
     else:
-        bulk_notice = Notice(
+        notice = Notice(
             key=key,
             kind="assignment",
             level=0,
@@ -111,7 +113,7 @@ def _notify_assignment(
             reason=reason,
             decided_at=now,
         )
-        session.add(bulk_notice)
+        session.add(notice)
     record_event(
         session=session,
         event_type="duban.item.assigned",
@@ -129,12 +131,7 @@ def _notify_assignment(
             "assignment_id": assignment.id,
         },
     )
-    return True
-
-
-def _compose_bulk(*, session: Session, notices: list[Notice], now: datetime) -> None:
-    for notice in notices:
-        enqueue_notice_email(session=session, notice=notice, now=now)
+    return notice
 
 
 def start_supervision(
@@ -178,7 +175,7 @@ def start_supervision(
         .order_by(Assignment.item_id, Assignment.id)
     ).all()
     offices = supervision_offices(session=session)
-    for assignment, department in rows:
+    notices = [
         _notify_assignment(
             session=session,
             item=by_id[assignment.item_id],
@@ -189,15 +186,12 @@ def start_supervision(
             offices=offices,
             check_existing=False,
         )
+        for assignment, department in rows
+    ]
     session.flush()
-    new_notices = list(
-        session.scalars(
-            select(Notice)
-            .join(Item, Item.id == Notice.item_id)
-            .where(Item.plan_id == plan_id, Notice.kind == "assignment")
-        )
+    enqueue_notice_emails(
+        session=session, notices=[notice for notice in notices if notice is not None], now=now
     )
-    _compose_bulk(session=session, notices=new_notices, now=now)
     leads = {a.item_id for a, _ in rows if a.role == "lead"}
     unassigned = sorted(item.id for item in items if item.id not in leads)
     if unassigned:
@@ -256,8 +250,9 @@ def notify_open_assignments(
         return {}
     offices = supervision_offices(session=session)
     counts: dict[int, int] = {}
+    notices: list[Notice] = []
     for assignment, department in missing:
-        if _notify_assignment(
+        notice = _notify_assignment(
             session=session,
             item=by_id[assignment.item_id],
             plan=plan,
@@ -266,8 +261,11 @@ def notify_open_assignments(
             now=now,
             offices=offices,
             check_existing=True,
-        ):
+        )
+        if notice is not None:
+            notices.append(notice)
             counts[assignment.item_id] = counts.get(assignment.item_id, 0) + 1
+    enqueue_notice_emails(session=session, notices=notices, now=now)
     return counts
 
 

@@ -70,11 +70,14 @@ def record_notice(
     recipients: list[dict[str, str]],
     reason: str,
     now: datetime,
+    enqueue_email: bool = True,
 ) -> Notice | None:
     """Insert the notice for `key` and enqueue its email; None if the key exists already.
 
     Does not commit. The insert runs in a SAVEPOINT so a duplicate key (a concurrent run)
-    is skipped without disturbing the caller's transaction.
+    is skipped without disturbing the caller's transaction. With `enqueue_email=False` the
+    caller enqueues the email of every notice returned, in batch, in the same transaction
+    (`notifications.compose.enqueue_notice_emails`).
     """
     notice = Notice(
         key=key,
@@ -93,7 +96,8 @@ def record_notice(
             session.flush([notice])
     except IntegrityError:
         return None
-    enqueue_notice_email(session=session, notice=notice, now=now)
+    if enqueue_email:
+        enqueue_notice_email(session=session, notice=notice, now=now)
     return notice
 
 

@@ -33,6 +33,7 @@ from models.plan import Item, Plan
 from models.policy import SupervisionPolicy
 from models.rag import ItemSignals, item_colour
 from models.supervision import Assignment, Checkin, Notice
+from notifications.compose import enqueue_notice_emails
 from tasks.assignment import item_label, notify_open_assignments, supervision_offices
 from tasks.checkins import ladder_epochs, materialise_checkins, schedule_for_plan
 from tasks.colour import reported_signals, update_item_colour
@@ -111,7 +112,8 @@ def reconcile_items(
 ) -> list[ItemResult]:
     """Reconcile a batch of items of one supervised plan at `as_of` (aware datetime).
 
-    Set-based: a fixed number of queries per batch plus one write per new notice. Does not
+    Set-based: a fixed number of queries per batch plus one SAVEPOINT insert per new notice;
+    the emails of the batch's new notices are enqueued together. Does not
     commit. Raises `NotFoundError` for an unknown plan or item, `InputError` for an `as_of`
     before supervision started, `DubanError` for a plan not being supervised.
     """
@@ -184,6 +186,7 @@ def reconcile_items(
         )
     offices = supervision_offices(session=session)
     states: defaultdict[int, list[CheckinState]] = defaultdict(list)
+    new_notices: list[Notice] = []
     for checkin, department in rows:
         item = items[checkin.item_id]
         result = results[item.id]
@@ -205,9 +208,11 @@ def reconcile_items(
                 recipients=recipients_for(department, decision.recipient_roles, offices),
                 reason=f"{item_label(item)}（{department.name}）：{decision.reason}",
                 now=as_of,
+                enqueue_email=False,
             )
             if notice is None:
                 continue
+            new_notices.append(notice)
             result.notices.append(decision.key)
             record_notice_events(
                 session=session,
@@ -234,6 +239,7 @@ def reconcile_items(
             result.awaiting += 1
         if result.next_due is None or checkin.due_date < result.next_due:
             result.next_due = checkin.due_date
+    enqueue_notice_emails(session=session, notices=new_notices, now=as_of)
     session.flush()
     reported = reported_signals(
         session=session,
