@@ -60,23 +60,29 @@ def _plan_run_name() -> str:
     return f"督办巡检 计划{flow_run.parameters.get('plan_id')} {day}"
 
 
+def _reconcile_in(
+    session: Session, plan_id: int, item_ids: list[int], as_of: datetime
+) -> list[ItemResult]:
+    plan = session.get(Plan, plan_id)
+    if plan is None:
+        raise NotFoundError(f"没有编号为 {plan_id} 的计划。")
+    return reconcile_items(
+        session=session,
+        plan_id=plan_id,
+        item_ids=item_ids,
+        as_of=as_of,
+        policy=_policy(plan),
+        calendar=default_calendar(),
+    )
+
+
 def reconcile_now(plan_id: int, item_ids: list[int], as_of: datetime) -> list[dict[str, Any]]:
     """Reconcile items of one plan in one transaction; returns each item's summary as a dict.
 
     Idempotent (unique notice keys), so a re-run after a crash finishes without duplicates.
     """
     with transaction(_store().sessions) as session:
-        plan = session.get(Plan, plan_id)
-        if plan is None:
-            raise NotFoundError(f"没有编号为 {plan_id} 的计划。")
-        results = reconcile_items(
-            session=session,
-            plan_id=plan_id,
-            item_ids=item_ids,
-            as_of=as_of,
-            policy=_policy(plan),
-            calendar=default_calendar(),
-        )
+        results = _reconcile_in(session, plan_id, item_ids, as_of)
     return [asdict(result) for result in results]
 
 
@@ -86,17 +92,7 @@ reconcile_chunk = task(name="reconcile-items", retries=2, retry_delay_seconds=1)
 def preview_items(*, plan_id: int, item_ids: list[int], as_of: datetime) -> list[ItemResult]:
     """What a reconcile at `as_of` would do, computed in a transaction that is rolled back."""
     with _store().sessions() as session, session.begin():
-        plan = session.get(Plan, plan_id)
-        if plan is None:
-            raise NotFoundError(f"没有编号为 {plan_id} 的计划。")
-        results = reconcile_items(
-            session=session,
-            plan_id=plan_id,
-            item_ids=item_ids,
-            as_of=as_of,
-            policy=_policy(plan),
-            calendar=default_calendar(),
-        )
+        results = _reconcile_in(session, plan_id, item_ids, as_of)
         session.rollback()
     return results
 
