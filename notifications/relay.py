@@ -1,10 +1,13 @@
 """The outbox relay: claims pending rows and delivers them over SMTP with aiosmtplib.
 
 A batch is split over a few workers; each keeps one SMTP connection open for its share and
-reconnects after any failure. A row is marked sent only after the server's 250 for DATA and
-each outcome is committed right after its send, so a crash duplicates at most the message in
-flight (with the same Message-ID, `<row id@domain>`). 4xx replies, disconnects and timeouts
-are retried later; 5xx replies and unreadable attachments go to the dead letters.
+reconnects after any failure. A row is marked sent only after the server's 250 for DATA;
+accepted rows are marked together, `mark_every` per transaction and at the end of each
+batch, while retries and dead letters are committed right after their send. A crash
+therefore re-sends, once each and with the same Message-ID (`<row id@domain>`), at most the
+rows accepted since the last commit (`mark_every=1` restores one at a time). 4xx replies,
+disconnects and timeouts are retried later; 5xx replies and unreadable attachments go to
+the dead letters.
 """
 
 from __future__ import annotations
@@ -58,9 +61,11 @@ class RelayResult:
 
 @dataclass(frozen=True)
 class RelayOptions:
-    """Batch size, parallel connections, lease, per-send deadline and retry policy."""
+    """Batch size, parallel connections, accepted rows per commit, lease, per-send deadline
+    and retry policy."""
 
     batch_size: int = 200
+    mark_every: int = 50
     concurrency: int = 4
     lease: timedelta = timedelta(minutes=15)
     send_deadline_seconds: float | None = None
@@ -215,7 +220,8 @@ async def relay_once(
 ) -> RelayResult:
     """Deliver every row that is ready at `now` (default: the clock), batch by batch.
 
-    Each outcome is committed right after its send. A claimed row whose lease would run
+    Accepted rows are committed `options.mark_every` at a time (and at the end of each
+    batch); other outcomes right after their send. A claimed row whose lease would run
     out before its send could finish is left alone (counted as lost) so that another relay
     taking it over cannot race this one. Returns the counts; never raises for SMTP problems
     (they become retries or dead letters).
@@ -226,21 +232,29 @@ async def relay_once(
     def moment() -> datetime:
         return now if now is not None else clock.now()
 
+    accepted: list[outbox.SentRow] = []
+
+    def mark_accepted() -> None:
+        batch = accepted[:]
+        accepted.clear()
+        if not batch:
+            return
+        with transaction(sessions) as session:
+            owned = outbox.mark_sent_many(session=session, rows=batch, now=moment())
+        result.sent += len(owned)
+        result.lost += len(batch) - len(owned)
+
     def record(
         row: OutboxMessage, outcome: str, error: str, results: dict[str, str] | None
     ) -> None:
+        if outcome == "sent":
+            accepted.append(outbox.SentRow(row.id, row.attempts, results or {}))
+            if len(accepted) >= options.mark_every:
+                mark_accepted()
+            return
         at = moment()
         with transaction(sessions) as session:
-            if outcome == "sent":
-                owned = outbox.mark_sent(
-                    session=session,
-                    message_id=row.id,
-                    attempt=row.attempts,
-                    now=at,
-                    recipient_results=results or {},
-                )
-                status: str | None = "sent" if owned else None
-            elif outcome == "dead":
+            if outcome == "dead":
                 owned = outbox.mark_dead(
                     session=session,
                     message_id=row.id,
@@ -249,7 +263,7 @@ async def relay_once(
                     error=error,
                     recipient_results=results,
                 )
-                status = "dead" if owned else None
+                status: str | None = "dead" if owned else None
             else:
                 status = outbox.mark_retry(
                     session=session,
@@ -261,9 +275,7 @@ async def relay_once(
                     policy=options.policy,
                     spends_attempt=outcome != "unreachable",
                 )
-        if status == "sent":
-            result.sent += 1
-        elif status == "dead":
+        if status == "dead":
             result.dead += 1
             result.errors.append(f"{row.id}: {error}")
         elif status == "pending":
@@ -296,7 +308,12 @@ async def relay_once(
             _Worker(settings=settings, options=options, record=record)
             for _ in range(max(1, min(options.concurrency, len(rows))))
         ]
-        await asyncio.gather(*(_drain(worker, queue, still_leased, expired) for worker in workers))
+        try:
+            await asyncio.gather(
+                *(_drain(worker, queue, still_leased, expired) for worker in workers)
+            )
+        finally:
+            mark_accepted()
 
 
 async def relay_forever(
