@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
@@ -82,6 +83,35 @@ def _related(checkin: Checkin) -> list[dict[str, str]]:
     ]
 
 
+def _checkin_event(
+    *,
+    session: Session,
+    checkin: Checkin,
+    event_type: str,
+    now: datetime,
+    payload: dict[str, Any],
+) -> None:
+    """Record `event_type` on the check-in, its item, department and plan related, at `now`.
+
+    The payload always names `checkin_id`, `item_id` and `department_id` (deployment
+    triggers map `item_id` to `supervise_item`).
+    """
+    record_event(
+        session=session,
+        event_type=event_type,
+        resource_id=f"duban.checkin.{checkin.id}",
+        occurred_at=now,
+        now=now,
+        related_resources=_related(checkin),
+        payload={
+            "checkin_id": checkin.id,
+            "item_id": checkin.item_id,
+            "department_id": checkin.department_id,
+            **payload,
+        },
+    )
+
+
 def _owned_open_checkin(*, session: Session, checkin_id: int, department_id: int) -> Checkin:
     checkin = load_checkin(session=session, checkin_id=checkin_id, for_update=True)
     if checkin.department_id != department_id:
@@ -147,17 +177,12 @@ def record_submission(
         checkin.status = "submitted"
         checkin.submitted_at = now
     session.flush()
-    record_event(
+    _checkin_event(
         session=session,
+        checkin=checkin,
         event_type="duban.checkin.submitted",
-        resource_id=f"duban.checkin.{checkin.id}",
-        occurred_at=now,
         now=now,
-        related_resources=_related(checkin),
         payload={
-            "checkin_id": checkin.id,
-            "item_id": checkin.item_id,
-            "department_id": checkin.department_id,
             "submission_id": submission.id,
             "version": submission.version,
             "status": submission.status,
@@ -210,15 +235,12 @@ def _add_extension(
     )
     session.add(extension)
     session.flush()
-    record_event(
+    _checkin_event(
         session=session,
+        checkin=checkin,
         event_type="duban.checkin.extension_requested",
-        resource_id=f"duban.checkin.{checkin.id}",
-        occurred_at=now,
         now=now,
-        related_resources=_related(checkin),
         payload={
-            "checkin_id": checkin.id,
             "extension_id": extension.id,
             "requested_date": new_date.isoformat(),
             "due_date": checkin.due_date.isoformat(),
@@ -288,15 +310,12 @@ def approve_extension(
     checkin.escalation_level = 0
     session.flush()
     epoch = ladder_epochs(session=session, checkin_ids=[checkin.id]).get(checkin.id, 0)
-    record_event(
+    _checkin_event(
         session=session,
+        checkin=checkin,
         event_type="duban.checkin.extended",
-        resource_id=f"duban.checkin.{checkin.id}",
-        occurred_at=now,
         now=now,
-        related_resources=_related(checkin),
         payload={
-            "checkin_id": checkin.id,
             "extension_id": extension.id,
             "previous_due_date": extension.previous_due_date.isoformat(),
             "due_date": checkin.due_date.isoformat(),
@@ -316,15 +335,12 @@ def reject_extension(
     extension.decision = "rejected"
     extension.decided_at = now
     extension.decided_by = decided_by
-    record_event(
+    _checkin_event(
         session=session,
+        checkin=checkin,
         event_type="duban.checkin.extension_rejected",
-        resource_id=f"duban.checkin.{checkin.id}",
-        occurred_at=now,
         now=now,
-        related_resources=_related(checkin),
         payload={
-            "checkin_id": checkin.id,
             "extension_id": extension.id,
             "due_date": checkin.due_date.isoformat(),
             "decided_by": decided_by,
