@@ -1,7 +1,8 @@
 """Email benchmark: render and deliver N messages through duban's outbox relay, versus the
 one-connection-per-message pattern of `prefect-email` (connect, send one, quit), side by side.
 
-Run: `.venv/bin/python -m bench.bench_mail [--count 10000] [--database-url URL]`.
+Run: `.venv/bin/python -m bench.bench_mail [--count 10000] [--database-url URL]
+[--mark-every 50]` (`--mark-every 1` marks each accepted row in its own transaction).
 The SMTP server is aiosmtpd on 127.0.0.1 in a child process (it counts and discards). Both
 sides use aiosmtplib; duban never imports smtplib, not even here.
 """
@@ -142,6 +143,9 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=10_000)
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument(
+        "--mark-every", type=int, default=RelayOptions.mark_every, help="accepted rows per commit"
+    )
     parser.add_argument("--database-url", default="")
     parser.add_argument("--tracemalloc", action="store_true", help="trace the relay's heap")
     parser.add_argument("--serve", type=int, default=0, help=argparse.SUPPRESS)
@@ -164,7 +168,9 @@ def main() -> None:
     render_seconds = enqueue_rendered(url, args.count, "relay")
     server = ServerProcess()
     settings = Settings(smtp_port=server.port, data_dir=workdir, smtp_timeout_seconds=30)
-    options = RelayOptions(batch_size=args.batch_size, concurrency=args.concurrency)
+    options = RelayOptions(
+        batch_size=args.batch_size, concurrency=args.concurrency, mark_every=args.mark_every
+    )
     if args.tracemalloc:
         tracemalloc.start()
     cpu_before, started = _cpu(), time.perf_counter()
@@ -191,7 +197,8 @@ def main() -> None:
     total = render_seconds + relay_seconds
     print(f"render + enqueue: {render_seconds:.2f} s ({render_seconds / n * 1000:.2f} ms/message)")
     print(
-        f"duban relay ({args.concurrency} connections, batches of {args.batch_size}): "
+        f"duban relay ({args.concurrency} connections, batches of {args.batch_size}, "
+        f"{args.mark_every} sent rows per commit): "
         f"{relay_seconds:.2f} s wall; CPU {relay_cpu / n * 1000:.2f} ms/message in the relay, "
         f"{relay_server_cpu / n * 1000:.2f} ms/message in the server; "
         f"{result.sent} sent, {result.retried} retried, {result.dead} dead, "
