@@ -177,3 +177,26 @@ def test_receipt_is_enqueued_with_the_submission(session: Session, rows: Checkin
     ]
     assert len(receipts) == 1
     assert "\r" not in receipts[0].subject and "\n" not in receipts[0].subject
+
+
+def test_every_checkin_event_names_the_item_for_deployment_triggers(
+    session: Session, rows: CheckinRows
+) -> None:
+    submit(
+        session,
+        rows,
+        form=FORM.model_copy(
+            update={"extension": ExtensionRequest(new_date=date(2021, 10, 1), reason="国庆")}
+        ),
+    )
+    extension = session.scalars(
+        select(Extension).where(Extension.checkin_id == rows.checkin.id)
+    ).one()
+    approve_extension(session=session, extension_id=extension.id, decided_by="督查室", now=NOW)
+    payloads = session.scalars(
+        select(DomainEvent.payload).where(
+            DomainEvent.resource_id == f"duban.checkin.{rows.checkin.id}"
+        )
+    ).all()
+    assert len(payloads) == 3
+    assert {payload["item_id"] for payload in payloads} == {rows.checkin.item_id}
