@@ -1,0 +1,60 @@
+"""The main job as a benchmark: `duban demo` in a fresh data dir, timed (target < 5 min).
+
+Runs the installed `duban demo --reset` as a subprocess with its own data directory and
+prints the wall time, CPU time and peak memory with the machine and the versions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from importlib.metadata import version
+from pathlib import Path
+
+
+def main() -> None:
+    """Run the demo once (or up to `--until`) and print its figures."""
+    parser = argparse.ArgumentParser(prog="bench demo", description=__doc__)
+    parser.add_argument("--until", default="2021-12-31", help="simulated end date")
+    args = parser.parse_args(sys.argv[1:])
+    duban = Path(sys.executable).parent / "duban"
+    with tempfile.TemporaryDirectory(prefix="duban-bench-demo-") as data_dir:
+        env = {**os.environ, "DUBAN_DATA_DIR": data_dir, "COLUMNS": "120"}
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        started = time.monotonic()
+        completed = subprocess.run(  # noqa: S603
+            [str(duban), "demo", "--reset", "--until", args.until],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=3600,
+            check=False,
+        )
+        wall = time.monotonic() - started
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if completed.returncode != 0:
+        print(completed.stdout[-3000:], completed.stderr[-3000:])
+        raise SystemExit(f"duban demo failed with exit code {completed.returncode}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    print(f"date: {datetime.now(UTC):%Y-%m-%d}")
+    print(
+        f"machine: {platform.system()} {platform.machine()}, {os.cpu_count()} CPUs, "
+        f"Python {platform.python_version()}, load average {os.getloadavg()[0]:.1f}"
+    )
+    print(
+        "versions: "
+        + ", ".join(f"{name} {version(name)}" for name in ("prefect", "sqlalchemy", "aiosmtplib"))
+    )
+    print(f"demo until {args.until}: wall {wall:.1f} s (target < 300 s), CPU {cpu:.1f} s")
+    print(f"peak memory of the demo process: {after.ru_maxrss / 1024:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
