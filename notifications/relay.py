@@ -65,7 +65,7 @@ class RelayOptions:
     and retry policy."""
 
     batch_size: int = 200
-    mark_every: int = 50
+    mark_every: int = 10
     concurrency: int = 4
     lease: timedelta = timedelta(minutes=15)
     send_deadline_seconds: float | None = None
