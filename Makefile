@@ -22,10 +22,12 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-# Browser tests use Debian's chromium; install it when we can (root with apt), else they skip.
+# Browser tests use Debian's chromium (and CJK fonts so reports render Chinese); install them
+# when we can (root with apt), else the browser tests skip.
+BROWSER_PACKAGES := chromium chromium-driver fonts-noto-cjk
 browser:
-	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
-	  && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver fonts-noto-cjk >/dev/null) \
+	@dpkg -s $(BROWSER_PACKAGES) >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+	  && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(BROWSER_PACKAGES) >/dev/null) \
 	  || echo "chromium not installed: browser tests will be skipped"; }
 
 test: lint typecheck browser
