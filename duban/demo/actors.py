@@ -9,7 +9,7 @@ from __future__ import annotations
 import mailbox
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 from email import message_from_bytes
 from email.message import EmailMessage
 from email.policy import default
@@ -102,9 +102,3 @@ def answer(
     if response.status_code != 200:
         raise DemoError(f"表单提交被拒绝（HTTP {response.status_code}）")
     return response.status_code
-
-
-def share_of_year(day: date) -> float:
-    """How much of the calendar year has passed on `day` (0..1)."""
-    start = date(day.year, 1, 1)
-    return (day - start).days / (date(day.year, 12, 31) - start).days

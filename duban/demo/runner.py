@@ -17,7 +17,7 @@ import httpx
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from duban.demo.actors import DemoError, Inbox, answer, collect_links, share_of_year
+from duban.demo.actors import DemoError, Inbox, answer, collect_links
 from duban.demo.script import (
     DEMO_SCRIPT,
     SUPERVISOR,
@@ -25,10 +25,12 @@ from duban.demo.script import (
     Behaviour,
     CheckinView,
     decide_action,
+    reported_value,
 )
 from duban.demo.services import SimClock, local_services
 from duban.runtime import Store, open_store
 from models import clock
+from models.attainment import elapsed_share
 from models.calendar import WorkCalendar, default_calendar
 from models.db import make_engine, transaction, upgrade
 from models.directory import Department
@@ -144,9 +146,10 @@ def _values(session: Session, item_id: int, day: date, pace: float) -> tuple[str
     item = session.scalars(
         select(Item).where(Item.id == item_id).options(selectinload(Item.targets))
     ).one()
-    share = share_of_year(day)
+    share = elapsed_share(start=date(day.year, 1, 1), end=date(day.year, 12, 31), as_of=day)
     values = {
-        str(target.id): round(target.value * min(1.0, share) * pace, 1) for target in item.targets
+        str(target.id): reported_value(target.value, share_of_year=share, pace=pace)
+        for target in item.targets
     }
     return item.title, values
 
@@ -197,12 +200,6 @@ def supervisor_decides(*, store: Store, today: date, now: datetime, run: DemoRun
                 run.extensions_approved += 1
 
 
-def workdays(start: date, until: date, calendar: WorkCalendar) -> list[date]:
-    """The working days from `start` to `until`, inclusive."""
-    days = [start + timedelta(days=n) for n in range((until - start).days + 1)]
-    return [day for day in days if calendar.is_workday(day)]
-
-
 async def simulate_year(
     *,
     settings: Settings,
@@ -227,7 +224,7 @@ async def simulate_year(
     out_dir = options.out_dir or settings.data_dir / "reports"
     sim = SimClock(at(options.start, 8, 0))
     inbox = Inbox()
-    total = len(workdays(options.start, options.until, calendar))
+    total = calendar.workdays_between(options.start - timedelta(days=1), options.until)
     quarter_days = {
         calendar.last_workday_of_quarter(options.until.year, q): f"{options.until.year}Q{q}"
         for q, _month in QUARTER_ENDS
