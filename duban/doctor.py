@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 import aiosmtplib
 
-from duban.prefect_api import DEFAULT_POOL, PrefectApi, declared_deployments
+from duban.prefect_api import DEFAULT_POOL, ZOMBIE_AUTOMATION, PrefectApi, declared_deployments
 from models.db import current_revision, head_revision, make_engine
 from models.errors import DubanError
 from models.settings import Environment, Settings
@@ -70,6 +70,7 @@ def check_prefect(api: PrefectApi | None, pool: str) -> list[Check]:
         )
     else:
         checks.append(Check("部署", True, f"{len(declared_deployments())} 个部署均已创建"))
+    checks.append(check_zombie_automation(api))
     if api.work_pool(pool) is None:
         checks.append(Check("工作池", False, f"工作池 {pool} 不存在", "运行 duban deploy"))
         return checks
@@ -86,6 +87,19 @@ def check_prefect(api: PrefectApi | None, pool: str) -> list[Check]:
     else:
         checks.append(Check("工作进程", True, f"{pool}：{len(workers)} 个在线"))
     return checks
+
+
+def check_zombie_automation(api: PrefectApi) -> Check:
+    """The zombie-run automation exists, is enabled and crashes runs silent past its window."""
+    window = api.zombie_window()
+    if window is None:
+        return Check(
+            "僵尸运行检测",
+            False,
+            f"缺少已启用的自动化 {ZOMBIE_AUTOMATION}：工作进程失联后其运行会一直停在 Running",
+            "运行 duban deploy --plan 计划编号（--zombie-after 秒数，默认 240）",
+        )
+    return Check("僵尸运行检测", True, f"{window} 秒无心跳的流程运行标记为 Crashed")
 
 
 async def _smtp_problem(settings: Settings) -> str | None:

@@ -1,13 +1,16 @@
 """A small synchronous view of a Prefect server's REST API for `duban deploy` and `duban doctor`.
 
 Reads the same settings as Prefect's own client (`PREFECT_API_URL`, `PREFECT_API_AUTH_STRING`
-for a server behind basic auth) and never writes anything except through the Prefect CLI.
+for a server behind basic auth). Deployments and work pools are written through the Prefect
+CLI; the one thing written here is the zombie-run automation (`ensure_automation`), built and
+validated with Prefect's own automation schema (`zombie_automation`).
 """
 
 from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +18,51 @@ import httpx
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 DEFAULT_POOL = "duban-pool"
+ZOMBIE_AUTOMATION = "duban-crash-zombie-flow-runs"
+DEFAULT_HEARTBEAT_SECONDS = 30
+FLOW_RUN_END_EVENTS = (
+    "prefect.flow-run.Completed",
+    "prefect.flow-run.Failed",
+    "prefect.flow-run.Cancelled",
+    "prefect.flow-run.Crashed",
+)
+
+
+def zombie_automation(window_seconds: int) -> dict[str, Any]:
+    """The JSON body of the automation that marks silent flow runs Crashed.
+
+    Prefect's zombie-run detection: a proactive event trigger, one bucket per flow run, opened
+    by a `prefect.flow-run.heartbeat` and satisfied by the next heartbeat or a terminal state
+    event; a run that sends neither within `window_seconds` (its process or machine died) is
+    set to CRASHED. Built with Prefect's own schema classes, so the installed version checks it.
+    """
+    from prefect.client.schemas.objects import StateType
+    from prefect.events.actions import ChangeFlowRunState
+    from prefect.events.schemas.automations import AutomationCore, EventTrigger, Posture
+
+    automation = AutomationCore(
+        name=ZOMBIE_AUTOMATION,
+        description=(
+            f"工作进程或机器失联：流程运行 {window_seconds} 秒内既无心跳也未结束，标记为 Crashed。"
+        ),
+        trigger=EventTrigger(
+            after={"prefect.flow-run.heartbeat"},
+            expect={"prefect.flow-run.heartbeat", *FLOW_RUN_END_EVENTS},
+            match={"prefect.resource.id": "prefect.flow-run.*"},
+            for_each={"prefect.resource.id"},
+            posture=Posture.Proactive,
+            threshold=1,
+            within=timedelta(seconds=window_seconds),
+        ),
+        actions=[
+            ChangeFlowRunState(
+                state=StateType.CRASHED,
+                message=f"{window_seconds} 秒内没有心跳：工作进程已失联，运行标记为 Crashed。",
+            )
+        ],
+    )
+    body: dict[str, Any] = automation.model_dump(mode="json")
+    return body
 
 
 @dataclass(frozen=True)
@@ -87,6 +135,66 @@ class PrefectApi:
         response = self._request("POST", f"/work_pools/{pool}/workers/filter", json={})
         response.raise_for_status()
         return [worker["name"] for worker in response.json() if worker.get("status") == "ONLINE"]
+
+    def automation(self, name: str) -> dict[str, Any] | None:
+        """The automation named `name` (the first if several), or None."""
+        response = self._request(
+            "POST", "/automations/filter", json={"automations": {"name": {"any_": [name]}}}
+        )
+        response.raise_for_status()
+        found: list[dict[str, Any]] = response.json()
+        return found[0] if found else None
+
+    def ensure_automation(self, body: dict[str, Any]) -> str:
+        """Create the automation `body` or update the one of the same name; idempotent.
+
+        Returns "created", "updated" or "unchanged" (the stored trigger, actions, description
+        and enabled flag already equal `body`'s).
+        """
+        existing = self.automation(body["name"])
+        if existing is None:
+            created = self._request("POST", "/automations/", json=body)
+            created.raise_for_status()
+            return "created"
+        fields = ("description", "enabled", "trigger", "actions")
+        if all(_same(existing.get(key), body.get(key)) for key in fields):
+            return "unchanged"
+        update = {key: value for key, value in body.items() if key != "owner_resource"}
+        updated = self._request("PUT", f"/automations/{existing['id']}", json=update)
+        updated.raise_for_status()
+        return "updated"
+
+    def zombie_window(self) -> int | None:
+        """Seconds of the enabled zombie-run automation's window, or None if there is none."""
+        found = self.automation(ZOMBIE_AUTOMATION)
+        if found is None or not found.get("enabled"):
+            return None
+        actions = found.get("actions") or []
+        trigger = found.get("trigger") or {}
+        crashes = any(
+            action.get("type") == "change-flow-run-state" and action.get("state") == "CRASHED"
+            for action in actions
+        )
+        if not crashes or trigger.get("posture") != "Proactive":
+            return None
+        return int(float(trigger.get("within", 0)))
+
+
+def _same(stored: Any, wanted: Any) -> bool:
+    """Equal up to list order and the server's added defaults (keys absent from `wanted`)."""
+    if isinstance(wanted, dict):
+        return isinstance(stored, dict) and all(
+            _same(stored.get(key), value) for key, value in wanted.items()
+        )
+    if isinstance(wanted, list):
+        if not isinstance(stored, list) or len(stored) != len(wanted):
+            return False
+        if all(isinstance(item, str) for item in wanted):
+            return sorted(stored) == sorted(wanted)
+        return all(_same(left, right) for left, right in zip(stored, wanted, strict=True))
+    if isinstance(wanted, float) and isinstance(stored, int | float):
+        return float(stored) == wanted
+    return bool(stored == wanted)
 
 
 def declared_deployments(prefect_yaml: Path | None = None) -> dict[str, str]:

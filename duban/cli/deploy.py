@@ -14,11 +14,20 @@ from rich.table import Table
 
 from duban.cli.output import console, fail
 from duban.doctor import run_checks
-from duban.prefect_api import DEFAULT_POOL, PROJECT_DIR, PrefectApi, declared_deployments
+from duban.prefect_api import (
+    DEFAULT_HEARTBEAT_SECONDS,
+    DEFAULT_POOL,
+    PROJECT_DIR,
+    PrefectApi,
+    declared_deployments,
+    zombie_automation,
+)
 from models.settings import get_settings
 
 PREFECT = (sys.executable, "-m", "prefect", "--no-prompt")
 PLAN_PLACEHOLDER = "{{ $DUBAN_PLAN_ID }}"
+DEFAULT_ZOMBIE_AFTER = 240
+MINIMUM_HEARTBEAT_SECONDS = 30
 
 
 def _api_or_fail() -> PrefectApi:
@@ -55,8 +64,19 @@ def _prefect(args: list[str], env: dict[str, str]) -> subprocess.CompletedProces
 def deploy_command(
     plan: int = typer.Option(..., "--plan", help="定时督办和通报所针对的计划编号。"),
     pool: str = typer.Option(DEFAULT_POOL, help="Prefect 工作池名称。"),
+    zombie_after: int = typer.Option(
+        DEFAULT_ZOMBIE_AFTER,
+        "--zombie-after",
+        min=0,
+        help="流程运行多少秒无心跳即标记为 Crashed（僵尸运行检测自动化）；0 表示不创建。",
+    ),
 ) -> None:
-    """按 prefect.yaml 创建或更新全部部署（不存在时先创建进程工作池）。"""
+    """按 prefect.yaml 创建或更新全部部署（不存在时先创建进程工作池）和僵尸运行检测自动化。"""
+    if 0 < zombie_after <= MINIMUM_HEARTBEAT_SECONDS:
+        fail(
+            f"--zombie-after 必须为 0 或大于 {MINIMUM_HEARTBEAT_SECONDS} 秒"
+            "（Prefect 心跳间隔的下限），建议不少于工作进程心跳间隔的 3 倍。"
+        )
     api = _api_or_fail()
     env = {key: value for key, value in os.environ.items() if key != "DUBAN_PROJECT_DIR"}
     if api.work_pool(pool) is None:
@@ -81,6 +101,12 @@ def deploy_command(
     console.print(f"已部署 {len(names)} 个流程（计划 {plan}）到 {api.url}：")
     for name, entrypoint in names.items():
         console.print(f"  {name}  ←  {entrypoint}")
+    if zombie_after:
+        outcome = api.ensure_automation(zombie_automation(zombie_after))
+        verb = {"created": "已创建", "updated": "已更新", "unchanged": "已存在"}[outcome]
+        console.print(f"{verb}僵尸运行检测自动化：{zombie_after} 秒无心跳的流程运行标记为 Crashed")
+    else:
+        console.print("未创建僵尸运行检测自动化（--zombie-after 0）")
     console.print(f"下一步：在每台工作机上运行 duban worker --pool {pool}")
 
 
@@ -88,14 +114,22 @@ def worker_command(
     pool: str = typer.Option(DEFAULT_POOL, help="要领取任务的工作池。"),
     limit: int | None = typer.Option(None, help="同时运行的流程数上限。"),
 ) -> None:
-    """启动 Prefect 进程工作进程，领取并运行 duban 的流程（按 Ctrl+C 退出）。"""
+    """启动 Prefect 进程工作进程，领取并运行 duban 的流程（按 Ctrl+C 退出）。
+
+    Its flow runs send a heartbeat every PREFECT_FLOWS_HEARTBEAT_FREQUENCY seconds (default 30
+    here), which the zombie-run automation of `duban deploy` watches.
+    """
     api = _api_or_fail()
     env = dict(os.environ)
     env.setdefault("DUBAN_PROJECT_DIR", str(PROJECT_DIR))
+    env.setdefault("PREFECT_FLOWS_HEARTBEAT_FREQUENCY", str(DEFAULT_HEARTBEAT_SECONDS))
     args = ["worker", "start", "--pool", pool, "--type", "process"]
     if limit is not None:
         args += ["--limit", str(limit)]
-    console.print(f"工作进程连接 {api.url}，工作池 {pool}，项目目录 {env['DUBAN_PROJECT_DIR']}")
+    console.print(
+        f"工作进程连接 {api.url}，工作池 {pool}，项目目录 {env['DUBAN_PROJECT_DIR']}，"
+        f"流程心跳每 {env['PREFECT_FLOWS_HEARTBEAT_FREQUENCY']} 秒"
+    )
     completed = subprocess.run([*PREFECT, *args], cwd=PROJECT_DIR, env=env, check=False)  # noqa: S603
     raise typer.Exit(completed.returncode)
 
