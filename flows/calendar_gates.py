@@ -44,15 +44,22 @@ def is_year_end(day: date, calendar: WorkCalendar) -> bool:
 
 @flow(name="supervise-plan-on-workdays", flow_run_name="每日督办-计划{plan_id}")
 async def supervise_plan_on_workdays(
-    plan_id: int, as_of: datetime | None = None, batch: bool | None = None
+    plan_id: int,
+    as_of: datetime | None = None,
+    batch: bool | None = None,
+    shards: int | None = None,
 ) -> State[Any]:
-    """Run `supervise_plan` if `as_of` (default now) is a working day; else `NonWorkday`."""
+    """Run `supervise_plan` if `as_of` (default now) is a working day; else `NonWorkday`.
+
+    `shards` (default `DUBAN_PASS_SHARDS`) is passed through: a batch pass fans out to that
+    many `supervise-shard` runs.
+    """
     moment = clock.resolve(as_of)
     day = clock.local_date(moment)
     if not default_calendar().is_workday(day):
         return Completed(name="NonWorkday", message=f"{day} 不是工作日，今日不督办。")
     state: State[Any] = await supervise_plan(
-        plan_id=plan_id, as_of=moment, batch=batch, return_state=True
+        plan_id=plan_id, as_of=moment, batch=batch, shards=shards, return_state=True
     )
     return relay(state)
 

@@ -17,6 +17,7 @@ from pydantic_settings import (
 )
 
 DEV_SECRET = "duban-development-secret-do-not-use-in-production"  # noqa: S105
+DEFAULT_PASS_CHUNK_SIZE = 500
 
 
 class Environment(StrEnum):
@@ -61,6 +62,9 @@ class Settings(BaseSettings):
     mail_from_name: str = "督办系统"
 
     link_valid_days_after_due: int = Field(default=30, ge=1)
+
+    pass_shards: int = Field(default=1, ge=1)
+    pass_chunk_size: int = Field(default=DEFAULT_PASS_CHUNK_SIZE, ge=1)
 
     @classmethod
     def settings_customise_sources(

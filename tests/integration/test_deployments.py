@@ -22,7 +22,14 @@ from flows.calendar_gates import (
 from models.calendar import default_calendar
 
 REPO = Path(__file__).resolve().parents[2]
-EXPECTED = {"supervise-plan", "supervise-item", "quarter-review", "year-review", "record-checkin"}
+EXPECTED = {
+    "supervise-plan",
+    "supervise-shard",
+    "supervise-item",
+    "quarter-review",
+    "year-review",
+    "record-checkin",
+}
 TEMPLATE = re.compile(r"^\{\{\s*(?P<expr>[^}]+?)\s*\}\}$")
 
 
