@@ -223,7 +223,7 @@ def stage_relay(url: str, plan_id: int) -> dict[str, Any]:  # noqa: ARG001
     """Deliver every pending message to a counting aiosmtpd server in another process."""
     import asyncio
 
-    from bench.bench_mail import free_port
+    from notifications.sink import free_port
     from models.db import make_engine, make_sessionmaker
     from models.settings import Settings
     from notifications.relay import relay_once
