@@ -26,6 +26,7 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 from prefect.client.schemas.objects import FlowRun
 from prefect.deployments import arun_deployment
+from prefect.exceptions import ObjectNotFound
 from prefect.runtime import deployment, flow_run
 from prefect.states import Completed, Failed
 from sqlalchemy import select
@@ -286,14 +287,25 @@ async def _fan_out(plan_id: int, moment: datetime, shards: int) -> tuple[list[st
     day = clock.local_date(moment).isoformat()
     started: list[tuple[int, FlowRun]] = []
     for shard in range(shards):
-        run = await arun_deployment(
-            SHARD_DEPLOYMENT,
-            parameters={"plan_id": plan_id, "as_of": moment, "shard": shard, "shards": shards},
-            flow_run_name=shard_run_name(plan_id, day, shard, shards),
-            tags=[f"plan:{plan_id}", f"shard:{shard}"],
-            timeout=0,
-            as_subflow=True,
-        )
+        try:
+            run = await arun_deployment(
+                SHARD_DEPLOYMENT,
+                parameters={
+                    "plan_id": plan_id,
+                    "as_of": moment,
+                    "shard": shard,
+                    "shards": shards,
+                },
+                flow_run_name=shard_run_name(plan_id, day, shard, shards),
+                tags=[f"plan:{plan_id}", f"shard:{shard}"],
+                timeout=0,
+                as_subflow=True,
+            )
+        except ObjectNotFound as exc:
+            raise NotFoundError(
+                f"找不到分片部署 {SHARD_DEPLOYMENT}：请重新运行 duban deploy 以创建它，"
+                "或把分片数设为 1。"
+            ) from exc
         started.append((shard, run))
     final = await _await_final([run.id for _, run in started], SHARD_TIMEOUT_SECONDS)
     completed: list[str] = []

@@ -345,3 +345,17 @@ async def test_shards_that_do_not_finish_fail_the_pass_and_a_rerun_repairs_it(
             calendar=CALENDAR,
         )
     assert problems == []
+
+
+async def test_a_missing_shard_deployment_is_named_with_the_fix(
+    harness_db: Engine, prefect_harness: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plan_id = build_plan(make_sessionmaker(harness_db), items=4)
+    monkeypatch.setenv("PREFECT__RUNTIME__DEPLOYMENT__ID", "00000000-0000-0000-0000-000000000001")
+    monkeypatch.setattr(flows.supervise, "SHARD_DEPLOYMENT", "supervise-shard/not-deployed")
+    state = await supervise_plan(
+        plan_id, as_of=at(DAY_REQUESTS), batch=True, shards=SHARDS, return_state=True
+    )
+    assert state.is_failed()
+    assert "找不到分片部署 supervise-shard/not-deployed" in (state.message or "")
+    assert "duban deploy" in (state.message or "")
