@@ -122,15 +122,17 @@ def start_prefect_server(
     database_url: str | None = None,
     extra_env: Mapping[str, str] | None = None,
     timeout: float = 90.0,
+    port: int | None = None,
 ) -> PrefectServer:
-    """Start `prefect server start` on 127.0.0.1 and a free port; wait until healthy.
+    """Start `prefect server start` on 127.0.0.1 and `port` (None: a free one); wait until healthy.
 
     `database_url` is Prefect's `PREFECT_API_DATABASE_CONNECTION_URL` (None: SQLite under
-    `workdir`). Raises RuntimeError with the server's log tail if it does not come up.
+    `workdir`). Pass the port of a server that was stopped to restart it at the same API URL.
+    Raises RuntimeError with the server's log tail if it does not come up.
     """
     home = workdir / "prefect-home"
     home.mkdir(parents=True, exist_ok=True)
-    port = free_port()
+    port = port or free_port()
     api_url = f"http://127.0.0.1:{port}/api"
     env = client_environment(api_url, home)
     env.pop("PREFECT_API_URL")
@@ -140,7 +142,7 @@ def start_prefect_server(
         database_url or f"sqlite+aiosqlite:///{home / 'prefect.db'}"
     )
     env.update(extra_env or {})
-    log_path = workdir / f"prefect-server-{port}.log"
+    log_path = workdir / f"prefect-server-{port}-{time.monotonic_ns()}.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(  # noqa: S603
             [*PREFECT_CLI, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
