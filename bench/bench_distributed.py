@@ -166,23 +166,17 @@ class Api:
 
     def tree(self, run: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """The flow runs created while `run` ran (its subflows and shard runs: stages run one
-        at a time) and their task runs, without the placeholder task runs that stand for a
-        subflow or a deployment run started from a flow."""
+        at a time) and all their task runs (placeholders of subflows included)."""
         first, last = _at(run["created"]), _at(run["end_time"])
         runs = [
             other
             for other in self.post("/flow_runs/filter", {"limit": 200})
             if first <= _at(other["created"]) <= last
         ]
-        placeholders = {other["parent_task_run_id"] for other in runs}
-        tasks = [
-            task
-            for task in self.post(
-                "/task_runs/filter",
-                {"flow_runs": {"id": {"any_": [other["id"] for other in runs]}}, "limit": 200},
-            )
-            if task["id"] not in placeholders
-        ]
+        tasks: list[dict[str, Any]] = self.post(
+            "/task_runs/filter",
+            {"flow_runs": {"id": {"any_": [other["id"] for other in runs]}}, "limit": 200},
+        )
         return runs, tasks
 
 
@@ -217,6 +211,48 @@ def store_policy(url: str, plan_id: int) -> None:
     engine.dispose()
 
 
+def run_timings(runs: list[dict[str, Any]], tasks: list[dict[str, Any]]) -> str:
+    """Each process-level (deployment) run of a tree, in order of creation, as
+    `queued+[before|tasks|after]` seconds: created to running (worker poll, process start,
+    flow load), then running time split into flow code before its first task run, the span
+    of its task runs (its in-process subflows' included) and flow code after the last."""
+    by_id = {run["id"]: run for run in runs}
+    owner_of_task = {task["id"]: task["flow_run_id"] for task in tasks}
+
+    def process_run(run_id: str) -> str:
+        run = by_id[run_id]
+        for _ in range(len(by_id)):
+            owner = owner_of_task.get(run["parent_task_run_id"])
+            if run["deployment_id"] or owner not in by_id:
+                break
+            run = by_id[owner]
+        return str(run["id"])
+
+    placeholders = {run["parent_task_run_id"] for run in runs}
+    spans: dict[str, list[tuple[datetime, datetime]]] = {}
+    for task in tasks:
+        if task["id"] in placeholders or not task["end_time"] or task["flow_run_id"] not in by_id:
+            continue
+        spans.setdefault(process_run(task["flow_run_id"]), []).append(
+            (_at(task["start_time"]), _at(task["end_time"]))
+        )
+    parts = []
+    for run in sorted(runs, key=lambda other: str(other["created"])):
+        if run["deployment_id"] and run["start_time"] and run["end_time"]:
+            created, start, end = (_at(run[key]) for key in ("created", "start_time", "end_time"))
+            queued = f"{(start - created).total_seconds():.1f}"
+            mine = spans.get(run["id"])
+            if not mine:
+                parts.append(f"{queued}+{(end - start).total_seconds():.1f}")
+                continue
+            first, last = min(a for a, _ in mine), max(b for _, b in mine)
+            parts.append(
+                f"{queued}+[{(first - start).total_seconds():.1f}|"
+                f"{(last - first).total_seconds():.1f}|{(end - last).total_seconds():.1f}]"
+            )
+    return " ".join(parts)
+
+
 def deployment_stage(
     api: Api,
     peaks_dir: Path,
@@ -227,7 +263,9 @@ def deployment_stage(
     run = api.run(deployment, parameters)
     if run["state_type"] != "COMPLETED":
         raise RuntimeError(f"{deployment[1]} ended {run['state_type']}: {run['state']}")
-    runs, tasks = api.tree(run)
+    runs, every_task = api.tree(run)
+    placeholders = {other["parent_task_run_id"] for other in runs}
+    tasks = [task for task in every_task if task["id"] not in placeholders]
     wall = (_at(run["end_time"]) - _at(run["created"])).total_seconds()
     busy = busy_seconds(
         [(_at(task["start_time"]), _at(task["end_time"])) for task in tasks if task["end_time"]]
@@ -236,6 +274,7 @@ def deployment_stage(
     processes = [peaks[other["id"]] for other in runs if other["id"] in peaks]
     return {
         "seconds": wall,
+        "runs": run_timings(runs, every_task),
         "peak_mb": max(processes) if processes else None,
         "processes": len(processes),
         "flow_runs": len(runs),
@@ -330,7 +369,13 @@ def relay_stage(relays: int, env: dict[str, str], peaks_dir: Path, tag: str) -> 
             )
             for relay_env in envs
         ]
-        outputs = [process.communicate(timeout=RUN_DEADLINE)[0] for process in running]
+        try:
+            outputs = [process.communicate(timeout=RUN_DEADLINE)[0] for process in running]
+        finally:
+            for process in running:
+                if process.poll() is None:
+                    process.kill()
+                    process.wait(timeout=30)
         elapsed = time.perf_counter() - started
     for process, output in zip(running, outputs, strict=True):
         if process.returncode != 0:
