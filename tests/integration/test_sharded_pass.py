@@ -76,17 +76,23 @@ def pg_prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pref
 
 
 def _wait(predicate: Callable[[], T | None], what: str, deadline: float = DEADLINE) -> T:
+    """Poll `predicate` each second until it returns a truthy value; transport errors of a
+    loaded server count as "not yet". Fails after `deadline` seconds."""
     started = time.monotonic()
+    last_error: Exception | None = None
     while time.monotonic() - started < deadline:
-        value = predicate()
+        try:
+            value = predicate()
+        except httpx.TransportError as exc:
+            last_error, value = exc, None
         if value:
             return value
         time.sleep(1)
-    raise AssertionError(f"timed out after {deadline:.0f} s waiting for {what}")
+    raise AssertionError(f"timed out after {deadline:.0f} s waiting for {what} ({last_error!r})")
 
 
 def _api(server: PrefectServer, method: str, path: str, body: Any = None) -> Any:
-    response = httpx.request(method, f"{server.api_url}{path}", json=body, timeout=10)
+    response = httpx.request(method, f"{server.api_url}{path}", json=body, timeout=30)
     assert response.is_success, f"{method} {path}: {response.status_code} {response.text}"
     return response.json()
 
@@ -254,6 +260,8 @@ def test_two_workers_share_a_sharded_pass_and_owe_exactly_the_notices(
     for run in shards:
         assert run["state_type"] == "COMPLETED", run["state"]
         assert run["state_name"] == "Supervised"
+        assert run["labels"]["prefect.work-pool.name"] == "duban-pool"
+        assert run["labels"]["prefect.worker.name"].startswith("ProcessWorker")
         parent = passes.parent_of(run)
         assert parent["name"] == f"督办巡检 计划{plan_id} {DAY_REQUESTS.isoformat()}"
         assert parent["state_type"] == "COMPLETED"
