@@ -137,6 +137,7 @@ def _kill_and_recover(
         assert {run["state_type"] for run in runs} == {"CRASHED"}, runs
         assert len(runs) == 2  # the calendar gate and its supervise-plan subflow
         assert all("心跳" in (run["state"]["message"] or "") for run in runs)
+        print(f"task runs after the zombie crash: {workers.task_run_states(server)}")
 
         rerun_id = workers.start_pass(server, plan_id, at(DAY_ESCALATION))
 

@@ -165,6 +165,16 @@ def flow_runs(server: PrefectServer) -> list[dict[str, Any]]:
     return runs
 
 
+def task_run_states(server: PrefectServer) -> dict[str, int]:
+    """How many task runs are in each state type (for the report of what Prefect did)."""
+    response = httpx.post(f"{server.api_url}/task_runs/filter", json={"limit": 200}, timeout=10)
+    response.raise_for_status()
+    counts: dict[str, int] = {}
+    for run in response.json():
+        counts[run["state_type"]] = counts.get(run["state_type"], 0) + 1
+    return counts
+
+
 def flow_run(server: PrefectServer, run_id: str) -> dict[str, Any]:
     """One flow run."""
     response = httpx.get(f"{server.api_url}/flow_runs/{run_id}", timeout=10)
