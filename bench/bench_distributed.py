@@ -157,11 +157,20 @@ class Api:
             {"parameters": parameters},
         )
         started = time.monotonic()
+        last = ""
         while time.monotonic() - started < RUN_DEADLINE:
-            run: dict[str, Any] = self.http.get(f"/flow_runs/{created['id']}").json()
-            if run["state_type"] in TERMINAL:
-                return run
+            try:
+                response = self.http.get(f"/flow_runs/{created['id']}")
+            except httpx.HTTPError as exc:  # a busy server: poll again
+                last = repr(exc)
+            else:
+                run: dict[str, Any] = response.json() if response.status_code == 200 else {}
+                if run.get("state_type") in TERMINAL:
+                    return run
+                last = last if run else f"HTTP {response.status_code}: {response.text[:200]}"
             time.sleep(0.5)
+        if last:
+            print(f"  last poll error: {last}", flush=True)
         raise RuntimeError(f"run {created['id']} not finished after {RUN_DEADLINE:.0f} s")
 
     def tree(self, run: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -561,8 +570,10 @@ def main() -> None:
     """Measure every size; print the machine line and the tables."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="100,1000", help="comma-separated item counts")
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--departments", type=int, default=500)
+    parser.add_argument(
+        "--workers", type=int, default=2, help="workers, shards per pass and parallel relays"
+    )
+    parser.add_argument("--departments", type=int, default=500, help="departments to seed")
     parser.add_argument(
         "--auto-mode",
         action="store_true",
