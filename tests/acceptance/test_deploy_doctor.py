@@ -85,7 +85,7 @@ def test_doctor_reports_problems_until_deploy_and_worker_fix_them(
     assert duban("db", "upgrade", env=operator_env).returncode == 0
     deployed = duban("deploy", "--plan", "7", env=operator_env)
     assert deployed.returncode == 0, deployed.stdout + deployed.stderr
-    assert "已部署 5 个流程（计划 7）" in deployed.stdout
+    assert "已部署 6 个流程（计划 7）" in deployed.stdout
     response = httpx.get(
         f"{prefect_server.api_url}/deployments/name/supervise-plan-on-workdays/supervise-plan"
     )
