@@ -223,10 +223,10 @@ def stage_relay(url: str, plan_id: int) -> dict[str, Any]:  # noqa: ARG001
     """Deliver every pending message to a counting aiosmtpd server in another process."""
     import asyncio
 
-    from notifications.sink import free_port
     from models.db import make_engine, make_sessionmaker
     from models.settings import Settings
     from notifications.relay import relay_once
+    from notifications.sink import free_port
 
     port = free_port()
     sink = subprocess.Popen(  # noqa: S603
