@@ -195,10 +195,15 @@ def _candidates(session: Session, plan: Plan, moment: datetime, *, all_items: bo
 
 
 async def _run_batches(
-    plan_id: int, candidates: list[int], moment: datetime, *, changes_key: str
+    plan_id: int,
+    candidates: list[int],
+    moment: datetime,
+    *,
+    changes_key: str,
+    publish: bool = True,
 ) -> list[ItemResult]:
-    """Reconcile `candidates` in chunks (one task run each), publish the events, and leave a
-    table artifact `changes_key` of the items that changed."""
+    """Reconcile `candidates` in chunks (one task run each), publish the events (unless
+    `publish` is False) and leave a table artifact `changes_key` of the items that changed."""
     size = get_settings().pass_chunk_size
     results: list[ItemResult] = []
     for number, start in enumerate(range(0, len(candidates), size), start=1):
@@ -207,7 +212,8 @@ async def _run_batches(
             task_run_name=f"批次{number}（任务 {chunk[0]}–{chunk[-1]}，共{len(chunk)}项）"
         )
         results.extend(ItemResult(**row) for row in named(plan_id, chunk, moment))
-    _publish()
+    if publish:
+        _publish()
     changed = [result for result in results if result.changed]
     if changed:
         await acreate_table_artifact(
@@ -239,12 +245,18 @@ def _batch_candidates(plan_id: int, moment: datetime) -> list[int]:
 
 @flow(name="supervise-shard", flow_run_name=_shard_run_name)
 async def supervise_shard(
-    plan_id: int, as_of: datetime | None = None, shard: int = 0, shards: int = 1
+    plan_id: int,
+    as_of: datetime | None = None,
+    shard: int = 0,
+    shards: int = 1,
+    publish: bool = True,
 ) -> State[Any]:
     """One shard of a batch pass: the batch-mode candidates with `item_id % shards == shard`.
 
     Computes the candidates as `supervise_plan` does in batch mode, reconciles this shard's
-    share in chunks (one task run each), publishes the events and leaves a table artifact
+    share in chunks (one task run each), publishes the events (unless `publish` is False: a
+    fanned-out pass publishes once, after its shards, so that shards do not send the same
+    pending events side by side) and leaves a table artifact
     `duban-plan-<id>-changes-shard-<shard>` of the items that changed. Finishes Completed
     (named `Supervised`) with the counts in its message; returns nothing large, since the
     parent may run on another machine. Idempotent like every reconcile.
@@ -252,7 +264,11 @@ async def supervise_shard(
     moment = clock.resolve(as_of)
     mine = shard_items(_batch_candidates(plan_id, moment), shard, shards)
     results = await _run_batches(
-        plan_id, mine, moment, changes_key=f"duban-plan-{plan_id}-changes-shard-{shard}"
+        plan_id,
+        mine,
+        moment,
+        changes_key=f"duban-plan-{plan_id}-changes-shard-{shard}",
+        publish=publish,
     )
     changed = sum(result.changed for result in results)
     notices = sum(len(result.notices) for result in results)
@@ -295,6 +311,7 @@ async def _fan_out(plan_id: int, moment: datetime, shards: int) -> tuple[list[st
                     "as_of": moment,
                     "shard": shard,
                     "shards": shards,
+                    "publish": False,
                 },
                 flow_run_name=shard_run_name(plan_id, day, shard, shards),
                 tags=[f"plan:{plan_id}", f"shard:{shard}"],
@@ -363,6 +380,7 @@ async def supervise_plan(
     fanned_out = use_batch and count > 1 and deployment.id is not None
     if fanned_out:
         shard_messages, missing = await _fan_out(plan_id, moment, count)
+        _publish()
         runs = count
         detail = "；".join(shard_messages)
     elif use_batch:

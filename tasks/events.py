@@ -85,18 +85,11 @@ async def _emit_all(events: list[Event]) -> None:
             await client.emit(event)
 
 
-def publish_pending_events(
-    *, sessions: sessionmaker[Session], now: datetime, limit: int = 5000
-) -> int:
-    """Emit unpublished domain events to Prefect, oldest first, and mark them published.
+def _publish_batch(*, sessions: sessionmaker[Session], now: datetime, limit: int) -> int | None:
+    """Emit up to `limit` of the oldest unpublished events and mark them published.
 
-    Events go through Prefect's events client on a private event loop in a worker thread
-    that carries the caller's context (so sync and async callers alike can use it); rows are
-    marked published only once every send succeeded. If the Prefect API cannot be reached
-    the rows stay unpublished for a later pass and 0 is returned. Each event's id derives
-    from its row id, so a crash between sending and marking re-sends the same event id
-    (Prefect de-duplicates by id). Returns the number emitted.
-    """
+    Returns how many were emitted, or None if the Prefect API could not be reached (the rows
+    stay unpublished)."""
     with sessions() as session:
         rows = list(
             session.scalars(
@@ -116,7 +109,7 @@ def publish_pending_events(
             future.result(timeout=EMIT_TIMEOUT_SECONDS)
         except Exception as exc:
             logger.warning("Prefect events not emitted (%s); %d kept for later", exc, len(rows))
-            return 0
+            return None
     with sessions() as session, session.begin():
         session.execute(
             update(DomainEvent)
@@ -124,3 +117,33 @@ def publish_pending_events(
             .values(published_at=now)
         )
     return len(rows)
+
+
+def publish_pending_events(
+    *,
+    sessions: sessionmaker[Session],
+    now: datetime,
+    limit: int = 5000,
+    max_batches: int = 40,
+) -> int:
+    """Emit unpublished domain events to Prefect, oldest first, and mark them published.
+
+    Works in batches of `limit` rows until none is left (a province-scale pass writes tens
+    of thousands), at most `max_batches` batches per call so one call stays bounded; what is
+    left goes with the next call. Events go through Prefect's events client on a private
+    event loop in a worker thread that carries the caller's context (so sync and async
+    callers alike can use it); a batch's rows are marked published only once every send of
+    the batch succeeded. If the Prefect API cannot be reached the rows stay unpublished for a
+    later call. Each event's id derives from its row id, so a crash between sending and
+    marking re-sends the same event id (Prefect de-duplicates by id). Returns the number
+    emitted.
+    """
+    total = 0
+    for _ in range(max_batches):
+        sent = _publish_batch(sessions=sessions, now=now, limit=limit)
+        if sent is None:
+            break
+        total += sent
+        if sent < limit:
+            break
+    return total

@@ -57,3 +57,33 @@ def test_events_stay_pending_when_prefect_is_unreachable(migrated_engine: Engine
         assert stored.published_at is None
         session.delete(stored)
         session.commit()
+
+
+@pytest.mark.prefect
+def test_a_backlog_larger_than_a_batch_is_drained_in_batches(
+    migrated_engine: Engine, prefect_harness: None
+) -> None:
+    sessions = make_sessionmaker(migrated_engine)
+    with transaction(sessions) as session:
+        for number in range(7):
+            record_event(
+                session=session,
+                event_type="duban.checkin.requested",
+                resource_id=f"duban.checkin.99{number:04d}",
+                occurred_at=NOW,
+                now=NOW,
+            )
+
+    def unpublished() -> int:
+        with sessions() as session:
+            rows = session.scalars(select(DomainEvent).where(DomainEvent.published_at.is_(None)))
+            return len(list(rows))
+
+    before = unpublished()
+    assert before >= 7
+    # Bounded: two batches of 2 leave the rest for the next call.
+    assert publish_pending_events(sessions=sessions, now=NOW, limit=2, max_batches=2) == 4
+    assert unpublished() == before - 4
+    # Unbounded enough: batches of 2 until the backlog is empty, in one call.
+    assert publish_pending_events(sessions=sessions, now=NOW, limit=2) == before - 4
+    assert unpublished() == 0
