@@ -27,7 +27,7 @@ from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-import flows.supervise
+import flows.shards
 from flows.supervise import supervise_plan, supervise_shard
 from models.db import make_engine, make_sessionmaker, upgrade
 from models.outbox import DomainEvent, OutboxMessage
@@ -315,8 +315,8 @@ async def test_shards_that_do_not_finish_fail_the_pass_and_a_rerun_repairs_it(
             entrypoint="flows/supervise.py:supervise_shard",
         )
     monkeypatch.setenv("PREFECT__RUNTIME__DEPLOYMENT__ID", "00000000-0000-0000-0000-000000000001")
-    monkeypatch.setattr(flows.supervise, "SHARD_TIMEOUT_SECONDS", 3.0)
-    monkeypatch.setattr(flows.supervise, "SHARD_POLL_SECONDS", 0.5)
+    monkeypatch.setattr(flows.shards, "SHARD_TIMEOUT_SECONDS", 3.0)
+    monkeypatch.setattr(flows.shards, "SHARD_POLL_SECONDS", 0.5)
 
     state = await supervise_plan(
         plan_id, as_of=at(DAY_REQUESTS), batch=True, shards=SHARDS, return_state=True
@@ -360,7 +360,7 @@ async def test_a_missing_shard_deployment_is_named_with_the_fix(
 ) -> None:
     plan_id = build_plan(make_sessionmaker(harness_db), items=4)
     monkeypatch.setenv("PREFECT__RUNTIME__DEPLOYMENT__ID", "00000000-0000-0000-0000-000000000001")
-    monkeypatch.setattr(flows.supervise, "SHARD_DEPLOYMENT", "supervise-shard/not-deployed")
+    monkeypatch.setattr(flows.shards, "SHARD_DEPLOYMENT", "supervise-shard/not-deployed")
     state = await supervise_plan(
         plan_id, as_of=at(DAY_REQUESTS), batch=True, shards=SHARDS, return_state=True
     )

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from flows.supervise import shard_items, shard_label, shard_run_name
+from flows.shards import shard_items, shard_label, shard_run_name
 from models.settings import DEFAULT_PASS_CHUNK_SIZE, Settings
 
 ids = st.lists(st.integers(min_value=1, max_value=10**9), unique=True, max_size=300)
