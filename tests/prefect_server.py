@@ -60,6 +60,18 @@ def postgres_problem() -> str | None:
     return None
 
 
+def require_postgres() -> None:
+    """Skip the calling test when PostgreSQL is unreachable; fail instead under CI, where
+    PostgreSQL is part of the set-up."""
+    import pytest
+
+    problem = postgres_problem()
+    if problem is not None:
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL is required in CI and is not reachable: {problem}")
+        pytest.skip(f"PostgreSQL not reachable: {problem}")
+
+
 @contextlib.contextmanager
 def fresh_postgres_database(prefix: str = "prefect") -> Iterator[str]:
     """Create an empty PostgreSQL database; yield its `postgresql+asyncpg://` URL; drop it."""
@@ -168,3 +180,16 @@ def start_prefect_server(
         time.sleep(0.3)
     server.stop()
     raise RuntimeError(f"Prefect server not healthy after {timeout:.0f} s:\n{server.log_tail()}")
+
+
+@contextlib.contextmanager
+def postgres_prefect_server(workdir: Path, prefix: str) -> Iterator[PrefectServer]:
+    """A Prefect server subprocess on a fresh PostgreSQL database named `prefix_…`, stopped
+    and dropped afterwards; skips (fails under CI) without PostgreSQL."""
+    require_postgres()
+    with fresh_postgres_database(prefix) as url:
+        server = start_prefect_server(workdir, database_url=url)
+        try:
+            yield server
+        finally:
+            server.stop()

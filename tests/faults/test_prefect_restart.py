@@ -46,7 +46,7 @@ from tests.integration.relay_db import fresh_database
 from tests.prefect_server import (
     PrefectServer,
     fresh_postgres_database,
-    postgres_problem,
+    require_postgres,
     start_prefect_server,
 )
 
@@ -131,9 +131,7 @@ def test_prefect_server_killed_and_restarted_under_a_running_deployed_pass(
     zombie automation or by its own engine), every flow run ends terminal within the window,
     a re-run completes if the first did not, and the day has exactly the owed notices.
     """
-    problem = postgres_problem()
-    if problem is not None:
-        pytest.skip(f"PostgreSQL not reachable: {problem}")
+    require_postgres()
     with (
         fresh_postgres_database("prefect_restart") as prefect_url,
         ThreadPoolExecutor(1) as background,

@@ -39,7 +39,7 @@ from tests.integration.relay_db import fresh_database
 from tests.prefect_server import (
     PrefectServer,
     fresh_postgres_database,
-    postgres_problem,
+    require_postgres,
 )
 
 pytestmark = [pytest.mark.slow, pytest.mark.prefect, pytest.mark.postgres]
@@ -73,9 +73,7 @@ def problems(sessions: sessionmaker[Session], plan_id: int) -> list[str]:
 def test_killed_worker_run_is_crashed_by_the_zombie_automation_and_the_rerun_completes(
     tmp_path: Path,
 ) -> None:
-    problem = postgres_problem()
-    if problem is not None:
-        pytest.skip(f"PostgreSQL not reachable: {problem}")
+    require_postgres()
     started = time.monotonic()
     with (
         fresh_postgres_database("prefect_kill") as prefect_url,

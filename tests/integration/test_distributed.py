@@ -31,9 +31,7 @@ from tasks.assignment import start_supervision
 from tests.builders import make_department, make_plan
 from tests.prefect_server import (
     PrefectServer,
-    fresh_postgres_database,
-    postgres_problem,
-    start_prefect_server,
+    postgres_prefect_server,
 )
 
 DUBAN = str(Path(sys.executable).with_name("duban"))
@@ -44,17 +42,8 @@ pytestmark = [pytest.mark.prefect, pytest.mark.postgres, pytest.mark.slow]
 @pytest.fixture(scope="module")
 def pg_prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectServer]:
     """A Prefect server subprocess on a fresh PostgreSQL database."""
-    problem = postgres_problem()
-    if problem is not None:
-        if os.environ.get("CI"):
-            pytest.fail(f"PostgreSQL is required in CI and is not reachable: {problem}")
-        pytest.skip(f"PostgreSQL not reachable: {problem}")
-    with fresh_postgres_database("prefect_dist") as url:
-        server = start_prefect_server(tmp_path_factory.mktemp("dist"), database_url=url)
-        try:
-            yield server
-        finally:
-            server.stop()
+    with postgres_prefect_server(tmp_path_factory.mktemp("dist"), "prefect_dist") as server:
+        yield server
 
 
 def _started_plan(url: str) -> tuple[int, int, int]:

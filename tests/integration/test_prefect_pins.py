@@ -27,7 +27,7 @@ import pytest
 from tests.prefect_server import (
     PrefectServer,
     fresh_postgres_database,
-    postgres_problem,
+    require_postgres,
     start_prefect_server,
 )
 
@@ -77,11 +77,7 @@ def prefect_server(
     with contextlib.ExitStack() as stack:
         database_url = None
         if request.param == "postgresql":
-            problem = postgres_problem()
-            if problem is not None:
-                if os.environ.get("CI"):
-                    pytest.fail(f"PostgreSQL is required in CI and is not reachable: {problem}")
-                pytest.skip(f"PostgreSQL not reachable: {problem}")
+            require_postgres()
             database_url = stack.enter_context(fresh_postgres_database())
         server = start_prefect_server(workdir, database_url=database_url, extra_env=fast_scheduler)
         stack.callback(server.stop)

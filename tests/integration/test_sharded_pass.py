@@ -37,9 +37,7 @@ from tests.faults.invariants import notice_problems
 from tests.faults.scenario import CALENDAR, DAY_REQUESTS, POLICY, at, build_plan
 from tests.prefect_server import (
     PrefectServer,
-    fresh_postgres_database,
-    postgres_problem,
-    start_prefect_server,
+    postgres_prefect_server,
 )
 
 DUBAN = str(Path(sys.executable).with_name("duban"))
@@ -62,17 +60,8 @@ T = TypeVar("T")
 @pytest.fixture(scope="module")
 def pg_prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectServer]:
     """A Prefect server subprocess on a fresh PostgreSQL database."""
-    problem = postgres_problem()
-    if problem is not None:
-        if os.environ.get("CI"):
-            pytest.fail(f"PostgreSQL is required in CI and is not reachable: {problem}")
-        pytest.skip(f"PostgreSQL not reachable: {problem}")
-    with fresh_postgres_database("prefect_shards") as url:
-        server = start_prefect_server(tmp_path_factory.mktemp("shards"), database_url=url)
-        try:
-            yield server
-        finally:
-            server.stop()
+    with postgres_prefect_server(tmp_path_factory.mktemp("shards"), "prefect_shards") as server:
+        yield server
 
 
 def _wait(predicate: Callable[[], T | None], what: str, deadline: float = DEADLINE) -> T:
