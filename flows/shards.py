@@ -81,7 +81,6 @@ async def fan_out(plan_id: int, moment: datetime, shards: int) -> tuple[list[str
                     "as_of": moment,
                     "shard": shard,
                     "shards": shards,
-                    "publish": False,
                 },
                 flow_run_name=shard_run_name(plan_id, day, shard, shards),
                 tags=[f"plan:{plan_id}", f"shard:{shard}"],

@@ -114,8 +114,8 @@ def preview_items(*, plan_id: int, item_ids: list[int], as_of: datetime) -> list
     return results
 
 
-def _publish() -> int:
-    return publish_pending_events(sessions=_store().sessions, now=clock.now())
+def _publish(part: tuple[int, int] | None = None) -> int:
+    return publish_pending_events(sessions=_store().sessions, now=clock.now(), part=part)
 
 
 @flow(name="supervise-item", flow_run_name=_item_run_name)
@@ -167,10 +167,11 @@ async def _run_batches(
     moment: datetime,
     *,
     changes_key: str,
-    publish: bool = True,
+    events_part: tuple[int, int] | None = None,
 ) -> list[ItemResult]:
-    """Reconcile `candidates` in chunks (one task run each), publish the events (unless
-    `publish` is False) and leave a table artifact `changes_key` of the items that changed."""
+    """Reconcile `candidates` in chunks (one task run each), publish the pending events (only
+    the part `events_part` of them if given, see `publish_pending_events`) and leave a table
+    artifact `changes_key` of the items that changed."""
     size = get_settings().pass_chunk_size
     results: list[ItemResult] = []
     for number, start in enumerate(range(0, len(candidates), size), start=1):
@@ -179,8 +180,7 @@ async def _run_batches(
             task_run_name=f"批次{number}（任务 {chunk[0]}–{chunk[-1]}，共{len(chunk)}项）"
         )
         results.extend(ItemResult(**row) for row in named(plan_id, chunk, moment))
-    if publish:
-        _publish()
+    _publish(events_part)
     changed = [result for result in results if result.changed]
     if changed:
         await acreate_table_artifact(
@@ -216,14 +216,13 @@ async def supervise_shard(
     as_of: datetime | None = None,
     shard: int = 0,
     shards: int = 1,
-    publish: bool = True,
 ) -> State[Any]:
     """One shard of a batch pass: the batch-mode candidates with `item_id % shards == shard`.
 
     Computes the candidates as `supervise_plan` does in batch mode, reconciles this shard's
-    share in chunks (one task run each), publishes the events (unless `publish` is False: a
-    fanned-out pass publishes once, after its shards, so that shards do not send the same
-    pending events side by side) and leaves a table artifact
+    share in chunks (one task run each), publishes its part of the pending domain events (the
+    rows with `id % shards == shard`: shards share the publishing without sending a row
+    twice; the pass publishes whatever is left after them) and leaves a table artifact
     `duban-plan-<id>-changes-shard-<shard>` of the items that changed. Finishes Completed
     (named `Supervised`) with the counts in its message; returns nothing large, since the
     parent may run on another machine. Idempotent like every reconcile.
@@ -235,7 +234,7 @@ async def supervise_shard(
         mine,
         moment,
         changes_key=f"duban-plan-{plan_id}-changes-shard-{shard}",
-        publish=publish,
+        events_part=(shard, shards),
     )
     changed = sum(result.changed for result in results)
     notices = sum(len(result.notices) for result in results)

@@ -85,20 +85,23 @@ async def _emit_all(events: list[Event]) -> None:
             await client.emit(event)
 
 
-def _publish_batch(*, sessions: sessionmaker[Session], now: datetime, limit: int) -> int | None:
+def _publish_batch(
+    *,
+    sessions: sessionmaker[Session],
+    now: datetime,
+    limit: int,
+    part: tuple[int, int] | None,
+) -> int | None:
     """Emit up to `limit` of the oldest unpublished events and mark them published.
 
     Returns how many were emitted, or None if the Prefect API could not be reached (the rows
     stay unpublished)."""
+    query = select(DomainEvent).where(DomainEvent.published_at.is_(None))
+    if part is not None:
+        index, parts = part
+        query = query.where(DomainEvent.id % parts == index)
     with sessions() as session:
-        rows = list(
-            session.scalars(
-                select(DomainEvent)
-                .where(DomainEvent.published_at.is_(None))
-                .order_by(DomainEvent.id)
-                .limit(limit)
-            )
-        )
+        rows = list(session.scalars(query.order_by(DomainEvent.id).limit(limit)))
     if not rows:
         return 0
     events = [_to_prefect_event(row) for row in rows]
@@ -125,6 +128,7 @@ def publish_pending_events(
     now: datetime,
     limit: int = 5000,
     max_batches: int = 40,
+    part: tuple[int, int] | None = None,
 ) -> int:
     """Emit unpublished domain events to Prefect, oldest first, and mark them published.
 
@@ -134,13 +138,14 @@ def publish_pending_events(
     event loop in a worker thread that carries the caller's context (so sync and async
     callers alike can use it); a batch's rows are marked published only once every send of
     the batch succeeded. If the Prefect API cannot be reached the rows stay unpublished for a
-    later call. Each event's id derives from its row id, so a crash between sending and
-    marking re-sends the same event id (Prefect de-duplicates by id). Returns the number
-    emitted.
+    later call. `part=(k, n)` publishes only the rows whose id is `k` modulo `n`, so that
+    `n` processes can share a backlog without sending the same row twice. Each event's id
+    derives from its row id, so a crash between sending and marking re-sends the same event
+    id (Prefect de-duplicates by id). Returns the number emitted.
     """
     total = 0
     for _ in range(max_batches):
-        sent = _publish_batch(sessions=sessions, now=now, limit=limit)
+        sent = _publish_batch(sessions=sessions, now=now, limit=limit, part=part)
         if sent is None:
             break
         total += sent

@@ -87,3 +87,37 @@ def test_a_backlog_larger_than_a_batch_is_drained_in_batches(
     # Unbounded enough: batches of 2 until the backlog is empty, in one call.
     assert publish_pending_events(sessions=sessions, now=NOW, limit=2) == before - 4
     assert unpublished() == 0
+
+
+@pytest.mark.prefect
+def test_parts_share_a_backlog_without_sending_a_row_twice(
+    migrated_engine: Engine, prefect_harness: None
+) -> None:
+    sessions = make_sessionmaker(migrated_engine)
+    publish_pending_events(sessions=sessions, now=NOW)
+    with transaction(sessions) as session:
+        rows = [
+            record_event(
+                session=session,
+                event_type="duban.checkin.requested",
+                resource_id=f"duban.checkin.98{number:04d}",
+                occurred_at=NOW,
+                now=NOW,
+            )
+            for number in range(5)
+        ]
+    ids = [row.id for row in rows]
+    even = [row_id for row_id in ids if row_id % 2 == 0]
+    assert publish_pending_events(sessions=sessions, now=NOW, part=(0, 2)) == len(even)
+    with sessions() as session:
+        published = set(
+            session.scalars(
+                select(DomainEvent.id).where(
+                    DomainEvent.id.in_(ids), DomainEvent.published_at.is_not(None)
+                )
+            )
+        )
+    assert published == set(even)
+    assert publish_pending_events(sessions=sessions, now=NOW, part=(0, 2)) == 0
+    assert publish_pending_events(sessions=sessions, now=NOW, part=(1, 2)) == len(ids) - len(even)
+    assert publish_pending_events(sessions=sessions, now=NOW) == 0

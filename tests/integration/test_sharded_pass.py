@@ -269,6 +269,11 @@ def test_two_workers_share_a_sharded_pass_and_owe_exactly_the_notices(
             calendar=CALENDAR,
         )
     assert problems == []
+    with sessions() as session:
+        unpublished = session.scalar(
+            select(func.count()).select_from(DomainEvent).where(DomainEvent.published_at.is_(None))
+        )
+    assert unpublished == 0, "the shards and the pass publish every event of the day"
 
     again = passes.run()
     assert again["state_name"] == "Supervised"
