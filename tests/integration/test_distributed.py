@@ -8,9 +8,6 @@ the pull step into `$DUBAN_PROJECT_DIR`), and a `duban.checkin.submitted` event 
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
 import subprocess
 import sys
 import textwrap
@@ -29,6 +26,7 @@ from models.db import make_engine, make_sessionmaker, transaction, upgrade
 from models.policy import default_policy
 from tasks.assignment import start_supervision
 from tests.builders import make_department, make_plan
+from tests.faults.workers import start_worker, stop_worker
 from tests.prefect_server import (
     PrefectServer,
     postgres_prefect_server,
@@ -109,17 +107,7 @@ def test_two_workers_run_the_deployments_and_the_trigger(
         [DUBAN, "deploy", "--plan", str(plan_id)], env=env, capture_output=True, text=True
     )
     assert deployed.returncode == 0, deployed.stdout + deployed.stderr
-    logs = contextlib.ExitStack()
-    workers = [
-        subprocess.Popen(  # noqa: S603
-            [DUBAN, "worker", "--limit", "2"],
-            env=env,
-            stdout=logs.enter_context((tmp_path / f"worker{index}.log").open("wb")),
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        for index in range(2)
-    ]
+    workers = [start_worker(env, tmp_path / f"worker{index}.log") for index in range(2)]
     try:
         online = _wait(
             lambda: [
@@ -184,11 +172,7 @@ def test_two_workers_run_the_deployments_and_the_trigger(
         assert item_run["state_type"] == "COMPLETED", _logs(tmp_path)
     finally:
         for worker in workers:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(worker.pid, signal.SIGTERM)
-        for worker in workers:
-            worker.wait(timeout=30)
-        logs.close()
+            stop_worker(worker)
 
 
 def _logs(tmp_path: Path) -> str:

@@ -10,9 +10,6 @@ never finish fail the pass with a message naming them, and running the shards re
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -35,6 +32,7 @@ from models.settings import get_settings
 from models.supervision import Notice
 from tests.faults.invariants import notice_problems
 from tests.faults.scenario import CALENDAR, DAY_REQUESTS, POLICY, at, build_plan
+from tests.faults.workers import start_worker, stop_worker
 from tests.prefect_server import (
     PrefectServer,
     postgres_prefect_server,
@@ -192,17 +190,7 @@ def workers(
     )
     assert deployed.returncode == 0, deployed.stdout + deployed.stderr
     assert "supervise-shard" in deployed.stdout
-    logs = contextlib.ExitStack()
-    processes = [
-        subprocess.Popen(  # noqa: S603
-            [DUBAN, "worker", "--limit", "2"],
-            env=env,
-            stdout=logs.enter_context((tmp_path / f"w{index}.log").open("wb")),
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        for index in range(2)
-    ]
+    processes = [start_worker(env, tmp_path / f"w{index}.log") for index in range(2)]
     try:
         _wait(
             lambda: [
@@ -217,15 +205,7 @@ def workers(
         yield plan_id, Pass(pg_prefect_server, plan_id, tmp_path)
     finally:
         for process in processes:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGTERM)
-        for process in processes:
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=10)
-        logs.close()
+            stop_worker(process)
 
 
 @pytest.mark.postgres
