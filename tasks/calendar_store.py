@@ -16,7 +16,7 @@ from threading import Lock
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
-from models.calendar import CalendarYear, DayKind, WorkCalendar
+from models.calendar import CalendarSource, CalendarYear, DayKind, WorkCalendar
 from models.calendar_change import CheckinMove, OpenCheckin, checkin_moves
 from models.calendar_days import CalendarDay
 from models.calendar_file import CalendarFile
@@ -30,6 +30,7 @@ __all__ = [
     "CalendarImport",
     "import_calendar",
     "load_years",
+    "plans_without_calendar",
     "stored_calendar",
     "work_calendar",
 ]
@@ -103,6 +104,15 @@ def stored_calendar() -> WorkCalendar:
 
     with store_for(get_settings().effective_database_url).sessions() as session:
         return work_calendar(session=session)
+
+
+def plans_without_calendar(*, session: Session) -> list[Plan]:
+    """Plans imported or being supervised whose year has no holiday data (weekends-only)."""
+    calendar = work_calendar(session=session)
+    plans = session.scalars(
+        select(Plan).where(Plan.status.in_(("imported", "supervising"))).order_by(Plan.id)
+    )
+    return [plan for plan in plans if calendar.source(plan.year) is CalendarSource.weekends_only]
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from models.department_match import DepartmentMatcher, Resolution
 from models.directory import Department, DepartmentAlias
-from models.errors import NotFoundError
+from models.errors import InputError, NotFoundError
 from models.plan import Item, Phase, Plan, Section, Target
 from models.plan_schema import ParsedItem, ParsedPlan
 from models.supervision import Assignment
@@ -320,9 +320,21 @@ def list_plans(*, session: Session) -> list[Plan]:
     return list(session.scalars(select(Plan).order_by(Plan.year.desc(), Plan.id.desc())))
 
 
-def get_plan(*, session: Session, plan_ref: int | str) -> Plan:
+def get_plan(*, session: Session, plan_ref: int | str | None, option: str = "--plan") -> Plan:
     """A plan by id or exact title (the newest if titles repeat), with sections, items,
-    targets and phases loaded; raises `NotFoundError` when there is none."""
+    targets and phases loaded; raises `NotFoundError` when there is none.
+
+    `plan_ref` None means the only stored plan; with none stored, or several, it raises
+    `NotFoundError` / `InputError` naming the plans and how to choose one (`option`).
+    """
+    if plan_ref is None:
+        plans = session.execute(select(Plan.id, Plan.title, Plan.year).order_by(Plan.id)).all()
+        if not plans:
+            raise NotFoundError("还没有导入任何计划：请先运行 duban plan import 计划文件")
+        if len(plans) > 1:
+            listing = "；".join(f"{pid} 《{title}》（{year}年）" for pid, title, year in plans)
+            raise InputError(f"共有 {len(plans)} 个计划，请用 {option} 指定编号：{listing}")
+        return load_plan(session, plans[0].id)
     ref = str(plan_ref).strip()
     if ref.isdigit():
         plan_id = session.scalar(select(Plan.id).where(Plan.id == int(ref)))
