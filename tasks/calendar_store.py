@@ -43,14 +43,15 @@ _MAX_BUILT = 8
 
 
 def _warn(message: str) -> None:
-    """Log a calendar warning to the current Prefect run if there is one, else to logging."""
+    """Log a calendar warning to the current Prefect run's log (outside a run the caller,
+    such as a CLI command, shows `WorkCalendar.warnings` itself; it is logged at debug)."""
     from prefect.exceptions import MissingContextError
     from prefect.logging import get_run_logger
 
     try:
         get_run_logger().warning(message)
     except MissingContextError:
-        _log.warning(message)
+        _log.debug(message)
 
 
 def _rows(session: Session) -> _Rows:

@@ -14,6 +14,7 @@ from duban.cli.output import console
 from duban.runtime import open_store
 from models import clock
 from models.calendar import CalendarSource, DayKind, SpecialDay
+from models.calendar_change import CheckinMove
 from models.calendar_file import read_calendar_file
 from models.errors import InputError
 from tasks.calendar_store import import_calendar, work_calendar
@@ -50,6 +51,21 @@ def _print_days(title: str, days: list[SpecialDay]) -> None:
     console.print(table)
 
 
+def _print_moves(moves: list[CheckinMove]) -> None:
+    groups: dict[tuple[int, date, date, bool], list[int]] = {}
+    for move in moves:
+        groups.setdefault((move.plan_id, move.old, move.new, move.extended), []).append(
+            move.checkin_id
+        )
+    console.print(f"导入后，{len(moves)} 条报送的截止日期将变化：")
+    table = Table("计划", "原截止日期", "新截止日期", "条数", "报送编号", "说明")
+    for (plan_id, old, new, extended), ids in sorted(groups.items()):
+        shown = "、".join(str(i) for i in ids[:8]) + ("…" if len(ids) > 8 else "")
+        note = "已批准延期，顺延到工作日" if extended else ""
+        table.add_row(str(plan_id), _day(old), _day(new), str(len(ids)), shown, note)
+    console.print(table)
+
+
 def _confirmed() -> bool:
     if not sys.stdin.isatty():
         return False
@@ -77,17 +93,7 @@ def import_command(
             confirm=yes and not dry_run,
         )
         if outcome.moves:
-            console.print(f"导入后，{len(outcome.moves)} 条报送的截止日期将变化：")
-            table = Table("报送编号", "计划", "原截止日期", "新截止日期", "说明")
-            for move in outcome.moves:
-                table.add_row(
-                    str(move.checkin_id),
-                    str(move.plan_id),
-                    _day(move.old),
-                    _day(move.new),
-                    "已批准延期，顺延到工作日" if move.extended else "",
-                )
-            console.print(table)
+            _print_moves(outcome.moves)
         if dry_run:
             session.rollback()
             console.print("预览模式：未写入任何数据。")

@@ -133,9 +133,13 @@ def start_command(
             f"[yellow]有 {len(summary.unassigned_items)} 项任务尚无牵头部门，"
             "请用 duban item assign 交办。[/]"
         )
-    if uncovered:
-        note = "（已按 --weekends-only 开始）" if weekends_only else ""
-        console.print(f"[yellow]提示：{_missing_calendar_message(title, stored.year)}{note}[/]")
+    if uncovered and weekends_only:
+        console.print(
+            f"[yellow]提示：没有{stored.year}年的节假日数据，已按 --weekends-only 仅按周末计算。"
+            "导入该年的工作日历（duban calendar import 文件）时会列出需要改期的报送。[/]"
+        )
+    elif uncovered:
+        console.print(f"[yellow]提示：{_missing_calendar_message(title, stored.year)}[/]")
 
 
 def status_command(
