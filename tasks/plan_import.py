@@ -22,6 +22,7 @@ from models.directory import Department, DepartmentAlias
 from models.errors import InputError, NotFoundError
 from models.plan import Item, Phase, Plan, Section, Target
 from models.plan_schema import ParsedItem, ParsedPlan
+from models.script import original_if_changed, plan_for_readers
 from models.supervision import Assignment
 from tasks.events import record_event, related
 from tasks.plan_diff import ItemChange, PlanDiff, diff_plan, keyed, load_plan, resolve_item
@@ -79,19 +80,23 @@ def unresolved_units(*, parsed: ParsedPlan, matcher: DepartmentMatcher) -> list[
     return list(seen.values())
 
 
-def _sync_sections(session: Session, plan: Plan, parsed: ParsedPlan) -> dict[str, int]:
+def _sync_sections(
+    session: Session, plan: Plan, parsed: ParsedPlan, original: ParsedPlan
+) -> dict[str, int]:
     existing = {section.number: section for section in plan.sections}
     for section in plan.sections:
         section.position = -section.id
     session.flush()
     ids: dict[str, int] = {}
-    for position, incoming in enumerate(parsed.sections, start=1):
+    pairs = zip(parsed.sections, original.sections, strict=True)
+    for position, (incoming, written) in enumerate(pairs, start=1):
         row = existing.pop(incoming.number, None)
         if row is None:
             row = Section(plan_id=plan.id, number=incoming.number, title=incoming.title)
             session.add(row)
         row.position = position
         row.title = incoming.title
+        row.original_title = original_if_changed(written.title, incoming.title)
         session.flush()
         ids[incoming.number] = row.id
     if existing:
@@ -150,19 +155,22 @@ def _write_plan(
     session: Session,
     plan: Plan,
     parsed: ParsedPlan,
+    original: ParsedPlan,
     matcher: DepartmentMatcher,
     unresolved: list[Resolution],
     now: datetime,
 ) -> None:
     departments = dict(session.execute(select(Department.name, Department.id)).tuples().all())
-    section_ids = _sync_sections(session, plan, parsed)
+    section_ids = _sync_sections(session, plan, parsed, original)
     pairs, kept, removed = _place_items(session, plan, parsed, section_ids)
     wanted: dict[int, set[tuple[int, str]]] = {}
     roles_of: list[dict[str, list[str]]] = []
-    for row, incoming in pairs:
+    for (row, incoming), written in zip(pairs, original.items, strict=True):
         roles, flagged = resolve_item(incoming, matcher, unresolved)
         row.title = incoming.title
         row.body = incoming.body
+        row.original_title = original_if_changed(written.title, incoming.title)
+        row.original_body = original_if_changed(written.body, incoming.body)
         row.line = incoming.line
         row.unresolved_units = flagged
         row.needs_assignment = not roles["lead"]
@@ -248,8 +256,13 @@ def import_plan(
     now: datetime,
     matcher: DepartmentMatcher | None = None,
     confirm: bool = False,
+    keep_script: bool = False,
 ) -> ImportOutcome:
     """Store `parsed` in the caller's transaction (no commit); all-or-nothing with it.
+
+    Readers see one script: unless `keep_script`, every text is stored in Simplified Chinese
+    (`models.script.plan_for_readers`) and the document's own wording, where it differs, in
+    the `original_*` columns.
 
     Same `source_sha256` as a stored plan: nothing changes (`unchanged`). Same title and year
     as a stored plan: the diff is returned (`pending`) and applied only with `confirm`
@@ -259,6 +272,8 @@ def import_plan(
     found = session.scalar(select(Plan.id).where(Plan.source_sha256 == source_sha256))
     if found is not None:
         return ImportOutcome(status="unchanged", plan_id=found)
+    original = parsed
+    parsed = parsed if keep_script else plan_for_readers(parsed)
     matcher = matcher or matcher_from_session(session=session)
     previous = session.scalars(
         select(Plan)
@@ -282,6 +297,8 @@ def import_plan(
         plan = Plan(title=parsed.title, year=parsed.year, created_at=now)
         status = "created"
     plan.organisation = parsed.organisation
+    plan.original_title = original_if_changed(original.title, parsed.title)
+    plan.original_organisation = original_if_changed(original.organisation, parsed.organisation)
     plan.issued = parsed.issued
     plan.source_name = source_name[:500]
     plan.source_sha256 = source_sha256
@@ -290,7 +307,13 @@ def import_plan(
         session.flush()
         plan = load_plan(session, plan.id)
     _write_plan(
-        session=session, plan=plan, parsed=parsed, matcher=matcher, unresolved=unresolved, now=now
+        session=session,
+        plan=plan,
+        parsed=parsed,
+        original=original,
+        matcher=matcher,
+        unresolved=unresolved,
+        now=now,
     )
     seen: dict[str, Resolution] = {}
     for resolution in unresolved:
