@@ -14,13 +14,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from models.department_match import DepartmentMatcher, Resolution
 from models.directory import Department, DepartmentAlias
 from models.errors import InputError, NotFoundError
 from models.plan import Item, Phase, Plan, Section, Target
+from models.plan_reader.phases import default_phases
 from models.plan_schema import ParsedItem, ParsedPlan
 from models.script import original_if_changed, plan_for_readers
 from models.supervision import Assignment
@@ -159,6 +160,7 @@ def _write_plan(
     matcher: DepartmentMatcher,
     unresolved: list[Resolution],
     now: datetime,
+    keep_phases: bool = False,
 ) -> None:
     departments = dict(session.execute(select(Department.name, Department.id)).tuples().all())
     section_ids = _sync_sections(session, plan, parsed, original)
@@ -231,6 +233,9 @@ def _write_plan(
         session.execute(insert(Target), targets)
     if assignments:
         session.execute(insert(Assignment), assignments)
+    if keep_phases:
+        session.flush()
+        return
     session.execute(delete(Phase).where(Phase.plan_id == plan.id))
     session.add_all(
         Phase(
@@ -266,7 +271,9 @@ def import_plan(
 
     Same `source_sha256` as a stored plan: nothing changes (`unchanged`). Same title and year
     as a stored plan: the diff is returned (`pending`) and applied only with `confirm`
-    (`updated`). Otherwise the plan is created (`created`). Writes a `duban.plan.imported`
+    (`updated`); a new version that names no organisation, issue date or phases (a
+    task table such as `duban plan export`'s) keeps the stored ones. Otherwise the plan is
+    created (`created`). Writes a `duban.plan.imported`
     event whenever it writes.
     """
     found = session.scalar(select(Plan.id).where(Plan.source_sha256 == source_sha256))
@@ -296,10 +303,17 @@ def import_plan(
         diff = PlanDiff()
         plan = Plan(title=parsed.title, year=parsed.year, created_at=now)
         status = "created"
+    named_phases = parsed.phases != default_phases(parsed.year)
+    keep_phases = previous is not None and not named_phases and bool(plan.phases)
+    if previous is not None and not parsed.organisation:
+        parsed = parsed.model_copy(update={"organisation": plan.organisation})
+        original = original.model_copy(
+            update={"organisation": plan.original_organisation or plan.organisation}
+        )
     plan.organisation = parsed.organisation
     plan.original_title = original_if_changed(original.title, parsed.title)
     plan.original_organisation = original_if_changed(original.organisation, parsed.organisation)
-    plan.issued = parsed.issued
+    plan.issued = parsed.issued or (plan.issued if previous is not None else None)
     plan.source_name = source_name[:500]
     plan.source_sha256 = source_sha256
     if previous is None:
@@ -314,6 +328,7 @@ def import_plan(
         matcher=matcher,
         unresolved=unresolved,
         now=now,
+        keep_phases=keep_phases,
     )
     seen: dict[str, Resolution] = {}
     for resolution in unresolved:
@@ -344,8 +359,8 @@ def list_plans(*, session: Session) -> list[Plan]:
 
 
 def get_plan(*, session: Session, plan_ref: int | str | None, option: str = "--plan") -> Plan:
-    """A plan by id or exact title (the newest if titles repeat), with sections, items,
-    targets and phases loaded; raises `NotFoundError` when there is none.
+    """A plan by id or exact title, shown or original (the newest if titles repeat), with
+    sections, items, targets and phases loaded; raises `NotFoundError` when there is none.
 
     `plan_ref` None means the only stored plan; with none stored, or several, it raises
     `NotFoundError` / `InputError` naming the plans and how to choose one (`option`).
@@ -363,7 +378,9 @@ def get_plan(*, session: Session, plan_ref: int | str | None, option: str = "--p
         plan_id = session.scalar(select(Plan.id).where(Plan.id == int(ref)))
     else:
         plan_id = session.scalar(
-            select(Plan.id).where(Plan.title == ref).order_by(Plan.year.desc(), Plan.id.desc())
+            select(Plan.id)
+            .where(or_(Plan.title == ref, Plan.original_title == ref))
+            .order_by(Plan.year.desc(), Plan.id.desc())
         )
     if plan_id is None:
         raise NotFoundError(f"找不到计划：{ref}（可用 duban plan list 查看编号）")

@@ -262,3 +262,8 @@ def show_command(plan_ref: str = typer.Argument(..., help="计划编号或完整
             )
     console.print(items)
     console.print(phases)
+
+
+from duban.cli.plan_export import export_command  # noqa: E402
+
+app.command("export")(export_command)
