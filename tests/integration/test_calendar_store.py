@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, date, datetime
 
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -125,3 +127,32 @@ def test_closures_file_keeps_the_national_days(session: Session) -> None:
     import_calendar(session=session, calendar_file=replaced, source_name="c.yaml", now=NOW)
     days = set(session.scalars(select(CalendarDay.day)))
     assert days == {date(2027, 1, 1), date(2027, 8, 2)}
+
+
+@pytest.mark.prefect
+@pytest.mark.filterwarnings(
+    "ignore:Exception ignored in.*socket.socket:pytest.PytestUnraisableExceptionWarning"
+)
+async def test_daily_pass_warns_once_in_its_run_log(
+    prefect_harness: None, configured_database: str
+) -> None:
+    from flows.calendar_gates import supervise_plan_on_workdays
+    from tasks import calendar_store
+
+    calendar_store._built.clear()
+    heard: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: heard.append(record.getMessage())  # type: ignore[method-assign]
+    run_logger = logging.getLogger("prefect.flow_runs")
+    run_logger.addHandler(handler)
+    try:
+        for saturday_or_sunday in (date(2099, 3, 7), date(2099, 3, 8)):
+            state = await supervise_plan_on_workdays(
+                plan_id=1, as_of=saturday_or_sunday, return_state=True
+            )
+            assert state.is_completed() and state.name == "NonWorkday"
+    finally:
+        run_logger.removeHandler(handler)
+    warnings = [message for message in heard if "2099年" in message]
+    assert len(warnings) == 1, heard
+    assert "duban calendar import" in warnings[0]
