@@ -162,6 +162,10 @@ def status_command(
         for row in rows:
             counts[row["红黄绿灯"]] = counts.get(row["红黄绿灯"], 0) + 1
         console.print("  ".join(f"{label} {n}" for label, n in counts.items() if n))
+        if stored.started_at is None:
+            console.print(
+                f"[yellow]计划尚未开始督办，还没有报送和红黄绿灯：运行 duban start {stored.id}[/]"
+            )
         flagged = session.scalars(
             select(Item).where(Item.plan_id == stored.id, Item.needs_assignment.is_(True))
         ).all()
@@ -229,7 +233,10 @@ def simulate_command(
     last = _required_day(until, "--until")
     days = asyncio.run(simulate(plan_id, first, last, batch=batch))
     for entry in days:
-        console.print(f"{entry.day.isoformat()} {entry.message}")
+        console.print(f"{entry.day.isoformat()} {entry.message}", markup=False)
+    if not days:
+        console.print(f"{first.isoformat()} 至 {last.isoformat()} 没有工作日，未运行督办巡检。")
+        return
     console.print(f"模拟完成：{len(days)} 个工作日。")
 
 
@@ -304,6 +311,14 @@ def checkin_list_command(
                     .order_by(Checkin.due_date, Checkin.id)
                 )
             )
+    if not rows:
+        if overdue:
+            console.print(f"截至 {today.isoformat()} 没有逾期报送。")
+        elif stored.started_at is None:
+            console.print(f"计划尚未开始督办，还没有报送：运行 duban start {stored.id}")
+        else:
+            console.print("该计划没有报送：各任务尚无交办部门，或报送日期都在开始督办之前。")
+        return
     table = Table("编号", "任务", "部门", "报送", "截止", "状态", "督办级别")
     for checkin in rows:
         table.add_row(

@@ -119,6 +119,9 @@ def test_start_on_a_past_year_says_so_and_status_picks_the_only_plan(tmp_path: P
     status = _run(env, "status", "--as-of", "2021-05-24")
     assert status.returncode == 0, status.stderr
     assert "未评定" in status.stdout
+    assert "尚未开始督办" in status.stdout
+    nothing = _run(env, "checkin", "list")
+    assert nothing.returncode == 0 and "还没有报送：运行 duban start 1" in nothing.stdout
     second = tmp_path / "plan-2022.txt"
     source = (REPO / "examples" / "changzhi_2021_work_points.txt").read_text(encoding="utf-8")
     second.write_text(source.replace("2021", "2022"), encoding="utf-8")
