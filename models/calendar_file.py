@@ -126,19 +126,22 @@ class _Reader:
             return None
         return day
 
+    def known(self, node: MappingNode, keys: tuple[str, ...]) -> dict[str, tuple[Node, Node]]:
+        """The mapping's entries by key; each unknown key is reported and left out."""
+        found: dict[str, tuple[Node, Node]] = {}
+        for key_node, value_node in node.value:
+            key = str(key_node.value)
+            if key in keys:
+                found[key] = (key_node, value_node)
+            else:
+                self.problem(key_node, f"未知的键“{key}”（可用：{'、'.join(keys)}）；请删除或改正")
+        return found
+
     def entry(self, node: Node, year: int | None, list_name: str) -> list[tuple[date, str, int]]:
         if not isinstance(node, MappingNode):
             self.problem(node, f"{list_name} 的每一项应写成 name/dates 或 name/from/to；请改正")
             return []
-        fields: dict[str, Node] = {}
-        for key_node, value_node in node.value:
-            key = str(key_node.value)
-            if key not in _ENTRY_KEYS:
-                self.problem(
-                    key_node, f"未知的键“{key}”（可用：{'、'.join(_ENTRY_KEYS)}）；请删除或改正"
-                )
-                continue
-            fields[key] = value_node
+        fields = {key: value for key, (_, value) in self.known(node, _ENTRY_KEYS).items()}
         name = self.scalar(fields["name"], "name") if "name" in fields else ""
         if not name:
             self.problem(node, f"{list_name} 的这一项缺少 name（如：春节）；请补上")
@@ -191,15 +194,7 @@ def parse_calendar_file(text: str, *, path: Path | str) -> CalendarFile:
         raise CalendarFileError(
             [InputError("日历文件应以 year: 开头（见示例文件）", path=str(path), line=1)]
         )
-    top: dict[str, tuple[Node, Node]] = {}
-    for key_node, value_node in root.value:
-        key = str(key_node.value)
-        if key not in _TOP_KEYS:
-            reader.problem(
-                key_node, f"未知的键“{key}”（可用：{'、'.join(_TOP_KEYS)}）；请删除或改正"
-            )
-            continue
-        top[key] = (key_node, value_node)
+    top = reader.known(root, _TOP_KEYS)
     year: int | None = None
     if "year" not in top:
         reader.problem(root, "缺少 year（如：year: 2027）；请补上")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 
@@ -10,35 +9,24 @@ import pytest
 from openpyxl import load_workbook
 
 from duban.cli.plan_export import HEADER
-
-REPO = Path(__file__).resolve().parents[2]
-DUBAN = str(REPO / ".venv/bin/duban")
+from tests.acceptance.test_plan_fixtures import ROOT, run_duban
 
 pytestmark = pytest.mark.slow
 
 
-def _run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(  # noqa: S603
-        [DUBAN, *args], env=env, cwd=REPO, capture_output=True, text=True, check=False
-    )
-
-
 def test_export_edit_import_round_trip(tmp_path: Path) -> None:
-    env = {
-        **os.environ,
-        "DUBAN_DATA_DIR": str(tmp_path),
-        "DUBAN_DATABASE_URL": f"sqlite:///{tmp_path / 'duban.db'}",
-        "COLUMNS": "200",
-    }
-    assert _run(env, "init").returncode == 0
-    imported = _run(env, "plan", "import", "examples/changzhi_2021_work_points.txt",
-                    "--departments", "examples/departments.yaml", "--yes")  # fmt: skip
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return run_duban(*args, cwd=ROOT, data_dir=tmp_path)
+
+    assert run("init").returncode == 0
+    imported = run("plan", "import", "examples/changzhi_2021_work_points.txt",
+                   "--departments", "examples/departments.yaml", "--yes")  # fmt: skip
     assert imported.returncode == 0, imported.stderr
     out = tmp_path / "plan.xlsx"
-    exported = _run(env, "plan", "export", "--out", str(out))
+    exported = run("plan", "export", "--out", str(out))
     assert exported.returncode == 0, exported.stderr
     assert "18 项任务" in exported.stdout
-    again = _run(env, "plan", "export", "--out", str(out))
+    again = run("plan", "export", "--out", str(out))
     assert again.returncode == 1 and "--force" in again.stderr
 
     workbook = load_workbook(out)
@@ -61,22 +49,22 @@ def test_export_edit_import_round_trip(tmp_path: Path) -> None:
             row[4].value = "2021年9月底前"
     workbook.save(out)
 
-    declined = _run(env, "plan", "import", str(out))
+    declined = run("plan", "import", str(out))
     assert declined.returncode == 0, declined.stderr
     assert "修改 2 项" in declined.stdout and "未应用变更" in declined.stdout
-    applied = _run(env, "plan", "import", str(out), "--yes")
+    applied = run("plan", "import", str(out), "--yes")
     assert applied.returncode == 0, applied.stderr
     assert "已更新计划 1" in applied.stdout
-    listed = _run(env, "plan", "list")
+    listed = run("plan", "list")
     assert "共 1 个计划" in listed.stdout
-    shown = _run(env, "plan", "show", "1")
+    shown = run("plan", "show", "1")
     assert shown.returncode == 0
     line_2 = next(line for line in shown.stdout.splitlines() if line.startswith("│ 2 "))
     assert "普及部" in line_2 and "学会部" not in line_2
     assert "长治市科学技术协会" in shown.stdout  # the organisation survived the table
 
     round_trip = tmp_path / "again.xlsx"
-    assert _run(env, "plan", "export", "1", "--out", str(round_trip)).returncode == 0
+    assert run("plan", "export", "1", "--out", str(round_trip)).returncode == 0
     reread = load_workbook(round_trip).worksheets[0]
     third = next(row for row in reread.iter_rows(values_only=True) if row[0] == "3")
     assert third[4] == "2021年9月底前"
