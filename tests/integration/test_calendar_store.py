@@ -156,3 +156,28 @@ async def test_daily_pass_warns_once_in_its_run_log(
     warnings = [message for message in heard if "2099年" in message]
     assert len(warnings) == 1, heard
     assert "duban calendar import" in warnings[0]
+
+
+def test_doctor_names_the_plan_without_calendar_data(configured_database: str) -> None:
+    from duban.doctor import check_calendar
+    from models.db import make_engine, make_sessionmaker, transaction
+    from models.settings import get_settings
+
+    engine = make_engine(configured_database)
+    sessions = make_sessionmaker(engine)
+    with transaction(sessions) as session:
+        built = make_plan(session, items=[("任务一", [], [])], year=2027, phases=PHASES)
+        plan_id = built.plan.id
+    check = check_calendar(get_settings())
+    assert not check.ok
+    assert f"计划 {plan_id}（2027年）没有2027年的节假日数据" in check.detail
+    assert "duban calendar import" in check.fix
+    with transaction(sessions) as session:
+        import_calendar(
+            session=session,
+            calendar_file=_file("holidays:\n  - {name: 元旦, dates: [2027-01-01]}\n"),
+            source_name="c.yaml",
+            now=NOW,
+        )
+    assert check_calendar(get_settings()).ok
+    engine.dispose()
