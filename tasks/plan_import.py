@@ -50,10 +50,14 @@ def digest_bytes(data: bytes) -> str:
 
 @dataclass(frozen=True)
 class ImportOutcome:
-    """What `import_plan` did: `created`, `unchanged`, `updated` or `pending` (diff not applied)."""
+    """What `import_plan` did: `created`, `unchanged`, `updated` or `pending` (diff not applied).
+
+    `title` is the plan's title as stored and shown (in the readers' script).
+    """
 
     status: str
     plan_id: int
+    title: str = ""
     diff: PlanDiff = field(default_factory=PlanDiff)
     unresolved: list[Resolution] = field(default_factory=list)
 
@@ -350,7 +354,13 @@ def import_plan(
             "unresolved_units": list(seen),
         },
     )
-    return ImportOutcome(status=status, plan_id=plan.id, diff=diff, unresolved=list(seen.values()))
+    return ImportOutcome(
+        status=status,
+        plan_id=plan.id,
+        title=plan.title,
+        diff=diff,
+        unresolved=list(seen.values()),
+    )
 
 
 def list_plans(*, session: Session) -> list[Plan]:

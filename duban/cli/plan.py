@@ -200,7 +200,7 @@ def import_command(
         return
     print_unresolved(outcome.unresolved)
     verb = "已创建" if outcome.status == "created" else "已更新"
-    console.print(f"{verb}计划 {outcome.plan_id}：{parsed.title}（{len(parsed.items)} 项任务）。")
+    console.print(f"{verb}计划 {outcome.plan_id}：{outcome.title}（{len(parsed.items)} 项任务）。")
 
 
 @app.command("list")

@@ -22,6 +22,7 @@ def test_export_edit_import_round_trip(tmp_path: Path) -> None:
     imported = run("plan", "import", "examples/changzhi_2021_work_points.txt",
                    "--departments", "examples/departments.yaml", "--yes")  # fmt: skip
     assert imported.returncode == 0, imported.stderr
+    assert "已创建计划 1：长治市科学技术协会2021年工作要点" in imported.stdout  # one script
     out = tmp_path / "plan.xlsx"
     exported = run("plan", "export", "--out", str(out))
     assert exported.returncode == 0, exported.stderr
