@@ -75,8 +75,7 @@ def plan_for_readers(parsed: ParsedPlan) -> ParsedPlan:
             ],
             "items": [_item(item) for item in parsed.items],
             "phases": [
-                phase.model_copy(update={"name": simplified(phase.name)})
-                for phase in parsed.phases
+                phase.model_copy(update={"name": simplified(phase.name)}) for phase in parsed.phases
             ],
         }
     )
