@@ -133,13 +133,13 @@ def start_command(
             f"[yellow]有 {len(summary.unassigned_items)} 项任务尚无牵头部门，"
             "请用 duban item assign 交办。[/]"
         )
-    if uncovered and weekends_only:
+    if uncovered:
+        how = "已按 --weekends-only 仅按周末计算" if weekends_only else "已暂按仅周末休息计算"
         console.print(
-            f"[yellow]提示：没有{stored.year}年的节假日数据，已按 --weekends-only 仅按周末计算。"
-            "导入该年的工作日历（duban calendar import 文件）时会列出需要改期的报送。[/]"
+            f"[yellow]提示：没有{stored.year}年的节假日数据，{how}，截止日期可能落在法定节假日。"
+            "请按国务院办公厅通知填写日历文件并运行 duban calendar import 文件"
+            "（示例见 examples/calendar-2027.example.yaml），导入时会列出需要改期的报送。[/]"
         )
-    elif uncovered:
-        console.print(f"[yellow]提示：{_missing_calendar_message(title, stored.year)}[/]")
 
 
 def status_command(
