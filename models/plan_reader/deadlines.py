@@ -1,0 +1,211 @@
+"""An item's own time limits: 完成时限 phrases and 时序进度 / 任务分解 milestone lists.
+
+`read_deadline("2023年6月底前")` is a date (30 June 2023); `年内完成` the year's last day;
+`每季度末` a recurring rule; `长期坚持` / `持续推进` ongoing; anything else None, so the caller
+warns and falls back to the policy instead of guessing. `read_milestones` splits
+`3月：召集研讨 4月：发布办法 4月—12月：推进落实` or `一季度…；二季度…` into periods with their
+expected output. Pure and linear in the length of the text: every pattern is anchored on a
+literal (月, 季度, 半年) and has no nested repetition.
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+from dataclasses import dataclass
+from datetime import date
+from enum import StrEnum
+
+from models.plan_reader.phases import point_dates
+
+
+class DeadlineKind(StrEnum):
+    """What a 完成时限 says: one date, a recurring rule, or no end (ongoing)."""
+
+    DATE = "date"
+    RECURRING = "recurring"
+    ONGOING = "ongoing"
+
+
+class Recurrence(StrEnum):
+    """The period of a recurring 完成时限 (`每月`, `每季度末`, `每半年`, `每年`)."""
+
+    MONTHLY = "monthly"
+    QUARTERLY = "quarterly"
+    HALF_YEARLY = "half_yearly"
+    YEARLY = "yearly"
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """A read 完成时限: its kind, the date (kind DATE) or rule (RECURRING), and the text."""
+
+    kind: DeadlineKind
+    text: str
+    due: date | None = None
+    rule: Recurrence | None = None
+
+
+@dataclass(frozen=True)
+class Milestone:
+    """One period of a milestone list and what is due in it, inclusive dates."""
+
+    start: date
+    end: date
+    output: str
+    text: str
+
+
+_CN_DIGITS = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "1": 1, "2": 2, "3": 3, "4": 4}
+_ONGOING = (
+    "长期坚持",
+    "長期堅持",
+    "持续推进",
+    "持續推進",
+    "长期",
+    "長期",
+    "持续",
+    "持續",
+    "常态化",
+    "常態化",
+)
+_RECURRING: tuple[tuple[str, Recurrence], ...] = (
+    ("每月", Recurrence.MONTHLY),
+    ("按月", Recurrence.MONTHLY),
+    ("每季度", Recurrence.QUARTERLY),
+    ("每季", Recurrence.QUARTERLY),
+    ("按季度", Recurrence.QUARTERLY),
+    ("每半年", Recurrence.HALF_YEARLY),
+    ("每年", Recurrence.YEARLY),
+)
+_MONTH = r"(?:\d{4}年)?\d{1,2}月(?:上旬|中旬|下旬|初|中|底|末|份|\d{1,2}[日号號])?"
+_DATE_POINT = re.compile(rf"{_MONTH}")
+_QUARTER = re.compile(r"第?([一二三四1-4])季度")
+_HALF = re.compile(r"(上|下)半年")
+_YEAR_END = re.compile(r"年底|年末|年内|年內|全年|本年度|年度内|年度內")
+_FULL_DATE = re.compile(r"(\d{4})[-./年](\d{1,2})[-./月](\d{1,2})日?")
+
+_DASH = r"\s*(?:[—–\-－~～至到]{1,2})\s*"
+_PERIOD = (
+    rf"(?P<month>(?:\d{{1,2}}{_DASH}(?=\d{{1,2}}月))?{_MONTH}(?:{_DASH}{_MONTH})?(?:底前|以前|前)?)"
+    r"|(?P<quarter>第?[一二三四1-4]季度(?:末|底)?(?:前)?)"
+    r"|(?P<half>[上下]半年)"
+    r"|(?P<yearend>年底前|年内|年內|全年)"
+)
+_BARE_START = re.compile(r"(\d{1,2})\s*[—–\-－~～至到]")
+_MILESTONE = re.compile(rf"(?:^|(?<=[\s；;。，,、）)]))(?:{_PERIOD})\s*[：:]")
+
+
+def _month_end(year: int, month: int) -> date:
+    return date(year, month, calendar.monthrange(year, month)[1])
+
+
+def _day_after(day: date, year: int) -> date:
+    return date.fromordinal(day.toordinal() + 1) if day < date(year, 12, 31) else day
+
+
+def _quarter_span(quarter: int, year: int) -> tuple[date, date]:
+    first = 3 * (quarter - 1) + 1
+    return date(year, first, 1), _month_end(year, first + 2)
+
+
+def read_deadline(text: str, *, year: int) -> Deadline | None:
+    """The 完成时限 in `text` for a plan of `year`, else None (unreadable: the caller warns).
+
+    A date wins over "ongoing" when both are written (`6月底前完成并长期坚持` is due 30 June);
+    a recurring rule wins over the year's end (`每季度末` is quarterly, not 31 December).
+    """
+    phrase = text.strip()
+    if not phrase:
+        return None
+    full = _FULL_DATE.search(phrase)
+    if full is not None:
+        try:
+            due = date(int(full.group(1)), int(full.group(2)), int(full.group(3)))
+        except ValueError:
+            return None
+        return Deadline(DeadlineKind.DATE, phrase, due=due)
+    point = _DATE_POINT.search(phrase)
+    if point is not None:
+        try:
+            due = point_dates(point.group(0), year=year)[1]
+        except ValueError:
+            return None
+        return Deadline(DeadlineKind.DATE, phrase, due=due)
+    for word, rule in _RECURRING:
+        if word in phrase:
+            return Deadline(DeadlineKind.RECURRING, phrase, rule=rule)
+    quarter = _QUARTER.search(phrase)
+    if quarter is not None:
+        return Deadline(
+            DeadlineKind.DATE, phrase, due=_quarter_span(_CN_DIGITS[quarter.group(1)], year)[1]
+        )
+    half = _HALF.search(phrase)
+    if half is not None:
+        month = 6 if half.group(1) == "上" else 12
+        return Deadline(DeadlineKind.DATE, phrase, due=_month_end(year, month))
+    if _YEAR_END.search(phrase):
+        return Deadline(DeadlineKind.DATE, phrase, due=date(year, 12, 31))
+    if any(word in phrase for word in _ONGOING):
+        return Deadline(DeadlineKind.ONGOING, phrase)
+    return None
+
+
+def _period_span(match: re.Match[str], year: int) -> tuple[date, date]:
+    if match.group("month"):
+        written = match.group("month")
+        points = _DATE_POINT.findall(written)
+        bare = _BARE_START.match(written)
+        start = point_dates(f"{bare.group(1)}月" if bare else points[0], year=year)[0]
+        end = point_dates(points[-1], year=year)[1]
+        if end < start and "年" not in points[-1]:
+            end = point_dates(points[-1], year=year + 1)[1]
+        return start, end
+    if match.group("quarter"):
+        digit = next(ch for ch in match.group("quarter") if ch in _CN_DIGITS)
+        return _quarter_span(_CN_DIGITS[digit], year)
+    if match.group("half"):
+        first = 1 if match.group("half").startswith("上") else 7
+        return date(year, first, 1), _month_end(year, first + 5)
+    return date(year, 1, 1), date(year, 12, 31)
+
+
+def read_milestones(text: str, *, year: int) -> tuple[list[Milestone], list[str]]:
+    """The milestones in `text` (periods followed by `：`) and the problems found.
+
+    A period whose date does not exist is skipped with a problem; a period written as a
+    deadline (`6月底前`) starts the day after the previous milestone ends (or on 1 January);
+    periods that start before the one written before them are kept but reported.
+    """
+    matches = list(_MILESTONE.finditer(text))
+    milestones: list[Milestone] = []
+    problems: list[str] = []
+    for index, match in enumerate(matches):
+        stop = matches[index + 1].start() if index + 1 < len(matches) else len(text)
+        output = text[match.end() : stop].strip(" \t\r\n；;。，,、")
+        period = match.group(0).rstrip("：: ")
+        try:
+            start, end = _period_span(match, year)
+        except ValueError:
+            problems.append(f"无法识别的时间：{period}")
+            continue
+        if period.endswith("前") and "—" not in period:
+            start = _day_after(milestones[-1].end, year) if milestones else date(year, 1, 1)
+        if milestones and start < milestones[-1].start:
+            problems.append(f"时序进度顺序颠倒：{period} 早于 {milestones[-1].text}")
+        milestones.append(Milestone(start=start, end=end, output=output, text=period))
+    return milestones, problems
+
+
+def deadline_problem(deadline: Deadline, *, year: int, starts: date | None = None) -> str | None:
+    """Why a read date deadline cannot be used for a plan of `year` (None: it can).
+
+    A deadline before the plan starts or after its year falls back to the policy.
+    """
+    if deadline.kind is not DeadlineKind.DATE or deadline.due is None:
+        return None
+    if deadline.due.year != year:
+        return f"完成时限 {deadline.text} 不在计划年度 {year} 年内"
+    if starts is not None and deadline.due < starts:
+        return f"完成时限 {deadline.text} 早于计划开始日期"
+    return None
