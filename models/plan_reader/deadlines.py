@@ -197,6 +197,66 @@ def read_milestones(text: str, *, year: int) -> tuple[list[Milestone], list[str]
     return milestones, problems
 
 
+_LABEL = re.compile(
+    r"(?P<label>完成时限|完成時限|完成时间|完成時間|时间节点|時間節點|时限要求|時限要求|办结时限|辦結時限"
+    r"|时序进度|時序進度|进度安排|進度安排|时间安排|時間安排|任务分解|任務分解|推进步骤|推進步驟"
+    r"|考核要点|考核要點|考核标准|考核標準|验收标准|驗收標準|牵头单位|牽頭單位|责任单位|責任單位"
+    r"|配合单位|配合單位)\s*[：:]"
+)
+_FIELD_OF = {
+    "完成": "deadline",
+    "时间节": "deadline",
+    "時間節": "deadline",
+    "时限": "deadline",
+    "時限": "deadline",
+    "办结": "deadline",
+    "辦結": "deadline",
+    "时序": "milestones",
+    "時序": "milestones",
+    "进度": "milestones",
+    "進度": "milestones",
+    "时间安": "milestones",
+    "時間安": "milestones",
+    "任务": "milestones",
+    "任務": "milestones",
+    "推进": "milestones",
+    "推進": "milestones",
+    "考核": "criteria",
+    "验收": "criteria",
+    "驗收": "criteria",
+}
+_TRAILING_DEADLINE = re.compile(
+    r"[（(]\s*((?:\d{4}年)?(?:\d{1,2}月(?:上旬|中旬|下旬|初|底|末|\d{1,2}[日号號])?|年底|年内|年內)"
+    r"前?完成)\s*[）)]\s*[。；;]?\s*$"
+)
+
+
+def labelled_fields(text: str) -> dict[str, str]:
+    """The 完成时限, 时序进度 and 考核要点 an item's prose labels (`完成时限：6月底前`).
+
+    Keys `deadline`, `milestones`, `criteria`; a field runs to the next label or, for a
+    deadline, to the end of its clause. An unlabelled trailing `（6月底前完成）` is a deadline.
+    One pass over the text: the labels are found once and the fields are the spans between.
+    """
+    found: dict[str, str] = {}
+    labels = list(_LABEL.finditer(text))
+    for index, match in enumerate(labels):
+        label = match.group("label")
+        field = next((f for prefix, f in _FIELD_OF.items() if label.startswith(prefix)), None)
+        stop = labels[index + 1].start() if index + 1 < len(labels) else len(text)
+        value = text[match.end() : stop]
+        if field == "deadline":
+            value = re.split(r"[；;。）)\n]", value, maxsplit=1)[0]
+        value = value.strip(" \t\r\n；;。，,、（()）")
+        if field is not None and value and field not in found:
+            found[field] = value
+    if "deadline" not in found:
+        trailing = _TRAILING_DEADLINE.search(text[-60:])
+        if trailing is not None:
+            found["deadline"] = trailing.group(1)
+    return found
+
+
 def deadline_problem(deadline: Deadline, *, year: int, starts: date | None = None) -> str | None:
     """Why a read date deadline cannot be used for a plan of `year` (None: it can).
 

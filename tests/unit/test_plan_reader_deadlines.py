@@ -11,6 +11,7 @@ from models.plan_reader.deadlines import (
     DeadlineKind,
     Recurrence,
     deadline_problem,
+    labelled_fields,
     read_deadline,
     read_milestones,
 )
@@ -120,3 +121,38 @@ def test_text_without_periods_has_no_milestones() -> None:
     assert read_milestones("加强科普阵地建设，提升服务能力。", year=2023) == ([], [])
     # A month inside a sentence, not followed by a colon, is not a milestone.
     assert read_milestones("力争在6月完成全部任务。", year=2023) == ([], [])
+
+
+@pytest.mark.parametrize(
+    ("text", "fields"),
+    [
+        ("加强科普阵地建设。（完成时限：2023年6月底前）", {"deadline": "2023年6月底前"}),
+        (
+            "加强阵地建设。时序进度：3月：研讨 4月：发布 "
+            "完成时限：10月底前完成；考核要点：不少于10场",
+            {
+                "milestones": "3月：研讨 4月：发布",
+                "deadline": "10月底前完成",
+                "criteria": "不少于10场",
+            },
+        ),
+        ("组织科普日活动（9月底前完成）。", {"deadline": "9月底前完成"}),
+        ("牵头单位：学会部；完成时间：年内", {"deadline": "年内"}),
+        ("组织科普日活动，力争9月完成。", {}),
+        (
+            "时间节点：每季度末。进度安排：一季度：调研；二季度：推进",
+            {
+                "deadline": "每季度末",
+                "milestones": "一季度：调研；二季度：推进",
+            },
+        ),
+    ],
+)
+def test_labelled_fields_in_prose(text: str, fields: dict[str, str]) -> None:
+    assert labelled_fields(text) == fields
+
+
+def test_labelled_fields_is_linear_on_repeated_labels() -> None:
+    # 30,000 labels: one pass, each field the span to the next label.
+    text = "完成时限：" * 30_000
+    assert labelled_fields(text) == {}
