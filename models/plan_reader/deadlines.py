@@ -17,6 +17,7 @@ from datetime import date
 from enum import StrEnum
 
 from models.plan_reader.phases import point_dates
+from models.plan_schema import ParsedDeadline, ParsedMilestone, ParseWarning
 
 
 class DeadlineKind(StrEnum):
@@ -83,6 +84,7 @@ _DATE_POINT = re.compile(rf"{_MONTH}")
 _QUARTER = re.compile(r"第?([一二三四1-4])季度")
 _HALF = re.compile(r"(上|下)半年")
 _YEAR_END = re.compile(r"年底|年末|年内|年內|全年|本年度|年度内|年度內")
+_WRITTEN_YEAR = re.compile(r"(\d{4})\s*年")
 _FULL_DATE = re.compile(r"(\d{4})[-./年](\d{1,2})[-./月](\d{1,2})日?")
 
 _DASH = r"\s*(?:[—–\-－~～至到]{1,2})\s*"
@@ -135,6 +137,8 @@ def read_deadline(text: str, *, year: int) -> Deadline | None:
     for word, rule in _RECURRING:
         if word in phrase:
             return Deadline(DeadlineKind.RECURRING, phrase, rule=rule)
+    written_year = _WRITTEN_YEAR.search(phrase)
+    year = int(written_year.group(1)) if written_year else year
     quarter = _QUARTER.search(phrase)
     if quarter is not None:
         return Deadline(
@@ -269,3 +273,62 @@ def deadline_problem(deadline: Deadline, *, year: int, starts: date | None = Non
     if starts is not None and deadline.due < starts:
         return f"完成时限 {deadline.text} 早于计划开始日期"
     return None
+
+
+def item_schedule(
+    *, deadline_text: str, milestone_text: str, year: int | None, number: str, line: int
+) -> tuple[ParsedDeadline | None, list[ParsedMilestone], list[ParseWarning]]:
+    """An item's 完成时限 and 时序进度 read from their cells, and the warnings they raise.
+
+    An unreadable deadline, one outside the plan's year, or a milestone that cannot be read
+    is a warning on `line`; the item then falls back to the policy for it.
+    """
+    warnings: list[ParseWarning] = []
+    if year is None:
+        return None, [], warnings
+    deadline: ParsedDeadline | None = None
+    if deadline_text:
+        read = read_deadline(deadline_text, year=year)
+        problem = None if read is None else deadline_problem(read, year=year)
+        if read is None:
+            problem = f"无法识别的完成时限：{deadline_text[:40]}"
+        if problem is not None:
+            warnings.append(
+                ParseWarning(line=line, reason=f"任务 {number} {problem}，按督办策略安排")
+            )
+        elif read is not None:
+            deadline = ParsedDeadline(
+                kind=read.kind.value,
+                text=read.text[:200],
+                due=read.due,
+                rule=read.rule.value if read.rule else None,
+            )
+    found, problems = read_milestones(milestone_text, year=year) if milestone_text else ([], [])
+    milestones = [
+        ParsedMilestone(
+            text=m.text[:100], start=m.start, end=m.end, output=m.output[:2000], line=line
+        )
+        for m in found
+        if m.end.year == year
+    ]
+    if len(milestones) < len(found):
+        problems.append(f"时序进度超出计划年度 {year} 年")
+    warnings.extend(
+        ParseWarning(line=line, reason=f"任务 {number} {problem}") for problem in problems
+    )
+    return deadline, milestones, warnings
+
+
+def prose_schedule(
+    text: str, *, year: int | None, number: str, line: int
+) -> tuple[ParsedDeadline | None, list[ParsedMilestone], str, list[ParseWarning]]:
+    """`item_schedule` for an item written as prose: its labelled fields, and its 考核要点."""
+    fields = labelled_fields(text)
+    deadline, milestones, warnings = item_schedule(
+        deadline_text=fields.get("deadline", ""),
+        milestone_text=fields.get("milestones", ""),
+        year=year,
+        number=number,
+        line=line,
+    )
+    return deadline, milestones, fields.get("criteria", "")[:2000], warnings

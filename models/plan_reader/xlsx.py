@@ -14,20 +14,13 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from models.errors import InputError
-from models.plan_reader.deadlines import deadline_problem, read_deadline, read_milestones
+from models.plan_reader.deadlines import item_schedule
 from models.plan_reader.normalise import normalise_line
 from models.plan_reader.phases import default_phases
 from models.plan_reader.structure import split_title
 from models.plan_reader.targets import find_targets
 from models.plan_reader.units import split_units
-from models.plan_schema import (
-    ParsedDeadline,
-    ParsedItem,
-    ParsedMilestone,
-    ParsedPlan,
-    ParsedSection,
-    ParseWarning,
-)
+from models.plan_schema import ParsedItem, ParsedPlan, ParsedSection, ParseWarning
 
 _COLUMNS: dict[str, re.Pattern[str]] = {
     "number": re.compile(r"^(?:序号|序號|编号|編號|No\.?)$", re.I),
@@ -67,50 +60,6 @@ def _header(rows: list[Row]) -> tuple[int, dict[str, int]] | None:
 def looks_like_task_table(rows: list[Row]) -> bool:
     """True when one of the first rows is a 任务分工表 header."""
     return _header(rows) is not None
-
-
-def item_schedule(
-    *, deadline_text: str, milestone_text: str, year: int | None, number: str, line: int
-) -> tuple[ParsedDeadline | None, list[ParsedMilestone], list[ParseWarning]]:
-    """An item's 完成时限 and 时序进度 read from their cells, and the warnings they raise.
-
-    An unreadable deadline, one outside the plan's year, or a milestone that cannot be read
-    is a warning on `line`; the item then falls back to the policy for it.
-    """
-    warnings: list[ParseWarning] = []
-    if year is None:
-        return None, [], warnings
-    deadline: ParsedDeadline | None = None
-    if deadline_text:
-        read = read_deadline(deadline_text, year=year)
-        problem = None if read is None else deadline_problem(read, year=year)
-        if read is None:
-            problem = f"无法识别的完成时限：{deadline_text[:40]}"
-        if problem is not None:
-            warnings.append(
-                ParseWarning(line=line, reason=f"任务 {number} {problem}，按督办策略安排")
-            )
-        elif read is not None:
-            deadline = ParsedDeadline(
-                kind=read.kind.value,
-                text=read.text[:200],
-                due=read.due,
-                rule=read.rule.value if read.rule else None,
-            )
-    found, problems = read_milestones(milestone_text, year=year) if milestone_text else ([], [])
-    milestones = [
-        ParsedMilestone(
-            text=m.text[:100], start=m.start, end=m.end, output=m.output[:2000], line=line
-        )
-        for m in found
-        if m.end.year == year
-    ]
-    if len(milestones) < len(found):
-        problems.append(f"时序进度超出计划年度 {year} 年")
-    warnings.extend(
-        ParseWarning(line=line, reason=f"任务 {number} {problem}") for problem in problems
-    )
-    return deadline, milestones, warnings
 
 
 def table_to_plan(

@@ -12,6 +12,7 @@ from models.plan_reader.deadlines import (
     Recurrence,
     deadline_problem,
     labelled_fields,
+    prose_schedule,
     read_deadline,
     read_milestones,
 )
@@ -32,6 +33,8 @@ DATES = [
     ("11月中旬前", date(2023, 11, 20)),
     ("6月底前完成并长期坚持", date(2023, 6, 30)),
     ("2月底", date(2023, 2, 28)),
+    ("2024年上半年", date(2024, 6, 30)),
+    ("2022年底前", date(2022, 12, 31)),
 ]
 
 
@@ -156,3 +159,21 @@ def test_labelled_fields_is_linear_on_repeated_labels() -> None:
     # 30,000 labels: one pass, each field the span to the next label.
     text = "完成时限：" * 30_000
     assert labelled_fields(text) == {}
+
+
+def test_prose_schedule_reads_labelled_fields_and_warns_with_the_line() -> None:
+    deadline, milestones, criteria, warnings = prose_schedule(
+        "开展科普日活动。时序进度：8月：制定方案 9月：集中开展。"
+        "完成时限：9月底前；考核要点：不少于200场次",
+        year=2023,
+        number="3",
+        line=17,
+    )
+    assert deadline is not None and deadline.due == date(2023, 9, 30)
+    assert [(m.text, m.line) for m in milestones] == [("8月", 17), ("9月", 17)]
+    assert criteria == "不少于200场次"
+    assert warnings == []
+    _, _, _, late = prose_schedule("完成时限：2025年底前", year=2023, number="4", line=9)
+    assert [(w.line, w.reason) for w in late] == [
+        (9, "任务 4 完成时限 2025年底前 不在计划年度 2023 年内，按督办策略安排")
+    ]
