@@ -85,6 +85,12 @@ _QUARTER = re.compile(r"第?([一二三四1-4])季度")
 _HALF = re.compile(r"(上|下)半年")
 _YEAR_END = re.compile(r"年底|年末|年内|年內|全年|本年度|年度内|年度內")
 _WRITTEN_YEAR = re.compile(r"(\d{4})\s*年")
+_YEAR_RANGE = re.compile(r"(\d{4})\s*年?\s*[—–\-－~～至到]{1,2}\s*(\d{4})\s*年")
+_MID_YEAR = re.compile(r"年中")
+_FROM_YEAR = re.compile(r"\d{4}\s*年(?:起|开始|開始)")
+_CN_VALUE = {"〇": 0, "零": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6}
+_CN_VALUE.update({"七": 7, "八": 8, "九": 9})
+_CN_NUMBER = re.compile(r"([〇零一二两三四五六七八九十]{1,4})(年|月|日|号|號)")
 _FULL_DATE = re.compile(r"(\d{4})[-./年](\d{1,2})[-./月](\d{1,2})日?")
 
 _DASH = r"\s*(?:[—–\-－~～至到]{1,2})\s*"
@@ -111,47 +117,70 @@ def _quarter_span(quarter: int, year: int) -> tuple[date, date]:
     return date(year, first, 1), _month_end(year, first + 2)
 
 
+def arabic_dates(text: str) -> str:
+    """`二〇二三年六月三十日` as `2023年6月30日`: Chinese numerals before 年, 月, 日 and 号."""
+    return _CN_NUMBER.sub(_to_arabic, text)
+
+
+def _to_arabic(match: re.Match[str]) -> str:
+    written, unit = match.group(1), match.group(2)
+    if unit == "年":
+        if len(written) != 4 or "十" in written:
+            return match.group(0)
+        return "".join(str(_CN_VALUE[ch]) for ch in written) + unit
+    tens, _, ones = written.partition("十")
+    if "十" not in written:
+        value = _CN_VALUE[written] if len(written) == 1 else 0
+    else:
+        value = (_CN_VALUE.get(tens, 0) if tens else 1) * 10 + (_CN_VALUE.get(ones, 0))
+    return f"{value}{unit}" if value else match.group(0)
+
+
+def _date_points(phrase: str, year: int) -> list[date]:
+    """Every date a phrase names (last day of each month, quarter, half, year range)."""
+    points = [
+        date(int(m.group(1)), int(m.group(2)), int(m.group(3))) for m in _FULL_DATE.finditer(phrase)
+    ]
+    points += [point_dates(m.group(0), year=year)[1] for m in _DATE_POINT.finditer(phrase)]
+    written_year = _WRITTEN_YEAR.search(phrase)
+    in_year = int(written_year.group(1)) if written_year else year
+    points += [_quarter_span(_CN_DIGITS[m.group(1)], in_year)[1] for m in _QUARTER.finditer(phrase)]
+    points += [_month_end(in_year, 6 if m.group(1) == "上" else 12) for m in _HALF.finditer(phrase)]
+    points += [date(int(m.group(2)), 12, 31) for m in _YEAR_RANGE.finditer(phrase)]
+    if _MID_YEAR.search(phrase):
+        points.append(date(in_year, 6, 30))
+    return points
+
+
 def read_deadline(text: str, *, year: int) -> Deadline | None:
     """The 完成时限 in `text` for a plan of `year`, else None (unreadable: the caller warns).
 
-    A date wins over "ongoing" when both are written (`6月底前完成并长期坚持` is due 30 June);
-    a recurring rule wins over the year's end (`每季度末` is quarterly, not 31 December).
+    The last date named is the deadline (`9月—10月` and `6月底前、12月底前` are due at the
+    end); a date wins over "ongoing" (`6月底前完成并长期坚持` is due 30 June); a recurring
+    rule wins over the year's end alone (`每季度末` is quarterly, not 31 December); a year
+    written in the phrase is kept (`2025年底前`). A date that does not exist makes the
+    whole phrase unreadable rather than half-read.
     """
-    phrase = text.strip()
+    phrase = arabic_dates(text.strip())
     if not phrase:
         return None
-    full = _FULL_DATE.search(phrase)
-    if full is not None:
-        try:
-            due = date(int(full.group(1)), int(full.group(2)), int(full.group(3)))
-        except ValueError:
-            return None
-        return Deadline(DeadlineKind.DATE, phrase, due=due)
-    point = _DATE_POINT.search(phrase)
-    if point is not None:
-        try:
-            due = point_dates(point.group(0), year=year)[1]
-        except ValueError:
-            return None
-        return Deadline(DeadlineKind.DATE, phrase, due=due)
+    written_year = _WRITTEN_YEAR.search(phrase)
+    in_year = int(written_year.group(1)) if written_year else year
+    try:
+        points = _date_points(phrase, year)
+    except ValueError:
+        return None
+    if points:
+        if _YEAR_END.search(phrase):
+            points.append(date(in_year, 12, 31))
+        return Deadline(DeadlineKind.DATE, text.strip(), due=max(points))
     for word, rule in _RECURRING:
         if word in phrase:
-            return Deadline(DeadlineKind.RECURRING, phrase, rule=rule)
-    written_year = _WRITTEN_YEAR.search(phrase)
-    year = int(written_year.group(1)) if written_year else year
-    quarter = _QUARTER.search(phrase)
-    if quarter is not None:
-        return Deadline(
-            DeadlineKind.DATE, phrase, due=_quarter_span(_CN_DIGITS[quarter.group(1)], year)[1]
-        )
-    half = _HALF.search(phrase)
-    if half is not None:
-        month = 6 if half.group(1) == "上" else 12
-        return Deadline(DeadlineKind.DATE, phrase, due=_month_end(year, month))
+            return Deadline(DeadlineKind.RECURRING, text.strip(), rule=rule)
     if _YEAR_END.search(phrase):
-        return Deadline(DeadlineKind.DATE, phrase, due=date(year, 12, 31))
-    if any(word in phrase for word in _ONGOING):
-        return Deadline(DeadlineKind.ONGOING, phrase)
+        return Deadline(DeadlineKind.DATE, text.strip(), due=date(in_year, 12, 31))
+    if any(word in phrase for word in _ONGOING) or _FROM_YEAR.search(phrase):
+        return Deadline(DeadlineKind.ONGOING, text.strip())
     return None
 
 

@@ -35,6 +35,16 @@ DATES = [
     ("2月底", date(2023, 2, 28)),
     ("2024年上半年", date(2024, 6, 30)),
     ("2022年底前", date(2022, 12, 31)),
+    ("年中", date(2023, 6, 30)),
+    ("2023—2025年", date(2025, 12, 31)),
+    ("二〇二三年六月底前", date(2023, 6, 30)),
+    ("十二月底前", date(2023, 12, 31)),
+    ("二〇二三年十月三十一日前", date(2023, 10, 31)),
+    # The last date named is the deadline.
+    ("6月底前、12月底前", date(2023, 12, 31)),
+    ("上半年完成初稿，年底前完成", date(2023, 12, 31)),
+    ("7月1日—9月30日", date(2023, 9, 30)),
+    ("9月—10月", date(2023, 10, 31)),
 ]
 
 
@@ -52,13 +62,16 @@ def test_date_deadlines(text: str, due: date) -> None:
         ("按月推进", Recurrence.MONTHLY),
         ("每半年", Recurrence.HALF_YEARLY),
         ("每年", Recurrence.YEARLY),
+        ("全年每季度", Recurrence.QUARTERLY),
     ],
 )
 def test_recurring_deadlines(text: str, rule: Recurrence) -> None:
     assert read_deadline(text, year=2023) == Deadline(DeadlineKind.RECURRING, text, rule=rule)
 
 
-@pytest.mark.parametrize("text", ["长期坚持", "持续推进", "常态化推进", "長期堅持"])
+@pytest.mark.parametrize(
+    "text", ["长期坚持", "持续推进", "常态化推进", "長期堅持", "2023年起", "长期任务"]
+)
 def test_ongoing_deadlines(text: str) -> None:
     assert read_deadline(text, year=2023) == Deadline(DeadlineKind.ONGOING, text)
 
