@@ -102,6 +102,7 @@ _PERIOD = (
 )
 _BARE_START = re.compile(r"(\d{1,2})\s*[—–\-－~～至到]")
 _MILESTONE = re.compile(rf"(?:^|(?<=[\s；;。，,、）)]))(?:{_PERIOD})\s*[：:]")
+_MILESTONE_COMMA = re.compile(rf"(?:^|(?<=[；;。\n]))\s*(?:{_PERIOD})\s*[，,]")
 
 
 def _month_end(year: int, month: int) -> date:
@@ -204,19 +205,24 @@ def _period_span(match: re.Match[str], year: int) -> tuple[date, date]:
 
 
 def read_milestones(text: str, *, year: int) -> tuple[list[Milestone], list[str]]:
-    """The milestones in `text` (periods followed by `：`) and the problems found.
+    """The milestones in `text` and the problems found: periods followed by `：`, or opening
+    a clause and followed by `，` (`3月底前，完成调研；`); Chinese numerals are read.
 
     A period whose date does not exist is skipped with a problem; a period written as a
     deadline (`6月底前`) starts the day after the previous milestone ends (or on 1 January);
     periods that start before the one written before them are kept but reported.
     """
-    matches = list(_MILESTONE.finditer(text))
+    text = arabic_dates(text)
+    matches = sorted(
+        [*_MILESTONE.finditer(text), *_MILESTONE_COMMA.finditer(text)], key=lambda m: m.start()
+    )
+    matches = [m for i, m in enumerate(matches) if i == 0 or m.start() >= matches[i - 1].end()]
     milestones: list[Milestone] = []
     problems: list[str] = []
     for index, match in enumerate(matches):
         stop = matches[index + 1].start() if index + 1 < len(matches) else len(text)
         output = text[match.end() : stop].strip(" \t\r\n；;。，,、")
-        period = match.group(0).rstrip("：: ")
+        period = match.group(0).strip().rstrip("：:，, ")
         try:
             start, end = _period_span(match, year)
         except ValueError:

@@ -190,3 +190,17 @@ def test_prose_schedule_reads_labelled_fields_and_warns_with_the_line() -> None:
     assert [(w.line, w.reason) for w in late] == [
         (9, "任务 4 完成时限 2025年底前 不在计划年度 2023 年内，按督办策略安排")
     ]
+
+
+def test_milestones_opening_clauses_with_a_comma_and_chinese_numerals() -> None:
+    milestones, problems = read_milestones(
+        "3月底前，完成调研；6月底前，出台办法；十二月，总结。", year=2023
+    )
+    assert problems == []
+    assert [(m.text, m.start, m.end, m.output) for m in milestones] == [
+        ("3月底前", date(2023, 1, 1), date(2023, 3, 31), "完成调研"),
+        ("6月底前", date(2023, 4, 1), date(2023, 6, 30), "出台办法"),
+        ("12月", date(2023, 12, 1), date(2023, 12, 31), "总结"),
+    ]
+    # A month with a comma inside a sentence is not a milestone.
+    assert read_milestones("力争在6月，完成全部任务。", year=2023) == ([], [])
