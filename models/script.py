@@ -2,8 +2,8 @@
 
 Documents scraped from mirror sites are often machine-converted traditional Chinese
 (`長治市科學技術協會`). `plan_for_readers` converts every text a reader sees (titles, bodies,
-units, targets, phase names) with zhconv's `zh-cn` dictionary; the original wording is kept
-beside it in the database (`original_*` columns). Pure; no I/O.
+units, targets, 完成时限, 时序进度, 考核要点, phase names) with zhconv's `zh-cn` dictionary;
+the original wording is kept beside it in the database (`original_*` columns). Pure; no I/O.
 """
 
 from __future__ import annotations
@@ -56,6 +56,18 @@ def _item(item: ParsedItem) -> ParsedItem:
                 )
                 for target in item.targets
             ],
+            "criteria": simplified(item.criteria),
+            "milestones": [
+                milestone.model_copy(
+                    update={
+                        "text": simplified(milestone.text),
+                        "output": simplified(milestone.output),
+                    }
+                )
+                for milestone in item.milestones
+            ],
+            "deadline": item.deadline
+            and item.deadline.model_copy(update={"text": simplified(item.deadline.text)}),
         }
     )
 

@@ -1,7 +1,7 @@
 """work calendar days and original script columns
 
 Revision ID: a7a41e26ee72
-Revises: d8c5ef3049c2
+Revises: 027a75d4833f
 Create Date: 2026-12-01 09:59:28.136506
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import models.base
 
 revision: str = 'a7a41e26ee72'
-down_revision: str | None = 'd8c5ef3049c2'
+down_revision: str | None = '027a75d4833f'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
