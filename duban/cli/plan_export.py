@@ -15,29 +15,41 @@ import typer
 
 from duban.cli.output import console
 from models.errors import InputError
-from models.plan import Plan
+from models.plan import Item, Plan
 
-HEADER = ("序号", "工作任务", "牵头单位", "配合单位", "完成时限")
+HEADER = ("序号", "工作任务", "牵头单位", "配合单位", "完成时限", "时序进度", "考核要点")
 _DEADLINE = re.compile(r"\n?完成时限：(?P<deadline>[^\n]*)$")
-_WIDTHS = (8, 90, 28, 28, 16)
+_WIDTHS = (8, 90, 28, 28, 16, 40, 30)
 _NOTES = (
     "填写说明",
     "1. 在“牵头单位”“配合单位”列填写部门名称，多个部门用顿号（、）分隔；"
     "黄色格子是尚无牵头部门的任务。",
-    "2. 可修改任务文字和“完成时限”；不要改动第一行标题和表头，章节行（如“一、……”）只占一行。",
+    "2. 可修改任务文字、“完成时限”“时序进度”（如 3月：召开会议；4月—12月：推进落实）"
+    "和“考核要点”；不要改动第一行标题和表头，章节行（如“一、……”）只占一行。",
     "3. 改好后运行：duban plan import 本文件 —— 会列出与已导入版本的差异，确认后才应用。",
     "4. 表格不含实施阶段：重新导入时保留计划原有的阶段。",
 )
 
 
-def _task_and_deadline(title: str, body: str) -> tuple[str, str]:
+def _task_and_deadline(item: Item) -> tuple[str, str]:
     """The 工作任务 cell (title and body, as the reader splits them) and the 完成时限 cell."""
+    body = item.body
     match = _DEADLINE.search(body)
-    deadline = ""
+    deadline = str(item.deadline.get("text", "")) if item.deadline else ""
     if match is not None:
-        deadline = match["deadline"].strip()
+        deadline = deadline or match["deadline"].strip()
         body = body[: match.start()].rstrip()
-    return (f"{title}。{body}" if body else title), deadline
+    return (f"{item.title}。{body}" if body else item.title), deadline
+
+
+def _milestones(item: Item) -> str:
+    """The 时序进度 cell: `period：output` per milestone, as the reader reads them back."""
+    parts = []
+    for milestone in item.milestones:
+        if isinstance(milestone, dict) and milestone.get("text"):
+            output = str(milestone.get("output", ""))
+            parts.append(f"{milestone['text']}：{output}" if output else f"{milestone['text']}：")
+    return "；".join(parts)
 
 
 def plan_rows(plan: Plan, departments: dict[int, dict[str, list[str]]]) -> list[list[str]]:
@@ -54,7 +66,7 @@ def plan_rows(plan: Plan, departments: dict[int, dict[str, list[str]]]) -> list[
             section = sections[item.section_id]
             rows.append([f"{section.number}、{section.title}"])
         current = item.section_id
-        task, deadline = _task_and_deadline(item.title, item.body)
+        task, deadline = _task_and_deadline(item)
         roles = departments.get(item.id, {})
         rows.append(
             [
@@ -63,6 +75,8 @@ def plan_rows(plan: Plan, departments: dict[int, dict[str, list[str]]]) -> list[
                 "、".join(roles.get("lead", [])),
                 "、".join(roles.get("support", [])),
                 deadline,
+                _milestones(item),
+                item.criteria,
             ]
         )
     return rows
