@@ -133,7 +133,8 @@ def _open_sink(settings: Settings) -> MailSink:
     except OSError as exc:
         fail(
             f"无法创建内置邮件服务器的邮件库目录 {settings.mail_store}（{exc.strerror}）。"
-            "请检查数据目录 DUBAN_DATA_DIR 是否可写，或设置 DUBAN_SMTP_EMBEDDED=false 使用真实的邮件服务器。"
+            "请检查数据目录 DUBAN_DATA_DIR 是否可写，"
+            "或设置 DUBAN_SMTP_EMBEDDED=false 使用真实的邮件服务器。"
         )
 
 
