@@ -8,7 +8,6 @@ exception from one row leaves it `sending` (docs/email.md, "Addresses").
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -21,21 +20,12 @@ from models.outbox import OutboxMessage
 from models.settings import Settings
 from notifications.outbox import claim_messages, enqueue_message
 from notifications.relay import relay_once
-from tests.integration.relay_db import clear_outbox, fresh_database
+from tests.integration.relay_db import clear_outbox, relay_db_fixture  # noqa: F401 - fixture
 from tests.integration.smtp_servers import ScriptedServer
 
 NOW = datetime(2021, 7, 5, 1, 0, tzinfo=UTC)
 POISON = "学会部@例子.中国"
 IDNA_DOMAIN = "xn--fsqu00a.xn--fiqs8s"
-
-
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def relay_db(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[str, Engine]]:
-    if request.param == "postgresql":
-        request.getfixturevalue("pg_database_url")
-    yield from fresh_database(request.param, tmp_path_factory.mktemp("hostile-mail"))
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -24,21 +23,12 @@ from models.settings import Settings
 from notifications.outbox import enqueue_message
 from notifications.relay import relay_once
 from tests.integration.relay_child import WINDOW
-from tests.integration.relay_db import clear_outbox, fresh_database
+from tests.integration.relay_db import clear_outbox, relay_db_fixture  # noqa: F401 - fixture
 from tests.integration.smtp_servers import ScriptedHandler, ScriptedServer
 
 NOW = datetime(2021, 7, 5, 1, 0, tzinfo=UTC)
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def relay_db(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[str, Engine]]:
-    if request.param == "postgresql":
-        request.getfixturevalue("pg_database_url")
-    yield from fresh_database(request.param, tmp_path_factory.mktemp("relay-kill"))
 
 
 def start_child(url: str, port: int, mode: str, marker: Path) -> subprocess.Popen[bytes]:
