@@ -262,20 +262,10 @@ def mark_sent_many(*, session: Session, rows: Sequence[SentRow], now: datetime) 
     """Mark claimed rows sent (each after its server's 250); returns the ids still owned.
 
     The checks of `mark_sent` in one executemany UPDATE, plus one SELECT only when some
-    claim was lost. A single row goes through `mark_sent`. Does not commit.
+    claim was lost. Does not commit.
     """
-    if len(rows) <= 1:
-        return {
-            row.message_id
-            for row in rows
-            if mark_sent(
-                session=session,
-                message_id=row.message_id,
-                attempt=row.attempt,
-                now=now,
-                recipient_results=row.recipient_results,
-            )
-        }
+    if not rows:
+        return set()
     table = cast(Table, OutboxMessage.__table__)
     statement = (
         update(table)
