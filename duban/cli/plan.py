@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 from sqlalchemy.orm import Session
 
-from duban.cli.output import console
+from duban.cli.output import console, line
 from duban.cli.plan_view import print_diff, print_preview, print_unresolved, targets_text
 from models import clock
 from models.department_match import DepartmentMatcher, Resolution
@@ -228,7 +228,7 @@ def show_command(plan_ref: str = typer.Argument(..., help="计划编号或完整
     with store.sessions() as session:
         plan = get_plan(session=session, plan_ref=plan_ref)
         issued = f"，印发日期 {plan.issued.isoformat()}" if plan.issued else ""
-        console.print(f"[bold]{plan.title}[/]（编号 {plan.id}，{plan.year}年{issued}）")
+        console.print(line((plan.title, "bold"), f"（编号 {plan.id}，{plan.year}年{issued}）"))
         console.print(f"单位：{plan.organisation or '未写明'}；状态：{plan.status}")
         sections = {s.id: s.number for s in plan.sections}
         departments = assigned_departments(session=session, plan_id=plan.id)

@@ -12,7 +12,7 @@ from rich.table import Table
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from duban.cli.output import console, fail
+from duban.cli.output import console, fail, line
 from duban.runtime import open_store
 from models import clock
 from models.calendar import default_calendar
@@ -89,11 +89,16 @@ def start_command(
     )
     if summary.unassigned_items:
         console.print(
-            f"[yellow]有 {len(summary.unassigned_items)} 项任务尚无牵头部门，"
-            "请用 duban item assign 交办。[/]"
+            line(
+                (
+                    f"有 {len(summary.unassigned_items)} 项任务尚无牵头部门，"
+                    "请用 duban item assign 交办。",
+                    "yellow",
+                )
+            )
         )
     for warning in default_calendar().warnings:
-        console.print(f"[yellow]提示：{warning}[/]")
+        console.print(line((f"提示：{warning}", "yellow")))
 
 
 def status_command(
@@ -120,10 +125,10 @@ def status_command(
             select(Item).where(Item.plan_id == stored.id, Item.needs_assignment.is_(True))
         ).all()
         for item in flagged:
-            console.print(f"[yellow]待交办：{item_label(item)}（编号 {item.id}）[/]")
+            console.print(line((f"待交办：{item_label(item)}（编号 {item.id}）", "yellow")))
         late = overdue_checkins(session=session, today=today, plan_id=stored.id, limit=50)
         if late:
-            console.print(f"[red]逾期报送 {len(late)} 条：[/]")
+            console.print(line((f"逾期报送 {len(late)} 条：", "red")))
             names = {d.id: d.name for d in session.scalars(select(Department))}
             for checkin in late:
                 console.print(
