@@ -45,24 +45,27 @@ def _os_reason(exc: OSError) -> str:
 
 
 def check_out_dir(out: Path) -> None:
-    """Create `out` if needed and make sure reports can be written there; `InputError` if not.
+    """Refuse an `out` that cannot hold reports, before any work; creates nothing.
 
-    Names the cause (an existing file, a read-only or forbidden place) and the fix.
+    Names the cause (an existing file, a read-only or forbidden place) and the fix; the
+    directory itself is created when the reports are written.
     """
     if out.exists() and not out.is_dir():
         raise InputError(
             f"--out {out} 是一个已有的文件，不是目录。请指定报告要写入的目录"
             "（不存在时会自动创建），如 --out reports。"
         )
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
+    existing = out.absolute()
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
         raise InputError(
-            f"无法创建报告目录 {out}：{_os_reason(exc)}。请用 --out 指定一个可写的目录。"
-        ) from exc
-    if not os.access(out, os.W_OK | os.X_OK):
+            f"无法创建报告目录 {out}：{existing} 是一个文件。请用 --out 指定一个目录。"
+        )
+    if not os.access(existing, os.W_OK | os.X_OK):
+        what = "报告目录" if existing == out.absolute() else f"无法创建报告目录 {out}：上级目录"
         raise InputError(
-            f"报告目录 {out} 不可写（没有写入权限或该位置只读）。"
+            f"{what} {existing} 不可写（没有写入权限或该位置只读）。"
             "请修改目录权限，或用 --out 指定一个可写的目录。"
         )
 

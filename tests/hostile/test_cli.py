@@ -73,7 +73,9 @@ def test_report_out_into_a_read_only_directory(tmp_path: Path) -> None:
             run(tmp_path, "report", "--plan", "1", "--out", str(target / "q3")),
             "无法创建报告目录",
             "只读",
+            "--out",
         )
+    assert not (target / "q3").exists()
 
 
 def test_read_only_data_directory_says_so(tmp_path: Path) -> None:
