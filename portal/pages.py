@@ -6,16 +6,15 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, select
+from sqlalchemy.orm import Session, contains_eager
 
 from models.clock import LOCAL_TZ
-from models.errors import NotFoundError
 from models.forms import STATUS_LABELS
-from models.plan import Phase, Target
+from models.plan import Item, Phase, Target
 from models.supervision import Checkin, Extension, Submission
 from notifications.links import InvalidLink, LinkClaims
-from tasks.submissions import accepts_answers, list_submissions, load_checkin
+from tasks.submissions import accepts_answers, list_submissions
 
 WEEKDAYS = "一二三四五六日"
 DECISION_LABELS = {
@@ -39,32 +38,38 @@ class CheckinPage:
 
 def load_page(*, session: Session, claims: LinkClaims) -> CheckinPage:
     """Load the check-in a verified link names; `InvalidLink` if gone, not the department's,
-    or closed. Reads only.
+    or closed. Reads only, in four statements: the check-in with its item, plan, department
+    and phase name (one join), then its targets, submissions and extension requests.
     """
-    try:
-        checkin = load_checkin(session=session, checkin_id=claims.checkin_id)
-    except NotFoundError:
-        raise InvalidLink from None
+    row = session.execute(
+        select(Checkin, Phase.name)
+        .join(Checkin.item)
+        .join(Item.plan)
+        .join(Checkin.department)
+        .outerjoin(Phase, and_(Phase.plan_id == Item.plan_id, Phase.key == Checkin.phase_key))
+        .where(Checkin.id == claims.checkin_id)
+        .options(contains_eager(Checkin.item).contains_eager(Item.plan))
+        .options(contains_eager(Checkin.department))
+    ).first()
+    if row is None:
+        raise InvalidLink
+    checkin, phase_name = row._tuple()
     if checkin.department_id != claims.department_id or not accepts_answers(checkin):
         raise InvalidLink
-    phase_name = session.scalar(
-        select(Phase.name).where(
-            Phase.plan_id == checkin.item.plan_id, Phase.key == checkin.phase_key
-        )
+    targets = session.scalars(
+        select(Target).where(Target.item_id == checkin.item_id).order_by(Target.position)
     )
-    extensions = list(
-        session.scalars(
-            select(Extension)
-            .where(Extension.checkin_id == checkin.id)
-            .order_by(Extension.requested_at.desc(), Extension.id.desc())
-        )
+    extensions = session.scalars(
+        select(Extension)
+        .where(Extension.checkin_id == checkin.id)
+        .order_by(Extension.requested_at.desc(), Extension.id.desc())
     )
     return CheckinPage(
         checkin=checkin,
-        targets=list(checkin.item.targets),
+        targets=list(targets),
         phase_name=phase_name or checkin.phase_key,
         submissions=list_submissions(session=session, checkin_id=checkin.id),
-        extensions=extensions,
+        extensions=list(extensions),
     )
 
 

@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import re
+from dataclasses import asdict
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -24,7 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from models.errors import DubanError
 from models.settings import Settings
 from notifications.links import token_digest
-from portal.security import DEFAULT_PER_ADDRESS, Limiter, RateLimiter, RateLimits
+from portal.security import Limiter, RateLimiter, RateLimits
 
 access_logger = logging.getLogger("duban.portal.access")
 _TOKEN_PATH = re.compile(r"^/c/([^/?#]+)")
@@ -132,7 +133,7 @@ def worker_app() -> ASGIApp:
 
     settings = get_settings()
     options = json.loads(os.environ.get(WORKER_OPTIONS_ENV, "{}"))
-    limits = RateLimits(per_address=int(options.get("per_address", DEFAULT_PER_ADDRESS)))
+    limits = RateLimits(**options.get("limits", {}))
     limiter = shared_limiter(settings) if options.get("shared") else RateLimiter()
     return build_app(settings, limits=limits, limiter=limiter)
 
@@ -150,7 +151,7 @@ def serve(
     host: str | None = None,
     port: int | None = None,
     workers: int = 1,
-    per_address: int = DEFAULT_PER_ADDRESS,
+    limits: RateLimits | None = None,
 ) -> None:
     """Run the portal with uvicorn until interrupted (blocks).
 
@@ -160,11 +161,11 @@ def serve(
     import uvicorn
 
     trusted_proxies(settings)
+    limits = limits or RateLimits()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     options = uvicorn_options(settings, host=host, port=port, workers=workers)
     if workers <= 1:
-        app = build_app(settings, limits=RateLimits(per_address=per_address))
-        uvicorn.run(app, **options)
+        uvicorn.run(build_app(settings, limits=limits), **options)
         return
-    os.environ[WORKER_OPTIONS_ENV] = json.dumps({"per_address": per_address, "shared": True})
+    os.environ[WORKER_OPTIONS_ENV] = json.dumps({"limits": asdict(limits), "shared": True})
     uvicorn.run("portal.server:worker_app", factory=True, **options)

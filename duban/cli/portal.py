@@ -11,7 +11,7 @@ from models import clock
 from models.db import transaction
 from models.settings import get_settings
 from portal.app import publish_if_configured
-from portal.security import DEFAULT_PER_ADDRESS
+from portal.security import DEFAULT_PER_ADDRESS, RateLimits
 from tasks.submissions import approve_extension, list_extensions, reject_extension
 
 extension_app = typer.Typer(help="延期申请：查看、批准、驳回。", no_args_is_help=True)
@@ -40,7 +40,13 @@ def portal_command(
         f"报送表单服务：http://{host or settings.portal_host}:{port or settings.portal_port}"
         f"（对外地址 {settings.public_url}，{workers} 个工作进程），按 Ctrl+C 停止。"
     )
-    serve(settings, host=host, port=port, workers=workers, per_address=address_limit)
+    serve(
+        settings,
+        host=host,
+        port=port,
+        workers=workers,
+        limits=RateLimits(per_address=address_limit),
+    )
 
 
 @extension_app.command("list")
