@@ -174,9 +174,34 @@ def create_app(
             return limited(request)
         return claims
 
-    def read_page(claims: LinkClaims) -> CheckinPage:
+    def read_page(claims: LinkClaims, history: bool = True) -> CheckinPage:
         with sessions() as session:
-            return load_page(session=session, claims=claims)
+            return load_page(session=session, claims=claims, history=history)
+
+    async def form_again(
+        request: Request,
+        claims: LinkClaims,
+        page: CheckinPage | None,
+        *,
+        digest: str,
+        raw: dict[str, str],
+        errors: list[str],
+        status: int,
+    ) -> Response:
+        """The form again with what was typed and `errors`, over the full page (history
+        included) when it can still be read, else over `page`, else the kept-text page.
+        """
+        try:
+            page = await run_in_threadpool(read_page, claims)
+        except Exception:
+            logger.exception("portal: could not reload the form page")
+        if page is None:
+            return unsaved(request, raw)
+        try:
+            return form_page(request, page, digest=digest, values=raw, errors=errors, status=status)
+        except Exception:
+            logger.exception("portal: could not re-render the form")
+            return unsaved(request, raw)
 
     def form_page(
         request: Request,
@@ -208,21 +233,12 @@ def create_app(
         )
         return response
 
-    def unsaved(
-        request: Request, page: CheckinPage | None, digest: str, raw: dict[str, str]
-    ) -> Response:
-        """The answer could not be stored: show the form again with what was typed."""
-        message = UNSAVED_MESSAGE
-        if page is not None:
-            try:
-                return form_page(
-                    request, page, digest=digest, values=raw, errors=[message], status=503
-                )
-            except Exception:
-                logger.exception("portal: could not re-render the form after a failed save")
+    def unsaved(request: Request, raw: dict[str, str]) -> Response:
+        """The answer could not be stored: the page that lists what was typed, and says so."""
         fields = [(label, raw[name]) for name, label in FIELD_LABELS.items() if raw.get(name)]
         fields += [(name, value) for name, value in raw.items() if name.startswith("value_")]
-        return render(request, "unsaved.html", {"message": message, "fields": fields}, 503)
+        context = {"message": UNSAVED_MESSAGE, "fields": fields}
+        return render(request, "unsaved.html", context, 503)
 
     async def show(request: Request) -> Response:
         claims = verified(request, now())
@@ -251,7 +267,7 @@ def create_app(
         digest = token_digest(request.path_params["token"])
         page: CheckinPage | None = None
         try:
-            page = await run_in_threadpool(read_page, claims)
+            page = await run_in_threadpool(read_page, claims, False)
             if not csrf_valid(
                 settings=settings,
                 link_digest=digest,
@@ -264,14 +280,13 @@ def create_app(
         except (InvalidLink, CheckinClosed):
             return invalid(request)
         except InputError as exc:
-            if page is None:
-                return unsaved(request, page, digest, raw)
-            return form_page(
-                request, page, digest=digest, values=raw, errors=[exc.reason], status=422
-            )
+            errors, status = [exc.reason], 422
         except Exception:
             logger.exception("portal: an answer could not be stored; the form keeps it")
-            return unsaved(request, page, digest, raw)
+            errors, status = [UNSAVED_MESSAGE], 503
+        return await form_again(
+            request, claims, page, digest=digest, raw=raw, errors=errors, status=status
+        )
 
     async def save(
         request: Request,
@@ -289,8 +304,8 @@ def create_app(
             plan_year=checkin.item.plan.year,
         )
         if parsed.form is None:
-            return form_page(
-                request, page, digest=digest, values=raw, errors=parsed.errors, status=422
+            return await form_again(
+                request, claims, page, digest=digest, raw=raw, errors=parsed.errors, status=422
             )
         submit_id = raw.get("submit_id", "")[:64]
         key = None

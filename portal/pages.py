@@ -36,10 +36,11 @@ class CheckinPage:
     extensions: list[Extension]
 
 
-def load_page(*, session: Session, claims: LinkClaims) -> CheckinPage:
+def load_page(*, session: Session, claims: LinkClaims, history: bool = True) -> CheckinPage:
     """Load the check-in a verified link names; `InvalidLink` if gone, not the department's,
     or closed. Reads only, in four statements: the check-in with its item, plan, department
-    and phase name (one join), then its targets, submissions and extension requests.
+    and phase name (one join), then its targets, submissions and extension requests (the
+    last two left empty without `history`, which is all a POST needs to store an answer).
     """
     row = session.execute(
         select(Checkin, Phase.name)
@@ -59,18 +60,23 @@ def load_page(*, session: Session, claims: LinkClaims) -> CheckinPage:
     targets = session.scalars(
         select(Target).where(Target.item_id == checkin.item_id).order_by(Target.position)
     )
+    page = CheckinPage(
+        checkin=checkin,
+        targets=list(targets),
+        phase_name=phase_name or checkin.phase_key,
+        submissions=[],
+        extensions=[],
+    )
+    if not history:
+        return page
     extensions = session.scalars(
         select(Extension)
         .where(Extension.checkin_id == checkin.id)
         .order_by(Extension.requested_at.desc(), Extension.id.desc())
     )
-    return CheckinPage(
-        checkin=checkin,
-        targets=list(targets),
-        phase_name=phase_name or checkin.phase_key,
-        submissions=list_submissions(session=session, checkin_id=checkin.id),
-        extensions=list(extensions),
-    )
+    page.submissions.extend(list_submissions(session=session, checkin_id=checkin.id))
+    page.extensions.extend(extensions)
+    return page
 
 
 def format_date(day: date) -> str:
