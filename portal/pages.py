@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, contains_eager
 
 from models.clock import LOCAL_TZ
 from models.forms import STATUS_LABELS
+from models.limits import add_days, latest_extension_date
 from models.plan import Item, Phase, Target
 from models.supervision import Checkin, Extension, Submission
 from notifications.links import InvalidLink, LinkClaims
@@ -135,6 +136,10 @@ def page_context(page: CheckinPage) -> dict[str, Any]:
         "department": checkin.department.name,
         "phase_name": page.phase_name,
         "due_date": format_date(checkin.due_date),
+        "extension_min": add_days(checkin.due_date, 1).isoformat(),
+        "extension_max": latest_extension_date(
+            due_date=checkin.due_date, plan_year=item.plan.year
+        ).isoformat(),
         "submitted": bool(page.submissions),
         "targets": [
             {"id": target.id, "text": target.text, "unit": target.unit} for target in page.targets
