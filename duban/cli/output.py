@@ -10,6 +10,7 @@ plant a link or move the cursor. Style comes only from code, through `line()`.
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 from typing import Any, NoReturn
@@ -31,6 +32,16 @@ def escape_controls(text: str) -> str:
         return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
     return _CONTROL.sub(visible, text)
+
+
+def plain_json(data: object) -> str:
+    """`data` as indented JSON for the terminal: every control character \\u-escaped.
+
+    `json.dumps` escapes C0 controls but, with `ensure_ascii=False`, leaves C1 controls and
+    direction overrides raw; these become `\\u0085`-style escapes too (still valid JSON).
+    """
+    text = json.dumps(data, ensure_ascii=False, indent=1)
+    return _CONTROL.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
 
 
 def plain(value: object) -> Text:

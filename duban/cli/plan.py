@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -10,7 +9,7 @@ import typer
 from rich.table import Table
 from sqlalchemy.orm import Session
 
-from duban.cli.output import console, line
+from duban.cli.output import console, line, plain_json
 from duban.cli.plan_view import print_diff, print_preview, print_unresolved, targets_text
 from models import clock
 from models.department_match import DepartmentMatcher, Resolution
@@ -78,7 +77,7 @@ def parse_command(
     if departments is not None:
         resolve_departments(parsed, _matcher_from_file(departments))
     if output_format == "json":
-        typer.echo(json.dumps(parsed.contract(), ensure_ascii=False, indent=1))
+        typer.echo(plain_json(parsed.contract()))
     else:
         print_preview(parsed)
 

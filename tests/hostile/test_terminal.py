@@ -116,3 +116,14 @@ def test_file_names_are_printed_as_text(tmp_path: Path) -> None:
     assert refused.returncode == 1
     assert_plain(refused)
     assert "名录[/x].yaml" in refused.stderr
+
+
+def test_json_output_escapes_every_control_character() -> None:
+    import json
+
+    from duban.cli.output import plain_json
+
+    data = {"title": "".join(HOSTILE)}
+    text = plain_json(data)
+    assert not any(ch in text for ch in RAW_CONTROLS)
+    assert json.loads(text) == data
