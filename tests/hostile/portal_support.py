@@ -10,21 +10,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from models.db import transaction
 from tests.integration.test_portal import Portal
-from tests.portal_rows import make_checkin
+from tests.portal_rows import make_checkin, rolled_back_sessions
 
 
 @pytest.fixture(name="sessions")
 def sessions_fixture(migrated_engine: Engine) -> Iterator[sessionmaker[Session]]:
     """Sessions joined to an outer transaction that is rolled back after the test."""
-    with migrated_engine.connect() as connection:
-        outer = connection.begin()
-        factory = sessionmaker(
-            bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
-        )
-        try:
-            yield factory
-        finally:
-            outer.rollback()
+    with rolled_back_sessions(migrated_engine) as factory:
+        yield factory
 
 
 @pytest.fixture(name="portal")
