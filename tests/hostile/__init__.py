@@ -1,1 +1,0 @@
-"""Hostile input: each break found by the red-team pass (issue 16), as a test."""
