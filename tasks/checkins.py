@@ -19,6 +19,7 @@ from models.calendar import WorkCalendar
 from models.clock import local_date
 from models.directory import Department
 from models.errors import DubanError, InputError, NotFoundError
+from models.limits import check_extension_date
 from models.plan import Item, Phase, Plan
 from models.policy import SupervisionPolicy
 from models.schedule import CheckinSpec, PhaseWindow, default_phase_windows, plan_checkins
@@ -176,6 +177,8 @@ def extend_checkin(
         raise InputError(f"报送 {checkin_id} 的状态是 {checkin.status}，只有待报送的才能延期。")
     if not reason.strip():
         raise InputError("延期需要填写理由（--reason）。")
+    plan_year = session.scalar(select(Plan.year).join(Item).where(Item.id == checkin.item_id))
+    check_extension_date(new_due, due_date=checkin.due_date, plan_year=plan_year or new_due.year)
     target = calendar.next_workday_on_or_after(new_due)
     if target <= checkin.due_date:
         raise InputError(

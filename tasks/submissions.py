@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, selectinload
 from models.calendar import WorkCalendar
 from models.errors import DubanError, InputError, NotFoundError
 from models.forms import SubmissionForm
+from models.limits import check_extension_date
 from models.plan import Item
 from models.settings import Settings
 from models.supervision import Checkin, Extension, Submission
@@ -220,8 +221,7 @@ def _enqueue_receipt(
 def _add_extension(
     *, session: Session, checkin: Checkin, new_date: date, reason: str, now: datetime
 ) -> Extension:
-    if new_date <= checkin.due_date:
-        raise InputError(f"申请延期的日期须晚于当前截止日期 {checkin.due_date.isoformat()}。")
+    check_extension_date(new_date, due_date=checkin.due_date, plan_year=checkin.item.plan.year)
     pending = session.scalars(
         select(Extension).where(Extension.checkin_id == checkin.id, Extension.decision == "pending")
     ).all()
@@ -297,6 +297,8 @@ def approve_extension(
     `original_due_date` is never changed and the extension keeps the date it replaced.
     """
     extension, checkin = _pending_extension(session=session, extension_id=extension_id)
+    due, year = checkin.due_date, checkin.item.plan.year
+    check_extension_date(extension.requested_date, due_date=due, plan_year=year)
     calendar = calendar or work_calendar(session=session)
     target = calendar.next_workday_on_or_after(extension.requested_date)
     if target <= checkin.due_date:

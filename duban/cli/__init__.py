@@ -6,6 +6,7 @@ import sys
 
 import typer
 from pydantic import ValidationError
+from sqlalchemy.exc import OperationalError
 
 from duban.cli import calendar as calendar_cli
 from duban.cli import db as db_cli
@@ -53,6 +54,10 @@ def main() -> None:
         fail(f"配置错误：{name}：{error['msg'].removeprefix('Value error, ')}")
     except DubanError as exc:
         fail(str(exc))
+    except OperationalError as exc:
+        from models.db import database_problem
+
+        fail(str(database_problem(exc, get_settings().effective_database_url)))
     except KeyboardInterrupt:
         fail("已中断。", code=130)
     sys.exit(0)

@@ -7,10 +7,9 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
-from duban.cli.output import console
+from duban.cli.output import console, line
 from duban.runtime import open_store
 from models import clock
 from models.calendar import CalendarSource, DayKind, SpecialDay
@@ -47,7 +46,7 @@ def _print_days(title: str, days: list[SpecialDay]) -> None:
     table = Table("日期", "名称", "天数", title=title)
     for first, last, count in _runs(days):
         when = _day(first.day) if count == 1 else f"{_day(first.day)} 至 {_day(last.day)}"
-        table.add_row(when, escape(first.name), str(count))
+        table.add_row(when, first.name, str(count))
     console.print(table)
 
 
@@ -130,13 +129,14 @@ def show_command(year: int = typer.Argument(..., help="年份，如 2027")) -> N
         calendar = work_calendar(session=session)
     source = calendar.source(year)
     days = calendar.special_days(year)
-    console.print(f"[bold]{year}年工作日历[/]（来源：{source.label}）")
+    console.print(line((f"{year}年工作日历", "bold"), f"（来源：{source.label}）"))
     if source is CalendarSource.weekends_only:
-        console.print(
-            f"[yellow]没有{year}年的节假日数据：工作日按仅周末休息计算。请按国务院办公厅通知"
+        note = (
+            f"没有{year}年的节假日数据：工作日按仅周末休息计算。请按国务院办公厅通知"
             "填写日历文件后运行 duban calendar import 文件"
-            "（示例见 examples/calendar-2027.example.yaml）。[/]"
+            "（示例见 examples/calendar-2027.example.yaml）。"
         )
+        console.print(line((note, "yellow")))
     off = [d for d in days if d.kind is not DayKind.workday]
     on = [d for d in days if d.kind is DayKind.workday]
     if off:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -10,7 +9,7 @@ import typer
 from rich.table import Table
 from sqlalchemy.orm import Session
 
-from duban.cli.output import console
+from duban.cli.output import console, line, plain_json
 from duban.cli.plan_view import print_diff, print_preview, print_unresolved, targets_text
 from models import clock
 from models.department_match import DepartmentMatcher, Resolution
@@ -78,7 +77,7 @@ def parse_command(
     if departments is not None:
         resolve_departments(parsed, _matcher_from_file(departments))
     if output_format == "json":
-        typer.echo(json.dumps(parsed.contract(), ensure_ascii=False, indent=1))
+        typer.echo(plain_json(parsed.contract()))
     else:
         print_preview(parsed)
 
@@ -233,7 +232,7 @@ def show_command(plan_ref: str = typer.Argument(..., help="计划编号或完整
     with store.sessions() as session:
         plan = get_plan(session=session, plan_ref=plan_ref)
         issued = f"，印发日期 {plan.issued.isoformat()}" if plan.issued else ""
-        console.print(f"[bold]{plan.title}[/]（编号 {plan.id}，{plan.year}年{issued}）")
+        console.print(line((plan.title, "bold"), f"（编号 {plan.id}，{plan.year}年{issued}）"))
         console.print(f"单位：{plan.organisation or '未写明'}；状态：{plan.status}")
         sections = {s.id: s.number for s in plan.sections}
         departments = assigned_departments(session=session, plan_id=plan.id)

@@ -12,7 +12,7 @@ from rich.table import Table
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from duban.cli.output import console, fail
+from duban.cli.output import console, fail, line
 from duban.runtime import open_store
 from models import clock
 from models.calendar import CalendarSource
@@ -119,27 +119,30 @@ def start_command(
         f"生成报送 {summary.checkins} 条。"
     )
     if summary.checkins == 0:
-        console.print(
-            "[yellow]没有生成报送："
-            + (
-                "没有任何任务交办给部门。"
-                if not summary.assignments
-                else f"各阶段的报送日期都早于开始日期 {clock.local_date(moment).isoformat()}。"
-            )
-            + "[/]"
+        why = (
+            "没有任何任务交办给部门。"
+            if not summary.assignments
+            else f"各阶段的报送日期都早于开始日期 {clock.local_date(moment).isoformat()}。"
         )
+        console.print(line((f"没有生成报送：{why}", "yellow")))
     if summary.unassigned_items:
         console.print(
-            f"[yellow]有 {len(summary.unassigned_items)} 项任务尚无牵头部门，"
-            "请用 duban item assign 交办。[/]"
+            line(
+                (
+                    f"有 {len(summary.unassigned_items)} 项任务尚无牵头部门，"
+                    "请用 duban item assign 交办。",
+                    "yellow",
+                )
+            )
         )
     if uncovered:
         how = "已按 --weekends-only 仅按周末计算" if weekends_only else "已暂按仅周末休息计算"
-        console.print(
-            f"[yellow]提示：没有{stored.year}年的节假日数据，{how}，截止日期可能落在法定节假日。"
+        note = (
+            f"提示：没有{stored.year}年的节假日数据，{how}，截止日期可能落在法定节假日。"
             "请按国务院办公厅通知填写日历文件并运行 duban calendar import 文件"
-            "（示例见 examples/calendar-2027.example.yaml），导入时会列出需要改期的报送。[/]"
+            "（示例见 examples/calendar-2027.example.yaml），导入时会列出需要改期的报送。"
         )
+        console.print(line((note, "yellow")))
 
 
 def status_command(
@@ -164,16 +167,21 @@ def status_command(
         console.print("  ".join(f"{label} {n}" for label, n in counts.items() if n))
         if stored.started_at is None:
             console.print(
-                f"[yellow]计划尚未开始督办，还没有报送和红黄绿灯：运行 duban start {stored.id}[/]"
+                line(
+                    (
+                        f"计划尚未开始督办，还没有报送和红黄绿灯：运行 duban start {stored.id}",
+                        "yellow",
+                    )
+                )
             )
         flagged = session.scalars(
             select(Item).where(Item.plan_id == stored.id, Item.needs_assignment.is_(True))
         ).all()
         for item in flagged:
-            console.print(f"[yellow]待交办：{item_label(item)}（编号 {item.id}）[/]")
+            console.print(line((f"待交办：{item_label(item)}（编号 {item.id}）", "yellow")))
         late = overdue_checkins(session=session, today=today, plan_id=stored.id, limit=50)
         if late:
-            console.print(f"[red]逾期报送 {len(late)} 条：[/]")
+            console.print(line((f"逾期报送 {len(late)} 条：", "red")))
             names = {d.id: d.name for d in session.scalars(select(Department))}
             for checkin in late:
                 console.print(
