@@ -13,7 +13,7 @@ is the clock: flows only read `as_of`.
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from prefect import State, flow, get_run_logger, tags, task
@@ -27,19 +27,26 @@ from duban.runtime import Store, store_for
 from flows.shards import fan_out, shard_count, shard_items, shard_label, shard_run_name
 from models import clock
 from models.calendar import default_calendar
+from models.daily_pass import (
+    ItemResult,
+    phase_on,
+    request_horizon,
+    submitted_since,
+)
 from models.db import transaction
 from models.errors import NotFoundError
 from models.plan import Item, Phase, Plan
 from models.policy import SupervisionPolicy, parse_policy
 from models.settings import DEFAULT_PASS_CHUNK_SIZE, get_settings
+from models.vocabulary import Colour, ItemState
 from tasks.checkins import items_with_pending_before
 from tasks.events import publish_pending_events
-from tasks.reconcile import ItemResult, load_supervised_plan, reconcile_items
-from tasks.status_card import item_tags, phase_on, plan_table, status_card
+from tasks.reconcile import load_supervised_plan, reconcile_items
+from tasks.reconcile import preview_items as preview_reconcile
+from tasks.status_card import item_tags, plan_table, status_card
 
 BATCH_THRESHOLD = 200
 CHUNK_SIZE = DEFAULT_PASS_CHUNK_SIZE
-RECENT_SUBMISSION_DAYS = 7
 
 
 def _store() -> Store:
@@ -107,11 +114,20 @@ reconcile_chunk = task(name="reconcile-items", retries=2, retry_delay_seconds=1)
 
 
 def preview_items(*, plan_id: int, item_ids: list[int], as_of: datetime) -> list[ItemResult]:
-    """What a reconcile at `as_of` would do, computed in a transaction that is rolled back."""
-    with _store().sessions() as session, session.begin():
-        results = _reconcile_in(session, plan_id, item_ids, as_of)
-        session.rollback()
-    return results
+    """What a reconcile at `as_of` would do, decided in pure code from the facts: writes
+    nothing (`tasks.reconcile.preview_items`)."""
+    with _store().sessions() as session:
+        plan = session.get(Plan, plan_id)
+        if plan is None:
+            raise NotFoundError(f"没有编号为 {plan_id} 的计划。")
+        return preview_reconcile(
+            session=session,
+            plan_id=plan_id,
+            item_ids=item_ids,
+            as_of=as_of,
+            policy=_policy(plan),
+            calendar=default_calendar(),
+        )
 
 
 def _publish(part: tuple[int, int] | None = None) -> int:
@@ -139,8 +155,9 @@ async def supervise_item(item_id: int, as_of: datetime | None = None) -> State[A
     await acreate_markdown_artifact(
         markdown=card, key=f"duban-item-{item_id}", description=summary["label"][:200]
     )
+    colour = Colour.label_of(summary["colour"])
     message = (
-        f"{summary['label']}：{summary['colour']}，新通知 {len(summary['notices'])} 条，"
+        f"{summary['label']}：{colour}，新通知 {len(summary['notices'])} 条，"
         f"逾期 {summary['overdue']}，督办级别 {summary['max_level']}"
     )
     return Completed(name=summary["state"], message=message)
@@ -151,13 +168,11 @@ def _candidates(session: Session, plan: Plan, moment: datetime, *, all_items: bo
     check-in inside the request horizon or a submission in the last days."""
     if all_items:
         return sorted(session.scalars(select(Item.id).where(Item.plan_id == plan.id)))
-    policy = _policy(plan)
-    horizon = clock.local_date(moment) + timedelta(days=policy.request_lead_workdays * 2 + 14)
     return items_with_pending_before(
         session=session,
         plan_id=plan.id,
-        horizon=horizon,
-        submitted_since=moment - timedelta(days=RECENT_SUBMISSION_DAYS),
+        horizon=request_horizon(clock.local_date(moment), _policy(plan)),
+        submitted_since=submitted_since(moment),
     )
 
 
@@ -187,8 +202,8 @@ async def _run_batches(
             table=[
                 {
                     "任务": result.label[:60],
-                    "状态": result.state,
-                    "红黄绿灯": result.colour,
+                    "状态": ItemState.label_of(result.state),
+                    "红黄绿灯": Colour.label_of(result.colour),
                     "新通知": len(result.notices),
                     "逾期": result.overdue,
                     "督办级别": result.max_level,

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import date
+from collections.abc import Iterable
+from datetime import date, datetime
 
 from sqlalchemy import Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -151,3 +152,16 @@ class Notice(Base):
     recipients: Mapped[JsonList] = mapped_column(default=list)
     reason: Mapped[str] = mapped_column(Text, default="")
     decided_at: Mapped[Timestamp]
+
+
+LATEST_FIRST = (Submission.submitted_at.desc(), Submission.id.desc())
+"""The one order of "latest submission": newest `submitted_at` first, then highest id."""
+
+
+def latest_submission(
+    submissions: Iterable[Submission], *, as_of: datetime | None = None
+) -> Submission | None:
+    """The latest of `submissions` made at or before `as_of` (all without it), in the order
+    `LATEST_FIRST` gives in SQL; None if there is none."""
+    eligible = [s for s in submissions if as_of is None or s.submitted_at <= as_of]
+    return max(eligible, key=lambda s: (s.submitted_at, s.id), default=None)
