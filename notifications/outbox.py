@@ -186,10 +186,9 @@ def insert_messages(*, session: Session, messages: Sequence[NewMessage], now: da
         for message in unique.values()
     ]
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    table = OutboxMessage.__table__
     added = session.execute(
-        insert(OutboxMessage)
-        .on_conflict_do_nothing(index_elements=[OutboxMessage.key])
-        .returning(OutboxMessage.id),
+        insert(table).on_conflict_do_nothing().returning(table.c.id),  # type: ignore[arg-type]
         rows,
     )
     return len(added.all())

@@ -11,8 +11,6 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from sqlalchemy import Select, and_, func, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from models.calendar import WorkCalendar
@@ -24,6 +22,7 @@ from models.policy import SupervisionPolicy
 from models.schedule import CheckinSpec, PhaseWindow, default_phase_windows, plan_checkins
 from models.supervision import Assignment, Checkin, Extension
 from tasks.events import record_event, related
+from tasks.sql import insert_ignoring, table_of
 
 INSERT_CHUNK = 5000
 
@@ -61,13 +60,9 @@ def schedule_for_plan(
 def _insert_ignoring_duplicates(session: Session, rows: list[dict[str, object]]) -> None:
     if not rows:
         return
-    dialect = session.get_bind().dialect.name
+    statement = insert_ignoring(session, table_of(Checkin))
     for start in range(0, len(rows), INSERT_CHUNK):
-        chunk = rows[start : start + INSERT_CHUNK]
-        if dialect == "postgresql":
-            session.execute(pg_insert(Checkin).on_conflict_do_nothing(), chunk)
-        else:
-            session.execute(sqlite_insert(Checkin).on_conflict_do_nothing(), chunk)
+        session.execute(statement, rows[start : start + INSERT_CHUNK])
 
 
 def materialise_checkins(

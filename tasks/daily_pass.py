@@ -14,13 +14,11 @@ drivers' page of 1,000 rows per INSERT … RETURNING). Nothing commits here.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from sqlalchemy import func, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -40,7 +38,6 @@ from models.daily_pass import (
 )
 from models.directory import Department
 from models.errors import NotFoundError
-from models.outbox import DomainEvent
 from models.plan import Item, Phase, Plan
 from models.policy import SupervisionPolicy
 from models.schedule import CheckinSpec, plan_checkins
@@ -49,6 +46,7 @@ from models.vocabulary import AssignmentRole, CheckinStatus, ExtensionDecision, 
 from notifications.compose import insert_notice_emails
 from notifications.context import ContextRows, next_pending_checkins
 from tasks.checkins import phase_windows
+from tasks.sql import insert_events, insert_ignoring, table_of
 
 
 @dataclass(frozen=True)
@@ -60,12 +58,6 @@ class LoadedChunk:
     departments: dict[int, Department]
     specs: dict[str, list[CheckinSpec]]
     existing: set[tuple[int, int, str, int]]
-
-
-def _dialect_insert(session: Session, table: type[Checkin] | type[Notice]):  # type: ignore[no-untyped-def]
-    if session.get_bind().dialect.name == "postgresql":
-        return pg_insert(table)
-    return sqlite_insert(table)
 
 
 def latest_submissions(
@@ -231,7 +223,7 @@ def with_open_checkins(*, session: Session, loaded: LoadedChunk) -> LoadedChunk:
 def insert_checkins(*, session: Session, rows: list[dict[str, object]]) -> None:
     """Insert check-in rows in one statement; a row a concurrent pass inserted is ignored."""
     if rows:
-        session.execute(_dialect_insert(session, Checkin).on_conflict_do_nothing(), rows)
+        session.execute(insert_ignoring(session, table_of(Checkin)), rows)
 
 
 def insert_notices(
@@ -245,11 +237,10 @@ def insert_notices(
     """
     if not actions:
         return [], []
+    notices = table_of(Notice)
     inserted: dict[str, int] = dict(
         session.execute(
-            _dialect_insert(session, Notice)
-            .on_conflict_do_nothing(index_elements=[Notice.key])
-            .returning(Notice.key, Notice.id),
+            insert_ignoring(session, notices).returning(notices.c.key, notices.c.id),
             [
                 {
                     "key": action.key,
@@ -348,8 +339,7 @@ def apply_decision(
     for item_id in sorted(won):
         events.append(event_row(changes[item_id].event, now))
         set_committed_value(items[item_id], "colour", changes[item_id].colour.value)
-    if events:
-        session.execute(insert(DomainEvent), events)
+    insert_events(session=session, rows=events)
     if recorded:
         rows = ContextRows(
             items=items,
@@ -366,6 +356,41 @@ def apply_decision(
             now=now,
         )
     return results
+
+
+def record_notice_emails(
+    *,
+    session: Session,
+    notices: Sequence[Notice],
+    items: Mapping[int, Item],
+    departments: Mapping[int, Department],
+    now: datetime,
+) -> int:
+    """Compose and insert the emails of new `notices` of `items` (plan and targets loaded),
+    reading the plans' phases, the latest submissions and the next pending check-ins in
+    three queries; returns rows added. Does not commit."""
+    if not notices:
+        return 0
+    plan_ids = sorted({item.plan_id for item in items.values()})
+    phases: defaultdict[int, list[Phase]] = defaultdict(list)
+    for phase in session.scalars(
+        select(Phase).where(Phase.plan_id.in_(plan_ids)).order_by(Phase.id)
+    ):
+        phases[phase.plan_id].append(phase)
+    rows = ContextRows(
+        items=dict(items),
+        phases=dict(phases),
+        latest=latest_submissions(session=session, item_ids=sorted(items), as_of=now),
+        next_pending=_next_pending(session, notices),
+    )
+    return insert_notice_emails(
+        session=session,
+        notices=notices,
+        rows=rows,
+        checkins={},
+        departments=departments,
+        now=now,
+    )
 
 
 def _next_pending(session: Session, notices: Sequence[Notice]) -> dict[tuple[int, int], Checkin]:
