@@ -15,12 +15,14 @@ from sqlalchemy.orm import Session
 
 from models.calendar import WorkCalendar
 from models.clock import local_date
+from models.daily_pass import item_label
 from models.directory import Department
 from models.errors import DubanError, InputError, NotFoundError
 from models.plan import Item, Phase, Plan
 from models.policy import SupervisionPolicy
 from models.schedule import CheckinSpec, PhaseWindow, default_phase_windows, plan_checkins
 from models.supervision import Assignment, Checkin, Extension
+from models.vocabulary import CheckinStatus, EventType, ExtensionDecision
 from tasks.events import record_event, related
 from tasks.sql import insert_ignoring, table_of
 
@@ -148,6 +150,78 @@ class ExtensionResult:
     epoch: int
 
 
+def approve_extension_of(
+    *,
+    session: Session,
+    checkin: Checkin,
+    extension: Extension,
+    target: date,
+    decided_by: str,
+    now: datetime,
+) -> ExtensionResult:
+    """The one way an extension (延期) is approved: move the due date, restart the ladder.
+
+    `checkin` must still be pending and `target` (already a working day) later than its due
+    date, else `InputError` and nothing changes. Marks `extension` approved (keeping the date
+    it replaced), resets the escalation level, raises the ladder epoch (approved extensions,
+    `ladder_epochs`) and writes `duban.checkin.extended` naming the check-in, item,
+    department, extension, both dates, reason, epoch and approver. Does not commit.
+    """
+    if checkin.status != CheckinStatus.PENDING:
+        raise InputError(
+            f"报送 {checkin.id} 的状态是{CheckinStatus.label_of(checkin.status)}，"
+            "只有待报送的才能延期。"
+        )
+    if target <= checkin.due_date:
+        raise InputError(
+            f"新的截止日期 {target.isoformat()} "
+            f"必须晚于当前截止日期 {checkin.due_date.isoformat()}。"
+        )
+    previous = checkin.due_date
+    extension.decision = ExtensionDecision.APPROVED
+    extension.decided_at = now
+    extension.decided_by = decided_by
+    extension.previous_due_date = previous
+    extension.requested_date = target
+    if extension not in session:
+        session.add(extension)
+    checkin.due_date = target
+    checkin.escalation_level = 0
+    session.flush()
+    epoch = ladder_epochs(session=session, checkin_ids=[checkin.id]).get(checkin.id, 0)
+    item = session.get(Item, checkin.item_id)
+    department = session.get(Department, checkin.department_id)
+    plan = session.get(Plan, item.plan_id) if item is not None else None
+    if item is None or department is None or plan is None:
+        raise DubanError(f"报送 {checkin.id} 的任务或部门已不存在。")
+    record_event(
+        session=session,
+        event_type=EventType.CHECKIN_EXTENDED,
+        resource_id=f"duban.checkin.{checkin.id}",
+        occurred_at=now,
+        now=now,
+        related_resources=[
+            related("item", item.id, item_label(item)[:200]),
+            related("department", department.id, department.name),
+            related("plan", item.plan_id, plan.title[:200]),
+        ],
+        payload={
+            "checkin_id": checkin.id,
+            "item_id": item.id,
+            "department_id": department.id,
+            "extension_id": extension.id,
+            "previous_due_date": previous.isoformat(),
+            "due_date": target.isoformat(),
+            "reason": extension.reason,
+            "epoch": epoch,
+            "decided_by": decided_by,
+        },
+    )
+    return ExtensionResult(
+        checkin_id=checkin.id, previous_due_date=previous, due_date=target, epoch=epoch
+    )
+
+
 def extend_checkin(
     *,
     session: Session,
@@ -158,68 +232,27 @@ def extend_checkin(
     now: datetime,
     calendar: WorkCalendar,
 ) -> ExtensionResult:
-    """Approve an extension (延期): move the due date and restart the escalation ladder.
+    """A supervisor extends a check-in directly (延期): `approve_extension_of` a new request.
 
-    `new_due` moves to the next working day if needed and must be later than the current
-    due date. Records an approved Extension, resets the check-in's escalation level and
-    writes `duban.checkin.extended`. Raises `InputError`/`NotFoundError`; writes nothing then.
+    `new_due` moves to the next working day if needed. Raises `InputError`/`NotFoundError`
+    (a missing reason, a check-in not pending, a date not later); writes nothing then.
     """
     checkin = session.get(Checkin, checkin_id)
     if checkin is None:
         raise NotFoundError(f"没有编号为 {checkin_id} 的报送。")
-    if checkin.status != "pending":
-        raise InputError(f"报送 {checkin_id} 的状态是 {checkin.status}，只有待报送的才能延期。")
     if not reason.strip():
         raise InputError("延期需要填写理由（--reason）。")
     target = calendar.next_workday_on_or_after(new_due)
-    if target <= checkin.due_date:
-        raise InputError(
-            f"新的截止日期 {target.isoformat()} "
-            f"必须晚于当前截止日期 {checkin.due_date.isoformat()}。"
-        )
-    previous = checkin.due_date
-    session.add(
-        Extension(
-            checkin_id=checkin.id,
-            requested_date=target,
-            reason=reason,
-            requested_at=now,
-            decision="approved",
-            decided_at=now,
-            decided_by=decided_by,
-            previous_due_date=previous,
-        )
+    extension = Extension(
+        checkin_id=checkin.id, requested_date=target, reason=reason, requested_at=now
     )
-    checkin.due_date = target
-    checkin.escalation_level = 0
-    session.flush()
-    epoch = ladder_epochs(session=session, checkin_ids=[checkin.id]).get(checkin.id, 0)
-    item = session.get(Item, checkin.item_id)
-    department = session.get(Department, checkin.department_id)
-    if item is None or department is None:
-        raise DubanError(f"报送 {checkin_id} 的任务或部门已不存在。")
-    record_event(
+    return approve_extension_of(
         session=session,
-        event_type="duban.checkin.extended",
-        resource_id=f"duban.checkin.{checkin.id}",
-        occurred_at=now,
+        checkin=checkin,
+        extension=extension,
+        target=target,
+        decided_by=decided_by,
         now=now,
-        related_resources=[
-            related("item", item.id, f"第{item.number}项 {item.title}"),
-            related("department", department.id, department.name),
-            related("plan", item.plan_id),
-        ],
-        payload={
-            "item_id": item.id,
-            "checkin_id": checkin.id,
-            "previous_due_date": previous.isoformat(),
-            "due_date": target.isoformat(),
-            "reason": reason,
-            "epoch": epoch,
-        },
-    )
-    return ExtensionResult(
-        checkin_id=checkin.id, previous_due_date=previous, due_date=target, epoch=epoch
     )
 
 

@@ -51,7 +51,10 @@ from tasks.sql import insert_events, insert_ignoring, table_of
 
 @dataclass(frozen=True)
 class LoadedChunk:
-    """A chunk's facts and the rows its emails compose from (plan phases, departments)."""
+    """A chunk's facts, the rows its emails compose from (plan phases, departments), the
+    schedule's specs by role and the `(item, department, phase, seq)` of the check-ins due
+    from today on (only specs due from today are created, and an extension only moves a
+    due date later, so an existing row of such a spec is always among them)."""
 
     facts: ChunkFacts
     phases: list[Phase]
@@ -139,7 +142,7 @@ def load_chunk_facts(
         (item_id, department_id, phase_key, seq)
         for item_id, department_id, phase_key, seq in session.execute(
             select(Checkin.item_id, Checkin.department_id, Checkin.phase_key, Checkin.seq).where(
-                Checkin.item_id.in_(ids)
+                Checkin.item_id.in_(ids), Checkin.due_date >= local_date(as_of)
             )
         ).tuples()
     }

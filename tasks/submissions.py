@@ -22,7 +22,7 @@ from models.settings import Settings
 from models.supervision import Checkin, Extension, Submission
 from notifications.compose import enqueue_receipt_email
 from notifications.outbox import HeaderInjectionError
-from tasks.checkins import ladder_epochs
+from tasks.checkins import approve_extension_of
 from tasks.events import record_event, related
 
 logger = logging.getLogger(__name__)
@@ -290,39 +290,19 @@ def approve_extension(
 ) -> Extension:
     """Approve a pending request: move the due date, restart the ladder, write the event.
 
-    The new due date is the requested date moved to a working day if needed and must be
-    later than the current one (`InputError`). The approval raises the ladder epoch (the
-    count of approved extensions, see `tasks.checkins.ladder_epochs`), so notices restart;
-    `original_due_date` is never changed and the extension keeps the date it replaced.
+    The new due date is the requested date moved to a working day if needed; the approval
+    itself is `tasks.checkins.approve_extension_of` (the check-in must still be pending and
+    the date later, else `InputError`); `original_due_date` is never changed.
     """
     extension, checkin = _pending_extension(session=session, extension_id=extension_id)
     target = (calendar or default_calendar()).next_workday_on_or_after(extension.requested_date)
-    if target <= checkin.due_date:
-        raise InputError(
-            f"延期日期 {target.isoformat()} 不晚于当前截止日期 {checkin.due_date.isoformat()}。"
-        )
-    extension.decision = "approved"
-    extension.decided_at = now
-    extension.decided_by = decided_by
-    extension.previous_due_date = checkin.due_date
-    extension.requested_date = target
-    checkin.due_date = target
-    checkin.escalation_level = 0
-    session.flush()
-    epoch = ladder_epochs(session=session, checkin_ids=[checkin.id]).get(checkin.id, 0)
-    _checkin_event(
+    approve_extension_of(
         session=session,
         checkin=checkin,
-        event_type="duban.checkin.extended",
+        extension=extension,
+        target=target,
+        decided_by=decided_by,
         now=now,
-        payload={
-            "extension_id": extension.id,
-            "previous_due_date": extension.previous_due_date.isoformat(),
-            "due_date": checkin.due_date.isoformat(),
-            "reason": extension.reason,
-            "epoch": epoch,
-            "decided_by": decided_by,
-        },
     )
     return extension
 
