@@ -9,7 +9,7 @@ flow as a subflow if it is, and otherwise finish at once in a Completed state na
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 from prefect import State, flow
@@ -18,7 +18,17 @@ from prefect.states import Completed
 from flows.review import quarter_review, year_review
 from flows.supervise import supervise_plan
 from models import clock
-from models.calendar import WorkCalendar, default_calendar
+from models.calendar import default_calendar
+from models.daily_pass import is_quarter_end, is_year_end
+
+__all__ = [
+    "is_quarter_end",
+    "is_year_end",
+    "quarter_review_at_quarter_end",
+    "relay",
+    "supervise_plan_on_workdays",
+    "year_review_at_year_end",
+]
 
 
 def relay(state: State[Any]) -> State[Any]:
@@ -29,17 +39,6 @@ def relay(state: State[Any]) -> State[Any]:
     if state.is_completed():
         return Completed(name=state.name, message=state.message)
     return state
-
-
-def is_quarter_end(day: date, calendar: WorkCalendar) -> bool:
-    """True if `day` is the last working day of its quarter."""
-    quarter = (day.month - 1) // 3 + 1
-    return day == calendar.last_workday_of_quarter(day.year, quarter)
-
-
-def is_year_end(day: date, calendar: WorkCalendar) -> bool:
-    """True if `day` is the last working day of its year."""
-    return day == calendar.last_workday_of_quarter(day.year, 4)
 
 
 @flow(name="supervise-plan-on-workdays", flow_run_name="每日督办-计划{plan_id}")

@@ -21,7 +21,7 @@ from models.errors import DubanError, InputError, NotFoundError
 from models.plan import Item, Plan
 from models.policy import SupervisionPolicy
 from models.supervision import Assignment, Checkin
-from models.vocabulary import AssignmentRole
+from models.vocabulary import AssignmentRole, CheckinStatus
 from tasks.checkins import materialise_checkins, reactivate_cancelled, schedule_for_plan
 from tasks.daily_pass import insert_notices, record_notice_emails
 from tasks.events import record_event
@@ -259,9 +259,9 @@ def reassign_item(
         .where(
             Checkin.item_id == item_id,
             Checkin.department_id == from_department_id,
-            Checkin.status == "pending",
+            Checkin.status == CheckinStatus.PENDING,
         )
-        .values(status="cancelled")
+        .values(status=CheckinStatus.CANCELLED)
         .execution_options(synchronize_session=False)
     )
     return new

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from models.calendar import WorkCalendar
 from models.clock import local_date
-from models.daily_pass import item_label
+from models.daily_pass import checkins_to_create, item_label
 from models.directory import Department
 from models.errors import DubanError, InputError, NotFoundError
 from models.plan import Item, Phase, Plan
@@ -96,30 +96,14 @@ def materialise_checkins(
     if item_ids is not None:
         query = query.where(Assignment.item_id.in_(item_ids))
         existing_query = existing_query.where(Checkin.item_id.in_(item_ids))
-    existing = {tuple(row) for row in session.execute(existing_query)}
-    rows: list[dict[str, object]] = []
-    today = local_date(now)
-    for item_id, department_id, role in session.execute(query):
-        for spec in specs.get(role, []):
-            if spec.due_date < today:
-                continue
-            if (item_id, department_id, spec.phase_key, spec.seq) in existing:
-                continue
-            rows.append(
-                {
-                    "item_id": item_id,
-                    "department_id": department_id,
-                    "phase_key": spec.phase_key,
-                    "seq": spec.seq,
-                    "kind": spec.kind,
-                    "role": role,
-                    "due_date": spec.due_date,
-                    "original_due_date": spec.due_date,
-                    "status": "pending",
-                    "escalation_level": 0,
-                    "created_at": now,
-                }
-            )
+    existing = {(int(i), int(d), str(p), int(q)) for i, d, p, q in session.execute(existing_query)}
+    rows = checkins_to_create(
+        assignments=[(int(i), int(d), str(r)) for i, d, r in session.execute(query)],
+        specs=specs,
+        existing=existing,
+        today=local_date(now),
+        now=now,
+    )
     _insert_ignoring_duplicates(session, rows)
     counts: dict[int, int] = {}
     for row in rows:
@@ -134,7 +118,9 @@ def ladder_epochs(*, session: Session, checkin_ids: Sequence[int]) -> dict[int, 
         return {}
     rows = session.execute(
         select(Extension.checkin_id, func.count())
-        .where(Extension.checkin_id.in_(checkin_ids), Extension.decision == "approved")
+        .where(
+            Extension.checkin_id.in_(checkin_ids), Extension.decision == ExtensionDecision.APPROVED
+        )
         .group_by(Extension.checkin_id)
     )
     return {int(checkin_id): int(count) for checkin_id, count in rows.tuples()}
@@ -267,7 +253,7 @@ def due_checkins(
 ) -> list[Checkin]:
     """Pending check-ins due in [start, end], by due date (index `ix_checkin_status_due`)."""
     query = select(Checkin).where(
-        Checkin.status == "pending", Checkin.due_date >= start, Checkin.due_date <= end
+        Checkin.status == CheckinStatus.PENDING, Checkin.due_date >= start, Checkin.due_date <= end
     )
     query = _scoped(query, plan_id).order_by(Checkin.due_date, Checkin.id).limit(limit)
     return list(session.scalars(query))
@@ -277,7 +263,7 @@ def overdue_checkins(
     *, session: Session, today: date, plan_id: int | None = None, limit: int = 1000
 ) -> list[Checkin]:
     """Pending check-ins whose due date is before `today`, oldest first."""
-    query = select(Checkin).where(Checkin.status == "pending", Checkin.due_date < today)
+    query = select(Checkin).where(Checkin.status == CheckinStatus.PENDING, Checkin.due_date < today)
     query = _scoped(query, plan_id).order_by(Checkin.due_date, Checkin.id).limit(limit)
     return list(session.scalars(query))
 
@@ -288,7 +274,9 @@ def count_due_and_overdue(
     """(pending due in [today, horizon], pending overdue before today), one aggregate query."""
     due = func.count().filter(and_(Checkin.due_date >= today, Checkin.due_date <= horizon))
     overdue = func.count().filter(Checkin.due_date < today)
-    query = select(due, overdue).where(Checkin.status == "pending", Checkin.due_date <= horizon)
+    query = select(due, overdue).where(
+        Checkin.status == CheckinStatus.PENDING, Checkin.due_date <= horizon
+    )
     if plan_id is not None:
         query = query.join(Item, Item.id == Checkin.item_id).where(Item.plan_id == plan_id)
     row = session.execute(query).one()
@@ -300,7 +288,7 @@ def items_with_pending_before(
 ) -> list[int]:
     """Ids of the plan's items with a pending check-in due on or before `horizon`, or with a
     check-in submitted at or after `submitted_since` (distinct, ascending)."""
-    condition = and_(Checkin.status == "pending", Checkin.due_date <= horizon)
+    condition = and_(Checkin.status == CheckinStatus.PENDING, Checkin.due_date <= horizon)
     if submitted_since is not None:
         condition = or_(condition, Checkin.submitted_at >= submitted_since)
     query = (
@@ -319,10 +307,10 @@ def reactivate_cancelled(*, session: Session, item_id: int, department_id: int, 
         .where(
             Checkin.item_id == item_id,
             Checkin.department_id == department_id,
-            Checkin.status == "cancelled",
+            Checkin.status == CheckinStatus.CANCELLED,
             Checkin.due_date >= today,
         )
-        .values(status="pending")
+        .values(status=CheckinStatus.PENDING)
         .execution_options(synchronize_session=False)
     )
     return int(result.rowcount)  # type: ignore[attr-defined]

@@ -20,6 +20,7 @@ from models.forms import SubmissionForm
 from models.plan import Item
 from models.settings import Settings
 from models.supervision import Checkin, Extension, Submission
+from models.vocabulary import CheckinStatus, ExtensionDecision
 from notifications.compose import enqueue_receipt_email
 from notifications.outbox import HeaderInjectionError
 from tasks.checkins import approve_extension_of
@@ -27,7 +28,7 @@ from tasks.events import record_event, related
 
 logger = logging.getLogger(__name__)
 
-CLOSED_STATUSES = frozenset({"cancelled"})
+CLOSED_STATUSES = frozenset({CheckinStatus.CANCELLED})
 
 
 class CheckinClosed(DubanError):
@@ -173,8 +174,8 @@ def record_submission(
         idempotency_key=idempotency_key,
     )
     session.add(submission)
-    if form.extension is None and checkin.status != "submitted":
-        checkin.status = "submitted"
+    if form.extension is None and checkin.status != CheckinStatus.SUBMITTED:
+        checkin.status = CheckinStatus.SUBMITTED
         checkin.submitted_at = now
     session.flush()
     _checkin_event(
@@ -222,12 +223,14 @@ def _add_extension(
     if new_date <= checkin.due_date:
         raise InputError(f"申请延期的日期须晚于当前截止日期 {checkin.due_date.isoformat()}。")
     pending = session.scalars(
-        select(Extension).where(Extension.checkin_id == checkin.id, Extension.decision == "pending")
+        select(Extension).where(
+            Extension.checkin_id == checkin.id, Extension.decision == ExtensionDecision.PENDING
+        )
     ).all()
     for earlier in pending:
         if earlier.requested_date == new_date and earlier.reason == reason:
             return earlier
-        earlier.decision = "withdrawn"
+        earlier.decision = ExtensionDecision.WITHDRAWN
         earlier.decided_at = now
         earlier.decided_by = "申请部门更新"
     extension = Extension(
@@ -274,7 +277,7 @@ def _pending_extension(*, session: Session, extension_id: int) -> tuple[Extensio
     extension = session.get(Extension, extension_id, with_for_update=True)
     if extension is None:
         raise NotFoundError(f"延期申请 {extension_id} 不存在。")
-    if extension.decision != "pending":
+    if extension.decision != ExtensionDecision.PENDING:
         raise InputError(f"延期申请 {extension_id} 已处理（{extension.decision}）。")
     checkin = load_checkin(session=session, checkin_id=extension.checkin_id, for_update=True)
     return extension, checkin
@@ -312,7 +315,7 @@ def reject_extension(
 ) -> Extension:
     """Reject a pending request; the due date stays. Writes `duban.checkin.extension_rejected`."""
     extension, checkin = _pending_extension(session=session, extension_id=extension_id)
-    extension.decision = "rejected"
+    extension.decision = ExtensionDecision.REJECTED
     extension.decided_at = now
     extension.decided_by = decided_by
     _checkin_event(
@@ -333,5 +336,5 @@ def list_extensions(*, session: Session, pending_only: bool = True) -> list[Exte
     """Extension requests, oldest first (only undecided ones unless `pending_only` is false)."""
     query = select(Extension).order_by(Extension.requested_at, Extension.id)
     if pending_only:
-        query = query.where(Extension.decision == "pending")
+        query = query.where(Extension.decision == ExtensionDecision.PENDING)
     return list(session.scalars(query))
