@@ -22,16 +22,16 @@ from models.calendar import default_calendar
 from models.daily_pass import is_quarter_end, is_year_end
 
 __all__ = [
+    "final_state_of",
     "is_quarter_end",
     "is_year_end",
     "quarter_review_at_quarter_end",
-    "relay",
     "supervise_plan_on_workdays",
     "year_review_at_year_end",
 ]
 
 
-def relay(state: State[Any]) -> State[Any]:
+def final_state_of(state: State[Any]) -> State[Any]:
     """The gate run's own final state: a completed subflow's name and message, else its state.
 
     (A subflow's state returned as is would be folded into a plain `Completed`.)
@@ -60,7 +60,7 @@ async def supervise_plan_on_workdays(
     state: State[Any] = await supervise_plan(
         plan_id=plan_id, as_of=moment, batch=batch, shards=shards, return_state=True
     )
-    return relay(state)
+    return final_state_of(state)
 
 
 @flow(name="quarter-review-at-quarter-end", flow_run_name="季度通报检查-计划{plan_id}")
@@ -75,7 +75,7 @@ async def quarter_review_at_quarter_end(
     state: State[Any] = await quarter_review(
         plan_id=plan_id, as_of=moment, out_dir=out_dir, return_state=True
     )
-    return relay(state)
+    return final_state_of(state)
 
 
 @flow(name="year-review-at-year-end", flow_run_name="年度评估检查-计划{plan_id}")
@@ -90,4 +90,4 @@ async def year_review_at_year_end(
     state: State[Any] = await year_review(
         plan_id=plan_id, as_of=moment, out_dir=out_dir, return_state=True
     )
-    return relay(state)
+    return final_state_of(state)

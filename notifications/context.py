@@ -27,7 +27,7 @@ from notifications.rendering import format_date
 _T = TypeVar("_T")
 
 
-def item_label(item: Item) -> str:
+def item_number(item: Item) -> str:
     """`第4项` for a numbered item, the number itself (`（一）`) otherwise."""
     return f"第{item.number}项" if item.number.isdigit() else item.number
 
@@ -252,7 +252,7 @@ def build_item_context(
         "recipient_name": recipient_name,
         "sent_on": today,
         "plan": {"title": plan.title, "year": plan.year},
-        "item": {"label": item_label(item), "title": item.title},
+        "item": {"label": item_number(item), "title": item.title},
         "department": {"name": department.name},
         "role_label": AssignmentRole.label_of(checkin.role if checkin else AssignmentRole.LEAD),
         "phase": {"name": phase.name, "range": _phase_range(phase)} if phase else None,
