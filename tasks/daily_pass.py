@@ -417,6 +417,20 @@ def event_row(event: EventAction, now: datetime) -> dict[str, object]:
     }
 
 
+def _missing_checkins(loaded: LoadedChunk) -> list[dict[str, object]]:
+    as_of = loaded.facts.as_of
+    return checkins_to_create(
+        assignments=[
+            (entry.assignment.item_id, entry.assignment.department_id, entry.assignment.role)
+            for entry in loaded.facts.assignments
+        ],
+        specs=loaded.specs,
+        existing=loaded.existing,
+        today=local_date(as_of),
+        now=as_of,
+    )
+
+
 def reconcile_chunk(
     *,
     session: Session,
@@ -431,16 +445,7 @@ def reconcile_chunk(
     loaded = load_chunk_facts(
         session=session, plan=plan, item_ids=item_ids, as_of=as_of, policy=policy, calendar=calendar
     )
-    new = checkins_to_create(
-        assignments=[
-            (entry.assignment.item_id, entry.assignment.department_id, entry.assignment.role)
-            for entry in loaded.facts.assignments
-        ],
-        specs=loaded.specs,
-        existing=loaded.existing,
-        today=local_date(as_of),
-        now=as_of,
-    )
+    new = _missing_checkins(loaded)
     if new:
         insert_checkins(session=session, rows=new)
         loaded = with_open_checkins(session=session, loaded=loaded)
@@ -469,15 +474,6 @@ def preview_chunk(
         session=session, plan=plan, item_ids=item_ids, as_of=as_of, policy=policy, calendar=calendar
     )
     decision = decide_chunk(loaded.facts)
-    for row in checkins_to_create(
-        assignments=[
-            (entry.assignment.item_id, entry.assignment.department_id, entry.assignment.role)
-            for entry in loaded.facts.assignments
-        ],
-        specs=loaded.specs,
-        existing=loaded.existing,
-        today=local_date(as_of),
-        now=as_of,
-    ):
+    for row in _missing_checkins(loaded):
         decision.results[int(str(row["item_id"]))].checkins_created += 1
     return [decision.results[item_id] for item_id in item_ids]
