@@ -7,7 +7,8 @@ from datetime import date
 from sqlalchemy import Date, Float, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from models.base import Base, IntPK, JsonDict, JsonList, Timestamp
+from models.base import Base, IntPK, JsonDict, JsonList, StrEnumColumn, Timestamp
+from models.vocabulary import Colour
 
 
 class Plan(Base):
@@ -88,7 +89,7 @@ class Item(Base):
     title: Mapped[str] = mapped_column(Text)
     body: Mapped[str] = mapped_column(Text, default="")
     line: Mapped[int] = mapped_column(Integer, default=0)
-    colour: Mapped[str] = mapped_column(String(10), default="none")
+    colour: Mapped[Colour] = mapped_column(StrEnumColumn(Colour, 10), default=Colour.NONE)
     needs_assignment: Mapped[bool] = mapped_column(default=False)
     unresolved_units: Mapped[JsonList] = mapped_column(default=list)
     deadline: Mapped[JsonDict | None] = mapped_column(default=None)

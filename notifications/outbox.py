@@ -19,6 +19,8 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import ColumnElement, Table, and_, bindparam, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 import models.tables  # noqa: F401 - every table mapped before rows are flushed
@@ -149,6 +151,47 @@ def enqueue_messages(
 def enqueue_many(*, session: Session, messages: Sequence[NewMessage], now: datetime) -> int:
     """`enqueue_messages`, returning only how many rows were added. Does not commit."""
     return enqueue_messages(session=session, messages=messages, now=now).added
+
+
+def insert_messages(*, session: Session, messages: Sequence[NewMessage], now: datetime) -> int:
+    """Insert a pending row per message in one statement; a key already in the outbox (a
+    concurrent or earlier enqueue) is skipped by the database. Returns rows added.
+
+    Does not commit. Raises `HeaderInjectionError` like `enqueue_message`, before anything
+    is written.
+    """
+    if not messages:
+        return 0
+    for message in messages:
+        for value in (message.subject, *message.to, *message.cc):
+            check_header(value)
+    unique: dict[str, NewMessage] = {}
+    for message in messages:
+        unique.setdefault(message.key, message)
+    rows = [
+        {
+            "id": uuid.uuid4().hex,
+            "key": message.key,
+            "kind": message.kind,
+            "notice_id": message.notice_id,
+            "to_addrs": list(message.to),
+            "cc_addrs": list(message.cc),
+            "subject": message.subject,
+            "text_body": message.text_body,
+            "html_body": message.html_body,
+            "attachments": [dict(item) for item in message.attachments],
+            "next_attempt_at": now,
+            "created_at": now,
+        }
+        for message in unique.values()
+    ]
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    table = OutboxMessage.__table__
+    added = session.execute(
+        insert(table).on_conflict_do_nothing().returning(table.c.id),  # type: ignore[arg-type]
+        rows,
+    )
+    return len(added.all())
 
 
 @dataclass(frozen=True)
