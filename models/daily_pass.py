@@ -25,6 +25,7 @@ from models.attainment import PaceStatus, pace_status
 from models.calendar import WorkCalendar
 from models.clock import local_date
 from models.directory import Department
+from models.item_schedule import ItemCheckin
 from models.ladder import (
     CheckinFacts,
     CheckinState,
@@ -287,13 +288,20 @@ def checkins_to_create(
     existing: Collection[tuple[int, int, str, int]],
     today: date,
     now: datetime,
+    per_item: Mapping[tuple[int, str], Sequence[ItemCheckin]] | None = None,
 ) -> list[dict[str, object]]:
     """Rows of the check-ins the schedule asks of each open `(item id, department id, role)`
     and that do not exist yet as `(item, department, phase, seq)`; none due before `today`
-    (a department given an item mid-year owes what is due from then on)."""
+    (a department given an item mid-year owes what is due from then on). `per_item` holds
+    the schedule of items whose own 完成时限 / 时序进度 change it (`models.item_schedule`)."""
     rows: list[dict[str, object]] = []
+    own = per_item or {}
     for item_id, department_id, role in assignments:
-        for spec in specs.get(role, ()):
+        key = (item_id, role)
+        wanted: Sequence[CheckinSpec | ItemCheckin] = (
+            own[key] if key in own else specs.get(role, ())
+        )
+        for spec in wanted:
             if spec.due_date < today:
                 continue
             if (item_id, department_id, spec.phase_key, spec.seq) in existing:
@@ -311,6 +319,7 @@ def checkins_to_create(
                     "status": CheckinStatus.PENDING,
                     "escalation_level": 0,
                     "created_at": now,
+                    "asks": spec.asks if isinstance(spec, ItemCheckin) else "",
                 }
             )
     return rows

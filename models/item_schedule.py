@@ -18,12 +18,13 @@ check-in stays stable when the schedule is computed again. Pure: no database, no
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Protocol
+from typing import Any, Protocol
 
 from models.calendar import WorkCalendar
+from models.plan_schema import ParsedDeadline, ParsedMilestone
 from models.policy import SupervisionPolicy
 from models.schedule import CheckinSpec, PhaseWindow
 
@@ -208,3 +209,44 @@ def _with_deadline(
 def milestones_due(milestones: Sequence[MilestoneLike], as_of: date) -> int:
     """How many milestones should be done by `as_of` (their period has ended): 序时进度."""
     return sum(1 for milestone in milestones if milestone.end < as_of)
+
+
+def stored_schedule(
+    deadline: Mapping[str, Any] | None, milestones: Sequence[Mapping[str, Any]]
+) -> tuple[ParsedDeadline | None, list[ParsedMilestone]]:
+    """An item's stored `deadline` / `milestones` JSON read back as the reader's values."""
+    read_deadline = ParsedDeadline.model_validate(deadline) if deadline else None
+    return read_deadline, [ParsedMilestone.model_validate(m) for m in milestones]
+
+
+def item_specs(
+    items: Iterable[tuple[int, Mapping[str, Any] | None, Sequence[Mapping[str, Any]]]],
+    specs: Mapping[str, Sequence[CheckinSpec]],
+    *,
+    phases: Sequence[PhaseWindow],
+    policy: SupervisionPolicy,
+    calendar: WorkCalendar,
+) -> dict[tuple[int, str], list[ItemCheckin]]:
+    """Per `(item id, role)`, the check-ins of each item whose own deadline or milestones
+    change the policy's schedule (`item_checkins`); items without either are left out, so
+    they keep `specs`. `items` are `(id, deadline JSON, milestones JSON)` as stored."""
+    use_milestones, use_deadlines = policy.item_milestones, policy.item_deadlines
+    found: dict[tuple[int, str], list[ItemCheckin]] = {}
+    if not (use_milestones or use_deadlines):
+        return found
+    for item_id, deadline_json, milestones_json in items:
+        if not deadline_json and not milestones_json:
+            continue
+        deadline, milestones = stored_schedule(deadline_json, milestones_json)
+        for role, role_specs in specs.items():
+            found[(item_id, role)] = item_checkins(
+                role_specs,
+                phases=phases,
+                policy=policy,
+                calendar=calendar,
+                deadline=deadline,
+                milestones=milestones,
+                use_milestones=use_milestones,
+                use_deadlines=use_deadlines,
+            )
+    return found

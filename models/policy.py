@@ -122,6 +122,8 @@ class SupervisionPolicy(_Frozen):
     support_departments_report: bool = False
     request_lead_workdays: int = Field(default=5, ge=0)
     reminder_on_due_date: bool = True
+    item_milestones: bool = True
+    item_deadlines: bool = True
     escalation: tuple[EscalationLevel, ...]
     default_phases: tuple[PhaseTemplate, ...]
 

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from models.clock import local_date
 from models.directory import Department
+from models.phase_text import phase_range
 from models.plan import Item, Phase, Plan
 from models.settings import Settings
 from models.supervision import LATEST_FIRST, Checkin, Submission
@@ -33,9 +34,9 @@ def item_number(item: Item) -> str:
 
 
 def _phase_range(phase: Phase) -> str:
-    if phase.start_text and phase.end_text:
-        return f"{phase.start_text}至{phase.end_text}"
-    return f"{format_date(phase.start_date)}至{format_date(phase.end_date)}"
+    return phase_range(
+        phase.start_text, phase.end_text, phase.start_date, phase.end_date, format_day=format_date
+    )
 
 
 def submission_summary(submission: Submission) -> dict[str, Any]:
@@ -257,6 +258,7 @@ def build_item_context(
         "role_label": AssignmentRole.label_of(checkin.role if checkin else AssignmentRole.LEAD),
         "phase": {"name": phase.name, "range": _phase_range(phase)} if phase else None,
         "due_date": due_date,
+        "asks": checkin.asks if checkin is not None else "",
         "overdue_days": (today - due_date).days if due_date is not None else None,
         "targets": [
             {

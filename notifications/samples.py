@@ -31,6 +31,7 @@ def sample_context(kind: str) -> dict[str, Any]:
             "role_label": "牵头",
             "phase": {"name": "落实达标", "range": "2021年5月中旬至12月中旬"},
             "due_date": date(2021, 6, 30),
+            "asks": "",
             "overdue_days": -2,
             "targets": [
                 {"text": "举办学术交流活动不少于200场次", "unit": "场次", "reported": 86.0},

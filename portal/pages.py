@@ -136,6 +136,7 @@ def page_context(page: CheckinPage) -> dict[str, Any]:
         "department": checkin.department.name,
         "phase_name": page.phase_name,
         "due_date": format_date(checkin.due_date),
+        "asks": checkin.asks,
         "extension_min": add_days(checkin.due_date, 1).isoformat(),
         "extension_max": latest_extension_date(
             due_date=checkin.due_date, plan_year=item.plan.year

@@ -20,9 +20,10 @@ from models.directory import Department
 from models.errors import DubanError, InputError, NotFoundError
 from models.plan import Item, Plan
 from models.policy import SupervisionPolicy
+from models.schedule import plan_checkins
 from models.supervision import Assignment, Checkin
 from models.vocabulary import AssignmentRole, CheckinStatus
-from tasks.checkins import materialise_checkins, reactivate_cancelled, schedule_for_plan
+from tasks.checkins import materialise_checkins, own_schedules, plan_windows, reactivate_cancelled
 from tasks.daily_pass import insert_notices, record_notice_emails
 from tasks.events import record_event
 from tasks.sql import insert_events
@@ -102,9 +103,11 @@ def start_supervision(
     if moved.rowcount != 1:  # type: ignore[attr-defined]
         raise DubanError(f"计划「{plan.title}」已经开始督办（状态：{plan.status}），不能重复开始。")
     session.refresh(plan)
-    specs = schedule_for_plan(
-        session=session, plan=plan, policy=policy, calendar=calendar, not_before=local_date(now)
-    )
+    windows = plan_windows(session=session, plan=plan, policy=policy)
+    specs = {
+        role: plan_checkins(windows, policy, calendar, role=role, not_before=local_date(now))
+        for role in ("lead", "support")
+    }
     items = list(
         session.scalars(
             select(Item)
@@ -146,7 +149,15 @@ def start_supervision(
     if unassigned:
         session.execute(update(Item).where(Item.id.in_(unassigned)).values(needs_assignment=True))
     checkins = sum(
-        materialise_checkins(session=session, plan_id=plan_id, specs=specs, now=now).values()
+        materialise_checkins(
+            session=session,
+            plan_id=plan_id,
+            specs=specs,
+            now=now,
+            per_item=own_schedules(
+                items=items, windows=windows, specs=specs, policy=policy, calendar=calendar
+            ),
+        ).values()
     )
     record_event(
         session=session,

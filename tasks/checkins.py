@@ -18,6 +18,7 @@ from models.clock import local_date
 from models.daily_pass import checkins_to_create, item_label
 from models.directory import Department
 from models.errors import DubanError, InputError, NotFoundError
+from models.item_schedule import ItemCheckin, item_specs
 from models.limits import check_extension_date
 from models.plan import Item, Phase, Plan
 from models.policy import SupervisionPolicy
@@ -52,12 +53,35 @@ def schedule_for_plan(
     `not_before` (the local date supervision started) drops check-ins due before it.
     Raises `InputError` for invalid phases.
     """
-    phases = list(session.scalars(select(Phase).where(Phase.plan_id == plan.id)))
-    windows = phase_windows(phases=phases, policy=policy, year=plan.year)
+    windows = plan_windows(session=session, plan=plan, policy=policy)
     return {
         role: plan_checkins(windows, policy, calendar, role=role, not_before=not_before)
         for role in ("lead", "support")
     }
+
+
+def plan_windows(*, session: Session, plan: Plan, policy: SupervisionPolicy) -> list[PhaseWindow]:
+    """The plan's stored phases as schedule values, or the policy's defaults for its year."""
+    phases = list(session.scalars(select(Phase).where(Phase.plan_id == plan.id)))
+    return phase_windows(phases=phases, policy=policy, year=plan.year)
+
+
+def own_schedules(
+    *,
+    items: Sequence[Item],
+    windows: Sequence[PhaseWindow],
+    specs: dict[str, list[CheckinSpec]],
+    policy: SupervisionPolicy,
+    calendar: WorkCalendar,
+) -> dict[tuple[int, str], list[ItemCheckin]]:
+    """The schedules of `items` whose own 完成时限 / 时序进度 change the policy's (no I/O)."""
+    return item_specs(
+        ((item.id, item.deadline, item.milestones) for item in items),
+        specs,
+        phases=windows,
+        policy=policy,
+        calendar=calendar,
+    )
 
 
 def _insert_ignoring_duplicates(session: Session, rows: list[dict[str, object]]) -> None:
@@ -75,6 +99,7 @@ def materialise_checkins(
     specs: dict[str, list[CheckinSpec]],
     now: datetime,
     item_ids: Sequence[int] | None = None,
+    per_item: dict[tuple[int, str], list[ItemCheckin]] | None = None,
 ) -> dict[int, int]:
     """Insert the missing check-ins of every open assignment (of `item_ids`, or the plan).
 
@@ -104,6 +129,7 @@ def materialise_checkins(
         existing=existing,
         today=local_date(now),
         now=now,
+        per_item=per_item,
     )
     _insert_ignoring_duplicates(session, rows)
     counts: dict[int, int] = {}

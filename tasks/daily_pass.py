@@ -45,7 +45,7 @@ from models.supervision import LATEST_FIRST, Assignment, Checkin, Extension, Not
 from models.vocabulary import AssignmentRole, CheckinStatus, ExtensionDecision, NoticeKind
 from notifications.compose import insert_notice_emails
 from notifications.context import ContextRows, next_pending_checkins
-from tasks.checkins import phase_windows
+from tasks.checkins import own_schedules, phase_windows
 from tasks.sql import insert_events, insert_ignoring, table_of
 
 
@@ -419,7 +419,17 @@ def event_row(event: EventAction, now: datetime) -> dict[str, object]:
 
 def _missing_checkins(loaded: LoadedChunk) -> list[dict[str, object]]:
     as_of = loaded.facts.as_of
+    facts = loaded.facts
+    windows = phase_windows(phases=loaded.phases, policy=facts.policy, year=facts.year)
+    per_item = own_schedules(
+        items=facts.items,
+        windows=windows,
+        specs=loaded.specs,
+        policy=facts.policy,
+        calendar=facts.calendar,
+    )
     return checkins_to_create(
+        per_item=per_item,
         assignments=[
             (entry.assignment.item_id, entry.assignment.department_id, entry.assignment.role)
             for entry in loaded.facts.assignments
