@@ -70,9 +70,24 @@ def parse_plan_text(
 ) -> ParsedPlan:
     """Read a plan from text: sections, groups, items, units, targets, phases and metadata.
 
-    Pure. Raises `InputError` when the text has no numbered items or no year can be found
-    (then pass `default_year`). A plan without phases gets the default phases with a warning.
+    Pure, linear in the length of `text`. Raises `InputError` when the text has no numbered
+    items, exceeds the paragraph or item limits, or no year can be found (then pass
+    `default_year`, which is used with a warning). A plan without phases gets the default
+    phases with a warning.
     """
+    try:
+        return _parse_plan_text(
+            text, source_name=source_name, default_year=default_year, encoding=encoding
+        )
+    except InputError as exc:
+        if exc.path is None and source_name:
+            raise InputError(exc.reason, path=source_name, line=exc.line) from exc
+        raise
+
+
+def _parse_plan_text(
+    text: str, *, source_name: str, default_year: int | None, encoding: str | None
+) -> ParsedPlan:
     if not text.strip():
         raise InputError("文件为空，没有可读取的内容", path=source_name or None)
     document = clean_document(text)
