@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import re
+import stat
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -179,14 +181,80 @@ def chinese_error(error: Mapping[str, Any]) -> str:
     return f"{where}: {message}" if where else message
 
 
-def parse_plan_data(data: object, *, source_name: str) -> ParsedPlan:
-    """Validate a hand-written canonical plan (already loaded from YAML/JSON)."""
+def parse_plan_data(data: object, *, source_name: str, source_text: str = "") -> ParsedPlan:
+    """Validate a hand-written canonical plan (already loaded from YAML/JSON).
+
+    With `source_text` (the YAML/JSON it was loaded from) an error names the line of the
+    offending value. Raises `InputError`.
+    """
     if not isinstance(data, dict):
         raise InputError("计划文件应是一个包含 title、year、items 的对象", path=source_name)
     try:
         return ParsedPlan.model_validate(data)
     except ValidationError as exc:
-        raise InputError(chinese_error(exc.errors()[0]), path=source_name) from exc
+        error = exc.errors()[0]
+        line = _yaml_line(source_text, error["loc"]) if source_text else 0
+        raise InputError(chinese_error(error), path=source_name, line=line) from exc
+
+
+def _yaml_line(text: str, loc: tuple[int | str, ...]) -> int:
+    """1-based line of the value at `loc` (keys and indexes) in YAML/JSON text, else 0."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return 0
+    line = 0
+    for part in loc:
+        if node is None:
+            break
+        line = node.start_mark.line + 1
+        if isinstance(node, yaml.MappingNode):
+            node = next((v for k, v in node.value if getattr(k, "value", None) == part), None)
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+            node = node.value[part] if 0 <= part < len(node.value) else None
+        else:
+            node = None
+    return node.start_mark.line + 1 if node is not None else line
+
+
+_OS_REASONS = {
+    errno.ENOENT: "文件不存在",
+    errno.EACCES: "没有读取权限",
+    errno.EPERM: "没有读取权限",
+    errno.EISDIR: "这是一个文件夹，不是文件",
+    errno.ENAMETOOLONG: "文件名过长",
+    errno.ELOOP: "符号链接循环",
+}
+
+
+def _os_reason(exc: OSError) -> str:
+    return _OS_REASONS.get(exc.errno or 0, f"系统错误 {exc.errno}")
+
+
+def _regular_file_size(path: Path) -> int:
+    """Size of a regular file; `InputError` for a missing path, a folder, a device or a pipe."""
+    try:
+        info = path.stat()
+    except OSError as exc:
+        raise InputError(f"无法读取文件：{_os_reason(exc)}", path=path) from exc
+    if stat.S_ISDIR(info.st_mode):
+        raise InputError("这是一个文件夹，不是计划文件；请给出文件路径", path=path)
+    if not stat.S_ISREG(info.st_mode):
+        raise InputError("不是普通文件（设备、管道或套接字），无法作为计划读取", path=path)
+    return info.st_size
+
+
+def read_bounded(path: Path, limit: int = MAX_BYTES) -> bytes:
+    """The file's bytes, reading at most `limit` + 1 (a file that grows is refused, not read
+    without bound). Raises `InputError` for an unreadable or oversized file."""
+    try:
+        with path.open("rb") as stream:
+            data = stream.read(limit + 1)
+    except OSError as exc:
+        raise InputError(f"无法读取文件：{_os_reason(exc)}", path=path) from exc
+    if len(data) > limit:
+        raise InputError(f"文件过大，上限为 {limit // 1048576} MB", path=path)
+    return data
 
 
 def read_plan_file(path: Path, *, default_year: int | None = None) -> ParsedPlan:
@@ -194,10 +262,7 @@ def read_plan_file(path: Path, *, default_year: int | None = None) -> ParsedPlan
 
     Raises `InputError` (one line) for missing, oversized, binary or malformed files.
     """
-    try:
-        size = path.stat().st_size
-    except OSError as exc:
-        raise InputError(f"无法读取文件：{exc.strerror}", path=path) from exc
+    size = _regular_file_size(path)
     if size > MAX_BYTES:
         raise InputError(
             f"文件过大（{size / 1048576:.1f} MB），上限为 {MAX_BYTES // 1048576} MB", path=path
@@ -212,7 +277,7 @@ def read_plan_file(path: Path, *, default_year: int | None = None) -> ParsedPlan
         from models.plan_reader.xlsx import read_xlsx
 
         return read_xlsx(path, default_year=default_year)
-    data = path.read_bytes()
+    data = read_bounded(path)
     if suffix in {".yaml", ".yml", ".json"}:
         decoded = decode_text(data, source_name=name)
         try:
@@ -224,7 +289,7 @@ def read_plan_file(path: Path, *, default_year: int | None = None) -> ParsedPlan
                 path=path,
                 line=mark.line + 1 if mark else 0,
             ) from exc
-        return parse_plan_data(loaded, source_name=name)
+        return parse_plan_data(loaded, source_name=name, source_text=decoded.text)
     if suffix not in TEXT_SUFFIXES:
         kind = sniff_binary(data)
         if kind is not None:

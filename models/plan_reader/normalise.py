@@ -134,8 +134,16 @@ def _split_run(run: list[tuple[int, str]]) -> list[tuple[int, str]]:
     return result
 
 
+_LINE_BREAKS = re.compile("[\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]")
+
+
 def _numbered_lines(text: str, *, scraped: bool) -> list[tuple[int, str]]:
-    """Non-empty cleaned lines with their 1-based numbers; raises past `MAX_PARAGRAPHS`."""
+    """Non-empty cleaned lines with their 1-based numbers; raises past `MAX_PARAGRAPHS`.
+
+    Every Unicode line break (form feed, U+2028, …) ends a line, as `\\n` does.
+    """
+    if _LINE_BREAKS.search(text):
+        text = _LINE_BREAKS.sub("\n", text)
     lines: list[tuple[int, str]] = []
     for number, line in enumerate(io.StringIO(text, newline="\n"), start=1):
         cleaned = normalise_line(line)

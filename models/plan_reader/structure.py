@@ -74,8 +74,15 @@ def split_title(text: str) -> tuple[str, str]:
     text = text.strip()
     match = _SENTENCE_END.search(text)
     if match is None:
-        return text, ""
-    return text[: match.start()].strip(), text[match.end() :].strip()
+        return _join_lines(text), ""
+    return _join_lines(text[: match.start()].strip()), text[match.end() :].strip()
+
+
+def _join_lines(title: str) -> str:
+    """A title wrapped over lines is one line again (lines joined without a break)."""
+    if "\n" not in title and "\r" not in title:
+        return title
+    return "".join(part.strip() for part in title.splitlines())
 
 
 def _section_title(rest: str) -> tuple[str, str]:
@@ -219,7 +226,9 @@ def read_structure(paragraphs: list[Paragraph], *, year: int) -> Structure:
         close()
         if _DEPTH[style] < _DEPTH[item_style] and deeper_next:
             continue
-        draft = _Draft(number=number_text, section=section, group=group, line=para.line, parts=[rest])
+        draft = _Draft(
+            number=number_text, section=section, group=group, line=para.line, parts=[rest]
+        )
     close()
     out.groups = [
         ParsedGroup(heading=g.heading, items=group_counts.get(i, 0))
