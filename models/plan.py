@@ -64,7 +64,9 @@ class Item(Base):
     """One numbered plan item (任务): the unit of supervision.
 
     `colour` is the current RAG status (`green`, `amber`, `red`, or `none` before supervision);
-    `needs_assignment` flags an item that no department leads yet.
+    `needs_assignment` flags an item that no department leads yet. `deadline` and
+    `milestones` are the item's own 完成时限 and 时序进度 as the reader gave them
+    (`ParsedDeadline` / `ParsedMilestone` in JSON), `criteria` its 考核要点.
     """
 
     __tablename__ = "item"
@@ -83,6 +85,9 @@ class Item(Base):
     colour: Mapped[str] = mapped_column(String(10), default="none")
     needs_assignment: Mapped[bool] = mapped_column(default=False)
     unresolved_units: Mapped[JsonList] = mapped_column(default=list)
+    deadline: Mapped[JsonDict | None] = mapped_column(default=None)
+    milestones: Mapped[JsonList] = mapped_column(default=list)
+    criteria: Mapped[str] = mapped_column(Text, default="")
 
     plan: Mapped[Plan] = relationship(back_populates="items", lazy="raise")
     section: Mapped[Section | None] = relationship(lazy="raise")

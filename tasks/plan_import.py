@@ -166,6 +166,9 @@ def _write_plan(
         row.line = incoming.line
         row.unresolved_units = flagged
         row.needs_assignment = not roles["lead"]
+        row.deadline = incoming.deadline.model_dump(mode="json") if incoming.deadline else None
+        row.milestones = [m.model_dump(mode="json") for m in incoming.milestones]
+        row.criteria = incoming.criteria
         roles_of.append(roles)
     for chunk in _chunks(removed):
         session.execute(delete(Target).where(Target.item_id.in_(chunk)))
