@@ -28,7 +28,7 @@ _STYLES = (("paren_cn", _PAREN_CN), ("digit", _DIGIT), ("paren_digit", _PAREN_DI
 _DEPTH = {"section": 0, "paren_cn": 1, "digit": 2, "paren_digit": 3}
 _SENTENCE_END = re.compile(r"[。！？；!?;]")
 _ENUMERATED = re.compile(rf"^(?:[{_CN}]+是|首先|其次|再次|最后|此外|同时)")
-_GROUP_TAIL = re.compile(r"(?:主要)?(?:是|为|為|如下|包括|有)?\s*[:：]$")
+_GROUP_TAIL = re.compile(r"(?:主要)?(?:是|为|為|如下|包括|有)?\s{0,40}[:：]$")
 MAX_ITEMS = 20000
 
 

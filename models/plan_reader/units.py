@@ -17,8 +17,8 @@ _LEAD_RE = re.compile(_LEAD)
 _SUPPORT_RE = re.compile(_SUPPORT)
 _LABEL = re.compile(rf"(?P<label>{_LEAD}|{_SUPPORT}|{_RESP})\s*[:：]")
 _OPEN, _CLOSE = "(（〔【[［", ")）〕】]］"
-_LABEL_AT = re.compile(rf"\s*(?:{_LEAD}|{_SUPPORT}|{_RESP})\s*[:：]")
-_BARE_LABEL_AT = re.compile(rf"\s*(?:{_LEAD}|{_RESP})\s*[:：]")
+_LABEL_AT = re.compile(rf"(?<!\s)\s*+(?:{_LEAD}|{_SUPPORT}|{_RESP})\s*[:：]")
+_BARE_LABEL_AT = re.compile(rf"(?<!\s)\s*+(?:{_LEAD}|{_RESP})\s*[:：]")
 _OWN_LINE = re.compile(rf"^\s*(?:{_LEAD}|{_SUPPORT}|{_RESP})\s*[:：]")
 _QUALIFIERS = (
     "按照职责分工负责", "按职责分工负责", "按職責分工負責", "按照职责分工", "按职责分工",
@@ -36,11 +36,14 @@ class Units:
 
     lead: list[str] = field(default_factory=list)
     support: list[str] = field(default_factory=list)
+    _seen: dict[str, set[str]] = field(default_factory=dict, repr=False, compare=False)
 
     def add(self, role: str, names: list[str]) -> None:
         """Append `names` to `lead` or `support`, skipping ones already present (linear)."""
         target = self.lead if role == "lead" else self.support
-        seen = set(target)
+        seen = self._seen.get(role)
+        if seen is None:
+            seen = self._seen[role] = set(target)
         for name in names:
             if name and name not in seen:
                 seen.add(name)
@@ -52,16 +55,14 @@ class Units:
 
 def _strip_qualifiers(piece: str) -> str:
     """Drop trailing qualifiers (`按职责分工负责`, `等`), repeatedly; linear in `piece`."""
+    end = len(piece)
     while True:
-        stripped = piece.rstrip()
-        for qualifier in _QUALIFIERS:
-            if stripped.endswith(qualifier):
-                stripped = stripped[: -len(qualifier)]
-                break
-        stripped = stripped.strip()
-        if stripped == piece:
-            return piece
-        piece = stripped
+        while end and piece[end - 1].isspace():
+            end -= 1
+        qualifier = next((q for q in _QUALIFIERS if piece.endswith(q, 0, end)), None)
+        if qualifier is None:
+            return piece[:end].strip()
+        end -= len(qualifier)
 
 
 def split_units(text: str) -> list[str]:
