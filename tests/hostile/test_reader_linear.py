@@ -89,7 +89,7 @@ def test_numbered_lines_near_the_size_limit_are_refused_quickly() -> None:
     text = HEAD + "".join(f"{i}.做好第{i}项工作。\n" for i in range(1, 700_000))
     assert len(text.encode()) > 13_000_000
     started = time.perf_counter()
-    with pytest.raises(InputError, match="超过 (20000 项|500000 段)"):
+    with pytest.raises(InputError, match=r"超过 (20000 项|500000 段)"):
         parse_plan_text(text, source_name="lines.txt")
     assert time.perf_counter() - started < 30
 
