@@ -43,14 +43,14 @@ CASES: dict[str, Callable[[int], str]] = {
     "one long item body": lambda n: HEAD + "1.标题。\n" + _rep("正文内容第几行\n", n),
     "deeper numbered lines": lambda n: HEAD + "（一）标题。\n" + _rep("1.内容。\n", n),
     "duplicate sections": lambda n: HEAD + "1.工作\n" + _rep("一、标题\n", n),
-    "scraped pages": lambda n: "上传人\n" + HEAD + "".join(
-        f"{i}、内容{i}。1.工作\n" for i in range(1, n // 12)
+    "scraped pages": lambda n: (
+        "上传人\n" + HEAD + "".join(f"{i}、内容{i}。1.工作\n" for i in range(1, n // 12))
     ),
     "run-on markers": lambda n: HEAD + _rep("。(一)工作", n),
     "spaces": lambda n: HEAD + "1.工作" + " " * n + "x",
     "qualifiers": lambda n: HEAD + "1.工作（牵头单位：学会部" + "等" * n + "）",
-    "unit names": lambda n: HEAD + "1.工作\n" + "".join(
-        f"牵头单位：部门{i}\n" for i in range(n // 10)
+    "unit names": lambda n: (
+        HEAD + "1.工作\n" + "".join(f"牵头单位：部门{i}\n" for i in range(n // 10))
     ),
     "percentages": lambda n: HEAD + "1." + _rep("5%", n),
     "quotes": lambda n: HEAD + "1.工作" + _rep("“5个", n),
