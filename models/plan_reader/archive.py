@@ -25,18 +25,19 @@ _CHUNK = 1 << 20
 
 
 def _count_tags(archive: zipfile.ZipFile, name: str, tags: Iterable[bytes]) -> dict[bytes, int]:
-    """Count `<tag>`/`<tag ` openings in a member, streamed in 1 MB chunks (bounded memory)."""
+    """Count `<tag>`, `<tag …>` and `<tag/>` openings in a member, streamed in 1 MB chunks."""
     wanted = list(tags)
-    patterns = [(tag, (b"<" + tag + b">", b"<" + tag + b" ")) for tag in wanted]
+    patterns = [
+        (tag, [b"<" + tag + end for end in (b">", b" ", b"/", b"\t", b"\n")]) for tag in wanted
+    ]
     counts = dict.fromkeys(wanted, 0)
     keep = max(len(tag) for tag in wanted) + 2
     carry = b""
     with archive.open(name) as stream:
         while chunk := stream.read(_CHUNK):
             window = carry + chunk
-            for tag, (closed, spaced) in patterns:
-                counts[tag] += window.count(closed) + window.count(spaced)
-                counts[tag] -= carry.count(closed) + carry.count(spaced)
+            for tag, openings in patterns:
+                counts[tag] += sum(window.count(o) - carry.count(o) for o in openings)
             carry = window[-keep:]
     return counts
 
