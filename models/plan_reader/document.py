@@ -85,6 +85,9 @@ def parse_plan_text(
         if exc.path is None and source_name:
             raise InputError(exc.reason, path=source_name, line=exc.line) from exc
         raise
+    except ValidationError as exc:
+        reason = chinese_error(exc.errors()[0])
+        raise InputError(f"计划内容无效：{reason}", path=source_name or None) from exc
 
 
 def _parse_plan_text(

@@ -203,7 +203,9 @@ def read_structure(paragraphs: list[Paragraph], *, year: int) -> Structure:
                 out.warnings.append(ParseWarning(line=para.line, reason=f"章节 {section} 重复"))
                 section = f"{number_text}#{para.line}"
             section_numbers.add(section)
-            out.sections.append(ParsedSection(number=section, title=title))
+            if len(out.sections) >= MAX_ITEMS:
+                raise InputError(f"章节超过 {MAX_ITEMS} 个（第{para.line}行起），超出上限")
+            out.sections.append(ParsedSection(number=section, title=title[:2000]))
             continue
         if style == "digit":
             last_digit = int(number_text)

@@ -98,7 +98,7 @@ def table_to_plan(
             continue
         section_match = _SECTION_ROW.match(filled[0])
         if section_match and len(set(filled)) == 1:
-            sections.append(ParsedSection(number=section_match[1], title=section_match[2]))
+            sections.append(ParsedSection(number=section_match[1], title=section_match[2][:2000]))
             continue
         task = cell(row, columns["task"])
         if not task:
