@@ -30,6 +30,7 @@ _ISSUED = re.compile(r"^((?:19|20)\d\d)年(\d{1,2})月(\d{1,2})日$")
 _ORG_SUFFIX = re.compile(
     r"(?:协会|協會|科协|科協|委员会|委員會|政府|局|厅|廳|办公室|辦公室|委|院|中心|部|会|會)$"
 )
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 TEXT_SUFFIXES = {".txt", ".text", ".md", ""}
 
 
@@ -203,7 +204,7 @@ def parse_plan_data(data: object, *, source_name: str, source_text: str = "") ->
 def _yaml_line(text: str, loc: tuple[int | str, ...]) -> int:
     """1-based line of the value at `loc` (keys and indexes) in YAML/JSON text, else 0."""
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=_YAML_LOADER)
     except yaml.YAMLError:
         return 0
     line = 0
@@ -284,11 +285,12 @@ def read_plan_file(path: Path, *, default_year: int | None = None) -> ParsedPlan
     if suffix in {".yaml", ".yml", ".json"}:
         decoded = decode_text(data, source_name=name)
         try:
-            loaded = yaml.safe_load(decoded.text)
-        except yaml.YAMLError as exc:
+            loaded = yaml.load(decoded.text, Loader=_YAML_LOADER)  # noqa: S506 (a safe loader)
+        except (yaml.YAMLError, RecursionError) as exc:
             mark = getattr(exc, "problem_mark", None)
+            problem = " ".join(str(getattr(exc, "problem", "") or "").split())[:120]
             raise InputError(
-                f"不是有效的 YAML/JSON：{getattr(exc, 'problem', exc)}",
+                f"不是有效的 YAML/JSON（{problem or '格式错误'}），请检查该行",
                 path=path,
                 line=mark.line + 1 if mark else 0,
             ) from exc
