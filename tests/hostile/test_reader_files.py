@@ -221,8 +221,11 @@ def test_line_break_in_a_canonical_title_is_refused_with_its_line(
 
 def test_yaml_with_a_control_character_is_one_chinese_line(tmp_path: Path) -> None:
     path = tmp_path / "plan.yaml"
+    padding = "# 手工编写的计划\n" * 40
     path.write_text(
-        "title: 某市2030年工作要点\nyear: 2030\nitems:\n  - {number: '1', title: a\x11b}\n"
+        padding
+        + "title: 某市2030年工作要点\nyear: 2030\nitems:\n  - {number: '1', title: a\x11b}\n",
+        encoding="utf-8",
     )
     message = _refused(path, "不是有效的 YAML/JSON")
     assert "special characters" not in message
