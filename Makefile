@@ -32,7 +32,7 @@ browser:
 
 # Reading .doc/.wps plans uses LibreOffice headless (antiword as the text-only fallback); the
 # tests that convert documents need them. Installed the same way as the browser packages.
-CONVERTER_PACKAGES := libreoffice-writer-nogui antiword
+CONVERTER_PACKAGES := libreoffice-writer-nogui antiword fonts-noto-cjk
 converters:
 	@dpkg -s $(CONVERTER_PACKAGES) >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
 	  && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(CONVERTER_PACKAGES) >/dev/null) \

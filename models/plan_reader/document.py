@@ -277,6 +277,14 @@ def read_plan_file(path: Path, *, default_year: int | None = None) -> ParsedPlan
         from models.plan_reader.docx import read_docx
 
         return read_docx(path, default_year=default_year)
+    if suffix == ".pdf":
+        from models.plan_reader.pdf import read_pdf
+
+        return read_pdf(path, default_year=default_year)
+    if suffix in {".doc", ".wps"}:
+        from models.plan_reader.word97 import read_word97
+
+        return read_word97(path, default_year=default_year)
     if suffix in {".xlsx", ".xlsm"}:
         from models.plan_reader.xlsx import read_xlsx
 
