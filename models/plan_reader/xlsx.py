@@ -8,6 +8,7 @@ a section.
 from __future__ import annotations
 
 import re
+import warnings
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -192,7 +193,9 @@ def _read_workbook(path: Path, *, default_year: int | None) -> ParsedPlan:
     import openpyxl
 
     try:
-        workbook = openpyxl.load_workbook(path, data_only=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            workbook = openpyxl.load_workbook(path, data_only=True)
     except Exception as exc:
         raise InputError(
             f"无法打开 Excel 文件（文件已损坏：{type(exc).__name__}）", path=path

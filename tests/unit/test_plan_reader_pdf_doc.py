@@ -188,3 +188,24 @@ def test_doc_that_is_neither_word_nor_html_is_refused(tmp_path: Path) -> None:
     path.write_bytes(b"just some bytes")
     with pytest.raises(InputError, match="不是有效的 Word 97/WPS"):
         read_plan_file(path)
+
+
+def test_doctor_names_the_converter(monkeypatch: pytest.MonkeyPatch) -> None:
+    from duban.doctor import check_document_converter
+
+    check = check_document_converter()
+    assert check.ok
+    assert ("LibreOffice" in check.detail) == (SOFFICE is not None)
+    monkeypatch.setenv("PATH", "/nonexistent")
+    missing = check_document_converter()
+    assert "apt-get install libreoffice-writer-nogui" in missing.detail
+
+
+def test_doc_without_converter_is_refused_with_the_install_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "plan.doc"
+    path.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 512)
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(InputError, match="apt-get install libreoffice-writer-nogui"):
+        read_plan_file(path)
