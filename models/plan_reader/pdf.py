@@ -17,7 +17,7 @@ from pathlib import Path
 from models.errors import InputError
 from models.plan_reader.normalise import normalise_line
 from models.plan_reader.xlsx import Row, looks_like_task_table, table_to_plan
-from models.plan_schema import ParsedPlan
+from models.plan_schema import ParsedPlan, ParseWarning
 
 MAX_PAGES = 500
 MAX_CHARS_PER_PAGE = 20_000
@@ -34,9 +34,11 @@ def _shape(text: str) -> str:
 
 
 def _page_lines(page: object) -> list[tuple[str, float, float, float]]:
-    """(text, top, x1, size) of each text line of a page, in reading order."""
+    """(text, top, x1, size) of each text line of a page, in reading order; the first line
+    is preceded by a marker line `("", 0, x0, 0)` holding the page's leftmost x0."""
     lines = page.extract_text_lines(layout=False, strip=True)  # type: ignore[attr-defined]
-    out: list[tuple[str, float, float, float]] = []
+    left = min((float(line["x0"]) for line in lines), default=0.0)
+    out: list[tuple[str, float, float, float]] = [("", 0.0, left, 0.0)]
     for line in lines:
         chars = line.get("chars") or []
         size = max((float(c.get("size", 0)) for c in chars), default=10.0)
@@ -44,35 +46,50 @@ def _page_lines(page: object) -> list[tuple[str, float, float, float]]:
     return out
 
 
-def _paragraphs(pages: list[tuple[list[tuple[str, float, float, float]], float, float]]) -> str:
-    """Join wrapped lines, drop running headers/footers, page numbers and 文号/签发人."""
+def _paragraphs(
+    pages: list[tuple[list[tuple[str, float, float, float]], float, float]],
+) -> tuple[str, list[tuple[int, int]]]:
+    """Join wrapped lines, drop running headers/footers, page numbers and 文号/签发人.
+
+    Returns the text (one paragraph a line) and, per paragraph, its (page, line on page).
+    """
     edges: Counter[str] = Counter()
+    inside: set[str] = set()
     for lines, height, _ in pages:
-        for text, top, _, _ in lines:
+        for text, top, _, _ in lines[1:]:
             if top < height * _MARGIN or top > height * (1 - _MARGIN):
                 edges[_shape(text)] += 1
+            else:
+                inside.add(_shape(text))
+    edges = Counter({shape: count for shape, count in edges.items() if shape not in inside})
     repeated = {
         shape for shape, count in edges.items() if len(pages) >= 3 and count * 2 >= len(pages)
     }
     paragraphs: list[str] = []
+    where: list[tuple[int, int]] = []
     current = ""
-    for lines, height, _ in pages:
-        ends = sorted(x1 for _, _, x1, _ in lines)
-        right = ends[len(ends) * 3 // 4] if ends else 0.0
-        for text, top, x1, size in lines:
+    start = (1, 1)
+    left = min((lines[0][2] for lines, _, _ in pages if len(lines) > 1), default=0.0)
+    for page_number, (lines, height, width) in enumerate(pages, start=1):
+        right = width - left
+        for line_number, (text, top, x1, size) in enumerate(lines[1:], start=1):
             at_edge = top < height * _MARGIN or top > height * (1 - _MARGIN)
             clean = normalise_line(text)
             if not clean or (at_edge and (_shape(text) in repeated or _PAGE_NUMBER.match(clean))):
                 continue
             if _PAGE_NUMBER.match(clean) or _DOC_NUMBER.match(clean) or _SIGNER.match(clean):
                 continue
+            if not current:
+                start = (page_number, line_number)
             current += clean
             if x1 < right - 2 * size:
                 paragraphs.append(current)
+                where.append(start)
                 current = ""
     if current:
         paragraphs.append(current)
-    return "\n".join(paragraphs)
+        where.append(start)
+    return "\n".join(paragraphs), where
 
 
 def _table_rows(tables: list[list[list[str | None]]]) -> list[Row]:
@@ -149,9 +166,19 @@ def read_pdf(path: Path, *, default_year: int | None = None) -> ParsedPlan:
             raise InputError(f"无法读取 PDF 文件（{type(exc).__name__}）", path=path) from exc
     if chars == 0:
         raise InputError("PDF 没有文字层（可能是扫描件），无法识别；请提供文字版文件", path=path)
-    text = _paragraphs(pages)
+    text, where = _paragraphs(pages)
     rows = _table_rows(tables)
     if rows and looks_like_task_table(rows):
         title = next((line for line in text.splitlines() if line), path.stem)
         return table_to_plan(rows, source_name=path.name, title=title, default_year=default_year)
-    return parse_plan_text(text, source_name=path.name, default_year=default_year)
+    plan = parse_plan_text(text, source_name=path.name, default_year=default_year)
+    plan.warnings = [_on_page(warning, where) for warning in plan.warnings]
+    return plan
+
+
+def _on_page(warning: ParseWarning, where: list[tuple[int, int]]) -> ParseWarning:
+    """A warning about paragraph N as `第3页第12行：…` (page and line of the PDF)."""
+    if not 0 < warning.line <= len(where):
+        return warning
+    page, line = where[warning.line - 1]
+    return ParseWarning(line=0, reason=f"第{page}页第{line}行：{warning.reason}")

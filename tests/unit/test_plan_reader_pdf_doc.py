@@ -87,7 +87,11 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         for seed in ("001_f1def276c14567cc", "002_9ea7fcb19178ca69")
     ]
     table = _table_docx(folder / "table.docx")
-    _convert(folder, "pdf", *sources, table)
+    lines = ["某市科协2030年工作要点", "一、党建"]
+    lines += [f"{n}.学习理论第{n}次。（牵头部室：办公室）" for n in range(1, 60)]
+    lines += ["60.开展调研。"]
+    paged = _docx_of(lines, folder / "paged.docx")
+    _convert(folder, "pdf", *sources, table, paged)
     _convert(folder, "doc", sources[1])
     return {p.name: p for p in folder.iterdir()}
 
@@ -209,3 +213,14 @@ def test_doc_without_converter_is_refused_with_the_install_command(
     monkeypatch.setenv("PATH", "/nonexistent")
     with pytest.raises(InputError, match="apt-get install libreoffice-writer-nogui"):
         read_plan_file(path)
+
+
+@needs_soffice
+def test_pdf_warnings_name_page_and_line(built: dict[str, Path]) -> None:
+    plan = read_plan_file(built["paged.pdf"])
+    assert len(plan.items) == 60
+    flagged = [w.reason for w in plan.warnings if "任务 60 未写明牵头单位" in w.reason]
+    assert len(flagged) == 1
+    page = int(flagged[0].split("页")[0].removeprefix("第"))
+    assert page >= 2
+    assert flagged[0].split("：")[0].endswith("行")
