@@ -7,6 +7,7 @@ its own arguments from `sys.argv[1:]`.
 from __future__ import annotations
 
 import importlib
+import os
 import pkgutil
 import sys
 from collections.abc import Callable
@@ -26,7 +27,13 @@ def registry() -> dict[str, Callable[[], None]]:
 
 
 def run() -> None:
-    """Run the benchmark named by the first argument, or every benchmark in turn."""
+    """Run the benchmark named by the first argument, or every benchmark in turn.
+
+    Turns off the telemetry heartbeat of the Prefect servers the benchmarks start (as the
+    CLI does, `duban/runtime.py`): on SQLite under load it logs "database is locked"
+    tracebacks that are not the benchmark's.
+    """
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     benches = registry()
     args = sys.argv[1:]
     if args and args[0] in {"-h", "--help"}:

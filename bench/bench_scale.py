@@ -176,9 +176,10 @@ def stage_start(url: str, plan_id: int) -> dict[str, Any]:
 
 
 def _pass(url: str, plan_id: int, day: date) -> dict[str, Any]:
-    from flows.supervise import CHUNK_SIZE, RECENT_SUBMISSION_DAYS
+    from flows.supervise import CHUNK_SIZE
     from models.calendar import default_calendar
     from models.clock import resolve
+    from models.daily_pass import RECENT_SUBMISSION_DAYS
     from models.db import make_engine, make_sessionmaker, transaction
     from tasks.checkins import items_with_pending_before
     from tasks.reconcile import reconcile_items

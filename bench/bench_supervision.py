@@ -1,7 +1,9 @@
 """Supervision at province scale: start a 5,000-item plan, run supervise_plan passes.
 
 `python -m bench supervision [--items 5000] [--departments 500] [--per-item 3]
-[--postgres URL] [--pg-checkins 1000000]`. Prints the machine, versions and timings.
+[--postgres URL] [--pg-checkins 1000000] [--no-prefect]`. `--no-prefect` runs the same passes
+as `reconcile_items` chunks in process (duban's own work, without Prefect's). Prints the
+machine, versions and timings.
 Targets (issue 4): start < 60 s (SQLite, ~180,000 check-ins), one pass < 30 s including
 Prefect's cost; due/overdue among 1,000,000 check-ins on PostgreSQL < 2 s.
 """
@@ -191,6 +193,9 @@ def _sqlite(args: argparse.Namespace) -> None:
         f"-> {summary.assignments} assignment notices+emails, {summary.checkins} check-ins "
         "(target < 60 s)",
     )
+    if args.no_prefect:
+        _in_process(url, plan_id, skip_request_day=args.skip_request_day)
+        return
     from prefect.testing.utilities import prefect_test_harness
 
     with prefect_test_harness(server_startup_timeout=120):
@@ -214,6 +219,43 @@ def _sqlite(args: argparse.Namespace) -> None:
                 started,
                 f"[{state.name}: {state.message}] (target < 30 s)",
             )
+
+
+def _in_process(url: str, plan_id: int, *, skip_request_day: bool) -> None:
+    """The same passes as `reconcile_items` chunks in this process: duban's work, no Prefect."""
+    from sqlalchemy import select
+
+    from duban.runtime import store_for
+    from models.calendar import default_calendar
+    from models.clock import resolve
+    from models.db import transaction
+    from models.plan import Item
+    from models.policy import default_policy
+    from models.settings import get_settings
+    from tasks.reconcile import reconcile_items
+
+    sessions = store_for(url).sessions
+    size = get_settings().pass_chunk_size
+    with sessions() as session:
+        ids = sorted(session.scalars(select(Item.id).where(Item.plan_id == plan_id)))
+    days = [("first pass", date(2021, 1, 5)), ("quiet day", date(2021, 1, 6))]
+    if not skip_request_day:
+        days += [("request day", date(2021, 1, 22)), ("same day again", date(2021, 1, 22))]
+    for label, day in days:
+        started = time.perf_counter()
+        notices = 0
+        for start in range(0, len(ids), size):
+            with transaction(sessions) as session:
+                results = reconcile_items(
+                    session=session,
+                    plan_id=plan_id,
+                    item_ids=ids[start : start + size],
+                    as_of=resolve(day),
+                    policy=default_policy(),
+                    calendar=default_calendar(),
+                )
+            notices += sum(len(result.notices) for result in results)
+        _timed(f"in-process pass, {label} {day}", started, f"-> {notices} notices (no Prefect)")
 
 
 def _postgres(url: str, checkins: int) -> None:
@@ -285,6 +327,9 @@ def main() -> None:
     parser.add_argument("--pg-checkins", type=int, default=1_000_000)
     parser.add_argument("--skip-sqlite", action="store_true")
     parser.add_argument("--skip-request-day", action="store_true")
+    parser.add_argument(
+        "--no-prefect", action="store_true", help="run the passes in process, without Prefect"
+    )
     args = parser.parse_args()
     _machine()
     if not args.skip_sqlite:

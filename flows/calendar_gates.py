@@ -9,7 +9,7 @@ flow as a subflow if it is, and otherwise finish at once in a Completed state na
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 from prefect import State, flow
@@ -18,10 +18,20 @@ from prefect.states import Completed
 from flows.review import quarter_review, year_review
 from flows.supervise import supervise_plan
 from models import clock
-from models.calendar import WorkCalendar, default_calendar
+from models.daily_pass import is_quarter_end, is_year_end
+from tasks.calendar_store import stored_calendar
+
+__all__ = [
+    "final_state_of",
+    "is_quarter_end",
+    "is_year_end",
+    "quarter_review_at_quarter_end",
+    "supervise_plan_on_workdays",
+    "year_review_at_year_end",
+]
 
 
-def relay(state: State[Any]) -> State[Any]:
+def final_state_of(state: State[Any]) -> State[Any]:
     """The gate run's own final state: a completed subflow's name and message, else its state.
 
     (A subflow's state returned as is would be folded into a plain `Completed`.)
@@ -29,17 +39,6 @@ def relay(state: State[Any]) -> State[Any]:
     if state.is_completed():
         return Completed(name=state.name, message=state.message)
     return state
-
-
-def is_quarter_end(day: date, calendar: WorkCalendar) -> bool:
-    """True if `day` is the last working day of its quarter."""
-    quarter = (day.month - 1) // 3 + 1
-    return day == calendar.last_workday_of_quarter(day.year, quarter)
-
-
-def is_year_end(day: date, calendar: WorkCalendar) -> bool:
-    """True if `day` is the last working day of its year."""
-    return day == calendar.last_workday_of_quarter(day.year, 4)
 
 
 @flow(name="supervise-plan-on-workdays", flow_run_name="每日督办-计划{plan_id}")
@@ -56,12 +55,12 @@ async def supervise_plan_on_workdays(
     """
     moment = clock.resolve(as_of)
     day = clock.local_date(moment)
-    if not default_calendar().is_workday(day):
+    if not stored_calendar().is_workday(day):
         return Completed(name="NonWorkday", message=f"{day} 不是工作日，今日不督办。")
     state: State[Any] = await supervise_plan(
         plan_id=plan_id, as_of=moment, batch=batch, shards=shards, return_state=True
     )
-    return relay(state)
+    return final_state_of(state)
 
 
 @flow(name="quarter-review-at-quarter-end", flow_run_name="季度通报检查-计划{plan_id}")
@@ -71,12 +70,12 @@ async def quarter_review_at_quarter_end(
     """Run `quarter_review` on the quarter's last working day; else `NotQuarterEnd`."""
     moment = clock.resolve(as_of)
     day = clock.local_date(moment)
-    if not is_quarter_end(day, default_calendar()):
+    if not is_quarter_end(day, stored_calendar()):
         return Completed(name="NotQuarterEnd", message=f"{day} 不是本季度最后一个工作日。")
     state: State[Any] = await quarter_review(
         plan_id=plan_id, as_of=moment, out_dir=out_dir, return_state=True
     )
-    return relay(state)
+    return final_state_of(state)
 
 
 @flow(name="year-review-at-year-end", flow_run_name="年度评估检查-计划{plan_id}")
@@ -86,9 +85,9 @@ async def year_review_at_year_end(
     """Run `year_review` on the year's last working day; else `NotYearEnd`."""
     moment = clock.resolve(as_of)
     day = clock.local_date(moment)
-    if not is_year_end(day, default_calendar()):
+    if not is_year_end(day, stored_calendar()):
         return Completed(name="NotYearEnd", message=f"{day} 不是本年度最后一个工作日。")
     state: State[Any] = await year_review(
         plan_id=plan_id, as_of=moment, out_dir=out_dir, return_state=True
     )
-    return relay(state)
+    return final_state_of(state)

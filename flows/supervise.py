@@ -12,50 +12,47 @@ is the clock: flows only read `as_of`.
 
 from __future__ import annotations
 
-from dataclasses import asdict
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from prefect import State, flow, get_run_logger, tags, task
+from prefect import State, flow, get_run_logger, tags
 from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
 from prefect.runtime import deployment, flow_run
 from prefect.states import Completed, Failed
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from duban.runtime import Store, store_for
+from duban.runtime import store_for
 from flows.shards import fan_out, shard_count, shard_items, shard_label, shard_run_name
 from models import clock
-from models.calendar import default_calendar
-from models.db import transaction
-from models.errors import NotFoundError
-from models.plan import Item, Phase, Plan
-from models.policy import SupervisionPolicy, parse_policy
+from models.daily_pass import ItemResult
 from models.settings import DEFAULT_PASS_CHUNK_SIZE, get_settings
-from tasks.checkins import items_with_pending_before
-from tasks.events import publish_pending_events
-from tasks.reconcile import ItemResult, load_supervised_plan, reconcile_items
-from tasks.status_card import item_tags, phase_on, plan_table, status_card
+from models.vocabulary import Colour, ItemState
+from tasks.supervision import (
+    Sessions,
+    batch_candidates,
+    item_card,
+    item_run_label,
+    pass_scope,
+    plan_of_item,
+    plan_summary,
+    preview_pass,
+    publish_events,
+    reconcile_chunk,
+    reconcile_now,
+    run_tags,
+)
 
 BATCH_THRESHOLD = 200
 CHUNK_SIZE = DEFAULT_PASS_CHUNK_SIZE
-RECENT_SUBMISSION_DAYS = 7
 
 
-def _store() -> Store:
-    return store_for(get_settings().effective_database_url)
-
-
-def _policy(plan: Plan) -> SupervisionPolicy:
-    return parse_policy(plan.policy or None)
+def _database() -> Sessions:
+    """The session factory of the configured database, opened once per process."""
+    return store_for(get_settings().effective_database_url).sessions
 
 
 def _item_run_name() -> str:
     """Flow run name of `supervise_item`: the item's label, read from the database."""
-    item_id = int(flow_run.parameters.get("item_id", 0))
-    with _store().sessions() as session:
-        item = session.get(Item, item_id)
-        return f"第{item.number}项 {item.title}"[:120] if item else f"任务 {item_id}"
+    return item_run_label(_database(), int(flow_run.parameters.get("item_id", 0)))
 
 
 def _day_label(as_of: Any) -> str:
@@ -77,45 +74,9 @@ def _shard_run_name() -> str:
     )
 
 
-def _reconcile_in(
-    session: Session, plan_id: int, item_ids: list[int], as_of: datetime
-) -> list[ItemResult]:
-    plan = session.get(Plan, plan_id)
-    if plan is None:
-        raise NotFoundError(f"没有编号为 {plan_id} 的计划。")
-    return reconcile_items(
-        session=session,
-        plan_id=plan_id,
-        item_ids=item_ids,
-        as_of=as_of,
-        policy=_policy(plan),
-        calendar=default_calendar(),
-    )
-
-
-def reconcile_now(plan_id: int, item_ids: list[int], as_of: datetime) -> list[dict[str, Any]]:
-    """Reconcile items of one plan in one transaction; returns each item's summary as a dict.
-
-    Idempotent (unique notice keys), so a re-run after a crash finishes without duplicates.
-    """
-    with transaction(_store().sessions) as session:
-        results = _reconcile_in(session, plan_id, item_ids, as_of)
-    return [asdict(result) for result in results]
-
-
-reconcile_chunk = task(name="reconcile-items", retries=2, retry_delay_seconds=1)(reconcile_now)
-
-
 def preview_items(*, plan_id: int, item_ids: list[int], as_of: datetime) -> list[ItemResult]:
-    """What a reconcile at `as_of` would do, computed in a transaction that is rolled back."""
-    with _store().sessions() as session, session.begin():
-        results = _reconcile_in(session, plan_id, item_ids, as_of)
-        session.rollback()
-    return results
-
-
-def _publish(part: tuple[int, int] | None = None) -> int:
-    return publish_pending_events(sessions=_store().sessions, now=clock.now(), part=part)
+    """What a reconcile at `as_of` would do, decided in pure code: writes nothing."""
+    return preview_pass(_database(), plan_id, item_ids, as_of)
 
 
 @flow(name="supervise-item", flow_run_name=_item_run_name)
@@ -126,42 +87,23 @@ async def supervise_item(item_id: int, as_of: datetime | None = None) -> State[A
     `OnTrack`. Running it again at the same `as_of` changes nothing.
     """
     moment = clock.resolve(as_of)
-    with _store().sessions() as session:
-        item = session.get(Item, item_id)
-        if item is None:
-            raise NotFoundError(f"没有编号为 {item_id} 的任务。")
-        plan_id = item.plan_id
-    summary = reconcile_now(plan_id, [item_id], moment)[0]
-    _publish()
-    today = clock.local_date(moment)
-    with _store().sessions() as session:
-        card = status_card(session=session, item_id=item_id, state=summary["state"], today=today)
+    sessions = _database()
+    summary = reconcile_now(sessions, plan_of_item(sessions, item_id), [item_id], moment)[0]
+    publish_events(sessions)
+    card = item_card(sessions, item_id, summary["state"], moment)
     await acreate_markdown_artifact(
         markdown=card, key=f"duban-item-{item_id}", description=summary["label"][:200]
     )
+    colour = Colour.label_of(summary["colour"])
     message = (
-        f"{summary['label']}：{summary['colour']}，新通知 {len(summary['notices'])} 条，"
+        f"{summary['label']}：{colour}，新通知 {len(summary['notices'])} 条，"
         f"逾期 {summary['overdue']}，督办级别 {summary['max_level']}"
     )
     return Completed(name=summary["state"], message=message)
 
 
-def _candidates(session: Session, plan: Plan, moment: datetime, *, all_items: bool) -> list[int]:
-    """Items that may have something to do: all of them, or (at scale) those with a pending
-    check-in inside the request horizon or a submission in the last days."""
-    if all_items:
-        return sorted(session.scalars(select(Item.id).where(Item.plan_id == plan.id)))
-    policy = _policy(plan)
-    horizon = clock.local_date(moment) + timedelta(days=policy.request_lead_workdays * 2 + 14)
-    return items_with_pending_before(
-        session=session,
-        plan_id=plan.id,
-        horizon=horizon,
-        submitted_since=moment - timedelta(days=RECENT_SUBMISSION_DAYS),
-    )
-
-
 async def _run_batches(
+    sessions: Sessions,
     plan_id: int,
     candidates: list[int],
     moment: datetime,
@@ -179,16 +121,16 @@ async def _run_batches(
         named = reconcile_chunk.with_options(
             task_run_name=f"批次{number}（任务 {chunk[0]}–{chunk[-1]}，共{len(chunk)}项）"
         )
-        results.extend(ItemResult(**row) for row in named(plan_id, chunk, moment))
-    _publish(events_part)
+        results.extend(ItemResult(**row) for row in named(sessions, plan_id, chunk, moment))
+    publish_events(sessions, events_part)
     changed = [result for result in results if result.changed]
     if changed:
         await acreate_table_artifact(
             table=[
                 {
                     "任务": result.label[:60],
-                    "状态": result.state,
-                    "红黄绿灯": result.colour,
+                    "状态": ItemState.label_of(result.state),
+                    "红黄绿灯": Colour.label_of(result.colour),
                     "新通知": len(result.notices),
                     "逾期": result.overdue,
                     "督办级别": result.max_level,
@@ -199,15 +141,6 @@ async def _run_batches(
             description=f"本次巡检有变化的任务（{len(changed)}项）",
         )
     return results
-
-
-def _batch_candidates(plan_id: int, moment: datetime) -> list[int]:
-    """The batch-mode candidates of a started plan at `moment` (raises if unknown/unstarted)."""
-    with _store().sessions() as session:
-        plan = load_supervised_plan(
-            session=session, plan_id=plan_id, today=clock.local_date(moment)
-        )
-        return _candidates(session, plan, moment, all_items=False)
 
 
 @flow(name="supervise-shard", flow_run_name=_shard_run_name)
@@ -228,8 +161,10 @@ async def supervise_shard(
     parent may run on another machine. Idempotent like every reconcile.
     """
     moment = clock.resolve(as_of)
-    mine = shard_items(_batch_candidates(plan_id, moment), shard, shards)
+    sessions = _database()
+    mine = shard_items(batch_candidates(sessions, plan_id, moment), shard, shards)
     results = await _run_batches(
+        sessions,
         plan_id,
         mine,
         moment,
@@ -268,22 +203,15 @@ async def supervise_plan(
     moment = clock.resolve(as_of)
     today = clock.local_date(moment)
     count = shard_count(shards)
-    with _store().sessions() as session:
-        plan = load_supervised_plan(session=session, plan_id=plan_id, today=today)
-        total = len(list(session.scalars(select(Item.id).where(Item.plan_id == plan_id))))
-        use_batch = batch if batch is not None else total > BATCH_THRESHOLD
-        candidates = _candidates(session, plan, moment, all_items=not use_batch)
-        phases = [
-            (p.key, p.start_date, p.end_date)
-            for p in session.scalars(select(Phase).where(Phase.plan_id == plan_id))
-        ]
-        title = plan.title
+    sessions = _database()
+    scope = pass_scope(sessions, plan_id, moment, batch, BATCH_THRESHOLD)
+    use_batch, candidates = scope.use_batch, scope.candidates
     runs = 0
     missing: list[str] = []
     fanned_out = use_batch and count > 1 and deployment.id is not None
     if fanned_out:
         shard_messages, missing = await fan_out(plan_id, moment, count)
-        _publish()
+        publish_events(sessions)
         runs = count
         detail = "；".join(shard_messages)
     elif use_batch:
@@ -294,27 +222,22 @@ async def supervise_plan(
                 count,
             )
         results = await _run_batches(
-            plan_id, candidates, moment, changes_key=f"duban-plan-{plan_id}-changes"
+            sessions, plan_id, candidates, moment, changes_key=f"duban-plan-{plan_id}-changes"
         )
         changed = sum(result.changed for result in results)
     else:
-        preview = preview_items(plan_id=plan_id, item_ids=candidates, as_of=moment)
+        preview = preview_pass(sessions, plan_id, candidates, moment)
         due = [result.item_id for result in preview if result.changed]
-        with _store().sessions() as session:
-            labels = item_tags(
-                session=session, item_ids=due, phase_key=phase_on(sorted(phases), today)
-            )
+        labels = run_tags(sessions, due, scope.phase_key)
         for item_id in due:
             with tags(*labels[item_id].tags):
                 await supervise_item(item_id=item_id, as_of=moment, return_state=True)
             runs += 1
         changed = len(due)
-    with _store().sessions() as session:
-        table = plan_table(session=session, plan_id=plan_id, today=today)
     await acreate_table_artifact(
-        table=table,
+        table=plan_summary(sessions, plan_id, moment),
         key=f"duban-plan-{plan_id}",
-        description=f"{title}：督办概况（截至 {today.isoformat()}）",
+        description=f"{scope.title}：督办概况（截至 {today.isoformat()}）",
     )
     if missing:
         return Failed(

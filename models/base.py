@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Annotated, Any, ClassVar
 
 from sqlalchemy import JSON, DateTime, Integer, MetaData, String, TypeDecorator
@@ -45,6 +46,37 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC)
+
+
+class StrEnumColumn(TypeDecorator[Any]):
+    """A `StrEnum` stored as its string value in a VARCHAR of `length` (no schema change
+    from a plain string column); reads return the enum member, so `Mapped[TheEnum]` holds.
+    A stored value the enum does not know raises `ValueError` on read."""
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, enum: type[StrEnum], length: int) -> None:
+        super().__init__(length)
+        self.enum = enum
+
+    def process_bind_param(
+        self,
+        value: Any,
+        dialect: Dialect,  # noqa: ARG002
+    ) -> str | None:
+        """Store the member's value; a plain string must be one of the enum's values."""
+        if value is None:
+            return None
+        return self.enum(value).value
+
+    def process_result_value(
+        self,
+        value: Any,
+        dialect: Dialect,  # noqa: ARG002
+    ) -> StrEnum | None:
+        """Return the stored string as the enum member."""
+        return None if value is None else self.enum(value)
 
 
 IntPK = Annotated[int, mapped_column(Integer, primary_key=True, autoincrement=True)]

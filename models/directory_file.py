@@ -2,26 +2,74 @@
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from models.errors import InputError
 
-_EMAIL_CHARS = set("\r\n\t ,;<>\"'")
+# Printable ASCII allowed in an unquoted local part (RFC 5322 atext); any other
+# character there must be non-ASCII and printable (RFC 6531, internationalised mail).
+_ATEXT = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$%&'*+/=?^_`{|}~-")
+_LDH = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+_FORBIDDEN_CATEGORIES = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp", "Zs"}
+
+
+def check_text(value: str) -> str:
+    """Return `value` if it holds no line break or other control character, else ValueError.
+
+    Names end up in mail headers, subjects and the supervisor's terminal; a line break or
+    an escape there is never wanted, so the directory refuses it at import.
+    """
+    for ch in value:
+        if unicodedata.category(ch) in {"Cc", "Cf", "Zl", "Zp"}:
+            raise ValueError(f"含有换行或控制字符（U+{ord(ch):04X}），请删除该字符后重新导入")
+    return value
+
+
+def _bad_email(value: str, why: str) -> ValueError:
+    return ValueError(f"邮箱地址无效：{value!r}（{why}），请改为形如 name@example.org 的地址")
 
 
 def check_email(value: str) -> str:
-    """Return `value` stripped if it looks like one plain email address, else raise ValueError."""
+    """Return `value` stripped if it is one syntactically valid address, else ValueError.
+
+    Accepted: a dot-atom local part (ASCII atext or printable non-ASCII, RFC 6531) of at
+    most 64 bytes, and a domain of at least two labels that IDNA-encodes to letters,
+    digits and hyphens (so `学会部@例子.中国` is accepted; the relay IDNA-encodes the
+    domain and needs SMTPUTF8 for a non-ASCII local part). Refused: quoted local parts,
+    IP literals, empty or dotted-twice parts, spaces, controls and separators.
+    """
     value = value.strip()
-    local, at, domain = value.partition("@")
-    if not at or not local or "." not in domain or domain.startswith(".") or domain.endswith("."):
-        raise ValueError(f"邮箱地址无效：{value!r}")
-    if any(ch in _EMAIL_CHARS for ch in value) or "@" in domain:
-        raise ValueError(f"邮箱地址无效：{value!r}")
+    if any(unicodedata.category(ch) in _FORBIDDEN_CATEGORIES for ch in value):
+        raise _bad_email(value, "含有空格、换行或控制字符")
+    local, at, domain = value.rpartition("@")
+    if not at or not local or not domain or "@" in local:
+        raise _bad_email(value, "须有且仅有一个 @")
+    if len(local.encode()) > 64:
+        raise _bad_email(value, "@ 前的部分超过 64 字节")
+    atoms = local.split(".")
+    if any(not atom for atom in atoms):
+        raise _bad_email(value, "@ 前的部分不能以点开头或结尾，也不能有连续的点")
+    if any(ch.isascii() and ch not in _ATEXT for ch in local.replace(".", "")):
+        raise _bad_email(value, "@ 前的部分含有不允许的符号")
+    try:
+        ascii_domain = domain.encode("idna").decode("ascii").lower()
+    except UnicodeError:
+        raise _bad_email(value, "域名无法转换为国际化域名（IDNA）") from None
+    labels = ascii_domain.split(".")
+    if len(labels) < 2 or len(ascii_domain) > 253:
+        raise _bad_email(value, "域名应至少包含两段，如 example.org")
+    if not all(_LDH.fullmatch(label) for label in labels) or labels[-1].isdigit():
+        raise _bad_email(value, "域名只能由字母、数字和连字符组成，各段以点分隔")
     return value
+
+
+PlainText = Annotated[str, AfterValidator(check_text)]
 
 
 class Person(BaseModel):
@@ -29,7 +77,7 @@ class Person(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    name: str = Field(default="", max_length=100)
+    name: PlainText = Field(default="", max_length=100)
     email: str
 
     @field_validator("email")
@@ -43,8 +91,8 @@ class DepartmentEntry(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    name: str = Field(min_length=1, max_length=200)
-    aliases: list[str] = Field(default_factory=list)
+    name: PlainText = Field(min_length=1, max_length=200)
+    aliases: list[PlainText] = Field(default_factory=list)
     contact: Person | None = None
     contacts: list[Person] = Field(default_factory=list)
     leader: Person | None = None
@@ -61,7 +109,7 @@ class DirectoryFile(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    organisation: str = ""
+    organisation: PlainText = ""
     departments: list[DepartmentEntry] = Field(min_length=1)
 
 

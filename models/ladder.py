@@ -35,6 +35,7 @@ __all__ = [
     "checkin_state",
     "decide_notices",
     "escalation_level_due",
+    "is_overdue",
     "ladder_schedule",
     "next_notice_date",
     "notice_key",
@@ -148,6 +149,12 @@ def _timeline(
     return (*timeline, *escalations)
 
 
+def is_overdue(due_date: date, today: date, *, answered: bool) -> bool:
+    """The one definition of overdue: not answered and due before `today` (due today is
+    not overdue yet)."""
+    return not answered and due_date < today
+
+
 def _submitted_by(facts: CheckinFacts, today: date) -> bool:
     return facts.submitted_on is not None and facts.submitted_on <= today
 
@@ -232,7 +239,7 @@ def checkin_state(
     `due_today` on it and `overdue` after it."""
     if facts.submitted_on is not None and facts.submitted_on <= today:
         return "submitted" if facts.submitted_on <= facts.due_date else "submitted_late"
-    if today > facts.due_date:
+    if is_overdue(facts.due_date, today, answered=False):
         return "overdue"
     if today == facts.due_date:
         return "due_today"

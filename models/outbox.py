@@ -5,7 +5,8 @@ from __future__ import annotations
 from sqlalchemy import ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.base import Base, IntPK, JsonDict, JsonList, Timestamp
+from models.base import Base, IntPK, JsonDict, JsonList, StrEnumColumn, Timestamp
+from models.vocabulary import OutboxStatus
 
 
 class DomainEvent(Base):
@@ -53,7 +54,9 @@ class OutboxMessage(Base):
     text_body: Mapped[str] = mapped_column(Text)
     html_body: Mapped[str] = mapped_column(Text, default="")
     attachments: Mapped[JsonList] = mapped_column(default=list)
-    status: Mapped[str] = mapped_column(String(10), default="pending")
+    status: Mapped[OutboxStatus] = mapped_column(
+        StrEnumColumn(OutboxStatus, 10), default=OutboxStatus.PENDING
+    )
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[Timestamp]
     lease_until: Mapped[Timestamp | None] = mapped_column(default=None)

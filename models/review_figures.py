@@ -22,6 +22,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from models.attainment import attainment_percent
 from models.clock import LOCAL_TZ, local_date
+from models.ladder import is_overdue
 from models.review import (
     COLOURS,
     STATUS_NAMES,
@@ -39,6 +40,7 @@ from models.review import (
     TargetLine,
     WeekPoint,
 )
+from models.vocabulary import CheckinStatus
 
 EXCERPT_CHARS = 120
 NO_SUBMISSION = "尚未报送"
@@ -67,7 +69,7 @@ def classify(checkin: CheckinRow, as_of_day: date) -> str:
     """`on_time`, `late`, `missing` or `open` for a check-in due on or before `as_of_day`."""
     if checkin.submitted_at is not None:
         return "on_time" if local_date(checkin.submitted_at) <= checkin.due_date else "late"
-    return "missing" if checkin.due_date < as_of_day else "open"
+    return "missing" if is_overdue(checkin.due_date, as_of_day, answered=False) else "open"
 
 
 def count_checkins(outcomes: list[str]) -> CheckinCounts:
@@ -286,9 +288,8 @@ def _overdue_lines(
     overdue: dict[int, list[CheckinRow]] = defaultdict(list)
     for checkin in inputs.checkins:
         if (
-            checkin.status != "cancelled"
-            and checkin.submitted_at is None
-            and checkin.due_date < as_of_day
+            checkin.status != CheckinStatus.CANCELLED
+            and is_overdue(checkin.due_date, as_of_day, answered=checkin.submitted_at is not None)
             and checkin.item_id in lines
         ):
             overdue[checkin.item_id].append(checkin)

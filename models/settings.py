@@ -49,7 +49,9 @@ class Settings(BaseSettings):
     public_url: str = "http://127.0.0.1:8765"
     portal_host: str = "127.0.0.1"
     portal_port: int = Field(default=8765, ge=1, le=65535)
+    trusted_proxies: str = ""  # comma-separated IPs/CIDRs whose X-Forwarded-For is believed
     organisation: str = ""
+    keep_script: bool = False
 
     smtp_host: str = "127.0.0.1"
     smtp_port: int = Field(default=8025, ge=1, le=65535)

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import date
+from collections.abc import Iterable
+from datetime import date, datetime
 
 from sqlalchemy import Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from models.base import Base, IntPK, JsonDict, JsonList, Timestamp
+from models.base import Base, IntPK, JsonDict, JsonList, StrEnumColumn, Timestamp
 from models.directory import Department
 from models.plan import Item
+from models.vocabulary import (
+    AssignmentRole,
+    CheckinKind,
+    CheckinStatus,
+    ExtensionDecision,
+    NoticeKind,
+)
 
 
 class Assignment(Base):
@@ -35,7 +43,7 @@ class Assignment(Base):
     id: Mapped[IntPK]
     item_id: Mapped[int] = mapped_column(ForeignKey("item.id", ondelete="CASCADE"), index=True)
     department_id: Mapped[int] = mapped_column(ForeignKey("department.id"), index=True)
-    role: Mapped[str] = mapped_column(String(10))
+    role: Mapped[AssignmentRole] = mapped_column(StrEnumColumn(AssignmentRole, 10))
     assigned_at: Mapped[Timestamp]
     ended_at: Mapped[Timestamp | None] = mapped_column(default=None)
     reason: Mapped[str] = mapped_column(Text, default="")
@@ -65,11 +73,15 @@ class Checkin(Base):
     department_id: Mapped[int] = mapped_column(ForeignKey("department.id"), index=True)
     phase_key: Mapped[str] = mapped_column(String(20))
     seq: Mapped[int] = mapped_column(Integer)
-    kind: Mapped[str] = mapped_column(String(20))
-    role: Mapped[str] = mapped_column(String(10), default="lead")
+    kind: Mapped[CheckinKind] = mapped_column(StrEnumColumn(CheckinKind, 20))
+    role: Mapped[AssignmentRole] = mapped_column(
+        StrEnumColumn(AssignmentRole, 10), default=AssignmentRole.LEAD
+    )
     due_date: Mapped[date] = mapped_column(Date)
     original_due_date: Mapped[date] = mapped_column(Date)
-    status: Mapped[str] = mapped_column(String(20), default="pending")
+    status: Mapped[CheckinStatus] = mapped_column(
+        StrEnumColumn(CheckinStatus, 20), default=CheckinStatus.PENDING
+    )
     submitted_at: Mapped[Timestamp | None] = mapped_column(default=None)
     escalation_level: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[Timestamp]
@@ -122,7 +134,9 @@ class Extension(Base):
     requested_date: Mapped[date] = mapped_column(Date)
     reason: Mapped[str] = mapped_column(Text, default="")
     requested_at: Mapped[Timestamp]
-    decision: Mapped[str] = mapped_column(String(10), default="pending")
+    decision: Mapped[ExtensionDecision] = mapped_column(
+        StrEnumColumn(ExtensionDecision, 10), default=ExtensionDecision.PENDING
+    )
     decided_at: Mapped[Timestamp | None] = mapped_column(default=None)
     decided_by: Mapped[str] = mapped_column(String(100), default="")
     previous_due_date: Mapped[date | None] = mapped_column(Date, default=None)
@@ -141,7 +155,7 @@ class Notice(Base):
 
     id: Mapped[IntPK]
     key: Mapped[str] = mapped_column(String(200), unique=True)
-    kind: Mapped[str] = mapped_column(String(20))
+    kind: Mapped[NoticeKind] = mapped_column(StrEnumColumn(NoticeKind, 20))
     level: Mapped[int] = mapped_column(Integer, default=0)
     item_id: Mapped[int | None] = mapped_column(
         ForeignKey("item.id", ondelete="CASCADE"), index=True, default=None
@@ -153,3 +167,16 @@ class Notice(Base):
     recipients: Mapped[JsonList] = mapped_column(default=list)
     reason: Mapped[str] = mapped_column(Text, default="")
     decided_at: Mapped[Timestamp]
+
+
+LATEST_FIRST = (Submission.submitted_at.desc(), Submission.id.desc())
+"""The one order of "latest submission": newest `submitted_at` first, then highest id."""
+
+
+def latest_submission(
+    submissions: Iterable[Submission], *, as_of: datetime | None = None
+) -> Submission | None:
+    """The latest of `submissions` made at or before `as_of` (all without it), in the order
+    `LATEST_FIRST` gives in SQL; None if there is none."""
+    eligible = [s for s in submissions if as_of is None or s.submitted_at <= as_of]
+    return max(eligible, key=lambda s: (s.submitted_at, s.id), default=None)

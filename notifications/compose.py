@@ -9,8 +9,9 @@ key is derived from the business key, so composing the same notice twice writes 
 from __future__ import annotations
 
 import hashlib
+import logging
 import mimetypes
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -22,10 +23,13 @@ from models.clock import LOCAL_TZ, local_date
 from models.directory import Department
 from models.outbox import OutboxMessage
 from models.plan import Plan
+from models.policy import SupervisionPolicy, parse_policy
 from models.report import Report
 from models.settings import Settings, get_settings
 from models.supervision import Checkin, Extension, Notice, Submission
+from models.vocabulary import NoticeKind, RecipientRole
 from notifications.context import (
+    ContextRows,
     as_number,
     build_item_context,
     chunked,
@@ -35,10 +39,17 @@ from notifications.context import (
     period_label,
     submission_summary,
 )
-from notifications.outbox import NewMessage, enqueue_message, enqueue_messages
+from notifications.outbox import (
+    HeaderInjectionError,
+    NewMessage,
+    check_header,
+    enqueue_message,
+    enqueue_messages,
+    insert_messages,
+)
 from notifications.rendering import format_date, render_message
 
-LEVEL_LABELS = {1: "分管领导督办", 2: "主要负责人督办", 3: "督查室督办"}
+logger = logging.getLogger(__name__)
 ITEM_KINDS = ("assignment", "request", "reminder", "escalation")
 
 
@@ -90,55 +101,123 @@ def notice_messages(
     Reads with a fixed number of set-based queries (per 500 rows), writes nothing. A notice
     without an item, a department or a recipient with an address has no message.
     """
-    settings = settings or get_settings()
-    wanted = []
-    for notice in notices:
-        emails, names, copied = _notice_recipients(notice)
-        if emails and notice.item_id is not None and notice.kind in ITEM_KINDS:
-            wanted.append((notice, notice.item_id, emails, names, copied))
-    checkin_ids = sorted({n.checkin_id for n, *_ in wanted if n.checkin_id is not None})
+    wanted = [notice for notice in notices if _wants_message(notice)]
+    checkin_ids = sorted({n.checkin_id for n in wanted if n.checkin_id is not None})
     checkins = {
         row.id: row
         for chunk in chunked(checkin_ids)
         for row in session.scalars(select(Checkin).where(Checkin.id.in_(chunk)))
     }
-    resolved = []
-    for notice, item_id, emails, names, copied in wanted:
-        checkin = checkins.get(notice.checkin_id) if notice.checkin_id else None
-        department_id = notice.department_id or (checkin.department_id if checkin else None)
-        if department_id is not None:
-            resolved.append((notice, item_id, department_id, checkin, emails, names, copied))
-    department_ids = sorted({department_id for _, _, department_id, *_ in resolved})
+    pairs = {
+        (notice.item_id, department_id)
+        for notice in wanted
+        if notice.item_id is not None
+        and (department_id := _department_id(notice, checkins)) is not None
+    }
     departments = {
         row.id: row
-        for chunk in chunked(department_ids)
+        for chunk in chunked(sorted({department_id for _, department_id in pairs}))
         for row in session.scalars(select(Department).where(Department.id.in_(chunk)))
     }
-    resolved = [entry for entry in resolved if entry[2] in departments]
     rows = load_context_rows(
         session,
-        pairs={(item_id, department_id) for _, item_id, department_id, *_ in resolved},
-        pending_pairs={(e[1], e[2]) for e in resolved if e[3] is None},
+        pairs={pair for pair in pairs if pair[1] in departments},
+        pending_pairs={
+            (notice.item_id, department_id)
+            for notice in wanted
+            if notice.item_id is not None
+            and notice.checkin_id is None
+            and (department_id := _department_id(notice, checkins)) in departments
+        },
     )
+    return messages_from_rows(
+        notices=wanted,
+        rows=rows,
+        checkins=checkins,
+        departments=departments,
+        now=now,
+        settings=settings,
+    )
+
+
+def _wants_message(notice: Notice) -> bool:
+    return (
+        notice.item_id is not None
+        and notice.kind in ITEM_KINDS
+        and bool(_notice_recipients(notice)[0])
+    )
+
+
+def _department_id(notice: Notice, checkins: Mapping[int, Checkin]) -> int | None:
+    checkin = checkins.get(notice.checkin_id) if notice.checkin_id else None
+    return notice.department_id or (checkin.department_id if checkin else None)
+
+
+def escalation_label(policy: SupervisionPolicy, level: int) -> str:
+    """The title of a level-`level` escalation under `policy`: who it goes to, from the
+    policy's ladder (`分管领导督办`, `主要负责人、督查室督办`); `第n级督办` for a level
+    the ladder does not have."""
+    for rung in policy.escalation:
+        if rung.level == level:
+            return "、".join(RecipientRole.label_of(role) for role in rung.recipients) + "督办"
+    return f"第{level}级督办"
+
+
+def messages_from_rows(
+    *,
+    notices: Sequence[Notice],
+    rows: ContextRows,
+    checkins: Mapping[int, Checkin],
+    departments: Mapping[int, Department],
+    now: datetime,
+    settings: Settings | None = None,
+) -> list[NewMessage]:
+    """Render the email of every notice from rows already loaded (no queries).
+
+    `rows.items` must have their plan and targets loaded. A notice whose item or department
+    is not in the rows, or with no recipient address, has no message. A message that cannot
+    be composed (a line break in its subject, from a department's name for example) is
+    logged and left out; the others are composed.
+    """
+    settings = settings or get_settings()
+    policies: dict[int, SupervisionPolicy] = {}
     messages = []
-    for notice, item_id, department_id, checkin, emails, names, copied in resolved:
-        department = departments[department_id]
-        item = rows.items[item_id]
+    for notice in notices:
+        emails, names, copied = _notice_recipients(notice)
+        if not emails or notice.item_id is None or notice.kind not in ITEM_KINDS:
+            continue
+        checkin = checkins.get(notice.checkin_id) if notice.checkin_id else None
+        department_id = notice.department_id or (checkin.department_id if checkin else None)
+        department = departments.get(department_id) if department_id is not None else None
+        item = rows.items.get(notice.item_id)
+        if department is None or item is None:
+            continue
         context = build_item_context(
             settings=settings,
             item=item,
             department=department,
-            checkin=checkin or rows.next_pending.get((item_id, department_id)),
+            checkin=checkin or rows.next_pending.get((item.id, department.id)),
             now=now,
             recipient_name="、".join(names) or department.name,
             phases=rows.phases.get(item.plan_id, []),
-            last=rows.latest.get((item_id, department_id)),
+            last=rows.latest.get((item.id, department.id)),
         )
-        if notice.kind == "escalation":
+        if notice.kind == NoticeKind.ESCALATION:
+            if item.plan_id not in policies:
+                policies[item.plan_id] = parse_policy(item.plan.policy or None)
             context["level"] = notice.level
-            context["level_label"] = LEVEL_LABELS.get(notice.level, f"第{notice.level}级督办")
+            context["level_label"] = escalation_label(policies[item.plan_id], notice.level)
             context["reason"] = notice.reason
-        rendered = render_message(notice.kind, context)
+        try:
+            rendered = render_message(notice.kind, context)
+            for value in (rendered.subject, *emails, *copied):
+                check_header(value)
+        except HeaderInjectionError:
+            logger.warning(
+                "no email for notice %s: its subject or an address contains a line break",
+                notice.key,
+            )
+            continue
         messages.append(
             NewMessage(
                 key=_outbox_key("notice", notice.key),
@@ -152,6 +231,29 @@ def notice_messages(
             )
         )
     return messages
+
+
+def insert_notice_emails(
+    *,
+    session: Session,
+    notices: Sequence[Notice],
+    rows: ContextRows,
+    checkins: Mapping[int, Checkin],
+    departments: Mapping[int, Department],
+    now: datetime,
+    settings: Settings | None = None,
+) -> int:
+    """Compose the emails of `notices` from loaded rows (`messages_from_rows`) and insert
+    them in one statement (`insert_messages`); returns rows added. Does not commit."""
+    messages = messages_from_rows(
+        notices=notices,
+        rows=rows,
+        checkins=checkins,
+        departments=departments,
+        now=now,
+        settings=settings,
+    )
+    return insert_messages(session=session, messages=messages, now=now)
 
 
 def enqueue_notice_emails(

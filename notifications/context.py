@@ -19,22 +19,15 @@ from models.clock import local_date
 from models.directory import Department
 from models.plan import Item, Phase, Plan
 from models.settings import Settings
-from models.supervision import Checkin, Submission
+from models.supervision import LATEST_FIRST, Checkin, Submission
+from models.vocabulary import AssignmentRole, CheckinStatus, SelfStatusValue
 from notifications.links import form_url
 from notifications.rendering import format_date
 
 _T = TypeVar("_T")
 
-ROLE_LABELS = {"lead": "牵头", "support": "配合"}
-STATUS_LABELS = {
-    "on_track": "正常推进",
-    "at_risk": "存在风险",
-    "blocked": "受阻",
-    "done": "已完成",
-}
 
-
-def item_label(item: Item) -> str:
+def item_number(item: Item) -> str:
     """`第4项` for a numbered item, the number itself (`（一）`) otherwise."""
     return f"第{item.number}项" if item.number.isdigit() else item.number
 
@@ -50,7 +43,7 @@ def submission_summary(submission: Submission) -> dict[str, Any]:
     return {
         "version": submission.version,
         "submitted_on": local_date(submission.submitted_at),
-        "status_label": STATUS_LABELS.get(submission.status, submission.status),
+        "status_label": SelfStatusValue.label_of(submission.status),
         "narrative": submission.narrative,
         "problems": submission.problems,
         "next_steps": submission.next_steps,
@@ -84,7 +77,7 @@ def _latest_submission(
         select(Submission)
         .join(Checkin, Submission.checkin_id == Checkin.id)
         .where(Checkin.item_id == item_id, Checkin.department_id == department_id)
-        .order_by(Submission.submitted_at.desc(), Submission.id.desc())
+        .order_by(*LATEST_FIRST)
     )
     if before_id is not None:
         query = query.where(Submission.id != before_id)
@@ -143,8 +136,6 @@ def load_context_rows(
     items: dict[int, Item] = {}
     latest: dict[tuple[int, int], Submission] = {}
     next_pending: dict[tuple[int, int], Checkin] = {}
-    pending_items = sorted({item_id for item_id, _ in pending_pairs})
-    partition = (Checkin.item_id, Checkin.department_id)
     for chunk in chunked(item_ids):
         items.update(
             (item.id, item)
@@ -160,10 +151,7 @@ def load_context_rows(
                 Checkin.item_id,
                 Checkin.department_id,
                 func.row_number()
-                .over(
-                    partition_by=partition,
-                    order_by=(Submission.submitted_at.desc(), Submission.id.desc()),
-                )
+                .over(partition_by=(Checkin.item_id, Checkin.department_id), order_by=LATEST_FIRST)
                 .label("rank"),
             )
             .join(Checkin, Submission.checkin_id == Checkin.id)
@@ -171,20 +159,8 @@ def load_context_rows(
             .subquery()
         )
         latest.update(_first_per_pair(session, Submission, submissions, pairs))
-    for chunk in chunked(pending_items):
-        pending = (
-            select(
-                Checkin.id.label("row_id"),
-                Checkin.item_id,
-                Checkin.department_id,
-                func.row_number()
-                .over(partition_by=partition, order_by=(Checkin.due_date, Checkin.id))
-                .label("rank"),
-            )
-            .where(Checkin.item_id.in_(chunk), Checkin.status == "pending")
-            .subquery()
-        )
-        next_pending.update(_first_per_pair(session, Checkin, pending, pending_pairs))
+    if pending_pairs:
+        next_pending = next_pending_checkins(session, pairs=pending_pairs)
     plan_ids = sorted({item.plan_id for item in items.values()})
     phases: defaultdict[int, list[Phase]] = defaultdict(list)
     for chunk in chunked(plan_ids):
@@ -193,6 +169,32 @@ def load_context_rows(
         ):
             phases[phase.plan_id].append(phase)
     return ContextRows(items=items, phases=dict(phases), latest=latest, next_pending=next_pending)
+
+
+def next_pending_checkins(
+    session: Session, *, pairs: set[tuple[int, int]]
+) -> dict[tuple[int, int], Checkin]:
+    """The earliest pending check-in (due date, then id) of each (item id, department id) in
+    `pairs`: one query per 500 items. Reads only."""
+    found: dict[tuple[int, int], Checkin] = {}
+    for chunk in chunked(sorted({item_id for item_id, _ in pairs})):
+        pending = (
+            select(
+                Checkin.id.label("row_id"),
+                Checkin.item_id,
+                Checkin.department_id,
+                func.row_number()
+                .over(
+                    partition_by=(Checkin.item_id, Checkin.department_id),
+                    order_by=(Checkin.due_date, Checkin.id),
+                )
+                .label("rank"),
+            )
+            .where(Checkin.item_id.in_(chunk), Checkin.status == CheckinStatus.PENDING)
+            .subquery()
+        )
+        found.update(_first_per_pair(session, Checkin, pending, pairs))
+    return found
 
 
 def item_context(
@@ -250,9 +252,9 @@ def build_item_context(
         "recipient_name": recipient_name,
         "sent_on": today,
         "plan": {"title": plan.title, "year": plan.year},
-        "item": {"label": item_label(item), "title": item.title},
+        "item": {"label": item_number(item), "title": item.title},
         "department": {"name": department.name},
-        "role_label": ROLE_LABELS.get(checkin.role if checkin else "lead", "牵头"),
+        "role_label": AssignmentRole.label_of(checkin.role if checkin else AssignmentRole.LEAD),
         "phase": {"name": phase.name, "range": _phase_range(phase)} if phase else None,
         "due_date": due_date,
         "overdue_days": (today - due_date).days if due_date is not None else None,
@@ -272,7 +274,7 @@ def build_item_context(
                 department_id=department.id,
                 due_date=checkin.due_date,
             )
-            if checkin is not None and checkin.status != "cancelled"
+            if checkin is not None and checkin.status != CheckinStatus.CANCELLED
             else None
         ),
     }

@@ -14,13 +14,15 @@ Tokens are secrets: never log them; log `token_digest(token)` if a reference is 
 from __future__ import annotations
 
 import hashlib
+import hmac
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 from itsdangerous import BadData, URLSafeSerializer
 
 from models.clock import local_date
 from models.errors import DubanError
+from models.limits import add_days
 from models.settings import Settings
 
 PURPOSE_CHECKIN = "checkin"
@@ -54,7 +56,7 @@ def _serializer(settings: Settings) -> URLSafeSerializer:
 
 def link_expiry(*, settings: Settings, due_date: date) -> date:
     """The last local date on which a link for a check-in due on `due_date` is accepted."""
-    return due_date + timedelta(days=settings.link_valid_days_after_due)
+    return add_days(due_date, settings.link_valid_days_after_due)
 
 
 def make_token(
@@ -76,14 +78,20 @@ def verify_token(
 ) -> LinkClaims:
     """Return the claims of a valid `token` for `purpose` at `now`, or raise `InvalidLink`.
 
-    The link is valid through the whole local (Asia/Shanghai) day of its expiry date.
+    The link is valid through the whole local (Asia/Shanghai) day of its expiry date. Only
+    the canonical spelling verifies: the claims are signed again and must give `token`
+    byte for byte, so padding, trailing characters or altered spare bits are refused.
     """
     if not token or len(token) > 400:
         raise InvalidLink
+    serializer = _serializer(settings)
     try:
-        payload = _serializer(settings).loads(token)
-    except (BadData, ValueError, TypeError):
+        payload = serializer.loads(token)
+        canonical = str(serializer.dumps(payload))
+    except (BadData, ValueError, TypeError, OverflowError):
         raise InvalidLink from None
+    if not hmac.compare_digest(canonical.encode(), token.encode("utf-8", "replace")):
+        raise InvalidLink
     if (
         not isinstance(payload, list)
         or len(payload) != 4
@@ -116,5 +124,16 @@ def form_url(*, settings: Settings, checkin_id: int, department_id: int, due_dat
 
 
 def token_digest(token: str) -> str:
-    """A short, non-reversible reference to a token, safe for logs and rate-limit keys."""
+    """A short, non-reversible reference to a token, safe for logs and CSRF binding.
+
+    Rate limits are keyed on `claims_key` of the verified claims, not on this digest: a
+    digest differs for every spelling of a string.
+    """
     return hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()[:16]
+
+
+def claims_key(claims: LinkClaims) -> str:
+    """The rate-limit key of a link: what it grants, however the URL was spelled and
+    whichever due date it was issued for (every link to one check-in shares one budget).
+    """
+    return f"{claims.purpose}:{claims.checkin_id}:{claims.department_id}"

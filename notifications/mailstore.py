@@ -40,6 +40,7 @@ class MailContent:
 
 
 def _maildir(path: Path) -> mailbox.Maildir:
+    path.parent.mkdir(parents=True, exist_ok=True)
     return mailbox.Maildir(path, factory=None, create=True)
 
 

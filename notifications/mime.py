@@ -1,16 +1,22 @@
-"""The MIME form of an outbox row: what the relay sends and what a mail client shows."""
+"""The wire form of an outbox row: the envelope and MIME bytes the relay sends.
+
+Addresses: a non-ASCII domain (`例子.中国`) is sent in its IDNA form (`xn--fsqu00a.xn--fiqs8s`),
+which every server accepts; a non-ASCII local part (`学会部@…`) can only travel with
+SMTPUTF8 (RFC 6531), so such a message says it needs that extension and the relay
+dead-letters it, with the reason, when the server does not offer it (docs/email.md).
+"""
 
 from __future__ import annotations
 
-from email import encoders
-from email.header import Header
-from email.message import Message
-from email.mime.base import MIMEBase
-from email.mime.multipart import MIMEMultipart
-from email.mime.text import MIMEText
-from email.utils import format_datetime, formataddr
+import base64
+import functools
+import urllib.parse
+from dataclasses import dataclass
+from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
+
+import idna
 
 from models.outbox import OutboxMessage
 from models.settings import Settings
@@ -18,57 +24,165 @@ from notifications.outbox import check_header
 
 
 class PermanentMessageError(Exception):
-    """The row itself cannot be sent (for example an attachment file is missing)."""
+    """The row itself cannot be sent (an attachment is unreadable, an address is invalid);
+    the message says why in Chinese."""
+
+
+@dataclass(frozen=True)
+class WireMail:
+    """What goes over SMTP for one row: envelope sender and recipients (domains in IDNA
+    form), the message bytes, and whether any address needs SMTPUTF8."""
+
+    sender: str
+    recipients: list[str]
+    data: bytes
+    smtputf8: bool
+
+
+_ADDRESS_FOLD = ",\r\n "
+_FORBIDDEN_IN_ADDRESS = frozenset(' \t\r\n<>()[]\\,;:"\x7f')
+
+
+def wire_address(address: str) -> tuple[str, bool]:
+    """`address` as it travels in the envelope and headers, and whether it needs SMTPUTF8.
+
+    The domain is converted to IDNA (UTS #46 mapping); the local part is kept as written.
+    Raises `PermanentMessageError` for an address without a local part and a domain, with
+    spaces, angle brackets or control characters, or with a domain IDNA cannot express.
+    """
+    local, at, domain = address.strip().rpartition("@")
+    bad = any(char in _FORBIDDEN_IN_ADDRESS or ord(char) < 0x20 for char in address.strip())
+    if not at or not local or not domain or bad:
+        raise PermanentMessageError(f"收件人地址格式无效：{address!r}，请在部门名录中更正。")
+    if not domain.isascii():
+        try:
+            domain = idna.encode(domain, uts46=True).decode("ascii")
+        except idna.IDNAError as exc:
+            raise PermanentMessageError(
+                f"收件人地址 {address} 的域名无法转换为国际化域名（IDNA）形式（{exc}），"
+                "请在部门名录中更正。"
+            ) from exc
+    return f"{local}@{domain}", not local.isascii()
 
 
 def message_domain(settings: Settings) -> str:
-    """The domain part of Message-IDs: the sender address's domain."""
-    return settings.mail_from_address.rpartition("@")[2] or "duban.local"
+    """The domain part of Message-IDs: the sender address's domain, in IDNA form."""
+    return _sender(settings.mail_from_address)[0].rpartition("@")[2] or "duban.local"
 
 
-def build_email(row: OutboxMessage, settings: Settings) -> Message:
-    """The MIME message of `row`: text + HTML alternatives, attachments, stable headers.
+@functools.lru_cache(maxsize=8)
+def _sender(address: str) -> tuple[str, bool]:
+    return wire_address(address)
 
-    Headers are the same on every attempt (Date is the row's creation time), so a duplicate
-    delivery is recognisable. Bodies are UTF-8 in base64; built with the `email.mime`
-    classes (compat32), several times faster than `EmailMessage` for the same bytes.
-    Raises `PermanentMessageError` for an unreadable attachment.
+
+@functools.lru_cache(maxsize=8)
+def _from_header(name: str, address: str) -> str:
+    return f"{encoded_words(check_header(name))} <{address}>" if name else address
+
+
+def encoded_words(text: str) -> str:
+    """`text` as RFC 2047 UTF-8 base64 encoded-words, folded with CRLF SP so that every
+    line of the header stays under 78 characters."""
+    words: list[str] = []
+    chunk: list[bytes] = []
+    size = 0
+    for char in text:
+        encoded = char.encode("utf-8")
+        if size + len(encoded) > 39 and chunk:
+            words.append(base64.b64encode(b"".join(chunk)).decode("ascii"))
+            chunk, size = [], 0
+        chunk.append(encoded)
+        size += len(encoded)
+    if chunk or not words:
+        words.append(base64.b64encode(b"".join(chunk)).decode("ascii"))
+    return "\r\n ".join(f"=?utf-8?b?{word}?=" for word in words)
+
+
+def _base64_lines(data: bytes) -> bytes:
+    return base64.encodebytes(data).replace(b"\n", b"\r\n")
+
+
+def _text_part(text: str, subtype: str) -> bytes:
+    return (
+        f'Content-Type: text/{subtype}; charset="utf-8"\r\n'
+        "Content-Transfer-Encoding: base64\r\n\r\n"
+    ).encode("ascii") + _base64_lines(text.encode("utf-8"))
+
+
+def _multipart(subtype: str, boundary: str, parts: list[bytes]) -> tuple[str, bytes]:
+    delimiter = f"--{boundary}\r\n".encode("ascii")
+    body = b"".join(delimiter + part for part in parts) + f"--{boundary}--\r\n".encode("ascii")
+    return f'multipart/{subtype}; boundary="{boundary}"', body
+
+
+def _split(part: bytes) -> tuple[str, bytes]:
+    """A part's Content-Type value and everything after that header line."""
+    header, _, rest = part.partition(b"\r\n")
+    return header.decode("ascii").removeprefix("Content-Type: "), rest
+
+
+def build_email(row: OutboxMessage, settings: Settings) -> WireMail:
+    """The envelope and MIME bytes of `row`: text + HTML alternatives, attachments, stable
+    headers.
+
+    Headers are the same on every attempt (Date is the row's creation time, boundaries
+    derive from the row id), so a duplicate delivery is recognisable. Bodies are UTF-8 in
+    base64; the subject and sender name are RFC 2047 encoded-words, attachment names RFC
+    2231. Written directly as bytes (about ten times cheaper than the `email` package's
+    generator for the same structure); boundaries contain `_`, which base64 never does.
+    Raises `PermanentMessageError` for an unreadable attachment or an invalid address.
     """
-    body: Message = MIMEText(row.text_body, "plain", "utf-8")
+    sender, sender_utf8 = _sender(settings.mail_from_address)
+    to = [wire_address(address) for address in row.to_addrs]
+    cc = [wire_address(address) for address in row.cc_addrs]
+    body = _text_part(row.text_body, "plain")
     if row.html_body:
-        alternative = MIMEMultipart("alternative")
-        alternative.attach(body)
-        alternative.attach(MIMEText(row.html_body, "html", "utf-8"))
-        body = alternative
+        content_type, alternatives = _multipart(
+            "alternative",
+            f"=_duban_alt_{row.id}",
+            [body, _text_part(row.html_body, "html")],
+        )
+        body = f"Content-Type: {content_type}\r\n\r\n".encode("ascii") + alternatives
     if row.attachments:
-        mixed = MIMEMultipart("mixed")
-        mixed.attach(body)
-        for attachment in row.attachments:
-            mixed.attach(_attachment_part(attachment))
-        body = mixed
-    subject = Header(check_header(row.subject), "utf-8", header_name="Subject")
-    body["Subject"] = subject  # type: ignore[assignment]  # compat32 folds a Header itself
-    body["From"] = formataddr((settings.mail_from_name, settings.mail_from_address), "utf-8")
-    body["To"] = ", ".join(row.to_addrs)
-    if row.cc_addrs:
-        body["Cc"] = ", ".join(row.cc_addrs)
-    body["Date"] = format_datetime(row.created_at)
-    body["Message-ID"] = f"<{row.id}@{message_domain(settings)}>"
-    body["X-Duban-Kind"] = row.kind
-    body["Auto-Submitted"] = "auto-generated"
-    return body
+        parts = [body, *(_attachment_part(attachment) for attachment in row.attachments)]
+        content_type, mixed = _multipart("mixed", f"=_duban_mix_{row.id}", parts)
+        body = f"Content-Type: {content_type}\r\n\r\n".encode("ascii") + mixed
+    content_type, rest = _split(body)
+    headers = [
+        f"Content-Type: {content_type}",
+        "MIME-Version: 1.0",
+        f"Subject: {encoded_words(check_header(row.subject))}",
+        f"From: {_from_header(settings.mail_from_name, sender)}",
+        "To: " + _ADDRESS_FOLD.join(address for address, _ in to),
+    ]
+    if cc:
+        headers.append("Cc: " + _ADDRESS_FOLD.join(address for address, _ in cc))
+    headers += [
+        f"Date: {format_datetime(row.created_at)}",
+        f"Message-ID: <{row.id}@{message_domain(settings)}>",
+        f"X-Duban-Kind: {check_header(row.kind)}",
+        "Auto-Submitted: auto-generated",
+    ]
+    head = "\r\n".join(headers).encode("utf-8")
+    return WireMail(
+        sender=sender,
+        recipients=[address for address, _ in (*to, *cc)],
+        data=head + b"\r\n" + rest,
+        smtputf8=sender_utf8 or any(utf8 for _, utf8 in (*to, *cc)),
+    )
 
 
-def _attachment_part(attachment: dict[str, Any]) -> Message:
+def _attachment_part(attachment: dict[str, Any]) -> bytes:
     path = Path(str(attachment.get("path", "")))
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise PermanentMessageError(f"附件无法读取：{path.name}（{exc.strerror}）") from exc
-    maintype, _, subtype = str(attachment.get("mime", "application/octet-stream")).partition("/")
-    part = MIMEBase(maintype, subtype or "octet-stream")
-    part.set_payload(data)
-    encoders.encode_base64(part)
-    filename = str(attachment.get("filename") or path.name)
-    part.add_header("Content-Disposition", "attachment", filename=("utf-8", "", filename))
-    return part
+    mime = check_header(str(attachment.get("mime") or "application/octet-stream"))
+    maintype, _, subtype = mime.partition("/")
+    filename = urllib.parse.quote(str(attachment.get("filename") or path.name), safe="")
+    return (
+        f"Content-Type: {maintype}/{subtype or 'octet-stream'}\r\n"
+        "Content-Transfer-Encoding: base64\r\n"
+        f"Content-Disposition: attachment; filename*=utf-8''{filename}\r\n\r\n"
+    ).encode("ascii") + _base64_lines(data)

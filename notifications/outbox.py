@@ -19,6 +19,8 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import ColumnElement, Table, and_, bindparam, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 import models.tables  # noqa: F401 - every table mapped before rows are flushed
@@ -151,6 +153,47 @@ def enqueue_many(*, session: Session, messages: Sequence[NewMessage], now: datet
     return enqueue_messages(session=session, messages=messages, now=now).added
 
 
+def insert_messages(*, session: Session, messages: Sequence[NewMessage], now: datetime) -> int:
+    """Insert a pending row per message in one statement; a key already in the outbox (a
+    concurrent or earlier enqueue) is skipped by the database. Returns rows added.
+
+    Does not commit. Raises `HeaderInjectionError` like `enqueue_message`, before anything
+    is written.
+    """
+    if not messages:
+        return 0
+    for message in messages:
+        for value in (message.subject, *message.to, *message.cc):
+            check_header(value)
+    unique: dict[str, NewMessage] = {}
+    for message in messages:
+        unique.setdefault(message.key, message)
+    rows = [
+        {
+            "id": uuid.uuid4().hex,
+            "key": message.key,
+            "kind": message.kind,
+            "notice_id": message.notice_id,
+            "to_addrs": list(message.to),
+            "cc_addrs": list(message.cc),
+            "subject": message.subject,
+            "text_body": message.text_body,
+            "html_body": message.html_body,
+            "attachments": [dict(item) for item in message.attachments],
+            "next_attempt_at": now,
+            "created_at": now,
+        }
+        for message in unique.values()
+    ]
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    table = OutboxMessage.__table__
+    added = session.execute(
+        insert(table).on_conflict_do_nothing().returning(table.c.id),  # type: ignore[arg-type]
+        rows,
+    )
+    return len(added.all())
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     """Capped exponential backoff with jitter, and the attempt count after which a row dies."""
@@ -262,20 +305,10 @@ def mark_sent_many(*, session: Session, rows: Sequence[SentRow], now: datetime) 
     """Mark claimed rows sent (each after its server's 250); returns the ids still owned.
 
     The checks of `mark_sent` in one executemany UPDATE, plus one SELECT only when some
-    claim was lost. A single row goes through `mark_sent`. Does not commit.
+    claim was lost. Does not commit.
     """
-    if len(rows) <= 1:
-        return {
-            row.message_id
-            for row in rows
-            if mark_sent(
-                session=session,
-                message_id=row.message_id,
-                attempt=row.attempt,
-                now=now,
-                recipient_results=row.recipient_results,
-            )
-        }
+    if not rows:
+        return set()
     table = cast(Table, OutboxMessage.__table__)
     statement = (
         update(table)

@@ -1,15 +1,17 @@
 """The outbox relay: claims pending rows and delivers them over SMTP with aiosmtplib.
 
 A batch is split over a few workers; each keeps one SMTP connection open for its share and
-reconnects after any failure. A row is marked sent only after the server's 250 for DATA;
-accepted rows are marked together, `mark_every` per transaction and at the end of each
-batch, while retries and dead letters are committed right after their send. A crash
-therefore re-sends, once each and with the same Message-ID (`<row id@domain>`), at most the
-rows accepted since the last commit. The default, `mark_every=1`, keeps that window to the
-one message in flight per connection; a larger value trades a wider window for about a
-third less CPU per message (docs/performance.md). 4xx replies,
-disconnects and timeouts are retried later; 5xx replies and unreadable attachments go to
-the dead letters.
+reconnects after any failure. A row is marked sent only after the server's 250 for DATA.
+Outcomes are recorded by one group committer: every outcome reported while the previous
+commit ran goes into the next transaction (one executemany UPDATE for the accepted rows),
+in a worker thread so the connections keep sending meanwhile. A worker takes one of
+`RelayOptions.window` slots before each send and the slot is freed once that row's
+outcome is committed, so at any moment at most `window` rows are sent or being sent
+without their outcome on disk: a crash re-sends at most those, once each and with the
+same Message-ID (`<row id@domain>`). `window=1` sends one message at a time, each
+committed before the next. 4xx replies, disconnects and timeouts are retried later; 5xx
+replies, unreadable attachments and addresses that cannot be sent go to the dead letters.
+No exception from building or sending one row stops the others or leaves it `sending`.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any, Literal
 
 import aiosmtplib
 from sqlalchemy.exc import OperationalError
@@ -32,7 +35,7 @@ from models.db import transaction
 from models.outbox import OutboxMessage
 from models.settings import Settings, SmtpSecurity
 from notifications import outbox
-from notifications.mime import PermanentMessageError, build_email
+from notifications.mime import PermanentMessageError, WireMail, build_email
 
 log = logging.getLogger("duban.mail.relay")
 
@@ -43,6 +46,12 @@ TRANSIENT_ERRORS = (
     TimeoutError,
     OSError,
 )
+NO_SMTPUTF8 = (
+    "收件人或发件人地址的用户名含有非 ASCII 字符（如中文），需要邮件服务器支持 SMTPUTF8，"
+    "而当前邮件服务器不支持；请在部门名录中改用 ASCII 地址，或换用支持 SMTPUTF8 的服务器"
+)
+
+Outcome = Literal["sent", "dead", "retry", "unreachable"]
 
 
 class _ConnectFailed(Exception):
@@ -63,11 +72,12 @@ class RelayResult:
 
 @dataclass(frozen=True)
 class RelayOptions:
-    """Batch size, parallel connections, accepted rows per commit, lease, per-send deadline
-    and retry policy."""
+    """Batch size, parallel connections, the duplicate window (rows sent but not yet
+    committed, at most), lease, per-send deadline and retry policy."""
 
     batch_size: int = 200
-    mark_every: int = 1
+    window: int = 16
+    commit_interval_seconds: float = 0.005
     concurrency: int = 4
     lease: timedelta = timedelta(minutes=15)
     send_deadline_seconds: float | None = None
@@ -113,19 +123,147 @@ def _reply(response: aiosmtplib.SMTPResponse | aiosmtplib.SMTPResponseException)
     return f"{response.code} {response.message}".strip()
 
 
-class _Worker:
-    """One SMTP connection sending its share of a batch, one row at a time."""
+@dataclass(frozen=True)
+class _Report:
+    row: OutboxMessage
+    outcome: Outcome
+    error: str
+    results: dict[str, str] | None
+
+
+class _GroupCommit:
+    """Commits the outcomes the workers report, many per transaction, off the event loop.
+
+    `reserve()` takes one of `window` slots before a send; `report()` hands over the
+    outcome, whose slot is freed once it is committed. `run()` commits until `close()`;
+    a database error ends `run()` with that error.
+    """
 
     def __init__(
         self,
         *,
-        settings: Settings,
+        sessions: sessionmaker[Session],
+        moment: Callable[[], datetime],
         options: RelayOptions,
-        record: Callable[[OutboxMessage, str, str, dict[str, str] | None], None],
+        result: RelayResult,
     ) -> None:
+        self.sessions = sessions
+        self.moment = moment
+        self.policy = options.policy
+        self.result = result
+        self.slots = asyncio.Semaphore(max(1, options.window))
+        self.group = max(1, options.window // 2)
+        self.interval = options.commit_interval_seconds
+        self.pending: list[_Report] = []
+        self.wake = asyncio.Event()
+        self.closed = False
+
+    async def reserve(self) -> None:
+        """Wait for a free slot in the duplicate window."""
+        await self.slots.acquire()
+
+    def release(self) -> None:
+        """Give back a slot that was reserved but not used for a send."""
+        self.slots.release()
+
+    def report(self, report: _Report) -> None:
+        """Queue an outcome for the next group commit."""
+        self.pending.append(report)
+        self.wake.set()
+
+    def close(self) -> None:
+        """Let `run()` return once everything reported is committed."""
+        self.closed = True
+        self.wake.set()
+
+    async def _gather(self) -> None:
+        """Wait until half the window has reported, `interval` has passed or the batch is done."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.interval
+        while not self.closed and len(self.pending) < self.group:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return
+            self.wake.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(remaining):
+                    await self.wake.wait()
+
+    async def run(self) -> None:
+        """Commit reported outcomes in groups until `close()` and nothing is left."""
+        while True:
+            if not self.pending:
+                if self.closed:
+                    return
+                self.wake.clear()
+                await self.wake.wait()
+                continue
+            await self._gather()
+            batch, self.pending = self.pending, []
+            statuses = await asyncio.to_thread(self._commit, batch)
+            for report, status in zip(batch, statuses, strict=True):
+                self._count(report, status)
+                self.slots.release()
+
+    def _commit(self, batch: list[_Report]) -> list[str | None]:
+        at = self.moment()
+        accepted = [
+            outbox.SentRow(report.row.id, report.row.attempts, report.results or {})
+            for report in batch
+            if report.outcome == "sent"
+        ]
+        with transaction(self.sessions) as session:
+            owned = outbox.mark_sent_many(session=session, rows=accepted, now=at)
+            return [self._apply(session, report, at, owned) for report in batch]
+
+    def _apply(
+        self, session: Session, report: _Report, at: datetime, owned: set[str]
+    ) -> str | None:
+        row = report.row
+        if report.outcome == "sent":
+            return "sent" if row.id in owned else None
+        if report.outcome == "dead":
+            dead = outbox.mark_dead(
+                session=session,
+                message_id=row.id,
+                attempt=row.attempts,
+                now=at,
+                error=report.error,
+                recipient_results=report.results,
+            )
+            return "dead" if dead else None
+        return outbox.mark_retry(
+            session=session,
+            message_id=row.id,
+            attempt=row.attempts,
+            now=at,
+            error=report.error,
+            recipient_results=report.results,
+            policy=self.policy,
+            spends_attempt=report.outcome != "unreachable",
+        )
+
+    def _count(self, report: _Report, status: str | None) -> None:
+        if status == "sent":
+            self.result.sent += 1
+            return
+        if status == "dead":
+            self.result.dead += 1
+        elif status == "pending":
+            self.result.retried += 1
+        else:
+            self.result.lost += 1
+            return
+        self.result.errors.append(f"{report.row.id}: {report.error}")
+
+
+class _Worker:
+    """One SMTP connection sending its share of a batch, one row at a time."""
+
+    def __init__(self, *, settings: Settings, options: RelayOptions, commit: _GroupCommit) -> None:
         self.settings = settings
         self.options = options
-        self.record = record
+        self.commit = commit
         self.smtp: aiosmtplib.SMTP | None = None
 
     async def _connection(self) -> aiosmtplib.SMTP:
@@ -133,6 +271,8 @@ class _Worker:
             smtp = smtp_client(self.settings, self.options.tls_context)
             await smtp.connect()
             self.smtp = smtp
+        if self.smtp.is_ehlo_or_helo_needed:
+            await self.smtp.ehlo()
         return self.smtp
 
     async def close(self) -> None:
@@ -150,13 +290,33 @@ class _Worker:
         self.smtp = None
 
     async def send(self, row: OutboxMessage) -> None:
-        """Deliver `row` and record the outcome (sent, retry or dead)."""
+        """Deliver `row` and report the outcome (sent, retry or dead); never raises for it."""
+
+        def report(outcome: Outcome, error: str, results: dict[str, str] | None = None) -> None:
+            self.commit.report(_Report(row, outcome, error, results))
+
         try:
-            payload = build_email(row, self.settings).as_bytes()
+            mail = build_email(row, self.settings)
         except PermanentMessageError as exc:
-            self.record(row, "dead", str(exc), None)
+            report("dead", str(exc))
             return
-        recipients = [*row.to_addrs, *row.cc_addrs]
+        except Exception as exc:
+            log.exception("outbox relay: message %s cannot be built", row.id)
+            report("dead", f"邮件无法生成：{type(exc).__name__}: {exc}")
+            return
+        try:
+            outcome, error, results = await self._deliver(mail)
+        except Exception as exc:
+            log.exception("outbox relay: unexpected error sending %s", row.id)
+            self._drop()
+            outcome, error, results = (
+                "retry",
+                f"投递时出现意外错误：{type(exc).__name__}: {exc}",
+                None,
+            )
+        report(outcome, error, results)
+
+    async def _deliver(self, mail: WireMail) -> tuple[Outcome, str, dict[str, str] | None]:
         deadline = self.options.send_deadline_seconds or self.settings.smtp_timeout_seconds * 2
         try:
             async with asyncio.timeout(deadline):
@@ -164,36 +324,36 @@ class _Worker:
                     smtp = await self._connection()
                 except (aiosmtplib.SMTPException, OSError) as exc:
                     raise _ConnectFailed(str(exc) or type(exc).__name__) from exc
+                if mail.smtputf8 and not smtp.supports_extension("smtputf8"):
+                    return "dead", NO_SMTPUTF8, None
                 _quick_ack(smtp)
                 refused, _ = await smtp.sendmail(
-                    self.settings.mail_from_address, recipients, payload
+                    mail.sender,
+                    mail.recipients,
+                    mail.data,
+                    mail_options=["SMTPUTF8"] if mail.smtputf8 else None,
                 )
         except _ConnectFailed as exc:
             self._drop()
-            self.record(row, "unreachable", f"连接或登录失败：{exc}", None)
-            return
+            return "unreachable", f"连接或登录失败：{exc}", None
         except aiosmtplib.SMTPRecipientsRefused as exc:
             results = {error.recipient: _reply(error) for error in exc.recipients}
             transient = any(error.code < 500 for error in exc.recipients)
             self._drop()
-            self.record(row, "retry" if transient else "dead", "全部收件人被拒绝", results)
-            return
+            return ("retry" if transient else "dead"), "全部收件人被拒绝", results
         except aiosmtplib.SMTPResponseException as exc:
             self._drop()
-            self.record(row, "dead" if exc.code >= 500 else "retry", _reply(exc), None)
-            return
+            return ("dead" if exc.code >= 500 else "retry"), _reply(exc), None
         except TRANSIENT_ERRORS as exc:
             self._drop()
             reason = "发送超时" if isinstance(exc, TimeoutError) else f"连接失败：{exc}"
-            self.record(row, "retry", reason, None)
-            return
+            return "retry", reason, None
         except aiosmtplib.SMTPException as exc:
             self._drop()
-            self.record(row, "retry", f"SMTP 错误：{exc}", None)
-            return
-        results = dict.fromkeys(recipients, "250 accepted")
+            return "retry", f"SMTP 错误：{exc}", None
+        results = dict.fromkeys(mail.recipients, "250 accepted")
         results.update({address: _reply(reply) for address, reply in refused.items()})
-        self.record(row, "sent", "", results)
+        return "sent", "", results
 
 
 async def _drain(
@@ -205,12 +365,52 @@ async def _drain(
     try:
         while not queue.empty():
             row = queue.get_nowait()
+            await worker.commit.reserve()
             if still_leased(row):
                 await worker.send(row)
             else:
+                worker.commit.release()
                 on_expired(row)
     finally:
         await worker.close()
+
+
+async def _deliver_batch(
+    rows: list[OutboxMessage],
+    *,
+    settings: Settings,
+    options: RelayOptions,
+    commit: _GroupCommit,
+    still_leased: Callable[[OutboxMessage], bool],
+    on_expired: Callable[[OutboxMessage], None],
+) -> None:
+    """Send `rows` over up to `options.concurrency` connections while `commit` records the
+    outcomes; returns once every outcome is committed. A database error stops the sends and
+    is raised (the rows not yet committed stay `sending` until their lease runs out)."""
+    queue: asyncio.Queue[OutboxMessage] = asyncio.Queue()
+    for row in rows:
+        queue.put_nowait(row)
+    workers = [
+        _Worker(settings=settings, options=options, commit=commit)
+        for _ in range(max(1, min(options.concurrency, len(rows))))
+    ]
+    committer: asyncio.Future[None] = asyncio.create_task(commit.run())
+    senders: asyncio.Future[list[None]] = asyncio.gather(
+        *(_drain(worker, queue, still_leased, on_expired) for worker in workers)
+    )
+    try:
+        either: set[asyncio.Future[Any]] = {committer, senders}
+        await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+        if committer.done():
+            senders.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await senders
+            committer.result()
+        await senders
+    finally:
+        commit.close()
+        if not committer.done():
+            await committer
 
 
 async def relay_once(
@@ -222,69 +422,17 @@ async def relay_once(
 ) -> RelayResult:
     """Deliver every row that is ready at `now` (default: the clock), batch by batch.
 
-    Accepted rows are committed `options.mark_every` at a time (and at the end of each
-    batch); other outcomes right after their send. A claimed row whose lease would run
-    out before its send could finish is left alone (counted as lost) so that another relay
-    taking it over cannot race this one. Returns the counts; never raises for SMTP problems
-    (they become retries or dead letters).
+    Outcomes are committed in group commits, at most `options.window` rows sent ahead of
+    their commit. A claimed row whose lease would run out before its send could finish is
+    left alone (counted as lost) so that another relay taking it over cannot race this one.
+    Returns the counts; never raises for SMTP problems or a bad row (they become retries or
+    dead letters); raises the database's error if outcomes cannot be committed.
     """
     options = options or RelayOptions()
     result = RelayResult()
 
     def moment() -> datetime:
         return now if now is not None else clock.now()
-
-    accepted: list[outbox.SentRow] = []
-
-    def mark_accepted() -> None:
-        batch = accepted[:]
-        accepted.clear()
-        if not batch:
-            return
-        with transaction(sessions) as session:
-            owned = outbox.mark_sent_many(session=session, rows=batch, now=moment())
-        result.sent += len(owned)
-        result.lost += len(batch) - len(owned)
-
-    def record(
-        row: OutboxMessage, outcome: str, error: str, results: dict[str, str] | None
-    ) -> None:
-        if outcome == "sent":
-            accepted.append(outbox.SentRow(row.id, row.attempts, results or {}))
-            if len(accepted) >= options.mark_every:
-                mark_accepted()
-            return
-        at = moment()
-        with transaction(sessions) as session:
-            if outcome == "dead":
-                owned = outbox.mark_dead(
-                    session=session,
-                    message_id=row.id,
-                    attempt=row.attempts,
-                    now=at,
-                    error=error,
-                    recipient_results=results,
-                )
-                status: str | None = "dead" if owned else None
-            else:
-                status = outbox.mark_retry(
-                    session=session,
-                    message_id=row.id,
-                    attempt=row.attempts,
-                    now=at,
-                    error=error,
-                    recipient_results=results,
-                    policy=options.policy,
-                    spends_attempt=outcome != "unreachable",
-                )
-        if status == "dead":
-            result.dead += 1
-            result.errors.append(f"{row.id}: {error}")
-        elif status == "pending":
-            result.retried += 1
-            result.errors.append(f"{row.id}: {error}")
-        else:
-            result.lost += 1
 
     deadline = timedelta(seconds=options.send_deadline_seconds or settings.smtp_timeout_seconds * 2)
 
@@ -303,19 +451,15 @@ async def relay_once(
         if not rows:
             return result
         result.claimed += len(rows)
-        queue: asyncio.Queue[OutboxMessage] = asyncio.Queue()
-        for row in rows:
-            queue.put_nowait(row)
-        workers = [
-            _Worker(settings=settings, options=options, record=record)
-            for _ in range(max(1, min(options.concurrency, len(rows))))
-        ]
-        try:
-            await asyncio.gather(
-                *(_drain(worker, queue, still_leased, expired) for worker in workers)
-            )
-        finally:
-            mark_accepted()
+        commit = _GroupCommit(sessions=sessions, moment=moment, options=options, result=result)
+        await _deliver_batch(
+            rows,
+            settings=settings,
+            options=options,
+            commit=commit,
+            still_leased=still_leased,
+            on_expired=expired,
+        )
 
 
 async def relay_forever(

@@ -28,10 +28,14 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 class MaildirHandler:
-    """aiosmtpd handler that adds each message, with its envelope recipients, to a Maildir."""
+    """aiosmtpd handler that adds each message, with its envelope recipients, to a Maildir.
+
+    Creates the Maildir and its missing parent directories (raises `OSError` if it cannot).
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
         self.maildir = mailbox.Maildir(path, create=True)
         self._lock = threading.Lock()
         self.received = 0

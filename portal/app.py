@@ -25,21 +25,31 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.templating import Jinja2Templates
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from models import clock
 from models.db import transaction
 from models.errors import InputError
+from models.limits import normalise_text
 from models.settings import Settings
-from notifications.links import InvalidLink, LinkClaims, token_digest, verify_token
-from portal.formdata import parse_form
+from notifications.links import (
+    InvalidLink,
+    LinkClaims,
+    claims_key,
+    token_digest,
+    verify_token,
+)
+from portal.formdata import FIELD_LABELS, parse_form
 from portal.pages import CheckinPage, load_page, page_context, previous_answer
 from portal.security import (
     CSRF_COOKIE,
     CSRF_FIELD,
+    Limiter,
     RateLimiter,
     RateLimits,
     csrf_token,
@@ -65,6 +75,10 @@ SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
     "Cache-Control": "no-store",
 }
+UNSAVED_MESSAGE = (
+    "系统暂时无法保存您的报送，您填写的内容仍保留在下方，请稍后再点击提交；"
+    "如多次失败，请复制保存后联系督查室。"
+)
 
 Publisher = Callable[[sessionmaker[Session], datetime], object]
 
@@ -91,6 +105,7 @@ def template_environment() -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        auto_reload=False,
     )
 
 
@@ -101,17 +116,19 @@ def create_app(
     now: Callable[[], datetime] = clock.now,
     publish: Publisher = publish_if_configured,
     limits: RateLimits | None = None,
-    limiter: RateLimiter | None = None,
-) -> Starlette:
+    limiter: Limiter | None = None,
+) -> ASGIApp:
     """Build the portal ASGI app over `sessions`.
 
     `now` is the clock seam; `publish(sessions, now)` emits pending domain events after a
     submission commits, as a background task once the confirmation is sent (its failures
-    are logged and leave the events for a later pass).
+    are logged and leave the events for a later pass). `limiter` counts requests (in this
+    process by default; `portal.security.SharedRateLimiter` for several worker processes).
+    Every response, errors and unrouted paths included, carries `SECURITY_HEADERS`.
     """
     templates = Jinja2Templates(env=template_environment())
     limits = limits or RateLimits()
-    limiter = limiter or RateLimiter()
+    counter: Limiter = limiter or RateLimiter()
     secure_cookie = settings.public_url.startswith("https://")
 
     def render(
@@ -121,30 +138,70 @@ def create_app(
         status: int = 200,
         background: BackgroundTask | None = None,
     ) -> Response:
-        response = templates.TemplateResponse(
+        return templates.TemplateResponse(
             request, name, context, status_code=status, background=background
         )
-        response.headers.update(SECURITY_HEADERS)
-        return response
 
     def invalid(request: Request) -> Response:
         return render(request, "invalid.html", {}, status=404)
 
-    def rate_limited(request: Request, digest: str | None) -> Response | None:
-        window = limits.window_seconds
-        address = request.client.host if request.client else "unknown"
-        if not limiter.allow(f"ip:{address}", limit=limits.per_address, window=window):
-            return render(request, "limited.html", {}, status=429)
-        if digest is not None:
-            post = request.method == "POST"
-            limit = limits.per_token_post if post else limits.per_token_get
-            if not limiter.allow(f"{request.method}:{digest}", limit=limit, window=window):
-                return render(request, "limited.html", {}, status=429)
-        return None
+    def limited(request: Request) -> Response:
+        return render(request, "limited.html", {}, status=429)
 
-    def read_page(claims: LinkClaims) -> CheckinPage:
+    def address_of(request: Request) -> str:
+        return request.client.host if request.client else "unknown"
+
+    def verified(request: Request, moment: datetime) -> LinkClaims | Response:
+        """The link's claims, or the page to answer with (rate-limited or invalid).
+
+        The per-address count is a generous backstop; a bad link also counts against the
+        address's stricter budget of failed links, so guessing stays bounded, while the
+        per-link limits are keyed on the verified claims, not on the URL's spelling.
+        """
+        window = limits.window_seconds
+        address = address_of(request)
+        if not counter.allow(f"ip:{address}", limit=limits.per_address, window=window):
+            return limited(request)
+        try:
+            claims = verify_token(request.path_params["token"], settings=settings, now=moment)
+        except InvalidLink:
+            if not counter.allow(f"bad:{address}", limit=limits.per_address_invalid, window=window):
+                return limited(request)
+            return invalid(request)
+        post = request.method == "POST"
+        limit = limits.per_token_post if post else limits.per_token_get
+        if not counter.allow(f"{request.method}:{claims_key(claims)}", limit=limit, window=window):
+            return limited(request)
+        return claims
+
+    def read_page(claims: LinkClaims, history: bool = True) -> CheckinPage:
         with sessions() as session:
-            return load_page(session=session, claims=claims)
+            return load_page(session=session, claims=claims, history=history)
+
+    async def form_again(
+        request: Request,
+        claims: LinkClaims,
+        page: CheckinPage | None,
+        *,
+        digest: str,
+        raw: dict[str, str],
+        errors: list[str],
+        status: int,
+    ) -> Response:
+        """The form again with what was typed and `errors`, over the full page (history
+        included) when it can still be read, else over `page`, else the kept-text page.
+        """
+        try:
+            page = await run_in_threadpool(read_page, claims)
+        except Exception:
+            logger.exception("portal: could not reload the form page")
+        if page is None:
+            return unsaved(request, raw)
+        try:
+            return form_page(request, page, digest=digest, values=raw, errors=errors, status=status)
+        except Exception:
+            logger.exception("portal: could not re-render the form")
+            return unsaved(request, raw)
 
     def form_page(
         request: Request,
@@ -176,48 +233,79 @@ def create_app(
         )
         return response
 
+    def unsaved(request: Request, raw: dict[str, str]) -> Response:
+        """The answer could not be stored: the page that lists what was typed, and says so."""
+        fields = [(label, raw[name]) for name, label in FIELD_LABELS.items() if raw.get(name)]
+        fields += [(name, value) for name, value in raw.items() if name.startswith("value_")]
+        context = {"message": UNSAVED_MESSAGE, "fields": fields}
+        return render(request, "unsaved.html", context, 503)
+
     async def show(request: Request) -> Response:
-        token = request.path_params["token"]
-        digest = token_digest(token)
-        limited = rate_limited(request, digest)
-        if limited is not None:
-            return limited
+        claims = verified(request, now())
+        if isinstance(claims, Response):
+            return claims
         try:
-            claims = verify_token(token, settings=settings, now=now())
             page = await run_in_threadpool(read_page, claims)
         except InvalidLink:
             return invalid(request)
-        return form_page(request, page, digest=digest)
+        return form_page(request, page, digest=token_digest(request.path_params["token"]))
 
     async def submit(request: Request) -> Response:
-        token = request.path_params["token"]
-        digest = token_digest(token)
-        limited = rate_limited(request, digest)
-        if limited is not None:
-            return limited
         moment = now()
-        try:
-            claims = verify_token(token, settings=settings, now=moment)
-            page = await run_in_threadpool(read_page, claims)
-        except InvalidLink:
-            return invalid(request)
+        claims = verified(request, moment)
+        if isinstance(claims, Response):
+            return claims
         length = request.headers.get("content-length", "")
         if not length.isdigit() or int(length) > MAX_BODY_BYTES:
             return render(request, "error.html", {"message": "提交内容过长。"}, status=413)
         async with request.form(max_files=0, max_fields=200, max_part_size=MAX_BODY_BYTES) as data:
-            raw = {key: value for key, value in data.items() if isinstance(value, str)}
-        if not csrf_valid(
-            settings=settings,
-            link_digest=digest,
-            nonce=request.cookies.get(CSRF_COOKIE),
-            value=raw.get(CSRF_FIELD, ""),
-        ):
-            message = "页面已过期或来源不明，请重新打开邮件中的链接后再提交。"
-            return render(request, "error.html", {"message": message}, status=403)
-        parsed = parse_form(raw, targets=page.targets)
+            raw = {
+                normalise_text(key): normalise_text(value)
+                for key, value in data.items()
+                if isinstance(value, str)
+            }
+        digest = token_digest(request.path_params["token"])
+        page: CheckinPage | None = None
+        try:
+            page = await run_in_threadpool(read_page, claims, False)
+            if not csrf_valid(
+                settings=settings,
+                link_digest=digest,
+                nonce=request.cookies.get(CSRF_COOKIE),
+                value=raw.get(CSRF_FIELD, ""),
+            ):
+                message = "页面已过期或来源不明，请重新打开邮件中的链接后再提交。"
+                return render(request, "error.html", {"message": message}, status=403)
+            return await save(request, claims, page, digest, raw, moment)
+        except (InvalidLink, CheckinClosed):
+            return invalid(request)
+        except InputError as exc:
+            errors, status = [exc.reason], 422
+        except Exception:
+            logger.exception("portal: an answer could not be stored; the form keeps it")
+            errors, status = [UNSAVED_MESSAGE], 503
+        return await form_again(
+            request, claims, page, digest=digest, raw=raw, errors=errors, status=status
+        )
+
+    async def save(
+        request: Request,
+        claims: LinkClaims,
+        page: CheckinPage,
+        digest: str,
+        raw: dict[str, str],
+        moment: datetime,
+    ) -> Response:
+        checkin = page.checkin
+        parsed = parse_form(
+            raw,
+            targets=page.targets,
+            due_date=checkin.due_date,
+            plan_year=checkin.item.plan.year,
+        )
         if parsed.form is None:
-            return form_page(
-                request, page, digest=digest, values=raw, errors=parsed.errors, status=422
+            return await form_again(
+                request, claims, page, digest=digest, raw=raw, errors=parsed.errors, status=422
             )
         submit_id = raw.get("submit_id", "")[:64]
         key = None
@@ -246,14 +334,7 @@ def create_app(
                     if attempt >= WRITE_ATTEMPTS:
                         raise
 
-        try:
-            version = await run_in_threadpool(write)
-        except CheckinClosed:
-            return invalid(request)
-        except InputError as exc:
-            return form_page(
-                request, page, digest=digest, values=raw, errors=[exc.reason], status=422
-            )
+        version = await run_in_threadpool(write)
         context = page_context(page) | {"version": version, "extension": form.extension}
         emit = BackgroundTask(_publish_quietly, publish, sessions, moment)
         return render(request, "done.html", context, background=emit)
@@ -270,12 +351,42 @@ def create_app(
             return JSONResponse({"status": "database unavailable"}, status_code=503)
         return JSONResponse({"status": "ok"})
 
+    async def server_error(request: Request, exc: Exception) -> Response:  # noqa: ARG001
+        return render(request, "server_error.html", {}, status=500)
+
     routes = [
         Route("/c/{token}", show, methods=["GET", "HEAD"]),
         Route("/c/{token}", submit, methods=["POST"]),
         Route("/healthz", healthz, methods=["GET", "HEAD"]),
     ]
-    return Starlette(routes=routes)
+    app = Starlette(routes=routes, exception_handlers={Exception: server_error})
+    return SecurityHeaders(app)
+
+
+class SecurityHeaders:
+    """ASGI middleware: set `SECURITY_HEADERS` on every HTTP response, whatever produced it.
+
+    It wraps the whole Starlette app, outside its error middleware, so 404 and 405 from the
+    router, 400 from a malformed body and the 500 page all carry the headers.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass the request through, adding the headers to the response start."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in SECURITY_HEADERS.items():
+                    headers[name] = value
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
 
 
 def _publish_quietly(publish: Publisher, sessions: sessionmaker[Session], now: datetime) -> None:

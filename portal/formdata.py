@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from models.errors import InputError
 from models.forms import (
     NARRATIVE_MAX,
     NEXT_STEPS_MAX,
@@ -19,6 +20,7 @@ from models.forms import (
     ExtensionRequest,
     SubmissionForm,
 )
+from models.limits import check_extension_date, normalise_text
 from models.plan import Target
 
 FIELD_LABELS = {
@@ -46,7 +48,7 @@ class ParsedForm:
 
 
 def _text(raw: Mapping[str, str], name: str) -> str:
-    return raw.get(name, "").replace("\r\n", "\n").strip()
+    return normalise_text(raw.get(name, "")).strip()
 
 
 def _number(text: str) -> float | None:
@@ -59,11 +61,15 @@ def _number(text: str) -> float | None:
     return number
 
 
-def parse_form(raw: Mapping[str, str], *, targets: Sequence[Target]) -> ParsedForm:
+def parse_form(
+    raw: Mapping[str, str], *, targets: Sequence[Target], due_date: date, plan_year: int
+) -> ParsedForm:
     """Validate posted fields against the item's targets; never raises for bad input.
 
-    Target fields are `value_<target id>`; an empty one is left out. The extension needs
-    both a date and a reason, or neither.
+    Text is normalised (`models.limits.normalise_text`: no NUL or other control
+    characters). Target fields are `value_<target id>`; an empty one is left out. The
+    extension needs both a date and a reason, or neither, and its date must be within
+    `models.limits.check_extension_date` of the check-in's `due_date` and `plan_year`.
     """
     errors: list[str] = []
     for name, limit in TEXT_LIMITS.items():
@@ -86,9 +92,15 @@ def parse_form(raw: Mapping[str, str], *, targets: Sequence[Target]) -> ParsedFo
             errors.append("申请延期须同时填写延期日期和理由。")
         else:
             try:
-                extension = {"new_date": date.fromisoformat(new_date), "reason": reason}
+                day = date.fromisoformat(new_date)
             except ValueError:
                 errors.append("延期日期格式应为 YYYY-MM-DD。")
+            else:
+                try:
+                    check_extension_date(day, due_date=due_date, plan_year=plan_year)
+                    extension = {"new_date": day, "reason": reason}
+                except InputError as exc:
+                    errors.append(exc.reason)
     if errors:
         return ParsedForm(form=None, errors=errors)
     try:

@@ -6,16 +6,16 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, select
+from sqlalchemy.orm import Session, contains_eager
 
 from models.clock import LOCAL_TZ
-from models.errors import NotFoundError
 from models.forms import STATUS_LABELS
-from models.plan import Phase, Target
+from models.limits import add_days, latest_extension_date
+from models.plan import Item, Phase, Target
 from models.supervision import Checkin, Extension, Submission
 from notifications.links import InvalidLink, LinkClaims
-from tasks.submissions import accepts_answers, list_submissions, load_checkin
+from tasks.submissions import accepts_answers, list_submissions
 
 WEEKDAYS = "一二三四五六日"
 DECISION_LABELS = {
@@ -37,35 +37,47 @@ class CheckinPage:
     extensions: list[Extension]
 
 
-def load_page(*, session: Session, claims: LinkClaims) -> CheckinPage:
+def load_page(*, session: Session, claims: LinkClaims, history: bool = True) -> CheckinPage:
     """Load the check-in a verified link names; `InvalidLink` if gone, not the department's,
-    or closed. Reads only.
+    or closed. Reads only, in four statements: the check-in with its item, plan, department
+    and phase name (one join), then its targets, submissions and extension requests (the
+    last two left empty without `history`, which is all a POST needs to store an answer).
     """
-    try:
-        checkin = load_checkin(session=session, checkin_id=claims.checkin_id)
-    except NotFoundError:
-        raise InvalidLink from None
+    row = session.execute(
+        select(Checkin, Phase.name)
+        .join(Checkin.item)
+        .join(Item.plan)
+        .join(Checkin.department)
+        .outerjoin(Phase, and_(Phase.plan_id == Item.plan_id, Phase.key == Checkin.phase_key))
+        .where(Checkin.id == claims.checkin_id)
+        .options(contains_eager(Checkin.item).contains_eager(Item.plan))
+        .options(contains_eager(Checkin.department))
+    ).first()
+    if row is None:
+        raise InvalidLink
+    checkin, phase_name = row._tuple()
     if checkin.department_id != claims.department_id or not accepts_answers(checkin):
         raise InvalidLink
-    phase_name = session.scalar(
-        select(Phase.name).where(
-            Phase.plan_id == checkin.item.plan_id, Phase.key == checkin.phase_key
-        )
+    targets = session.scalars(
+        select(Target).where(Target.item_id == checkin.item_id).order_by(Target.position)
     )
-    extensions = list(
-        session.scalars(
-            select(Extension)
-            .where(Extension.checkin_id == checkin.id)
-            .order_by(Extension.requested_at.desc(), Extension.id.desc())
-        )
-    )
-    return CheckinPage(
+    page = CheckinPage(
         checkin=checkin,
-        targets=list(checkin.item.targets),
+        targets=list(targets),
         phase_name=phase_name or checkin.phase_key,
-        submissions=list_submissions(session=session, checkin_id=checkin.id),
-        extensions=extensions,
+        submissions=[],
+        extensions=[],
     )
+    if not history:
+        return page
+    extensions = session.scalars(
+        select(Extension)
+        .where(Extension.checkin_id == checkin.id)
+        .order_by(Extension.requested_at.desc(), Extension.id.desc())
+    )
+    page.submissions.extend(list_submissions(session=session, checkin_id=checkin.id))
+    page.extensions.extend(extensions)
+    return page
 
 
 def format_date(day: date) -> str:
@@ -124,6 +136,10 @@ def page_context(page: CheckinPage) -> dict[str, Any]:
         "department": checkin.department.name,
         "phase_name": page.phase_name,
         "due_date": format_date(checkin.due_date),
+        "extension_min": add_days(checkin.due_date, 1).isoformat(),
+        "extension_max": latest_extension_date(
+            due_date=checkin.due_date, plan_year=item.plan.year
+        ).isoformat(),
         "submitted": bool(page.submissions),
         "targets": [
             {"id": target.id, "text": target.text, "unit": target.unit} for target in page.targets

@@ -5,8 +5,12 @@ cookie, and the form carries `HMAC(secret, link digest, nonce)`. A POST is accep
 the field matches the cookie's nonce for the same link, so a form from another site or for
 another link is refused.
 
-Rate limits are sliding windows kept in this process's memory, keyed by the token digest
-and by the client address; several portal processes each keep their own counts.
+Rate limits are sliding windows keyed by the verified link claims (per link and method)
+and by the client address. The per-link limits bound abuse; the per-address count is a
+generous backstop (many departments share one NAT address) with a stricter budget for
+links that fail to verify, which bounds guessing. `RateLimiter` counts in this process's
+memory; `SharedRateLimiter` counts in a SQLite file so that several worker processes on
+one machine share one count.
 """
 
 from __future__ import annotations
@@ -14,11 +18,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import sqlite3
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
 
 from models.settings import Settings
 
@@ -46,14 +53,28 @@ def csrf_valid(*, settings: Settings, link_digest: str, nonce: str | None, value
     return hmac.compare_digest(expected, value)
 
 
+DEFAULT_PER_ADDRESS = 6000
+
+
 @dataclass(frozen=True)
 class RateLimits:
-    """Requests allowed per `window_seconds`, per link token and per client address."""
+    """Requests allowed per `window_seconds`: per link (its verified claims) and method, per
+    client address (a backstop), and failed links per client address.
+    """
 
     window_seconds: float = 60.0
     per_token_get: int = 30
     per_token_post: int = 10
-    per_address: int = 120
+    per_address: int = DEFAULT_PER_ADDRESS
+    per_address_invalid: int = 60
+
+
+class Limiter(Protocol):
+    """Counts requests per key; `allow` records one and says if it is within the limit."""
+
+    def allow(self, key: str, *, limit: int, window: float) -> bool:
+        """Count one request for `key`; False (not counted) when `limit` per `window` is hit."""
+        ...
 
 
 @dataclass
@@ -87,3 +108,69 @@ class RateLimiter:
             del self._hits[key]
         if len(self._hits) >= self.max_keys:
             self._hits.clear()
+
+
+_SCHEMA = """
+create table if not exists hits (key text not null, at real not null);
+create index if not exists hits_key_at on hits (key, at);
+create index if not exists hits_at on hits (at);
+"""
+
+
+class SharedRateLimiter:
+    """Sliding-window counts in one SQLite file, shared by every process that opens it.
+
+    Each `allow` is one short write transaction (`BEGIN IMMEDIATE`): count the key's hits
+    in the window (at most `limit` index entries), record one if allowed. Hits older than
+    the longest window seen are deleted every `prune_every` calls. The clock must be wall
+    time (`time.time`), the same in every process. The file holds only keys (client
+    addresses and check-in ids), never tokens; losing it only resets the counts.
+    """
+
+    def __init__(
+        self, path: Path, *, clock: Callable[[], float] = time.time, prune_every: int = 1000
+    ) -> None:
+        self.path = path
+        self.clock = clock
+        self.prune_every = prune_every
+        self._local = threading.local()
+        self._calls = 0
+        self._window = 0.0
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with self._connect() as connection:
+            connection.executescript(_SCHEMA)
+
+    def _connect(self) -> sqlite3.Connection:
+        connection = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=OFF")
+        return connection
+
+    def _connection(self) -> sqlite3.Connection:
+        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = self._local.connection = self._connect()
+        return connection
+
+    def allow(self, key: str, *, limit: int, window: float) -> bool:
+        """Count one request for `key` across processes; see `Limiter.allow`."""
+        now = self.clock()
+        connection = self._connection()
+        self._calls += 1
+        self._window = max(self._window, window)
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            (count,) = connection.execute(
+                "select count(*) from (select 1 from hits where key = ? and at > ? limit ?)",
+                (key, now - window, limit),
+            ).fetchone()
+            allowed = bool(count < limit)
+            if allowed:
+                connection.execute("insert into hits (key, at) values (?, ?)", (key, now))
+            if self._calls % self.prune_every == 0:
+                connection.execute("delete from hits where at <= ?", (now - self._window,))
+            connection.execute("COMMIT")
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+        return allowed

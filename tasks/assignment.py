@@ -7,37 +7,41 @@ them for the departments it resolved, and `assign_item` / `reassign_item` change
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from models.calendar import WorkCalendar
 from models.clock import local_date
+from models.daily_pass import assignment_key, assignment_notice, item_label
 from models.directory import Department
 from models.errors import DubanError, InputError, NotFoundError
 from models.plan import Item, Plan
 from models.policy import SupervisionPolicy
-from models.supervision import Assignment, Checkin, Notice
-from notifications.compose import enqueue_notice_emails
+from models.supervision import Assignment, Checkin
+from models.vocabulary import AssignmentRole, CheckinStatus
 from tasks.checkins import materialise_checkins, reactivate_cancelled, schedule_for_plan
-from tasks.events import record_event, related
-from tasks.notices import recipients_for, record_notice
+from tasks.daily_pass import insert_notices, record_notice_emails
+from tasks.events import record_event
+from tasks.sql import insert_events
 
-ROLES = ("lead", "support")
-ROLE_NAMES = {"lead": "牵头", "support": "配合"}
+__all__ = [
+    "ROLES",
+    "ROLE_NAMES",
+    "StartSummary",
+    "assign_item",
+    "assignment_key",
+    "get_item",
+    "item_label",
+    "reassign_item",
+    "start_supervision",
+    "supervision_offices",
+]
 
-
-def item_label(item: Item) -> str:
-    """The name a supervisor knows an item by: `第4项 搭建高水平科技开放交流平台`."""
-    return f"第{item.number}项 {item.title}"
-
-
-def assignment_key(assignment: Assignment) -> str:
-    """The business key of an assignment's notice (one per item, department and row)."""
-    return f"assign:{assignment.item_id}:{assignment.department_id}:{assignment.id}"
+ROLES = tuple(role.value for role in AssignmentRole)
+ROLE_NAMES = AssignmentRole.labels()
 
 
 @dataclass(frozen=True)
@@ -68,70 +72,6 @@ def supervision_offices(*, session: Session) -> list[Department]:
             .order_by(Department.id)
         )
     )
-
-
-def _notify_assignment(
-    *,
-    session: Session,
-    item: Item,
-    plan: Plan,
-    assignment: Assignment,
-    department: Department,
-    now: datetime,
-    offices: list[Department],
-    check_existing: bool,
-) -> Notice | None:
-    """Record the assignment notice and `duban.item.assigned` event once (the email is the
-    caller's, in batch); returns the new notice, None if it existed."""
-    key = assignment_key(assignment)
-    reason = f"{item_label(item)}：{ROLE_NAMES.get(assignment.role, assignment.role)}交办"
-    recipients = recipients_for(department, ["contact"], offices)
-    if check_existing:
-        notice = record_notice(
-            session=session,
-            key=key,
-            kind="assignment",
-            level=0,
-            item_id=item.id,
-            department_id=department.id,
-            checkin_id=None,
-            recipients=recipients,
-            reason=reason,
-            now=now,
-            enqueue_email=False,
-        )
-        if notice is None:
-            return None
-    else:
-        notice = Notice(
-            key=key,
-            kind="assignment",
-            level=0,
-            item_id=item.id,
-            department_id=department.id,
-            recipients=recipients,
-            reason=reason,
-            decided_at=now,
-        )
-        session.add(notice)
-    record_event(
-        session=session,
-        event_type="duban.item.assigned",
-        resource_id=f"duban.item.{item.id}",
-        occurred_at=now,
-        now=now,
-        related_resources=[
-            related("department", department.id, department.name),
-            related("plan", plan.id, plan.title),
-        ],
-        payload={
-            "item_id": item.id,
-            "department_id": department.id,
-            "role": assignment.role,
-            "assignment_id": assignment.id,
-        },
-    )
-    return notice
 
 
 def start_supervision(
@@ -165,7 +105,13 @@ def start_supervision(
     specs = schedule_for_plan(
         session=session, plan=plan, policy=policy, calendar=calendar, not_before=local_date(now)
     )
-    items = list(session.scalars(select(Item).where(Item.plan_id == plan_id)))
+    items = list(
+        session.scalars(
+            select(Item)
+            .where(Item.plan_id == plan_id)
+            .options(selectinload(Item.plan), selectinload(Item.targets))
+        )
+    )
     by_id = {item.id: item for item in items}
     rows = session.execute(
         select(Assignment, Department)
@@ -175,22 +121,25 @@ def start_supervision(
         .order_by(Assignment.item_id, Assignment.id)
     ).all()
     offices = supervision_offices(session=session)
-    notices = [
-        _notify_assignment(
-            session=session,
+    actions = [
+        assignment_notice(
             item=by_id[assignment.item_id],
-            plan=plan,
             assignment=assignment,
             department=department,
-            now=now,
             offices=offices,
-            check_existing=False,
+            plan_id=plan.id,
+            plan_title=plan.title,
         )
         for assignment, department in rows
     ]
-    session.flush()
-    enqueue_notice_emails(
-        session=session, notices=[notice for notice in notices if notice is not None], now=now
+    recorded, events = insert_notices(session=session, actions=actions, now=now)
+    insert_events(session=session, rows=events)
+    record_notice_emails(
+        session=session,
+        notices=recorded,
+        items=by_id,
+        departments={department.id: department for _, department in rows},
+        now=now,
     )
     leads = {a.item_id for a, _ in rows if a.role == "lead"}
     unassigned = sorted(item.id for item in items if item.id not in leads)
@@ -220,53 +169,6 @@ def start_supervision(
         checkins=checkins,
         unassigned_items=unassigned,
     )
-
-
-def notify_open_assignments(
-    *, session: Session, items: Sequence[Item], plan: Plan, now: datetime
-) -> dict[int, int]:
-    """Send the assignment notice of every open assignment of `items` not yet notified.
-
-    Used by reconcile for assignments made after the plan started; three queries for the
-    whole batch. Returns the number of new notices per item id (items with none omitted).
-    """
-    by_id = {item.id: item for item in items}
-    rows = session.execute(
-        select(Assignment, Department)
-        .join(Department, Department.id == Assignment.department_id)
-        .where(Assignment.item_id.in_(list(by_id)), Assignment.ended_at.is_(None))
-        .order_by(Assignment.id)
-    ).all()
-    if not rows:
-        return {}
-    keys = [assignment_key(a) for a, _ in rows]
-    sent: set[str] = set()
-    for start in range(0, len(keys), 1000):
-        sent.update(
-            session.scalars(select(Notice.key).where(Notice.key.in_(keys[start : start + 1000])))
-        )
-    missing = [(a, d) for a, d in rows if assignment_key(a) not in sent]
-    if not missing:
-        return {}
-    offices = supervision_offices(session=session)
-    counts: dict[int, int] = {}
-    notices: list[Notice] = []
-    for assignment, department in missing:
-        notice = _notify_assignment(
-            session=session,
-            item=by_id[assignment.item_id],
-            plan=plan,
-            assignment=assignment,
-            department=department,
-            now=now,
-            offices=offices,
-            check_existing=True,
-        )
-        if notice is not None:
-            notices.append(notice)
-            counts[assignment.item_id] = counts.get(assignment.item_id, 0) + 1
-    enqueue_notice_emails(session=session, notices=notices, now=now)
-    return counts
 
 
 def assign_item(
@@ -357,9 +259,9 @@ def reassign_item(
         .where(
             Checkin.item_id == item_id,
             Checkin.department_id == from_department_id,
-            Checkin.status == "pending",
+            Checkin.status == CheckinStatus.PENDING,
         )
-        .values(status="cancelled")
+        .values(status=CheckinStatus.CANCELLED)
         .execution_options(synchronize_session=False)
     )
     return new

@@ -11,19 +11,21 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from sqlalchemy import Select, and_, func, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from models.calendar import WorkCalendar
 from models.clock import local_date
+from models.daily_pass import checkins_to_create, item_label
 from models.directory import Department
 from models.errors import DubanError, InputError, NotFoundError
+from models.limits import check_extension_date
 from models.plan import Item, Phase, Plan
 from models.policy import SupervisionPolicy
 from models.schedule import CheckinSpec, PhaseWindow, default_phase_windows, plan_checkins
 from models.supervision import Assignment, Checkin, Extension
+from models.vocabulary import CheckinStatus, EventType, ExtensionDecision
 from tasks.events import record_event, related
+from tasks.sql import insert_ignoring, table_of
 
 INSERT_CHUNK = 5000
 
@@ -61,13 +63,9 @@ def schedule_for_plan(
 def _insert_ignoring_duplicates(session: Session, rows: list[dict[str, object]]) -> None:
     if not rows:
         return
-    dialect = session.get_bind().dialect.name
+    statement = insert_ignoring(session, table_of(Checkin))
     for start in range(0, len(rows), INSERT_CHUNK):
-        chunk = rows[start : start + INSERT_CHUNK]
-        if dialect == "postgresql":
-            session.execute(pg_insert(Checkin).on_conflict_do_nothing(), chunk)
-        else:
-            session.execute(sqlite_insert(Checkin).on_conflict_do_nothing(), chunk)
+        session.execute(statement, rows[start : start + INSERT_CHUNK])
 
 
 def materialise_checkins(
@@ -99,30 +97,14 @@ def materialise_checkins(
     if item_ids is not None:
         query = query.where(Assignment.item_id.in_(item_ids))
         existing_query = existing_query.where(Checkin.item_id.in_(item_ids))
-    existing = {tuple(row) for row in session.execute(existing_query)}
-    rows: list[dict[str, object]] = []
-    today = local_date(now)
-    for item_id, department_id, role in session.execute(query):
-        for spec in specs.get(role, []):
-            if spec.due_date < today:
-                continue
-            if (item_id, department_id, spec.phase_key, spec.seq) in existing:
-                continue
-            rows.append(
-                {
-                    "item_id": item_id,
-                    "department_id": department_id,
-                    "phase_key": spec.phase_key,
-                    "seq": spec.seq,
-                    "kind": spec.kind,
-                    "role": role,
-                    "due_date": spec.due_date,
-                    "original_due_date": spec.due_date,
-                    "status": "pending",
-                    "escalation_level": 0,
-                    "created_at": now,
-                }
-            )
+    existing = {(int(i), int(d), str(p), int(q)) for i, d, p, q in session.execute(existing_query)}
+    rows = checkins_to_create(
+        assignments=[(int(i), int(d), str(r)) for i, d, r in session.execute(query)],
+        specs=specs,
+        existing=existing,
+        today=local_date(now),
+        now=now,
+    )
     _insert_ignoring_duplicates(session, rows)
     counts: dict[int, int] = {}
     for row in rows:
@@ -137,7 +119,9 @@ def ladder_epochs(*, session: Session, checkin_ids: Sequence[int]) -> dict[int, 
         return {}
     rows = session.execute(
         select(Extension.checkin_id, func.count())
-        .where(Extension.checkin_id.in_(checkin_ids), Extension.decision == "approved")
+        .where(
+            Extension.checkin_id.in_(checkin_ids), Extension.decision == ExtensionDecision.APPROVED
+        )
         .group_by(Extension.checkin_id)
     )
     return {int(checkin_id): int(count) for checkin_id, count in rows.tuples()}
@@ -153,6 +137,78 @@ class ExtensionResult:
     epoch: int
 
 
+def approve_extension_of(
+    *,
+    session: Session,
+    checkin: Checkin,
+    extension: Extension,
+    target: date,
+    decided_by: str,
+    now: datetime,
+) -> ExtensionResult:
+    """The one way an extension (延期) is approved: move the due date, restart the ladder.
+
+    `checkin` must still be pending and `target` (already a working day) later than its due
+    date, else `InputError` and nothing changes. Marks `extension` approved (keeping the date
+    it replaced), resets the escalation level, raises the ladder epoch (approved extensions,
+    `ladder_epochs`) and writes `duban.checkin.extended` naming the check-in, item,
+    department, extension, both dates, reason, epoch and approver. Does not commit.
+    """
+    if checkin.status != CheckinStatus.PENDING:
+        raise InputError(
+            f"报送 {checkin.id} 的状态是{CheckinStatus.label_of(checkin.status)}，"
+            "只有待报送的才能延期。"
+        )
+    if target <= checkin.due_date:
+        raise InputError(
+            f"新的截止日期 {target.isoformat()} "
+            f"必须晚于当前截止日期 {checkin.due_date.isoformat()}。"
+        )
+    previous = checkin.due_date
+    extension.decision = ExtensionDecision.APPROVED
+    extension.decided_at = now
+    extension.decided_by = decided_by
+    extension.previous_due_date = previous
+    extension.requested_date = target
+    if extension not in session:
+        session.add(extension)
+    checkin.due_date = target
+    checkin.escalation_level = 0
+    session.flush()
+    epoch = ladder_epochs(session=session, checkin_ids=[checkin.id]).get(checkin.id, 0)
+    item = session.get(Item, checkin.item_id)
+    department = session.get(Department, checkin.department_id)
+    plan = session.get(Plan, item.plan_id) if item is not None else None
+    if item is None or department is None or plan is None:
+        raise DubanError(f"报送 {checkin.id} 的任务或部门已不存在。")
+    record_event(
+        session=session,
+        event_type=EventType.CHECKIN_EXTENDED,
+        resource_id=f"duban.checkin.{checkin.id}",
+        occurred_at=now,
+        now=now,
+        related_resources=[
+            related("item", item.id, item_label(item)[:200]),
+            related("department", department.id, department.name),
+            related("plan", item.plan_id, plan.title[:200]),
+        ],
+        payload={
+            "checkin_id": checkin.id,
+            "item_id": item.id,
+            "department_id": department.id,
+            "extension_id": extension.id,
+            "previous_due_date": previous.isoformat(),
+            "due_date": target.isoformat(),
+            "reason": extension.reason,
+            "epoch": epoch,
+            "decided_by": decided_by,
+        },
+    )
+    return ExtensionResult(
+        checkin_id=checkin.id, previous_due_date=previous, due_date=target, epoch=epoch
+    )
+
+
 def extend_checkin(
     *,
     session: Session,
@@ -163,68 +219,29 @@ def extend_checkin(
     now: datetime,
     calendar: WorkCalendar,
 ) -> ExtensionResult:
-    """Approve an extension (延期): move the due date and restart the escalation ladder.
+    """A supervisor extends a check-in directly (延期): `approve_extension_of` a new request.
 
-    `new_due` moves to the next working day if needed and must be later than the current
-    due date. Records an approved Extension, resets the check-in's escalation level and
-    writes `duban.checkin.extended`. Raises `InputError`/`NotFoundError`; writes nothing then.
+    `new_due` moves to the next working day if needed. Raises `InputError`/`NotFoundError`
+    (a missing reason, a check-in not pending, a date not later); writes nothing then.
     """
     checkin = session.get(Checkin, checkin_id)
     if checkin is None:
         raise NotFoundError(f"没有编号为 {checkin_id} 的报送。")
-    if checkin.status != "pending":
-        raise InputError(f"报送 {checkin_id} 的状态是 {checkin.status}，只有待报送的才能延期。")
     if not reason.strip():
         raise InputError("延期需要填写理由（--reason）。")
+    plan_year = session.scalar(select(Plan.year).join(Item).where(Item.id == checkin.item_id))
+    check_extension_date(new_due, due_date=checkin.due_date, plan_year=plan_year or new_due.year)
     target = calendar.next_workday_on_or_after(new_due)
-    if target <= checkin.due_date:
-        raise InputError(
-            f"新的截止日期 {target.isoformat()} "
-            f"必须晚于当前截止日期 {checkin.due_date.isoformat()}。"
-        )
-    previous = checkin.due_date
-    session.add(
-        Extension(
-            checkin_id=checkin.id,
-            requested_date=target,
-            reason=reason,
-            requested_at=now,
-            decision="approved",
-            decided_at=now,
-            decided_by=decided_by,
-            previous_due_date=previous,
-        )
+    extension = Extension(
+        checkin_id=checkin.id, requested_date=target, reason=reason, requested_at=now
     )
-    checkin.due_date = target
-    checkin.escalation_level = 0
-    session.flush()
-    epoch = ladder_epochs(session=session, checkin_ids=[checkin.id]).get(checkin.id, 0)
-    item = session.get(Item, checkin.item_id)
-    department = session.get(Department, checkin.department_id)
-    if item is None or department is None:
-        raise DubanError(f"报送 {checkin_id} 的任务或部门已不存在。")
-    record_event(
+    return approve_extension_of(
         session=session,
-        event_type="duban.checkin.extended",
-        resource_id=f"duban.checkin.{checkin.id}",
-        occurred_at=now,
+        checkin=checkin,
+        extension=extension,
+        target=target,
+        decided_by=decided_by,
         now=now,
-        related_resources=[
-            related("item", item.id, f"第{item.number}项 {item.title}"),
-            related("department", department.id, department.name),
-            related("plan", item.plan_id),
-        ],
-        payload={
-            "item_id": item.id,
-            "checkin_id": checkin.id,
-            "previous_due_date": previous.isoformat(),
-            "due_date": target.isoformat(),
-            "reason": reason,
-            "epoch": epoch,
-        },
-    )
-    return ExtensionResult(
-        checkin_id=checkin.id, previous_due_date=previous, due_date=target, epoch=epoch
     )
 
 
@@ -239,7 +256,7 @@ def due_checkins(
 ) -> list[Checkin]:
     """Pending check-ins due in [start, end], by due date (index `ix_checkin_status_due`)."""
     query = select(Checkin).where(
-        Checkin.status == "pending", Checkin.due_date >= start, Checkin.due_date <= end
+        Checkin.status == CheckinStatus.PENDING, Checkin.due_date >= start, Checkin.due_date <= end
     )
     query = _scoped(query, plan_id).order_by(Checkin.due_date, Checkin.id).limit(limit)
     return list(session.scalars(query))
@@ -249,7 +266,7 @@ def overdue_checkins(
     *, session: Session, today: date, plan_id: int | None = None, limit: int = 1000
 ) -> list[Checkin]:
     """Pending check-ins whose due date is before `today`, oldest first."""
-    query = select(Checkin).where(Checkin.status == "pending", Checkin.due_date < today)
+    query = select(Checkin).where(Checkin.status == CheckinStatus.PENDING, Checkin.due_date < today)
     query = _scoped(query, plan_id).order_by(Checkin.due_date, Checkin.id).limit(limit)
     return list(session.scalars(query))
 
@@ -260,7 +277,9 @@ def count_due_and_overdue(
     """(pending due in [today, horizon], pending overdue before today), one aggregate query."""
     due = func.count().filter(and_(Checkin.due_date >= today, Checkin.due_date <= horizon))
     overdue = func.count().filter(Checkin.due_date < today)
-    query = select(due, overdue).where(Checkin.status == "pending", Checkin.due_date <= horizon)
+    query = select(due, overdue).where(
+        Checkin.status == CheckinStatus.PENDING, Checkin.due_date <= horizon
+    )
     if plan_id is not None:
         query = query.join(Item, Item.id == Checkin.item_id).where(Item.plan_id == plan_id)
     row = session.execute(query).one()
@@ -272,7 +291,7 @@ def items_with_pending_before(
 ) -> list[int]:
     """Ids of the plan's items with a pending check-in due on or before `horizon`, or with a
     check-in submitted at or after `submitted_since` (distinct, ascending)."""
-    condition = and_(Checkin.status == "pending", Checkin.due_date <= horizon)
+    condition = and_(Checkin.status == CheckinStatus.PENDING, Checkin.due_date <= horizon)
     if submitted_since is not None:
         condition = or_(condition, Checkin.submitted_at >= submitted_since)
     query = (
@@ -291,10 +310,10 @@ def reactivate_cancelled(*, session: Session, item_id: int, department_id: int, 
         .where(
             Checkin.item_id == item_id,
             Checkin.department_id == department_id,
-            Checkin.status == "cancelled",
+            Checkin.status == CheckinStatus.CANCELLED,
             Checkin.due_date >= today,
         )
-        .values(status="pending")
+        .values(status=CheckinStatus.PENDING)
         .execution_options(synchronize_session=False)
     )
     return int(result.rowcount)  # type: ignore[attr-defined]

@@ -3,6 +3,13 @@
 Event types are `duban.<object>.<verb>` (`duban.checkin.submitted`); the resource id names
 the object (`duban.checkin.12`) and related resources name the item, department and plan so
 that a supervisor can filter the event feed in the Prefect UI.
+
+Publishing is paced to what the server takes: Prefect's server hands each event to its
+consumers through in-memory queues of 10,000 messages and drops what does not fit
+(`Subscription queue is full`), without telling the client. So events go out in chunks of
+`PUBLISH_CHUNK`, and before more than `PUBLISH_WINDOW` are out and not yet readable in the
+server's event feed (`POST /api/events/filter`, by id), the publisher waits for the oldest
+chunk to appear there.
 """
 
 from __future__ import annotations
@@ -10,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
+from collections import deque
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -22,10 +30,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from models.outbox import DomainEvent
 
 if TYPE_CHECKING:
+    from prefect.client.orchestration import PrefectClient
     from prefect.events import Event
 
 logger = logging.getLogger(__name__)
 EMIT_TIMEOUT_SECONDS = 60.0
+PUBLISH_CHUNK = 250
+PUBLISH_WINDOW = 1000
+CONFIRM_TIMEOUT_SECONDS = 60.0
 
 
 def resource(kind: str, object_id: int | str, name: str = "") -> dict[str, str]:
@@ -77,12 +89,63 @@ def _to_prefect_event(row: DomainEvent) -> Event:
     )
 
 
-async def _emit_all(events: list[Event]) -> None:
+async def _in_feed(client: PrefectClient, chunk: list[Event]) -> int:
+    """How many of `chunk`'s events the server's event feed holds (one filter by ids)."""
+    from prefect.events.filters import EventFilter, EventIDFilter, EventOccurredFilter
+
+    occurred = [event.occurred for event in chunk]
+    page = await client.read_events(
+        filter=EventFilter(
+            id=EventIDFilter(id=[event.id for event in chunk]),
+            occurred=EventOccurredFilter(since=min(occurred), until=max(occurred)),
+        ),
+        limit=1,
+    )
+    return page.total
+
+
+async def _confirmed(client: PrefectClient, chunk: list[Event]) -> bool:
+    """Wait (polling, backing off to 0.5 s) until every event of `chunk` is in the feed;
+    False after `CONFIRM_TIMEOUT_SECONDS`."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + CONFIRM_TIMEOUT_SECONDS
+    delay = 0.05
+    while await _in_feed(client, chunk) < len(chunk):
+        if loop.time() >= deadline:
+            return False
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 0.5)
+    return True
+
+
+async def _emit_paced(events: list[Event]) -> int:
+    """Emit `events` in chunks, never more than `PUBLISH_WINDOW` of them out and not yet in
+    the server's feed; returns how many were emitted (all, unless the feed stopped taking
+    them within `CONFIRM_TIMEOUT_SECONDS`: the rest are left for a later call)."""
+    from prefect.client.orchestration import get_client
     from prefect.events.clients import get_events_client
 
-    async with get_events_client(reconnection_attempts=2) as client:
-        for event in events:
-            await client.emit(event)
+    outstanding: deque[list[Event]] = deque()
+    emitted = 0
+    async with get_events_client(reconnection_attempts=2) as sender, get_client() as api:
+        for start in range(0, len(events), PUBLISH_CHUNK):
+            chunk = events[start : start + PUBLISH_CHUNK]
+            while outstanding and sum(map(len, outstanding)) + len(chunk) > PUBLISH_WINDOW:
+                oldest = outstanding.popleft()
+                if not await _confirmed(api, oldest):
+                    logger.warning(
+                        "Prefect's event feed did not take %d events within %.0f s; "
+                        "%d left for later",
+                        len(oldest),
+                        CONFIRM_TIMEOUT_SECONDS,
+                        len(events) - emitted,
+                    )
+                    return emitted
+            for event in chunk:
+                await sender.emit(event)
+            outstanding.append(chunk)
+            emitted += len(chunk)
+    return emitted
 
 
 def _publish_batch(
@@ -105,21 +168,22 @@ def _publish_batch(
     if not rows:
         return 0
     events = [_to_prefect_event(row) for row in rows]
+    chunks = -(-len(events) // PUBLISH_CHUNK)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="duban-events") as pool:
         try:
             context = contextvars.copy_context()
-            future = pool.submit(context.run, asyncio.run, _emit_all(events))
-            future.result(timeout=EMIT_TIMEOUT_SECONDS)
+            future = pool.submit(context.run, asyncio.run, _emit_paced(events))
+            emitted = future.result(timeout=EMIT_TIMEOUT_SECONDS + chunks * CONFIRM_TIMEOUT_SECONDS)
         except Exception as exc:
             logger.warning("Prefect events not emitted (%s); %d kept for later", exc, len(rows))
             return None
     with sessions() as session, session.begin():
         session.execute(
             update(DomainEvent)
-            .where(DomainEvent.id.in_([row.id for row in rows]))
+            .where(DomainEvent.id.in_([row.id for row in rows[:emitted]]))
             .values(published_at=now)
         )
-    return len(rows)
+    return emitted
 
 
 def publish_pending_events(

@@ -131,7 +131,15 @@ def _schedule(item: ParsedItem) -> tuple[Any, ...]:
     """An incoming item's deadline, milestones and criteria as stored (JSON values)."""
     deadline = item.deadline.model_dump(mode="json") if item.deadline else None
     milestones = [m.model_dump(mode="json") for m in item.milestones]
-    return deadline, milestones, item.criteria
+    return deadline, _without_lines(milestones), item.criteria
+
+
+def _without_lines(milestones: list[Any]) -> list[Any]:
+    """Milestones as compared: where they stand in the document (`line`) is not a change."""
+    return [
+        {k: v for k, v in m.items() if k != "line"} if isinstance(m, dict) else m
+        for m in milestones
+    ]
 
 
 def diff_plan(
@@ -160,7 +168,7 @@ def diff_plan(
             lead=have["lead"] + [u["name"] for u in flagged if u.get("role") == "lead"],
             support=have["support"] + [u["name"] for u in flagged if u.get("role") == "support"],
             targets=list(old.targets),
-            schedule=(old.deadline, list(old.milestones), old.criteria),
+            schedule=(old.deadline, _without_lines(list(old.milestones)), old.criteria),
         )
         roles, now_flagged = resolve_item(new, matcher, [])
         after = _fields(

@@ -13,26 +13,24 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from models.daily_pass import item_label
 from models.directory import Department
+from models.ladder import is_overdue
 from models.plan import Item, Section
 from models.supervision import Assignment, Checkin, Notice
-from tasks.assignment import ROLE_NAMES, item_label
+from models.vocabulary import (
+    AssignmentRole,
+    CheckinKind,
+    CheckinStatus,
+    Colour,
+    ItemState,
+    NoticeKind,
+)
 
-COLOUR_LABELS = {"green": "🟢 绿灯", "amber": "🟡 黄灯", "red": "🔴 红灯", "none": "⚪ 未评定"}
-KIND_LABELS = {"work_plan": "实施方案", "progress": "进展报告", "self_assessment": "自查报告"}
-STATUS_LABELS = {"pending": "待报送", "submitted": "已报送", "cancelled": "已取消"}
-NOTICE_LABELS = {
-    "assignment": "交办通知",
-    "request": "报送提醒",
-    "reminder": "到期提醒",
-    "escalation": "督办",
-}
-STATE_LABELS = {
-    "OnTrack": "正常推进",
-    "AwaitingCheckin": "等待报送",
-    "Overdue": "已逾期",
-    "Escalated": "已督办升级",
-}
+COLOUR_LABELS = {colour.value: colour.badge for colour in Colour}
+KIND_LABELS = CheckinKind.labels()
+STATUS_LABELS = CheckinStatus.labels()
+"""Check-in statuses (kept under this name for the CLI; the labels live in the vocabulary)."""
 
 
 @dataclass(frozen=True)
@@ -41,17 +39,6 @@ class ItemTags:
 
     label: str
     tags: list[str]
-
-
-def phase_on(phases: list[tuple[str, date, date]], today: date) -> str:
-    """The key of the phase containing `today`, or the nearest upcoming/previous one."""
-    for key, start, end in phases:
-        if start <= today <= end:
-            return key
-    upcoming = [key for key, start, _ in phases if start > today]
-    if upcoming:
-        return upcoming[0]
-    return phases[-1][0] if phases else "none"
 
 
 def item_tags(*, session: Session, item_ids: list[int], phase_key: str) -> dict[int, ItemTags]:
@@ -68,7 +55,7 @@ def item_tags(*, session: Session, item_ids: list[int], phase_key: str) -> dict[
         .where(
             Assignment.item_id.in_(item_ids),
             Assignment.ended_at.is_(None),
-            Assignment.role == "lead",
+            Assignment.role == AssignmentRole.LEAD,
         )
         .order_by(Assignment.id)
     ):
@@ -91,7 +78,7 @@ def status_card(*, session: Session, item_id: int, state: str, today: date) -> s
     rows = session.execute(
         select(Checkin, Department.name)
         .join(Department, Department.id == Checkin.department_id)
-        .where(Checkin.item_id == item_id, Checkin.status != "cancelled")
+        .where(Checkin.item_id == item_id, Checkin.status != CheckinStatus.CANCELLED)
         .order_by(Checkin.due_date, Department.name)
     ).all()
     assignments = session.execute(
@@ -104,11 +91,11 @@ def status_card(*, session: Session, item_id: int, state: str, today: date) -> s
         f"# {item_label(item)}",
         "",
         f"**状态：** {COLOUR_LABELS.get(item.colour, item.colour)} · "
-        f"{STATE_LABELS.get(state, state)}（截至 {today.isoformat()}）",
+        f"{ItemState.label_of(state)}（截至 {today.isoformat()}）",
         "",
         "**责任部门：** "
         + (
-            "、".join(f"{name}（{ROLE_NAMES.get(role, role)}）" for role, name in assignments)
+            "、".join(f"{name}（{AssignmentRole.label_of(role)}）" for role, name in assignments)
             or "尚未交办"
         ),
         "",
@@ -117,7 +104,7 @@ def status_card(*, session: Session, item_id: int, state: str, today: date) -> s
     ]
     for checkin, name in rows:
         marker = ""
-        if checkin.status == "pending" and checkin.due_date < today:
+        if is_overdue(checkin.due_date, today, answered=checkin.status != CheckinStatus.PENDING):
             marker = "（逾期）"
         lines.append(
             f"| {name} | {KIND_LABELS.get(checkin.kind, checkin.kind)} | "
@@ -138,7 +125,7 @@ def status_card(*, session: Session, item_id: int, state: str, today: date) -> s
             who = "、".join(str(r.get("name") or r.get("email")) for r in notice.recipients)
             lines.append(
                 f"- {notice.decided_at.date().isoformat()} "
-                f"{NOTICE_LABELS.get(notice.kind, notice.kind)}"
+                f"{NoticeKind.label_of(notice.kind)}"
                 f"{f' L{notice.level}' if notice.level else ''} → {who or '（无收件人）'}"
             )
     return "\n".join(lines)
@@ -153,14 +140,18 @@ def plan_table(*, session: Session, plan_id: int, today: date) -> list[dict[str,
     for item_id, status, due, level in session.execute(
         select(Checkin.item_id, Checkin.status, Checkin.due_date, Checkin.escalation_level)
         .join(Item, Item.id == Checkin.item_id)
-        .where(Item.plan_id == plan_id, Checkin.status != "cancelled", Checkin.due_date <= today)
+        .where(
+            Item.plan_id == plan_id,
+            Checkin.status != CheckinStatus.CANCELLED,
+            Checkin.due_date <= today,
+        )
     ):
         row = stats[item_id]
-        if status == "submitted":
+        if status == CheckinStatus.SUBMITTED:
             row[0] += 1
         else:
             row[1] += 1
-            if due < today:
+            if is_overdue(due, today, answered=False):
                 row[2] += 1
             row[3] = max(row[3], level)
     return [

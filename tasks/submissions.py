@@ -14,20 +14,23 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
-from models.calendar import WorkCalendar, default_calendar
+from models.calendar import WorkCalendar
 from models.errors import DubanError, InputError, NotFoundError
 from models.forms import SubmissionForm
+from models.limits import check_extension_date
 from models.plan import Item
 from models.settings import Settings
 from models.supervision import Checkin, Extension, Submission
+from models.vocabulary import CheckinStatus, ExtensionDecision
 from notifications.compose import enqueue_receipt_email
 from notifications.outbox import HeaderInjectionError
-from tasks.checkins import ladder_epochs
+from tasks.calendar_store import work_calendar
+from tasks.checkins import approve_extension_of
 from tasks.events import record_event, related
 
 logger = logging.getLogger(__name__)
 
-CLOSED_STATUSES = frozenset({"cancelled"})
+CLOSED_STATUSES = frozenset({CheckinStatus.CANCELLED})
 
 
 class CheckinClosed(DubanError):
@@ -173,8 +176,8 @@ def record_submission(
         idempotency_key=idempotency_key,
     )
     session.add(submission)
-    if form.extension is None and checkin.status != "submitted":
-        checkin.status = "submitted"
+    if form.extension is None and checkin.status != CheckinStatus.SUBMITTED:
+        checkin.status = CheckinStatus.SUBMITTED
         checkin.submitted_at = now
     session.flush()
     _checkin_event(
@@ -219,15 +222,16 @@ def _enqueue_receipt(
 def _add_extension(
     *, session: Session, checkin: Checkin, new_date: date, reason: str, now: datetime
 ) -> Extension:
-    if new_date <= checkin.due_date:
-        raise InputError(f"申请延期的日期须晚于当前截止日期 {checkin.due_date.isoformat()}。")
+    check_extension_date(new_date, due_date=checkin.due_date, plan_year=checkin.item.plan.year)
     pending = session.scalars(
-        select(Extension).where(Extension.checkin_id == checkin.id, Extension.decision == "pending")
+        select(Extension).where(
+            Extension.checkin_id == checkin.id, Extension.decision == ExtensionDecision.PENDING
+        )
     ).all()
     for earlier in pending:
         if earlier.requested_date == new_date and earlier.reason == reason:
             return earlier
-        earlier.decision = "withdrawn"
+        earlier.decision = ExtensionDecision.WITHDRAWN
         earlier.decided_at = now
         earlier.decided_by = "申请部门更新"
     extension = Extension(
@@ -274,7 +278,7 @@ def _pending_extension(*, session: Session, extension_id: int) -> tuple[Extensio
     extension = session.get(Extension, extension_id, with_for_update=True)
     if extension is None:
         raise NotFoundError(f"延期申请 {extension_id} 不存在。")
-    if extension.decision != "pending":
+    if extension.decision != ExtensionDecision.PENDING:
         raise InputError(f"延期申请 {extension_id} 已处理（{extension.decision}）。")
     checkin = load_checkin(session=session, checkin_id=extension.checkin_id, for_update=True)
     return extension, checkin
@@ -290,39 +294,22 @@ def approve_extension(
 ) -> Extension:
     """Approve a pending request: move the due date, restart the ladder, write the event.
 
-    The new due date is the requested date moved to a working day if needed and must be
-    later than the current one (`InputError`). The approval raises the ladder epoch (the
-    count of approved extensions, see `tasks.checkins.ladder_epochs`), so notices restart;
-    `original_due_date` is never changed and the extension keeps the date it replaced.
+    The new due date is the requested date moved to a working day if needed; the approval
+    itself is `tasks.checkins.approve_extension_of` (the check-in must still be pending and
+    the date later, else `InputError`); `original_due_date` is never changed.
     """
     extension, checkin = _pending_extension(session=session, extension_id=extension_id)
-    target = (calendar or default_calendar()).next_workday_on_or_after(extension.requested_date)
-    if target <= checkin.due_date:
-        raise InputError(
-            f"延期日期 {target.isoformat()} 不晚于当前截止日期 {checkin.due_date.isoformat()}。"
-        )
-    extension.decision = "approved"
-    extension.decided_at = now
-    extension.decided_by = decided_by
-    extension.previous_due_date = checkin.due_date
-    extension.requested_date = target
-    checkin.due_date = target
-    checkin.escalation_level = 0
-    session.flush()
-    epoch = ladder_epochs(session=session, checkin_ids=[checkin.id]).get(checkin.id, 0)
-    _checkin_event(
+    due, year = checkin.due_date, checkin.item.plan.year
+    check_extension_date(extension.requested_date, due_date=due, plan_year=year)
+    calendar = calendar or work_calendar(session=session)
+    target = calendar.next_workday_on_or_after(extension.requested_date)
+    approve_extension_of(
         session=session,
         checkin=checkin,
-        event_type="duban.checkin.extended",
+        extension=extension,
+        target=target,
+        decided_by=decided_by,
         now=now,
-        payload={
-            "extension_id": extension.id,
-            "previous_due_date": extension.previous_due_date.isoformat(),
-            "due_date": checkin.due_date.isoformat(),
-            "reason": extension.reason,
-            "epoch": epoch,
-            "decided_by": decided_by,
-        },
     )
     return extension
 
@@ -332,7 +319,7 @@ def reject_extension(
 ) -> Extension:
     """Reject a pending request; the due date stays. Writes `duban.checkin.extension_rejected`."""
     extension, checkin = _pending_extension(session=session, extension_id=extension_id)
-    extension.decision = "rejected"
+    extension.decision = ExtensionDecision.REJECTED
     extension.decided_at = now
     extension.decided_by = decided_by
     _checkin_event(
@@ -353,5 +340,5 @@ def list_extensions(*, session: Session, pending_only: bool = True) -> list[Exte
     """Extension requests, oldest first (only undecided ones unless `pending_only` is false)."""
     query = select(Extension).order_by(Extension.requested_at, Extension.id)
     if pending_only:
-        query = query.where(Extension.decision == "pending")
+        query = query.where(Extension.decision == ExtensionDecision.PENDING)
     return list(session.scalars(query))

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy.orm import Session
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
 
 from models.directory import Department
 from models.plan import Item, Target
@@ -59,3 +62,19 @@ def make_checkin(
     session.add(checkin)
     session.flush()
     return CheckinRows(department=department, item=item, targets=targets, checkin=checkin)
+
+
+@contextmanager
+def rolled_back_sessions(engine: Engine) -> Iterator[sessionmaker[Session]]:
+    """Sessions joined (by savepoints) to an outer transaction rolled back at the end: the
+    app's commits are real inside the block and leave nothing behind.
+    """
+    with engine.connect() as connection:
+        outer = connection.begin()
+        factory = sessionmaker(
+            bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+        )
+        try:
+            yield factory
+        finally:
+            outer.rollback()

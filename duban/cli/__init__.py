@@ -6,7 +6,9 @@ import sys
 
 import typer
 from pydantic import ValidationError
+from sqlalchemy.exc import OperationalError
 
+from duban.cli import calendar as calendar_cli
 from duban.cli import db as db_cli
 from duban.cli import departments as departments_cli
 from duban.cli import deploy as deploy_cli
@@ -26,6 +28,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+app.add_typer(calendar_cli.app, name="calendar")
 app.add_typer(db_cli.app, name="db")
 app.add_typer(departments_cli.app, name="departments")
 app.add_typer(mail_cli.app, name="mail")
@@ -51,6 +54,10 @@ def main() -> None:
         fail(f"配置错误：{name}：{error['msg'].removeprefix('Value error, ')}")
     except DubanError as exc:
         fail(str(exc))
+    except OperationalError as exc:
+        from models.db import database_problem
+
+        fail(str(database_problem(exc, get_settings().effective_database_url)))
     except KeyboardInterrupt:
         fail("已中断。", code=130)
     sys.exit(0)

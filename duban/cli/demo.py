@@ -79,7 +79,7 @@ def demo_command(
     options = DemoOptions(until=end, out_dir=out)
     started = time.monotonic()
     with Progress(
-        TextColumn("[bold]模拟督办[/] {task.description}"),
+        TextColumn("模拟督办 {task.description}", markup=False),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),

@@ -12,7 +12,7 @@ import typer
 import yaml
 from rich.table import Table
 
-from duban.cli.output import console, fail
+from duban.cli.output import console, fail, line
 from duban.doctor import run_checks
 from duban.prefect_api import (
     DEFAULT_HEARTBEAT_SECONDS,
@@ -143,14 +143,14 @@ def doctor_command(
     for column in ("检查项", "结果", "说明", "如何处理"):
         table.add_column(column)
     for check in checks:
-        mark = "[green]正常[/]" if check.ok else "[bold red]有问题[/]"
+        mark = line(("正常", "green")) if check.ok else line(("有问题", "bold red"))
         table.add_row(check.name, mark, check.detail, check.fix)
     console.print(table)
     failed = [check for check in checks if not check.ok]
     if failed:
-        console.print(f"[bold red]{len(failed)} 项需要处理。[/]")
+        console.print(line((f"{len(failed)} 项需要处理。", "bold red")))
         raise typer.Exit(1)
-    console.print("[green]全部正常。[/]")
+    console.print(line(("全部正常。", "green")))
 
 
 def register(app: typer.Typer) -> None:

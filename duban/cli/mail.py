@@ -126,10 +126,22 @@ def _port_in_use(host: str, port: int) -> bool:
         return probe.connect_ex((host, port)) == 0
 
 
+def _open_sink(settings: Settings) -> MailSink:
+    """The embedded server for `settings`, its Maildir created; a clear error if it cannot be."""
+    try:
+        return MailSink(path=settings.mail_store, host=settings.smtp_host, port=settings.smtp_port)
+    except OSError as exc:
+        fail(
+            f"无法创建内置邮件服务器的邮件库目录 {settings.mail_store}（{exc.strerror}）。"
+            "请检查数据目录 DUBAN_DATA_DIR 是否可写，"
+            "或设置 DUBAN_SMTP_EMBEDDED=false 使用真实的邮件服务器。"
+        )
+
+
 def _embedded_sink(settings: Settings) -> MailSink | None:
     if not settings.smtp_embedded or _port_in_use(settings.smtp_host, settings.smtp_port):
         return None
-    sink = MailSink(path=settings.mail_store, host=settings.smtp_host, port=settings.smtp_port)
+    sink = _open_sink(settings)
     console.print(
         f"已启动内置邮件服务器 {settings.smtp_host}:{settings.smtp_port}，邮件保存在 "
         f"{settings.mail_store}",
@@ -185,7 +197,7 @@ def sink_command() -> None:
     settings = get_settings()
     if _port_in_use(settings.smtp_host, settings.smtp_port):
         fail(f"端口 {settings.smtp_host}:{settings.smtp_port} 已被占用（内置邮件服务器已在运行？）")
-    sink = MailSink(path=settings.mail_store, host=settings.smtp_host, port=settings.smtp_port)
+    sink = _open_sink(settings)
     sink.start()
     console.print(
         f"内置邮件服务器运行于 {settings.smtp_host}:{settings.smtp_port}，邮件保存在 "

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from rich.table import Table
 
-from duban.cli.output import console
+from duban.cli.output import console, line
 from models.department_match import Resolution
 from models.plan_schema import ParsedPlan
 from tasks.plan_import import ImportOutcome
@@ -30,7 +30,10 @@ def print_preview(parsed: ParsedPlan) -> None:
     """The preview table: metadata, sections, items with units and targets, phases, warnings."""
     issued = f"，印发日期 {parsed.issued.isoformat()}" if parsed.issued else ""
     console.print(
-        f"[bold]{parsed.title}[/]（{parsed.organisation or '未写明单位'}，{parsed.year}年{issued}）"
+        line(
+            (parsed.title, "bold"),
+            f"（{parsed.organisation or '未写明单位'}，{parsed.year}年{issued}）",
+        )
     )
     if parsed.encoding:
         console.print(f"文件编码：{parsed.encoding}")
@@ -53,7 +56,7 @@ def print_preview(parsed: ParsedPlan) -> None:
             item.section or item.group or "",
             str(item.line),
             item.title,
-            lead or "[yellow]未写明[/]",
+            lead or line(("未写明", "yellow")),
             support,
             targets_text(targets),
         )
@@ -71,7 +74,7 @@ def print_preview(parsed: ParsedPlan) -> None:
     console.print(phases)
     for warning in parsed.warnings:
         where = f"第{warning.line}行：" if warning.line else ""
-        console.print(f"[yellow]提示[/] {where}{warning.reason}")
+        console.print(line(("提示", "yellow"), f" {where}{warning.reason}"))
     console.print(f"共 {len(parsed.sections)} 个章节、{len(parsed.items)} 项任务。")
 
 
@@ -83,14 +86,16 @@ def print_diff(outcome: ImportOutcome) -> None:
         f"删除 {len(diff.removed)} 项，修改 {len(diff.changed)} 项。"
     )
     for change in diff.added:
-        console.print(f"  [green]+ 新增[/] {change.number} {change.title}")
+        console.print(line("  ", ("+ 新增", "green"), f" {change.number} {change.title}"))
     for change in diff.removed:
-        console.print(f"  [red]- 删除[/] {change.number} {change.title}")
+        console.print(line("  ", ("- 删除", "red"), f" {change.number} {change.title}"))
     if diff.removed:
-        console.print("[yellow]注意[/] 删除任务会同时删除它的交办、报送和督办记录。")
+        console.print(line(("注意", "yellow"), " 删除任务会同时删除它的交办、报送和督办记录。"))
     for change in diff.changed:
         fields = "、".join(_FIELD_NAMES.get(name, name) for name in change.fields)
-        console.print(f"  [yellow]~ 修改[/] {change.number} {change.title}（{fields}）")
+        console.print(
+            line("  ", ("~ 修改", "yellow"), f" {change.number} {change.title}（{fields}）")
+        )
 
 
 def print_unresolved(unresolved: list[Resolution]) -> None:
@@ -98,7 +103,10 @@ def print_unresolved(unresolved: list[Resolution]) -> None:
     for resolution in unresolved:
         hint = "、".join(resolution.suggestions) or "无相近名称"
         console.print(
-            f"[yellow]未匹配单位[/] {resolution.written}（最接近：{hint}）。"
-            "可在部门名录中添加别名后重新导入，或在督办开始后用 duban assign 指定；"
-            "相关任务已标记为待交办。"
+            line(
+                ("未匹配单位", "yellow"),
+                f" {resolution.written}（最接近：{hint}）。"
+                "可在部门名录中添加别名后重新导入，或在督办开始后用 duban assign 指定；"
+                "相关任务已标记为待交办。",
+            )
         )

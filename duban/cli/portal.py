@@ -11,6 +11,7 @@ from models import clock
 from models.db import transaction
 from models.settings import get_settings
 from portal.app import publish_if_configured
+from portal.security import DEFAULT_PER_ADDRESS, RateLimits
 from tasks.submissions import approve_extension, list_extensions, reject_extension
 
 extension_app = typer.Typer(help="延期申请：查看、批准、驳回。", no_args_is_help=True)
@@ -21,6 +22,15 @@ DECISIONS = {"pending": "待审批", "approved": "已批准", "rejected": "已�
 def portal_command(
     host: str | None = typer.Option(None, "--host", help="监听地址（默认 DUBAN_PORTAL_HOST）。"),
     port: int | None = typer.Option(None, "--port", help="监听端口（默认 DUBAN_PORTAL_PORT）。"),
+    workers: int = typer.Option(
+        1, "--workers", min=1, max=64, help="工作进程数（多核服务器可设为 CPU 核数）。"
+    ),
+    address_limit: int = typer.Option(
+        DEFAULT_PER_ADDRESS,
+        "--address-limit",
+        min=1,
+        help="同一来源地址每分钟最多请求数（兜底限制；同一出口的各部门共用）。",
+    ),
 ) -> None:
     """启动报送表单服务（部门通过邮件中的链接填报）。"""
     from portal.server import serve
@@ -28,9 +38,15 @@ def portal_command(
     settings = get_settings()
     console.print(
         f"报送表单服务：http://{host or settings.portal_host}:{port or settings.portal_port}"
-        f"（对外地址 {settings.public_url}），按 Ctrl+C 停止。"
+        f"（对外地址 {settings.public_url}，{workers} 个工作进程），按 Ctrl+C 停止。"
     )
-    serve(settings, host=host, port=port)
+    serve(
+        settings,
+        host=host,
+        port=port,
+        workers=workers,
+        limits=RateLimits(per_address=address_limit),
+    )
 
 
 @extension_app.command("list")

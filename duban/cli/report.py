@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import os
 from datetime import date, datetime, time
 from pathlib import Path
 
@@ -30,6 +32,44 @@ def parse_as_of(text: str | None) -> datetime:
         ) from exc
 
 
+def _os_reason(exc: OSError) -> str:
+    if exc.errno in {errno.EACCES, errno.EPERM, errno.EROFS}:
+        return "没有写入权限或该位置只读"
+    if exc.errno == errno.ENOSPC:
+        return "磁盘空间不足"
+    if exc.errno == errno.EISDIR:
+        return "同名的目录已存在"
+    if exc.errno in {errno.ENOTDIR, errno.EEXIST}:
+        return "路径中有同名的文件"
+    return exc.strerror or type(exc).__name__
+
+
+def check_out_dir(out: Path) -> None:
+    """Refuse an `out` that cannot hold reports, before any work; creates nothing.
+
+    Names the cause (an existing file, a read-only or forbidden place) and the fix; the
+    directory itself is created when the reports are written.
+    """
+    if out.exists() and not out.is_dir():
+        raise InputError(
+            f"--out {out} 是一个已有的文件，不是目录。请指定报告要写入的目录"
+            "（不存在时会自动创建），如 --out reports。"
+        )
+    existing = out.absolute()
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise InputError(
+            f"无法创建报告目录 {out}：{existing} 是一个文件。请用 --out 指定一个目录。"
+        )
+    if not os.access(existing, os.W_OK | os.X_OK):
+        what = "报告目录" if existing == out.absolute() else f"无法创建报告目录 {out}：上级目录"
+        raise InputError(
+            f"{what} {existing} 不可写（没有写入权限或该位置只读）。"
+            "请修改目录权限，或用 --out 指定一个可写的目录。"
+        )
+
+
 def report_command(
     plan: int = typer.Option(..., "--plan", help="计划编号。"),
     quarter: str | None = typer.Option(None, "--quarter", help="季度，如 2021Q3；缺省为当前季度。"),
@@ -48,19 +88,27 @@ def report_command(
     if unknown:
         raise InputError(f"不支持的报告格式“{'、'.join(unknown)}”，可选：html、docx、md。")
     moment = parse_as_of(as_of)
+    check_out_dir(out)
     store = open_store()
-    with transaction(store.sessions) as session:
-        result = generate_report(
-            session=session,
-            plan_id=plan,
-            as_of=moment,
-            generated_at=clock.now(),
-            out_dir=out,
-            quarter=quarter,
-            year=year,
-            formats=formats,
-            email=email,
-        )
+    try:
+        with transaction(store.sessions) as session:
+            result = generate_report(
+                session=session,
+                plan_id=plan,
+                as_of=moment,
+                generated_at=clock.now(),
+                out_dir=out,
+                quarter=quarter,
+                year=year,
+                formats=formats,
+                email=email,
+            )
+    except OSError as exc:
+        target = exc.filename or out
+        raise InputError(
+            f"无法写入报告文件 {target}：{_os_reason(exc)}。"
+            "请检查该目录的权限和磁盘空间，或用 --out 换一个可写的目录；本次未记录任何报告。"
+        ) from exc
     console.print(f"已生成{result.review.period.title}报告：")
     for fmt, path in result.files.items():
         console.print(f"  {fmt}：{path}", markup=False)

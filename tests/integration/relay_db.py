@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from sqlalchemy import Engine, create_engine, delete, text
 
 from models.db import make_engine, upgrade
@@ -42,3 +43,14 @@ def clear_outbox(engine: Engine) -> None:
     """Delete every outbox row (each relay test starts from an empty outbox)."""
     with engine.begin() as connection:
         connection.execute(delete(OutboxMessage))
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"], name="relay_db")
+def relay_db_fixture(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, Engine]]:
+    """(url, engine) of a fresh database for the importing test module, once per backend
+    (import `relay_db_fixture` into a test module to use it)."""
+    if request.param == "postgresql":
+        request.getfixturevalue("pg_database_url")
+    yield from fresh_database(request.param, tmp_path_factory.mktemp("relay"))

@@ -82,14 +82,17 @@ def _refuse_everyone(*_: Any) -> AuthResult:
 
 
 class ScriptedServer:
-    """`ScriptedHandler` served by aiosmtpd on 127.0.0.1 in a background thread."""
+    """`ScriptedHandler` served by aiosmtpd on 127.0.0.1 in a background thread; `smtputf8`
+    makes it offer SMTPUTF8 (RFC 6531)."""
 
-    def __init__(self, handler: ScriptedHandler | None = None, *, auth: bool = False) -> None:
+    def __init__(
+        self, handler: ScriptedHandler | None = None, *, auth: bool = False, smtputf8: bool = False
+    ) -> None:
         self.handler = handler or ScriptedHandler()
         self.port = free_port()
-        extra: dict[str, Any] = {}
+        extra: dict[str, Any] = {"enable_SMTPUTF8": smtputf8}
         if auth:
-            extra = {
+            extra |= {
                 "auth_require_tls": False,
                 "authenticator": _refuse_everyone,
             }

@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from models.outbox import OutboxMessage
+from models.policy import parse_policy
 from models.report import Report
 from models.settings import Settings
 from notifications.compose import (
@@ -56,7 +57,25 @@ def test_same_notice_enqueued_twice_writes_one_row(session: Session) -> None:
         select(func.count()).select_from(OutboxMessage).where(OutboxMessage.key == first.key)
     )
     assert count == 1
-    assert "主要负责人督办" in first.subject and "逾期5天" in first.text_body
+    assert "【督办·分管领导督办】" in first.subject and "逾期5天" in first.text_body
+
+
+def test_escalation_title_follows_the_plan_policy_ladder(session: Session) -> None:
+    world = make_world(session)
+    ladder = [
+        {"level": 1, "delay_workdays": 2, "recipients": ["head"]},
+        {"level": 2, "delay_workdays": 4, "recipients": ["leader", "office"]},
+    ]
+    world.plan.policy = parse_policy({"escalation": ladder}).to_mapping()
+    session.flush()
+    first = add_notice(session, world, kind="escalation", level=1, email="head@example.org")
+    second = add_notice(session, world, kind="escalation", level=2, email="lead@example.org")
+    one = enqueue_notice_email(session=session, notice=first, now=NOW, settings=SETTINGS)
+    two = enqueue_notice_email(session=session, notice=second, now=NOW, settings=SETTINGS)
+    assert one is not None and two is not None
+    assert one.subject.startswith("【督办·主要负责人督办】")
+    assert two.subject.startswith("【督办·分管领导、督查室督办】")
+    assert "第2级督办（分管领导、督查室督办）" in two.text_body
 
 
 def test_escalation_goes_to_leaders_with_the_department_in_cc(session: Session) -> None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import pytest
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
@@ -131,3 +133,26 @@ def test_batch_issues_the_same_number_of_queries_for_any_batch_size(session: Ses
         counts.append(len(statements))
     assert counts[0] == counts[1] == counts[2], counts
     assert counts[0] <= 12, counts
+
+
+def test_a_message_that_cannot_be_composed_does_not_stop_the_others(
+    session: Session, caplog: pytest.LogCaptureFixture
+) -> None:
+    notices = _notices(session, 2)
+    broken = make_world(session, title="换行任务")
+    broken.department.name = "学会部\r\nBcc: evil@example.org"
+    session.flush()
+    poisoned = add_notice(session, broken, kind="escalation", level=2, email="lead@example.org")
+    with caplog.at_level(logging.WARNING, logger="notifications.compose"):
+        added = enqueue_notice_emails(
+            session=session, notices=[*notices, poisoned], now=NOW, settings=SETTINGS
+        )
+    session.flush()
+    assert added == len(notices)
+    assert (
+        session.scalars(
+            select(OutboxMessage).where(OutboxMessage.key == f"notice:{poisoned.key}")
+        ).all()
+        == []
+    )
+    assert poisoned.key in caplog.text and "line break" in caplog.text

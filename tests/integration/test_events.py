@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import time
+import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 
+import httpx
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, insert, select
 
+from models import clock
 from models.db import make_sessionmaker, transaction
 from models.outbox import DomainEvent
 from tasks.events import publish_pending_events, record_event, related
+from tests.integration.relay_db import fresh_database
+from tests.prefect_server import start_prefect_server
 
 NOW = datetime(2021, 6, 1, 1, 0, tzinfo=UTC)
 
@@ -121,3 +128,69 @@ def test_parts_share_a_backlog_without_sending_a_row_twice(
     assert publish_pending_events(sessions=sessions, now=NOW, part=(0, 2)) == 0
     assert publish_pending_events(sessions=sessions, now=NOW, part=(1, 2)) == len(ids) - len(even)
     assert publish_pending_events(sessions=sessions, now=NOW) == 0
+
+
+FEED_EVENTS = 15_000
+FEED_TYPES = ("duban.checkin.requested", "duban.checkin.overdue", "duban.item.escalated")
+
+
+def feed_count(api_url: str, tag: str, since: datetime, until: datetime) -> int:
+    """How many events of `FEED_TYPES` on resources `duban.checkin.<tag>…` the server's
+    event feed holds (`POST /api/events/filter`, its `total`)."""
+    response = httpx.post(
+        f"{api_url}/events/filter",
+        json={
+            "filter": {
+                "event": {"name": list(FEED_TYPES)},
+                "resource": {"id_prefix": [f"duban.checkin.{tag}"]},
+                "occurred": {"since": since.isoformat(), "until": until.isoformat()},
+            },
+            "limit": 1,
+        },
+        timeout=30,
+    )
+    response.raise_for_status()
+    return int(response.json()["total"])
+
+
+@pytest.mark.prefect
+@pytest.mark.slow
+def test_a_burst_of_events_all_reaches_the_server_feed(tmp_path: Path) -> None:
+    """15,000 domain events written at once (a 5,000-item pass writes about that many) are
+    all in a real Prefect server's event feed after one publish: none dropped by the
+    server's in-memory queues (10,000 messages each)."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    tag = uuid.uuid4().hex[:8]
+    occurred = clock.now().replace(microsecond=0)
+    for _, engine in fresh_database("sqlite", tmp_path):
+        with engine.begin() as connection:
+            connection.execute(
+                insert(DomainEvent),
+                [
+                    {
+                        "type": FEED_TYPES[n % len(FEED_TYPES)],
+                        "resource_id": f"duban.checkin.{tag}-{n}",
+                        "related": [related("item", n % 500, f"第{n % 500 + 1}项")],
+                        "payload": {"n": n},
+                        "occurred_at": occurred,
+                        "created_at": occurred,
+                    }
+                    for n in range(FEED_EVENTS)
+                ],
+            )
+        server = start_prefect_server(tmp_path / "prefect")
+        try:
+            with temporary_settings(updates={PREFECT_API_URL: server.api_url}):
+                published = publish_pending_events(sessions=make_sessionmaker(engine), now=occurred)
+            assert published == FEED_EVENTS
+            deadline = time.monotonic() + 60
+            count = feed_count(server.api_url, tag, occurred, occurred)
+            while count < FEED_EVENTS and time.monotonic() < deadline:
+                time.sleep(0.5)
+                count = feed_count(server.api_url, tag, occurred, occurred)
+            log = server.log_tail(2000)
+        finally:
+            server.stop()
+        assert count == FEED_EVENTS, log[-3000:]
+        assert "Subscription queue is full" not in log

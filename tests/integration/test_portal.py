@@ -29,7 +29,7 @@ from portal.app import create_app
 from portal.security import RateLimiter, RateLimits
 from portal.server import RedactedAccessLog, redact_path
 from tasks.submissions import approve_extension
-from tests.portal_rows import DUE, CheckinRows, make_checkin
+from tests.portal_rows import DUE, CheckinRows, make_checkin, rolled_back_sessions
 
 SETTINGS = Settings(secret_key="s" * 40, public_url="http://portal.test", _env_file=None)
 NOW = datetime(2021, 9, 20, 2, 0, tzinfo=UTC)
@@ -38,15 +38,8 @@ CLIENT = ("203.0.113.5", 40000)
 
 @pytest.fixture
 def sessions(migrated_engine: Engine) -> Iterator[sessionmaker[Session]]:
-    with migrated_engine.connect() as connection:
-        outer = connection.begin()
-        factory = sessionmaker(
-            bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
-        )
-        try:
-            yield factory
-        finally:
-            outer.rollback()
+    with rolled_back_sessions(migrated_engine) as factory:
+        yield factory
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -18,20 +17,10 @@ from models.outbox import OutboxMessage
 from models.settings import Settings
 from notifications.outbox import RetryPolicy, claim_messages, enqueue_message, requeue_messages
 from notifications.relay import RelayOptions, RelayResult, relay_forever, relay_once
-from tests.integration.relay_db import clear_outbox, fresh_database
+from tests.integration.relay_db import clear_outbox, relay_db_fixture  # noqa: F401 - fixture
 from tests.integration.smtp_servers import ScriptedHandler, ScriptedServer
 
 NOW = datetime(2021, 7, 5, 1, 0, tzinfo=UTC)
-
-
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def relay_db(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[str, Engine]]:
-    """(url, engine) of a fresh database for this module, once per backend."""
-    if request.param == "postgresql":
-        request.getfixturevalue("pg_database_url")
-    yield from fresh_database(request.param, tmp_path_factory.mktemp("relay"))
 
 
 @pytest.fixture

@@ -1,0 +1,232 @@
+"""The one vocabulary: every status, colour, role, kind and event type, with its Chinese label.
+
+Each is a `StrEnum` whose values are the strings stored in the database and sent in events,
+so `Checkin.status == CheckinStatus.PENDING` and `"pending"` compare equal and no schema
+changes. `label` is the Chinese word a supervisor or department reads; `of(text)` returns
+the member for a stored string, or None for an unknown one.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Self
+
+__all__ = [
+    "AssignmentRole",
+    "CheckinKind",
+    "CheckinStatus",
+    "Colour",
+    "EventType",
+    "ExtensionDecision",
+    "ItemState",
+    "NoticeKind",
+    "OutboxStatus",
+    "RecipientRole",
+    "SelfStatusValue",
+]
+
+
+class _Labelled(StrEnum):
+    """A StrEnum with a Chinese `label` per member (registered in `_LABELS`)."""
+
+    @property
+    def label(self) -> str:
+        """The Chinese label of this value."""
+        return _LABELS.get(type(self), {}).get(self.value, self.value)
+
+    @classmethod
+    def of(cls, text: str | None) -> Self | None:
+        """The member whose value is `text`, or None."""
+        if text is None:
+            return None
+        try:
+            return cls(text)
+        except ValueError:
+            return None
+
+    @classmethod
+    def label_of(cls, text: str) -> str:
+        """The Chinese label of a stored string; the string itself when it is unknown."""
+        member = cls.of(text)
+        return member.label if member is not None else text
+
+    @classmethod
+    def labels(cls) -> dict[str, str]:
+        """`{value: label}` of every member, in definition order."""
+        return {member.value: member.label for member in cls}
+
+
+_LABELS: dict[type[_Labelled], dict[str, str]] = {}
+
+
+class CheckinStatus(_Labelled):
+    """A check-in (报送) is awaited, answered, or cancelled (its department was relieved)."""
+
+    PENDING = "pending"
+    SUBMITTED = "submitted"
+    CANCELLED = "cancelled"
+
+
+_LABELS[CheckinStatus] = {"pending": "待报送", "submitted": "已报送", "cancelled": "已取消"}
+
+
+class CheckinKind(_Labelled):
+    """What a check-in asks for, by phase."""
+
+    WORK_PLAN = "work_plan"
+    PROGRESS = "progress"
+    SELF_ASSESSMENT = "self_assessment"
+
+
+_LABELS[CheckinKind] = {
+    "work_plan": "实施方案",
+    "progress": "进展报告",
+    "self_assessment": "自查报告",
+}
+
+
+class ItemState(_Labelled):
+    """An item's supervision state after a pass (also the name of its flow run's state)."""
+
+    ON_TRACK = "OnTrack"
+    AWAITING = "AwaitingCheckin"
+    OVERDUE = "Overdue"
+    ESCALATED = "Escalated"
+
+
+_LABELS[ItemState] = {
+    "OnTrack": "正常推进",
+    "AwaitingCheckin": "等待报送",
+    "Overdue": "已逾期",
+    "Escalated": "已督办升级",
+}
+
+
+class Colour(_Labelled):
+    """An item's colour (红黄绿灯); `none` until its first pass."""
+
+    GREEN = "green"
+    AMBER = "amber"
+    RED = "red"
+    NONE = "none"
+
+    @property
+    def badge(self) -> str:
+        """The label with its coloured dot, for tables and status cards."""
+        return f"{_BADGES[self.value]} {self.label}"
+
+
+_LABELS[Colour] = {"green": "绿灯", "amber": "黄灯", "red": "红灯", "none": "未评定"}
+_BADGES = {"green": "🟢", "amber": "🟡", "red": "🔴", "none": "⚪"}
+
+
+class SelfStatusValue(_Labelled):
+    """The status a department reports of its own work in a submission."""
+
+    ON_TRACK = "on_track"
+    AT_RISK = "at_risk"
+    BLOCKED = "blocked"
+    DONE = "done"
+
+
+_LABELS[SelfStatusValue] = {
+    "on_track": "正常推进",
+    "at_risk": "存在风险",
+    "blocked": "受阻",
+    "done": "已完成",
+}
+
+
+class AssignmentRole(_Labelled):
+    """A department's part in an item: it leads (牵头) or supports (配合)."""
+
+    LEAD = "lead"
+    SUPPORT = "support"
+
+
+_LABELS[AssignmentRole] = {"lead": "牵头", "support": "配合"}
+
+
+class RecipientRole(_Labelled):
+    """Who a notice goes to."""
+
+    CONTACT = "contact"
+    LEADER = "leader"
+    HEAD = "head"
+    OFFICE = "office"
+
+
+_LABELS[RecipientRole] = {
+    "contact": "部室联系人",
+    "leader": "分管领导",
+    "head": "主要负责人",
+    "office": "督查室",
+}
+
+
+class NoticeKind(_Labelled):
+    """What a recorded notice is."""
+
+    ASSIGNMENT = "assignment"
+    REQUEST = "request"
+    REMINDER = "reminder"
+    ESCALATION = "escalation"
+    RECEIPT = "receipt"
+    REPORT = "report"
+
+
+_LABELS[NoticeKind] = {
+    "assignment": "交办通知",
+    "request": "报送提醒",
+    "reminder": "到期提醒",
+    "escalation": "督办",
+    "receipt": "回执",
+    "report": "通报",
+}
+
+
+class ExtensionDecision(_Labelled):
+    """Where an extension request (延期申请) stands."""
+
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    WITHDRAWN = "withdrawn"
+
+
+_LABELS[ExtensionDecision] = {
+    "pending": "待审批",
+    "approved": "已批准",
+    "rejected": "未批准",
+    "withdrawn": "已撤回",
+}
+
+
+class OutboxStatus(_Labelled):
+    """Where an email in the outbox stands."""
+
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    DEAD = "dead"
+
+
+_LABELS[OutboxStatus] = {
+    "pending": "待发送",
+    "sending": "发送中",
+    "sent": "已发送",
+    "dead": "失败",
+}
+
+
+class EventType(StrEnum):
+    """Domain event types (`duban.<object>.<verb>`) the daily pass and check-ins write."""
+
+    ITEM_ASSIGNED = "duban.item.assigned"
+    ITEM_ESCALATED = "duban.item.escalated"
+    ITEM_STATUS_CHANGED = "duban.item.status_changed"
+    CHECKIN_REQUESTED = "duban.checkin.requested"
+    CHECKIN_REMINDED = "duban.checkin.reminded"
+    CHECKIN_OVERDUE = "duban.checkin.overdue"
+    CHECKIN_EXTENDED = "duban.checkin.extended"
+    PLAN_STARTED = "duban.plan.started"

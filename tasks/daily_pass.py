@@ -1,0 +1,479 @@
+"""The daily pass's I/O: load a chunk's facts in a fixed number of queries, apply in sets.
+
+`reconcile_chunk` is one pass over a chunk of items: it loads the facts
+(`load_chunk_facts`), inserts the missing check-ins (one statement), loads the check-ins the
+ladder looks at, asks `models.daily_pass.decide_chunk` what to do, and applies the actions
+(`apply_decision`) with set-based statements: one `INSERT … ON CONFLICT DO NOTHING
+RETURNING` for the notices (a key a concurrent pass recorded first is skipped, with its
+events and email), one UPDATE per escalation level, one guarded UPDATE per colour change
+pair, one INSERT for the domain events and one for the emails, which compose from the rows
+already loaded. The number of statements does not grow with the chunk's items (up to the
+drivers' page of 1,000 rows per INSERT … RETURNING). Nothing commits here.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm.attributes import set_committed_value
+
+from models.calendar import WorkCalendar
+from models.clock import local_date
+from models.daily_pass import (
+    AssignmentFacts,
+    ChunkDecision,
+    ChunkFacts,
+    EventAction,
+    ItemResult,
+    NoticeAction,
+    assignment_key,
+    checkins_to_create,
+    decide_chunk,
+    request_horizon,
+)
+from models.directory import Department
+from models.errors import NotFoundError
+from models.plan import Item, Phase, Plan
+from models.policy import SupervisionPolicy
+from models.schedule import CheckinSpec, plan_checkins
+from models.supervision import LATEST_FIRST, Assignment, Checkin, Extension, Notice, Submission
+from models.vocabulary import AssignmentRole, CheckinStatus, ExtensionDecision, NoticeKind
+from notifications.compose import insert_notice_emails
+from notifications.context import ContextRows, next_pending_checkins
+from tasks.checkins import phase_windows
+from tasks.sql import insert_events, insert_ignoring, table_of
+
+
+@dataclass(frozen=True)
+class LoadedChunk:
+    """A chunk's facts, the rows its emails compose from (plan phases, departments), the
+    schedule's specs by role and the `(item, department, phase, seq)` of the check-ins due
+    from today on (only specs due from today are created, and an extension only moves a
+    due date later, so an existing row of such a spec is always among them)."""
+
+    facts: ChunkFacts
+    phases: list[Phase]
+    departments: dict[int, Department]
+    specs: dict[str, list[CheckinSpec]]
+    existing: set[tuple[int, int, str, int]]
+
+
+def latest_submissions(
+    *, session: Session, item_ids: Sequence[int], as_of: datetime
+) -> dict[tuple[int, int], Submission]:
+    """The latest submission (`models.supervision.LATEST_FIRST`) made by `as_of` of each
+    (item id, department id) among `item_ids`, in one query."""
+    ranked = (
+        select(
+            Submission.id.label("row_id"),
+            func.row_number()
+            .over(partition_by=(Checkin.item_id, Checkin.department_id), order_by=LATEST_FIRST)
+            .label("rank"),
+        )
+        .join(Checkin, Submission.checkin_id == Checkin.id)
+        .where(Checkin.item_id.in_(list(item_ids)), Submission.submitted_at <= as_of)
+        .subquery()
+    )
+    rows = session.execute(
+        select(Submission, Checkin.item_id, Checkin.department_id)
+        .join(ranked, ranked.c.row_id == Submission.id)
+        .join(Checkin, Checkin.id == Submission.checkin_id)
+        .where(ranked.c.rank == 1)
+    ).tuples()
+    return {(item_id, department_id): row for row, item_id, department_id in rows}
+
+
+def load_chunk_facts(
+    *,
+    session: Session,
+    plan: Plan,
+    item_ids: Sequence[int],
+    as_of: datetime,
+    policy: SupervisionPolicy,
+    calendar: WorkCalendar,
+) -> LoadedChunk:
+    """The facts of `item_ids` of `plan` at `as_of`, read in a fixed number of queries.
+
+    Raises `NotFoundError` naming the first id that is not an item of the plan. Reads only.
+    """
+    items = list(
+        session.scalars(
+            select(Item)
+            .where(Item.id.in_(list(item_ids)), Item.plan_id == plan.id)
+            .options(selectinload(Item.plan), selectinload(Item.targets))
+        )
+    )
+    found = {item.id for item in items}
+    missing = sorted(set(item_ids) - found)
+    if missing:
+        raise NotFoundError(f"计划 {plan.id} 中没有编号为 {missing[0]} 的任务。")
+    ids = sorted(found)
+    assignments = session.execute(
+        select(Assignment, Department)
+        .join(Department, Department.id == Assignment.department_id)
+        .where(Assignment.item_id.in_(ids), Assignment.ended_at.is_(None))
+        .order_by(Assignment.id)
+    ).all()
+    sent = set(
+        session.scalars(
+            select(Notice.key).where(Notice.item_id.in_(ids), Notice.kind == NoticeKind.ASSIGNMENT)
+        )
+    )
+    offices = list(
+        session.scalars(
+            select(Department)
+            .where(Department.is_supervision_office.is_(True))
+            .order_by(Department.id)
+        )
+    )
+    phases = list(session.scalars(select(Phase).where(Phase.plan_id == plan.id).order_by(Phase.id)))
+    windows = phase_windows(phases=phases, policy=policy, year=plan.year)
+    not_before = local_date(plan.started_at or as_of)
+    specs = {
+        role.value: plan_checkins(windows, policy, calendar, role=role.value, not_before=not_before)
+        for role in AssignmentRole
+    }
+    existing = {
+        (item_id, department_id, phase_key, seq)
+        for item_id, department_id, phase_key, seq in session.execute(
+            select(Checkin.item_id, Checkin.department_id, Checkin.phase_key, Checkin.seq).where(
+                Checkin.item_id.in_(ids), Checkin.due_date >= local_date(as_of)
+            )
+        ).tuples()
+    }
+    latest = latest_submissions(session=session, item_ids=ids, as_of=as_of)
+    departments = {department.id: department for _, department in assignments}
+    facts = ChunkFacts(
+        plan_id=plan.id,
+        plan_title=plan.title,
+        year=plan.year,
+        started_on=not_before,
+        as_of=as_of,
+        policy=policy,
+        calendar=calendar,
+        items=items,
+        assignments=[
+            AssignmentFacts(assignment, department, assignment_key(assignment) in sent)
+            for assignment, department in assignments
+        ],
+        offices=offices,
+        checkins=(),
+        epochs={},
+        done_keys=frozenset(),
+        latest=latest,
+        targets=[target for item in items for target in item.targets],
+    )
+    loaded = LoadedChunk(
+        facts=facts, phases=phases, departments=departments, specs=specs, existing=existing
+    )
+    return with_open_checkins(session=session, loaded=loaded)
+
+
+def with_open_checkins(*, session: Session, loaded: LoadedChunk) -> LoadedChunk:
+    """`loaded` with the check-ins the ladder looks at (pending, due by the request horizon,
+    of an open assignment), their ladder epochs and their notice keys: three queries."""
+    facts = loaded.facts
+    ids = [item.id for item in facts.items]
+    horizon = request_horizon(local_date(facts.as_of), facts.policy)
+    open_checkin = (
+        (Checkin.item_id.in_(ids))
+        & (Checkin.status == CheckinStatus.PENDING)
+        & (Checkin.due_date <= horizon)
+    )
+    rows = [
+        (checkin, department)
+        for checkin, department in session.execute(
+            select(Checkin, Department)
+            .join(Department, Department.id == Checkin.department_id)
+            .join(
+                Assignment,
+                (Assignment.item_id == Checkin.item_id)
+                & (Assignment.department_id == Checkin.department_id)
+                & Assignment.ended_at.is_(None),
+            )
+            .where(open_checkin)
+            .order_by(Checkin.item_id, Checkin.due_date, Checkin.id)
+        ).tuples()
+    ]
+    epochs = {
+        int(checkin_id): int(count)
+        for checkin_id, count in session.execute(
+            select(Extension.checkin_id, func.count())
+            .join(Checkin, Checkin.id == Extension.checkin_id)
+            .where(open_checkin, Extension.decision == ExtensionDecision.APPROVED)
+            .group_by(Extension.checkin_id)
+        ).tuples()
+    }
+    done = frozenset(
+        session.scalars(
+            select(Notice.key).join(Checkin, Checkin.id == Notice.checkin_id).where(open_checkin)
+        )
+    )
+    departments = dict(loaded.departments)
+    departments.update((department.id, department) for _, department in rows)
+    return replace(
+        loaded,
+        facts=replace(facts, checkins=rows, epochs=epochs, done_keys=done),
+        departments=departments,
+    )
+
+
+def insert_checkins(*, session: Session, rows: list[dict[str, object]]) -> None:
+    """Insert check-in rows in one statement; a row a concurrent pass inserted is ignored."""
+    if rows:
+        session.execute(insert_ignoring(session, table_of(Checkin)), rows)
+
+
+def insert_notices(
+    *, session: Session, actions: Sequence[NoticeAction], now: datetime
+) -> tuple[list[Notice], list[dict[str, object]]]:
+    """Insert the notices of `actions` in one `INSERT … ON CONFLICT DO NOTHING RETURNING`.
+
+    Returns the notices this insert recorded (transient rows carrying their new ids, for
+    composing their emails) and the event rows of those notices, in `actions` order; a key
+    that exists already (an earlier or concurrent pass) is skipped with its events.
+    """
+    if not actions:
+        return [], []
+    notices = table_of(Notice)
+    inserted: dict[str, int] = dict(
+        session.execute(
+            insert_ignoring(session, notices).returning(notices.c.key, notices.c.id),
+            [
+                {
+                    "key": action.key,
+                    "kind": action.kind.value,
+                    "level": action.level,
+                    "item_id": action.item_id,
+                    "department_id": action.department_id,
+                    "checkin_id": action.checkin_id,
+                    "recipients": action.recipients,
+                    "reason": action.reason,
+                    "decided_at": now,
+                }
+                for action in actions
+            ],
+        )
+        .tuples()
+        .all()
+    )
+    recorded: list[Notice] = []
+    events: list[dict[str, object]] = []
+    for action in actions:
+        notice_id = inserted.get(action.key)
+        if notice_id is None:
+            continue
+        recorded.append(
+            Notice(
+                id=notice_id,
+                key=action.key,
+                kind=action.kind.value,
+                level=action.level,
+                item_id=action.item_id,
+                department_id=action.department_id,
+                checkin_id=action.checkin_id,
+                recipients=action.recipients,
+                reason=action.reason,
+                decided_at=now,
+            )
+        )
+        events.extend(event_row(event, now) for event in action.events)
+    return recorded, events
+
+
+def apply_decision(
+    *,
+    session: Session,
+    loaded: LoadedChunk,
+    decision: ChunkDecision,
+    now: datetime,
+) -> dict[int, ItemResult]:
+    """Write `decision` in sets (module doc) and return each item's result as applied.
+
+    A notice whose key exists already (a concurrent pass) is left out of the results with
+    its events and email; a colour another writer changed first records no event. Loaded
+    check-ins and items get their new level and colour without being marked dirty.
+    """
+    facts = loaded.facts
+    results = decision.results
+    recorded, events = insert_notices(session=session, actions=decision.notices, now=now)
+    kept = {notice.key for notice in recorded}
+    for action in decision.notices:
+        if action.key not in kept:
+            result = results[action.item_id]
+            if action.kind == NoticeKind.ASSIGNMENT:
+                result.assignments_notified -= 1
+            else:
+                result.notices.remove(action.key)
+    by_level: defaultdict[int, list[int]] = defaultdict(list)
+    for checkin_id, level in decision.levels.items():
+        by_level[level].append(checkin_id)
+    for level, checkin_ids in sorted(by_level.items()):
+        session.execute(
+            update(Checkin)
+            .where(Checkin.id.in_(checkin_ids), Checkin.escalation_level < level)
+            .values(escalation_level=level)
+            .execution_options(synchronize_session=False)
+        )
+    checkins = {checkin.id: checkin for checkin, _ in facts.checkins}
+    for checkin_id, level in decision.levels.items():
+        set_committed_value(checkins[checkin_id], "escalation_level", level)
+    by_pair: defaultdict[tuple[str, str], list[int]] = defaultdict(list)
+    changes = {change.item_id: change for change in decision.colours}
+    for change in decision.colours:
+        by_pair[(change.previous, change.colour.value)].append(change.item_id)
+    won: set[int] = set()
+    for (previous, colour), item_ids in sorted(by_pair.items()):
+        won.update(
+            session.scalars(
+                update(Item)
+                .where(Item.id.in_(item_ids), Item.colour == previous)
+                .values(colour=colour)
+                .returning(Item.id)
+                .execution_options(synchronize_session=False)
+            )
+        )
+    items = {item.id: item for item in facts.items}
+    for item_id in sorted(won):
+        events.append(event_row(changes[item_id].event, now))
+        set_committed_value(items[item_id], "colour", changes[item_id].colour.value)
+    insert_events(session=session, rows=events)
+    if recorded:
+        rows = ContextRows(
+            items=items,
+            phases={facts.plan_id: loaded.phases},
+            latest=dict(facts.latest),
+            next_pending=_next_pending(session, recorded),
+        )
+        insert_notice_emails(
+            session=session,
+            notices=recorded,
+            rows=rows,
+            checkins=checkins,
+            departments=loaded.departments,
+            now=now,
+        )
+    return results
+
+
+def record_notice_emails(
+    *,
+    session: Session,
+    notices: Sequence[Notice],
+    items: Mapping[int, Item],
+    departments: Mapping[int, Department],
+    now: datetime,
+) -> int:
+    """Compose and insert the emails of new `notices` of `items` (plan and targets loaded),
+    reading the plans' phases, the latest submissions and the next pending check-ins in
+    three queries; returns rows added. Does not commit."""
+    if not notices:
+        return 0
+    plan_ids = sorted({item.plan_id for item in items.values()})
+    phases: defaultdict[int, list[Phase]] = defaultdict(list)
+    for phase in session.scalars(
+        select(Phase).where(Phase.plan_id.in_(plan_ids)).order_by(Phase.id)
+    ):
+        phases[phase.plan_id].append(phase)
+    rows = ContextRows(
+        items=dict(items),
+        phases=dict(phases),
+        latest=latest_submissions(session=session, item_ids=sorted(items), as_of=now),
+        next_pending=_next_pending(session, notices),
+    )
+    return insert_notice_emails(
+        session=session,
+        notices=notices,
+        rows=rows,
+        checkins={},
+        departments=departments,
+        now=now,
+    )
+
+
+def _next_pending(session: Session, notices: Sequence[Notice]) -> dict[tuple[int, int], Checkin]:
+    pairs = {
+        (notice.item_id, notice.department_id)
+        for notice in notices
+        if notice.checkin_id is None and notice.item_id is not None and notice.department_id
+    }
+    return next_pending_checkins(session, pairs=pairs) if pairs else {}
+
+
+def event_row(event: EventAction, now: datetime) -> dict[str, object]:
+    """The `domain_event` row of `event`, occurring and created at `now`."""
+    return {
+        "type": event.type.value,
+        "resource_id": event.resource_id,
+        "related": event.related,
+        "payload": event.payload,
+        "occurred_at": now,
+        "created_at": now,
+    }
+
+
+def _missing_checkins(loaded: LoadedChunk) -> list[dict[str, object]]:
+    as_of = loaded.facts.as_of
+    return checkins_to_create(
+        assignments=[
+            (entry.assignment.item_id, entry.assignment.department_id, entry.assignment.role)
+            for entry in loaded.facts.assignments
+        ],
+        specs=loaded.specs,
+        existing=loaded.existing,
+        today=local_date(as_of),
+        now=as_of,
+    )
+
+
+def reconcile_chunk(
+    *,
+    session: Session,
+    plan: Plan,
+    item_ids: Sequence[int],
+    as_of: datetime,
+    policy: SupervisionPolicy,
+    calendar: WorkCalendar,
+) -> list[ItemResult]:
+    """One pass over `item_ids` of the supervised `plan` at `as_of` (module doc), in the
+    caller's transaction; returns each item's result in `item_ids` order."""
+    loaded = load_chunk_facts(
+        session=session, plan=plan, item_ids=item_ids, as_of=as_of, policy=policy, calendar=calendar
+    )
+    new = _missing_checkins(loaded)
+    if new:
+        insert_checkins(session=session, rows=new)
+        loaded = with_open_checkins(session=session, loaded=loaded)
+    decision = decide_chunk(loaded.facts)
+    for row in new:
+        decision.results[int(str(row["item_id"]))].checkins_created += 1
+    results = apply_decision(session=session, loaded=loaded, decision=decision, now=as_of)
+    return [results[item_id] for item_id in item_ids]
+
+
+def preview_chunk(
+    *,
+    session: Session,
+    plan: Plan,
+    item_ids: Sequence[int],
+    as_of: datetime,
+    policy: SupervisionPolicy,
+    calendar: WorkCalendar,
+) -> list[ItemResult]:
+    """What `reconcile_chunk` would do, decided from the facts alone: reads only.
+
+    Check-ins that would be created count in `checkins_created` (their own notices are
+    not foreseen, which does not change whether an item has something to do).
+    """
+    loaded = load_chunk_facts(
+        session=session, plan=plan, item_ids=item_ids, as_of=as_of, policy=policy, calendar=calendar
+    )
+    decision = decide_chunk(loaded.facts)
+    for row in _missing_checkins(loaded):
+        decision.results[int(str(row["item_id"]))].checkins_created += 1
+    return [decision.results[item_id] for item_id in item_ids]
