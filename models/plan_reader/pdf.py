@@ -137,6 +137,9 @@ def read_pdf(path: Path, *, default_year: int | None = None) -> ParsedPlan:
     except (PDFPasswordIncorrect, PDFEncryptionError) as exc:
         raise InputError("PDF 文件已加密，请先去除密码保护再导入", path=path) from exc
     except Exception as exc:
+        causes = (*exc.args, exc.__cause__, exc.__context__)
+        if any(isinstance(c, PDFPasswordIncorrect | PDFEncryptionError) for c in causes):
+            raise InputError("PDF 文件已加密，请先去除密码保护再导入", path=path) from exc
         raise InputError(
             f"无法打开 PDF 文件（文件已损坏：{type(exc).__name__}）", path=path
         ) from exc

@@ -93,7 +93,16 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     paged = _docx_of(lines, folder / "paged.docx")
     _convert(folder, "pdf", *sources, table, paged)
     _convert(folder, "doc", sources[1])
-    return {p.name: p for p in folder.iterdir()}
+    encrypted = folder / "encrypted"
+    encrypted.mkdir()
+    _convert(
+        encrypted,
+        'pdf:writer_pdf_Export:{"EncryptFile":{"type":"boolean","value":"true"},'
+        '"DocumentOpenPassword":{"type":"string","value":"secret"}}',
+        paged,
+    )
+    (encrypted / "paged.pdf").rename(folder / "encrypted.pdf")
+    return {p.name: p for p in folder.iterdir() if p.is_file()}
 
 
 def _fixture(name: str) -> dict[str, Any]:
@@ -224,3 +233,10 @@ def test_pdf_warnings_name_page_and_line(built: dict[str, Path]) -> None:
     page = int(flagged[0].split("页")[0].removeprefix("第"))
     assert page >= 2
     assert flagged[0].split("：")[0].endswith("行")
+
+
+@needs_soffice
+def test_encrypted_pdf_is_refused_with_one_line(built: dict[str, Path]) -> None:
+    with pytest.raises(InputError, match="PDF 文件已加密") as caught:
+        read_plan_file(built["encrypted.pdf"])
+    assert "\n" not in str(caught.value)
