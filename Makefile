@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit integration acceptance bench clean browser
+.PHONY: demo test lint typecheck unit integration acceptance bench clean browser converters
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -30,7 +30,15 @@ browser:
 	  && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(BROWSER_PACKAGES) >/dev/null) \
 	  || echo "chromium not installed: browser tests will be skipped"; }
 
-test: lint typecheck browser
+# Reading .doc/.wps plans uses LibreOffice headless (antiword as the text-only fallback); the
+# tests that convert documents need them. Installed the same way as the browser packages.
+CONVERTER_PACKAGES := libreoffice-writer-nogui antiword fonts-noto-cjk
+converters:
+	@dpkg -s $(CONVERTER_PACKAGES) >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+	  && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(CONVERTER_PACKAGES) >/dev/null) \
+	  || echo "libreoffice/antiword not installed: .doc conversion tests will be skipped"; }
+
+test: lint typecheck browser converters
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 unit: $(STAMP)

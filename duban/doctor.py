@@ -153,6 +153,19 @@ def check_public_url(settings: Settings) -> Check:
     return Check("公开地址", True, url)
 
 
+def check_document_converter() -> Check:
+    """Which converter reads .doc/.wps plans (LibreOffice, else antiword); optional, so a
+    missing one is reported with its install command but does not fail the check."""
+    from models.plan_reader.word97 import INSTALL_HINT, available_converter
+
+    found = available_converter()
+    if found is None:
+        return Check("文档转换", True, f"未安装，.doc/.wps 计划将被拒绝；安装：{INSTALL_HINT}")
+    if found.endswith("antiword"):
+        return Check("文档转换", True, f"antiword（{found}，仅文字；.wps 与 RTF 需 LibreOffice）")
+    return Check("文档转换", True, f"LibreOffice（{found}）")
+
+
 def check_calendar(settings: Settings) -> Check:
     """Every plan being or about to be supervised has holiday data for its year."""
     from duban.runtime import open_store
@@ -187,6 +200,7 @@ def run_checks(
         ("Prefect 服务器", lambda: check_prefect(api, pool)),
         ("邮件服务器", lambda: [check_smtp(settings)]),
         ("公开地址", lambda: [check_public_url(settings)]),
+        ("文档转换", lambda: [check_document_converter()]),
         ("工作日历", lambda: [check_calendar(settings)]),
     ]
     for name, step in steps:

@@ -7,12 +7,22 @@ the key order of that output.
 from __future__ import annotations
 
 from datetime import date
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 Comparator = Literal["ge", "le", "gt", "lt", "eq", "approx"]
 PhaseKey = Literal["mobilize", "implement", "review"]
+
+
+def _one_line(value: str) -> str:
+    """Refuse CR/LF and other line breaks: titles reach mail subjects and table cells."""
+    if any(ch in value for ch in "\r\n\v\f\x1c\x1d\x1e\x85\u2028\u2029"):
+        raise ValueError("不能包含换行符（标题须为一行）")
+    return value
+
+
+OneLine = Annotated[str, AfterValidator(_one_line)]
 
 
 class ParsedTarget(BaseModel):
@@ -63,8 +73,8 @@ class ParsedSection(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    number: str = Field(min_length=1, max_length=20)
-    title: str = Field(max_length=2000)
+    number: OneLine = Field(min_length=1, max_length=20)
+    title: OneLine = Field(max_length=2000)
 
 
 class ParsedGroup(BaseModel):
@@ -122,10 +132,10 @@ class ParsedItem(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    number: str = Field(min_length=1, max_length=20)
+    number: OneLine = Field(min_length=1, max_length=20)
     section: str | None = None
     group: str | None = None
-    title: str = Field(min_length=1, max_length=2000)
+    title: OneLine = Field(min_length=1, max_length=2000)
     body: str = ""
     lead: list[str] = Field(default_factory=list)
     support: list[str] = Field(default_factory=list)
@@ -152,8 +162,8 @@ class ParsedPlan(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    title: str = Field(min_length=1, max_length=300)
-    organisation: str = Field(default="", max_length=200)
+    title: OneLine = Field(min_length=1, max_length=300)
+    organisation: OneLine = Field(default="", max_length=200)
     year: int = Field(ge=1900, le=2200)
     issued: date | None = None
     sections: list[ParsedSection] = Field(default_factory=list)

@@ -64,7 +64,7 @@ def resolve_departments(parsed: ParsedPlan, matcher: DepartmentMatcher) -> list[
 
 @app.command("parse")
 def parse_command(
-    file: Path = typer.Argument(..., help="计划文档：.txt/.docx/.xlsx/.yaml/.json"),
+    file: Path = typer.Argument(..., help="计划文档：.txt/.docx/.xlsx/.pdf/.doc/.wps/.yaml/.json"),
     output_format: str = typer.Option("table", "--format", help="输出格式：json 或 table"),
     departments: Path | None = typer.Option(
         None, "--departments", help="部门名录文件；给出时把单位匹配为部门"
@@ -132,7 +132,7 @@ def _prepare_directory(
 
 @app.command("import")
 def import_command(
-    file: Path = typer.Argument(..., help="计划文档：.txt/.docx/.xlsx/.yaml/.json"),
+    file: Path = typer.Argument(..., help="计划文档：.txt/.docx/.xlsx/.pdf/.doc/.wps/.yaml/.json"),
     dry_run: bool = typer.Option(False, "--dry-run", help="只预览，不写数据库"),
     yes: bool = typer.Option(False, "--yes", "-y", help="计划已导入过且有变化时，直接应用变更"),
     departments: Path | None = typer.Option(

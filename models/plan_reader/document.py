@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import re
+import stat
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,7 @@ _ISSUED = re.compile(r"^((?:19|20)\d\d)年(\d{1,2})月(\d{1,2})日$")
 _ORG_SUFFIX = re.compile(
     r"(?:协会|協會|科协|科協|委员会|委員會|政府|局|厅|廳|办公室|辦公室|委|院|中心|部|会|會)$"
 )
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 TEXT_SUFFIXES = {".txt", ".text", ".md", ""}
 
 
@@ -70,9 +73,27 @@ def parse_plan_text(
 ) -> ParsedPlan:
     """Read a plan from text: sections, groups, items, units, targets, phases and metadata.
 
-    Pure. Raises `InputError` when the text has no numbered items or no year can be found
-    (then pass `default_year`). A plan without phases gets the default phases with a warning.
+    Pure, linear in the length of `text`. Raises `InputError` when the text has no numbered
+    items, exceeds the paragraph or item limits, or no year can be found (then pass
+    `default_year`, which is used with a warning). A plan without phases gets the default
+    phases with a warning.
     """
+    try:
+        return _parse_plan_text(
+            text, source_name=source_name, default_year=default_year, encoding=encoding
+        )
+    except InputError as exc:
+        if exc.path is None and source_name:
+            raise InputError(exc.reason, path=source_name, line=exc.line) from exc
+        raise
+    except ValidationError as exc:
+        reason = chinese_error(exc.errors()[0])
+        raise InputError(f"计划内容无效：{reason}", path=source_name or None) from exc
+
+
+def _parse_plan_text(
+    text: str, *, source_name: str, default_year: int | None, encoding: str | None
+) -> ParsedPlan:
     if not text.strip():
         raise InputError("文件为空，没有可读取的内容", path=source_name or None)
     document = clean_document(text)
@@ -164,14 +185,80 @@ def chinese_error(error: Mapping[str, Any]) -> str:
     return f"{where}: {message}" if where else message
 
 
-def parse_plan_data(data: object, *, source_name: str) -> ParsedPlan:
-    """Validate a hand-written canonical plan (already loaded from YAML/JSON)."""
+def parse_plan_data(data: object, *, source_name: str, source_text: str = "") -> ParsedPlan:
+    """Validate a hand-written canonical plan (already loaded from YAML/JSON).
+
+    With `source_text` (the YAML/JSON it was loaded from) an error names the line of the
+    offending value. Raises `InputError`.
+    """
     if not isinstance(data, dict):
         raise InputError("计划文件应是一个包含 title、year、items 的对象", path=source_name)
     try:
         return ParsedPlan.model_validate(data)
     except ValidationError as exc:
-        raise InputError(chinese_error(exc.errors()[0]), path=source_name) from exc
+        error = exc.errors()[0]
+        line = _yaml_line(source_text, error["loc"]) if source_text else 0
+        raise InputError(chinese_error(error), path=source_name, line=line) from exc
+
+
+def _yaml_line(text: str, loc: tuple[int | str, ...]) -> int:
+    """1-based line of the value at `loc` (keys and indexes) in YAML/JSON text, else 0."""
+    try:
+        node = yaml.compose(text, Loader=_YAML_LOADER)
+    except yaml.YAMLError:
+        return 0
+    line = 0
+    for part in loc:
+        if node is None:
+            break
+        line = node.start_mark.line + 1
+        if isinstance(node, yaml.MappingNode):
+            node = next((v for k, v in node.value if getattr(k, "value", None) == part), None)
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+            node = node.value[part] if 0 <= part < len(node.value) else None
+        else:
+            node = None
+    return node.start_mark.line + 1 if node is not None else line
+
+
+_OS_REASONS = {
+    errno.ENOENT: "文件不存在",
+    errno.EACCES: "没有读取权限",
+    errno.EPERM: "没有读取权限",
+    errno.EISDIR: "这是一个文件夹，不是文件",
+    errno.ENAMETOOLONG: "文件名过长",
+    errno.ELOOP: "符号链接循环",
+}
+
+
+def _os_reason(exc: OSError) -> str:
+    return _OS_REASONS.get(exc.errno or 0, f"系统错误 {exc.errno}")
+
+
+def _regular_file_size(path: Path) -> int:
+    """Size of a regular file; `InputError` for a missing path, a folder, a device or a pipe."""
+    try:
+        info = path.stat()
+    except OSError as exc:
+        raise InputError(f"无法读取文件：{_os_reason(exc)}", path=path) from exc
+    if stat.S_ISDIR(info.st_mode):
+        raise InputError("这是一个文件夹，不是计划文件；请给出文件路径", path=path)
+    if not stat.S_ISREG(info.st_mode):
+        raise InputError("不是普通文件（设备、管道或套接字），无法作为计划读取", path=path)
+    return info.st_size
+
+
+def read_bounded(path: Path, limit: int = MAX_BYTES) -> bytes:
+    """The file's bytes, reading at most `limit` + 1 (a file that grows is refused, not read
+    without bound). Raises `InputError` for an unreadable or oversized file."""
+    try:
+        with path.open("rb") as stream:
+            data = stream.read(limit + 1)
+    except OSError as exc:
+        raise InputError(f"无法读取文件：{_os_reason(exc)}", path=path) from exc
+    if len(data) > limit:
+        raise InputError(f"文件过大，上限为 {limit // 1048576} MB", path=path)
+    return data
 
 
 def read_plan_file(path: Path, *, default_year: int | None = None) -> ParsedPlan:
@@ -179,10 +266,7 @@ def read_plan_file(path: Path, *, default_year: int | None = None) -> ParsedPlan
 
     Raises `InputError` (one line) for missing, oversized, binary or malformed files.
     """
-    try:
-        size = path.stat().st_size
-    except OSError as exc:
-        raise InputError(f"无法读取文件：{exc.strerror}", path=path) from exc
+    size = _regular_file_size(path)
     if size > MAX_BYTES:
         raise InputError(
             f"文件过大（{size / 1048576:.1f} MB），上限为 {MAX_BYTES // 1048576} MB", path=path
@@ -193,23 +277,32 @@ def read_plan_file(path: Path, *, default_year: int | None = None) -> ParsedPlan
         from models.plan_reader.docx import read_docx
 
         return read_docx(path, default_year=default_year)
+    if suffix == ".pdf":
+        from models.plan_reader.pdf import read_pdf
+
+        return read_pdf(path, default_year=default_year)
+    if suffix in {".doc", ".wps"}:
+        from models.plan_reader.word97 import read_word97
+
+        return read_word97(path, default_year=default_year)
     if suffix in {".xlsx", ".xlsm"}:
         from models.plan_reader.xlsx import read_xlsx
 
         return read_xlsx(path, default_year=default_year)
-    data = path.read_bytes()
+    data = read_bounded(path)
     if suffix in {".yaml", ".yml", ".json"}:
         decoded = decode_text(data, source_name=name)
         try:
-            loaded = yaml.safe_load(decoded.text)
-        except yaml.YAMLError as exc:
+            loaded = yaml.load(decoded.text, Loader=_YAML_LOADER)  # noqa: S506 (a safe loader)
+        except (yaml.YAMLError, RecursionError) as exc:
             mark = getattr(exc, "problem_mark", None)
+            problem = " ".join(str(getattr(exc, "problem", "") or "").split())[:120]
             raise InputError(
-                f"不是有效的 YAML/JSON：{getattr(exc, 'problem', exc)}",
+                f"不是有效的 YAML/JSON（{problem or '格式错误'}），请检查该行",
                 path=path,
                 line=mark.line + 1 if mark else 0,
             ) from exc
-        return parse_plan_data(loaded, source_name=name)
+        return parse_plan_data(loaded, source_name=name, source_text=decoded.text)
     if suffix not in TEXT_SUFFIXES:
         kind = sniff_binary(data)
         if kind is not None:

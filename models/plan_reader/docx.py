@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import zipfile
 from pathlib import Path
 
 from models.errors import InputError
+from models.plan_reader.archive import MAX_CELLS, MAX_PARAGRAPHS, check_counts, open_office_archive
 from models.plan_reader.normalise import normalise_line
 from models.plan_reader.xlsx import looks_like_task_table, table_to_plan
 from models.plan_schema import ParsedPlan
@@ -20,7 +20,9 @@ def _blocks(path: Path) -> tuple[list[str], list[list[list[str]]]]:
     try:
         document = docx.Document(str(path))
     except Exception as exc:
-        raise InputError(f"无法打开 Word 文件：{type(exc).__name__}", path=path) from exc
+        raise InputError(
+            f"无法打开 Word 文件（文件已损坏：{type(exc).__name__}）", path=path
+        ) from exc
     lines: list[str] = []
     tables: list[list[list[str]]] = []
     for block in document.iter_inner_content():
@@ -37,16 +39,23 @@ def _blocks(path: Path) -> tuple[list[str], list[list[list[str]]]]:
 def read_docx(path: Path, *, default_year: int | None = None) -> ParsedPlan:
     """Read a .docx plan: a 任务分工表 table if there is one, else its text.
 
-    Raises `InputError` when the file is not a real Word document (e.g. a renamed zip).
+    Declared sizes, paragraph and cell counts are checked before python-docx parses it (see
+    `models.plan_reader.archive`). Raises `InputError` when the file is not a real Word
+    document (a renamed zip, a damaged one) or passes the limits.
     """
     from models.plan_reader.document import parse_plan_text
 
-    if not zipfile.is_zipfile(path):
-        raise InputError("不是有效的 .docx 文件（文件内容不是 Word 文档）", path=path)
-    with zipfile.ZipFile(path) as archive:
-        if "word/document.xml" not in archive.namelist():
-            raise InputError("不是有效的 .docx 文件（压缩包中没有 Word 正文）", path=path)
-    lines, tables = _blocks(path)
+    with open_office_archive(path, kind=".docx", required="word/document.xml") as archive:
+        limits = {b"w:p": MAX_PARAGRAPHS, b"w:tc": MAX_CELLS}
+        check_counts(archive, path, ["word/document.xml"], limits)
+    try:
+        lines, tables = _blocks(path)
+    except InputError:
+        raise
+    except Exception as exc:
+        raise InputError(
+            f"无法读取 Word 文件（文件已损坏：{type(exc).__name__}）", path=path
+        ) from exc
     for rows in tables:
         if looks_like_task_table(rows):
             title = next((normalise_line(t) for t in lines if normalise_line(t)), path.stem)

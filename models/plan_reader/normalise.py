@@ -6,8 +6,14 @@ paragraphs, each with the 1-based line of the source where it starts.
 
 from __future__ import annotations
 
+import io
 import re
+from bisect import bisect_right
 from dataclasses import dataclass
+
+from models.errors import InputError
+
+MAX_PARAGRAPHS = 500_000
 
 _PINYIN_LETTERS = "a-zü" + "āáǎàēéěèīíǐìōóǒòūúǔùǖǘǚǜńňǹḿ"
 _PINYIN = re.compile(rf"(?<=[\u3400-\u9fff\uf900-\ufaff])\(([{_PINYIN_LETTERS}]{{1,7}})\)")
@@ -29,7 +35,7 @@ _BOILERPLATE = re.compile(
 _SCRAPED = re.compile(r"上传人|文档编号|资源描述|展开阅读全文|第\d+页\s*/\s*共\d+页|由会员分享")
 _CN_NUM = "一二三四五六七八九十百"
 _SPLIT_SPACE = re.compile(
-    rf"\s+(?=[{_CN_NUM}]{{1,3}}、|[(（][{_CN_NUM}]{{1,3}}[)）]|\d{{1,3}}[.、．](?!\d)\s*[\u3400-\u9fff])"
+    rf"(?<!\s)\s++(?=[{_CN_NUM}]{{1,3}}、|[(（][{_CN_NUM}]{{1,3}}[)）]|\d{{1,3}}[.、．](?!\d)\s*[\u3400-\u9fff])"
 )
 _SPLIT_AFTER_STOP = re.compile(
     rf"(?<=[。；;!！?？])(?=[{_CN_NUM}]{{1,3}}、|[(（][{_CN_NUM}]{{1,3}}[)）]"
@@ -38,7 +44,7 @@ _SPLIT_AFTER_STOP = re.compile(
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Paragraph:
     """A paragraph of cleaned text and the 1-based source line where it starts."""
 
@@ -109,38 +115,64 @@ def _join_pages(lines: list[tuple[int, str]]) -> list[tuple[int, str]]:
 
 
 def _split_run(run: list[tuple[int, str]]) -> list[tuple[int, str]]:
-    text = ""
-    starts: list[tuple[int, int]] = []
+    offsets: list[int] = []
+    numbers: list[int] = []
+    length = 0
     for number, piece in run:
-        starts.append((len(text), number))
-        text += piece
+        offsets.append(length)
+        numbers.append(number)
+        length += len(piece)
+    text = "".join(piece for _, piece in run)
     result: list[tuple[int, str]] = []
     position = 0
     for part in split_inline(text):
         found = text.find(part, position)
         offset = found if found >= 0 else position
         position = offset + len(part) if found >= 0 else position
-        line = next((n for start, n in reversed(starts) if start <= offset), run[0][0])
-        result.append((line, part))
+        index = bisect_right(offsets, offset) - 1
+        result.append((numbers[index] if index >= 0 else run[0][0], part))
     return result
 
 
-def clean_document(text: str) -> CleanDocument:
-    """Normalise every line, drop site boilerplate, rejoin scraped pages, split run-ons."""
-    raw = text.split("\n")
-    scraped = any(_SCRAPED.search(line) for line in raw[:400]) or any(
-        _SCRAPED.search(line) for line in raw[-40:]
-    )
+_LINE_BREAKS = re.compile("[\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]")
+
+
+def _numbered_lines(text: str, *, scraped: bool) -> list[tuple[int, str]]:
+    """Non-empty cleaned lines with their 1-based numbers; raises past `MAX_PARAGRAPHS`.
+
+    Every Unicode line break (form feed, U+2028, …) ends a line, as `\\n` does.
+    """
+    if _LINE_BREAKS.search(text):
+        text = _LINE_BREAKS.sub("\n", text)
     lines: list[tuple[int, str]] = []
-    for number, line in enumerate(raw, start=1):
+    for number, line in enumerate(io.StringIO(text, newline="\n"), start=1):
         cleaned = normalise_line(line)
-        if not cleaned:
+        if not cleaned or (scraped and is_boilerplate(cleaned)):
             continue
-        if scraped and is_boilerplate(cleaned):
-            continue
+        if len(lines) >= MAX_PARAGRAPHS:
+            raise InputError(f"文档超过 {MAX_PARAGRAPHS} 段，超出上限；请拆分为多个计划文件")
         lines.append((number, cleaned))
+    return lines
+
+
+def clean_document(text: str) -> CleanDocument:
+    """Normalise every line, drop site boilerplate, rejoin scraped pages, split run-ons.
+
+    Linear in the length of `text`; raises `InputError` past `MAX_PARAGRAPHS` paragraphs.
+    """
+    head = text[:1_000_000].split("\n", 400)[:400]
+    tail = text[-100_000:].rsplit("\n", 40)[-40:]
+    scraped = any(_SCRAPED.search(line) for line in head) or any(
+        _SCRAPED.search(line) for line in tail
+    )
+    lines = _numbered_lines(text, scraped=scraped)
     if scraped:
         lines = _join_pages(lines)
         return CleanDocument([Paragraph(n, t) for n, t in lines], scraped=True)
-    paragraphs = [Paragraph(n, part) for n, line in lines for part in split_inline(line)]
+    paragraphs: list[Paragraph] = []
+    for number, line in lines:
+        for part in split_inline(line):
+            paragraphs.append(Paragraph(number, part))
+            if len(paragraphs) > MAX_PARAGRAPHS:
+                raise InputError(f"文档超过 {MAX_PARAGRAPHS} 段，超出上限；请拆分为多个计划文件")
     return CleanDocument(paragraphs, scraped=False)

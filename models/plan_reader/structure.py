@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from models.errors import InputError
 from models.plan_reader.normalise import Paragraph
 from models.plan_reader.phases import read_phase
 from models.plan_reader.targets import find_targets
@@ -27,7 +28,8 @@ _STYLES = (("paren_cn", _PAREN_CN), ("digit", _DIGIT), ("paren_digit", _PAREN_DI
 _DEPTH = {"section": 0, "paren_cn": 1, "digit": 2, "paren_digit": 3}
 _SENTENCE_END = re.compile(r"[。！？；!?;]")
 _ENUMERATED = re.compile(rf"^(?:[{_CN}]+是|首先|其次|再次|最后|此外|同时)")
-_GROUP_TAIL = re.compile(r"(?:主要)?(?:是|为|為|如下|包括|有)?\s*[:：]$")
+_GROUP_TAIL = re.compile(r"(?:主要)?(?:是|为|為|如下|包括|有)?\s{0,40}[:：]$")
+MAX_ITEMS = 20000
 
 
 @dataclass
@@ -36,8 +38,12 @@ class _Draft:
     section: str | None
     group: str | None
     line: int
-    text: str
+    parts: list[str]
     unit_lines: list[str] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.parts)
 
 
 @dataclass
@@ -68,8 +74,15 @@ def split_title(text: str) -> tuple[str, str]:
     text = text.strip()
     match = _SENTENCE_END.search(text)
     if match is None:
-        return text, ""
-    return text[: match.start()].strip(), text[match.end() :].strip()
+        return _join_lines(text), ""
+    return _join_lines(text[: match.start()].strip()), text[match.end() :].strip()
+
+
+def _join_lines(title: str) -> str:
+    """A title wrapped over lines is one line again (lines joined without a break)."""
+    if "\n" not in title and "\r" not in title:
+        return title
+    return "".join(part.strip() for part in title.splitlines())
 
 
 def _section_title(rest: str) -> tuple[str, str]:
@@ -81,6 +94,10 @@ def _section_title(rest: str) -> tuple[str, str]:
 
 
 def _finish(draft: _Draft, out: Structure) -> None:
+    if len(out.items) >= MAX_ITEMS:
+        raise InputError(
+            f"任务条目超过 {MAX_ITEMS} 项（第{draft.line}行起），超出上限；请拆分为多个计划文件"
+        )
     text, trailing = take_trailing_units(draft.text)
     own = parse_unit_clause(" ".join(draft.unit_lines))
     units = Units()
@@ -124,8 +141,12 @@ def first_marker_index(paragraphs: list[Paragraph]) -> int | None:
 
 
 def read_structure(paragraphs: list[Paragraph], *, year: int) -> Structure:
-    """Read sections, groups, items and phases from cleaned paragraphs (pure, linear time)."""
+    """Read sections, groups, items and phases from cleaned paragraphs (pure, linear time).
+
+    Raises `InputError` past `MAX_ITEMS` items.
+    """
     out = Structure()
+    section_numbers: set[str] = set()
     item_style: str | None = None
     section: str | None = None
     group: str | None = None
@@ -167,10 +188,10 @@ def read_structure(paragraphs: list[Paragraph], *, year: int) -> Structure:
             elif _ENUMERATED.match(text) or draft is None:
                 close()
                 group = None
-            elif not draft.text.strip():
-                draft.text = text
+            elif len(draft.parts) == 1 and not draft.parts[0].strip():
+                draft.parts = [text]
             else:
-                draft.text = f"{draft.text}\n{text}"
+                draft.parts.append(text)
             continue
         style, number_text, rest = marker
         if style == "section":
@@ -178,10 +199,13 @@ def read_structure(paragraphs: list[Paragraph], *, year: int) -> Structure:
             title, _ = _section_title(rest)
             section = number_text
             group = None
-            if any(s.number == section for s in out.sections):
+            if section in section_numbers:
                 out.warnings.append(ParseWarning(line=para.line, reason=f"章节 {section} 重复"))
                 section = f"{number_text}#{para.line}"
-            out.sections.append(ParsedSection(number=section, title=title))
+            section_numbers.add(section)
+            if len(out.sections) >= MAX_ITEMS:
+                raise InputError(f"章节超过 {MAX_ITEMS} 个（第{para.line}行起），超出上限")
+            out.sections.append(ParsedSection(number=section, title=title[:2000]))
             continue
         if style == "digit":
             last_digit = int(number_text)
@@ -199,12 +223,14 @@ def read_structure(paragraphs: list[Paragraph], *, year: int) -> Structure:
         if item_style is None:
             item_style = style
         if _DEPTH[style] > _DEPTH[item_style] and draft is not None:
-            draft.text = f"{draft.text}\n{text}"
+            draft.parts.append(text)
             continue
         close()
         if _DEPTH[style] < _DEPTH[item_style] and deeper_next:
             continue
-        draft = _Draft(number=number_text, section=section, group=group, line=para.line, text=rest)
+        draft = _Draft(
+            number=number_text, section=section, group=group, line=para.line, parts=[rest]
+        )
     close()
     out.groups = [
         ParsedGroup(heading=g.heading, items=group_counts.get(i, 0))

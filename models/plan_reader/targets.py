@@ -27,10 +27,15 @@ _PREFIX = (
     "约|約|近|控制在"
 )
 _SUFFIX = "及以上|以上|以下|以内|以內|左右|上下"
+# Linear on any input: the number never starts inside a run of digits or numerals (the
+# lookbehind), digits are possessive, and a Chinese numeral is at most 12 characters, so a
+# long run of `1` or `一` is tried once, not once per position.
 _TARGET = re.compile(
-    rf"(?=[不至超多高少低约約近控\d{_CN_DIGITS}])(?P<prefix>{_PREFIX})?(?P<num>\d+(?:\.\d+)?(?:[万萬千亿億])?|[{_CN_DIGITS}]+)"
+    rf"(?=[不至超多高少低约約近控\d{_CN_DIGITS}])(?P<prefix>{_PREFIX})?(?<![\d{_CN_DIGITS}])"
+    rf"(?P<num>\d++(?:\.\d++)?+(?:[万萬千亿億])?|[{_CN_DIGITS}]{{1,12}})"
     rf"(?P<unit>{_UNIT_RE})(?P<suffix>{_SUFFIX})?"
 )
+MAX_TARGETS = 200
 _BAD_AFTER = {
     "人": "才员員民群大口士物社工",
     "名": "单單称稱片牌城村镇鎮师師家人",
@@ -127,10 +132,13 @@ def find_targets(text: str, *, anywhere: bool = False) -> list[ParsedTarget]:
     """Every target phrase in `text`, in order, each with its verbatim text.
 
     With `anywhere` (a phrase written by hand) scope words and name heuristics are skipped.
+    At most `MAX_TARGETS` are returned. Linear in the length of `text`.
     """
     found: list[ParsedTarget] = []
     quotes = _Quotes(text)
     for match in _TARGET.finditer(text):
+        if len(found) >= MAX_TARGETS:
+            break
         prefix = match.group("prefix") or ""
         suffix = match.group("suffix") or ""
         number, unit = match.group("num"), match.group("unit")

@@ -17,20 +17,14 @@ _LEAD_RE = re.compile(_LEAD)
 _SUPPORT_RE = re.compile(_SUPPORT)
 _LABEL = re.compile(rf"(?P<label>{_LEAD}|{_SUPPORT}|{_RESP})\s*[:：]")
 _OPEN, _CLOSE = "(（〔【[［", ")）〕】]］"
-_TRAILING = re.compile(
-    rf"[{re.escape(_OPEN)}]\s*(?P<inner>(?:{_LEAD}|{_SUPPORT}|{_RESP})\s*[:：][^{re.escape(_OPEN)}"
-    rf"{re.escape(_CLOSE)}]*(?:[{re.escape(_OPEN)}][^{re.escape(_CLOSE)}]*"
-    rf"[{re.escape(_CLOSE)}][^{re.escape(_OPEN)}{re.escape(_CLOSE)}]*)*)"
-    rf"[{re.escape(_CLOSE)}]\s*[。.;；]?\s*$"
-)
-_TRAILING_BARE = re.compile(
-    rf"(?:(?<=[。；;])|^)\s*(?P<inner>(?:{_LEAD}|{_RESP})\s*[:：][^。！？!?]*?)\s*[。.]?\s*$"
-)
+_LABEL_AT = re.compile(rf"(?<!\s)\s*+(?:{_LEAD}|{_SUPPORT}|{_RESP})\s*[:：]")
+_BARE_LABEL_AT = re.compile(rf"(?<!\s)\s*+(?:{_LEAD}|{_RESP})\s*[:：]")
 _OWN_LINE = re.compile(rf"^\s*(?:{_LEAD}|{_SUPPORT}|{_RESP})\s*[:：]")
-_QUALIFIERS = re.compile(
-    r"(?:按照?职责分工负责|按職責分工負責|按照?职责分工|按職責分工|分别负责|分別負責|"
-    r"按职责负责|各负其责|共同负责|负责落实|負責落實|等单位|等部门|等)$"
-)
+_QUALIFIERS = (
+    "按照职责分工负责", "按职责分工负责", "按職責分工負責", "按照职责分工", "按职责分工",
+    "按職責分工", "分别负责", "分別負責", "按职责负责", "各负其责", "共同负责", "负责落实",
+    "負責落實", "等单位", "等部门", "等",
+)  # fmt: skip
 _SEPARATORS = "、，,；;/"
 _COLLECTIVE_TAIL = re.compile(r"^(?:县级市|縣級市|县|縣|区|區|市|县区|縣區|乡镇|鄉鎮|街道)")
 _COLLECTIVE_HEAD = re.compile(r"^各.{1,2}$")
@@ -42,16 +36,33 @@ class Units:
 
     lead: list[str] = field(default_factory=list)
     support: list[str] = field(default_factory=list)
+    _seen: dict[str, set[str]] = field(default_factory=dict, repr=False, compare=False)
 
     def add(self, role: str, names: list[str]) -> None:
-        """Append `names` to `lead` or `support`, skipping ones already present."""
+        """Append `names` to `lead` or `support`, skipping ones already present (linear)."""
         target = self.lead if role == "lead" else self.support
+        seen = self._seen.get(role)
+        if seen is None:
+            seen = self._seen[role] = set(target)
         for name in names:
-            if name and name not in target:
+            if name and name not in seen:
+                seen.add(name)
                 target.append(name)
 
     def __bool__(self) -> bool:
         return bool(self.lead or self.support)
+
+
+def _strip_qualifiers(piece: str) -> str:
+    """Drop trailing qualifiers (`按职责分工负责`, `等`), repeatedly; linear in `piece`."""
+    end = len(piece)
+    while True:
+        while end and piece[end - 1].isspace():
+            end -= 1
+        qualifier = next((q for q in _QUALIFIERS if piece.endswith(q, 0, end)), None)
+        if qualifier is None:
+            return piece[:end].strip()
+        end -= len(qualifier)
 
 
 def split_units(text: str) -> list[str]:
@@ -61,29 +72,23 @@ def split_units(text: str) -> list[str]:
     """
     pieces: list[str] = []
     depth = 0
-    current = ""
-    for ch in text:
+    start = 0
+    for index, ch in enumerate(text):
         if ch in _OPEN:
             depth += 1
         elif ch in _CLOSE:
             depth = max(0, depth - 1)
-        if ch in _SEPARATORS and depth == 0:
-            pieces.append(current)
-            current = ""
-        else:
-            current += ch
-    pieces.append(current)
+        elif ch in _SEPARATORS and depth == 0:
+            pieces.append(text[start:index])
+            start = index + 1
+    pieces.append(text[start:])
     names: list[str] = []
     for raw in pieces:
         piece = raw.strip(" 。.:：")
         if names and _COLLECTIVE_HEAD.match(names[-1]) and _COLLECTIVE_TAIL.match(piece):
             names[-1] = f"{names[-1]}、{piece}"
             continue
-        while True:
-            stripped = _QUALIFIERS.sub("", piece).strip()
-            if stripped == piece:
-                break
-            piece = stripped
+        piece = _strip_qualifiers(piece)
         if piece:
             names.append(piece)
     return names
@@ -115,15 +120,58 @@ def parse_unit_clause(clause: str) -> Units:
     return units
 
 
+def _bracketed_tail(text: str) -> tuple[int, str] | None:
+    """(start, inner) of a bracketed unit clause closing `text`, found from the end."""
+    end = len(text)
+    if end == 0 or text[end - 1] not in _CLOSE:
+        return None
+    depth = 0
+    for index in range(end - 1, -1, -1):
+        ch = text[index]
+        if ch in _CLOSE:
+            depth += 1
+        elif ch in _OPEN:
+            depth -= 1
+            if depth == 0:
+                inner = text[index + 1 : end - 1]
+                if _LABEL_AT.match(inner):
+                    return index, inner.strip()
+                return None
+    return None
+
+
+def _bare_tail(text: str) -> tuple[int, str] | None:
+    """(start, inner) of an unbracketed clause after the last full stop (`…。牵头单位：A`)."""
+    stop = max(text.rfind(mark) for mark in "。！？!?")
+    candidates = [stop + 1] if stop == -1 or text[stop] == "。" else []
+    tail = text[stop + 1 :]
+    candidates += [stop + 2 + i for i, ch in enumerate(tail) if ch in "；;"]
+    for start in candidates:
+        start = max(start, 0)
+        if _BARE_LABEL_AT.match(text, start):
+            return start, text[start:].strip()
+    return None
+
+
 def take_trailing_units(text: str) -> tuple[str, Units]:
     """Split a unit clause off the end of an item's text: (text without it, units).
 
     The clause is bracketed, or follows a full stop (`…。牵头单位：A；配合单位：B。`).
+    Found by scanning back from the end, so linear in the length of `text`.
     """
-    match = _TRAILING.search(text) or _TRAILING_BARE.search(text)
-    if match is None:
+    body = text.rstrip()
+    if body.endswith(("。", ".", ";", "；")):
+        body = body[:-1].rstrip()
+    found = _bracketed_tail(body)
+    if found is None:
+        bare = text.rstrip()
+        if bare.endswith(("。", ".")):
+            bare = bare[:-1].rstrip()
+        found = _bare_tail(bare)
+    if found is None:
         return text, Units()
-    return text[: match.start()].rstrip(), parse_unit_clause(match.group("inner"))
+    start, inner = found
+    return text[:start].rstrip(), parse_unit_clause(inner)
 
 
 def is_unit_line(text: str) -> bool:

@@ -8,12 +8,13 @@ a section.
 from __future__ import annotations
 
 import re
-import zipfile
+import warnings
 from pathlib import Path
 
 from pydantic import ValidationError
 
 from models.errors import InputError
+from models.plan_reader.archive import MAX_CELLS, MAX_ROWS, check_counts, open_office_archive
 from models.plan_reader.deadlines import item_schedule
 from models.plan_reader.normalise import normalise_line
 from models.plan_reader.phases import default_phases
@@ -98,7 +99,7 @@ def table_to_plan(
             continue
         section_match = _SECTION_ROW.match(filled[0])
         if section_match and len(set(filled)) == 1:
-            sections.append(ParsedSection(number=section_match[1], title=section_match[2]))
+            sections.append(ParsedSection(number=section_match[1], title=section_match[2][:2000]))
             continue
         task = cell(row, columns["task"])
         if not task:
@@ -150,10 +151,12 @@ def table_to_plan(
         warnings.append(ParseWarning(line=0, reason="按“第一个责任单位为牵头单位”读取牵头与配合"))
     if year is None:
         raise InputError("找不到计划年度（标题或文件名中没有“20XX年”）", path=source_name)
+    if year_match is None:
+        warnings.insert(0, ParseWarning(line=0, reason=f"文档中找不到年度，按 {year} 年处理"))
     warnings.append(ParseWarning(line=0, reason="文档未写明实施阶段，已使用默认阶段"))
     try:
         return ParsedPlan(
-            title=title[:300] or Path(source_name).stem,
+            title=" ".join(title.split())[:300] or Path(source_name).stem,
             year=year,
             sections=sections,
             items=items,
@@ -168,15 +171,35 @@ def table_to_plan(
 
 
 def read_xlsx(path: Path, *, default_year: int | None = None) -> ParsedPlan:
-    """Read the first sheet that holds a task table; raise `InputError` for a bad workbook."""
+    """Read the first sheet that holds a task table; raise `InputError` for a bad workbook.
+
+    Declared sizes, row and cell counts are checked before openpyxl loads it (see
+    `models.plan_reader.archive`).
+    """
+    with open_office_archive(path, kind=".xlsx", required="xl/workbook.xml") as archive:
+        sheets = [n for n in archive.namelist() if n.startswith("xl/worksheets/")]
+        check_counts(archive, path, sheets, {b"row": MAX_ROWS, b"c": MAX_CELLS})
+    try:
+        return _read_workbook(path, default_year=default_year)
+    except InputError:
+        raise
+    except Exception as exc:
+        raise InputError(
+            f"无法读取 Excel 文件（文件已损坏：{type(exc).__name__}）", path=path
+        ) from exc
+
+
+def _read_workbook(path: Path, *, default_year: int | None) -> ParsedPlan:
     import openpyxl
 
-    if not zipfile.is_zipfile(path):
-        raise InputError("不是有效的 .xlsx 文件（文件内容不是 Excel 工作簿）", path=path)
     try:
-        workbook = openpyxl.load_workbook(path, data_only=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            workbook = openpyxl.load_workbook(path, data_only=True)
     except Exception as exc:
-        raise InputError(f"无法打开 Excel 文件：{type(exc).__name__}", path=path) from exc
+        raise InputError(
+            f"无法打开 Excel 文件（文件已损坏：{type(exc).__name__}）", path=path
+        ) from exc
     for sheet in workbook.worksheets:
         grid: list[Row] = [
             [normalise_line("" if value is None else str(value)) for value in row]
