@@ -24,7 +24,9 @@ class Store:
 def configure_prefect_defaults(settings: Settings) -> None:
     """Point Prefect at duban's data dir and quiet it, unless the user configured it already.
 
-    Must run before `prefect` is imported for the embedded defaults to take effect.
+    Must run before `prefect` is imported for the embedded defaults to take effect. The
+    server's foreman service stays on (Prefect's default): it marks workers whose heartbeats
+    stopped OFFLINE, so `duban doctor` does not count dead workers as online.
     """
     home = (settings.data_dir / "prefect").resolve()
     if "PREFECT_HOME" not in os.environ:
@@ -32,7 +34,6 @@ def configure_prefect_defaults(settings: Settings) -> None:
     os.environ.setdefault("PREFECT_HOME", str(home))
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_SERVER_SERVICES_LATE_RUNS_ENABLED", "false")
-    os.environ.setdefault("PREFECT_SERVER_SERVICES_FOREMAN_ENABLED", "false")
     os.environ.setdefault("PREFECT_LOGGING_TO_API_BATCH_INTERVAL", "0.5")
     os.environ.setdefault("PREFECT_UI_ENABLED", "true")
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
