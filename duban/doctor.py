@@ -18,6 +18,7 @@ import httpx
 from sqlalchemy import func, select
 
 from duban.prefect_api import DEFAULT_POOL, ZOMBIE_AUTOMATION, PrefectApi, declared_deployments
+from duban.serve_state import read_serve_state
 from models import clock
 from models.db import current_revision, head_revision, make_engine, make_sessionmaker
 from models.errors import DubanError
@@ -146,6 +147,16 @@ def check_smtp(settings: Settings) -> Check:
     return Check("邮件服务器", True, where)
 
 
+def is_loopback_host(host: str) -> bool:
+    """True for `localhost` and loopback addresses (127.0.0.0/8, ::1)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 def check_public_url(settings: Settings) -> Check:
     """The public URL in emails is absolute, and in production not loopback or plain http."""
     url = settings.public_url
@@ -153,17 +164,28 @@ def check_public_url(settings: Settings) -> Check:
     if parts.scheme not in {"http", "https"} or not parts.netloc:
         return Check("公开地址", False, f"{url} 不是绝对地址", "设置 DUBAN_PUBLIC_URL=https://…")
     if settings.env is Environment.production:
-        host = parts.hostname or ""
-        loopback = host == "localhost"
-        try:
-            loopback = loopback or ipaddress.ip_address(host).is_loopback
-        except ValueError:
-            pass
-        if loopback:
+        if is_loopback_host(parts.hostname or ""):
             return Check("公开地址", False, f"{url} 是本机地址，部门打不开", "设置对外域名")
         if parts.scheme != "https":
             return Check("公开地址", False, f"{url} 未使用 https", "在反向代理上启用 https")
     return Check("公开地址", True, url)
+
+
+def serve_setup(settings: Settings) -> tuple[PrefectApi | None, list[Check]]:
+    """The embedded Prefect API of a `duban serve` running on this data dir, and its check.
+
+    For a shell without PREFECT_API_URL: a running serve's API is the one to check; a serve
+    that left its state file but stopped is reported.
+    """
+    state = read_serve_state(settings.data_dir.resolve())
+    if state is None:
+        return None, []
+    if not state.running():
+        return None, [
+            Check("duban serve", False, "上次启动的 duban serve 已不在运行", "运行 duban serve")
+        ]
+    detail = f"运行中（进程 {state.pid}），界面 {state.ui_url}"
+    return PrefectApi(state.api_url), [Check("duban serve", True, detail)]
 
 
 def portal_probe_url(settings: Settings) -> str:

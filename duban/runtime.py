@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
+from enum import StrEnum
 from functools import lru_cache
+from pathlib import Path
 
+from pydantic import SecretStr
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -54,3 +58,32 @@ def store_for(url: str) -> Store:
     engine = make_engine(url)
     ensure_migrated(engine)
     return Store(engine=engine, sessions=make_sessionmaker(engine))
+
+
+def settings_environment(settings: Settings) -> dict[str, str]:
+    """`settings` as `DUBAN_*` environment variables (paths absolute, secrets in clear).
+
+    For child processes that must see exactly this configuration wherever they run (a flow
+    run's working directory is the project dir, where the user's `duban.toml` is not).
+    """
+    env: dict[str, str] = {}
+    for name in type(settings).model_fields:
+        value = getattr(settings, name)
+        if value is None:
+            continue
+        if isinstance(value, SecretStr):
+            text = value.get_secret_value()
+        elif isinstance(value, Path):
+            text = str(value.resolve())
+        elif isinstance(value, bool):
+            text = "true" if value else "false"
+        elif isinstance(value, StrEnum):
+            text = value.value
+        elif isinstance(value, list | tuple | dict | set):
+            text = json.dumps(list(value) if isinstance(value, set | tuple) else value)
+        else:
+            text = str(value)
+        env[f"DUBAN_{name.upper()}"] = text
+    if not settings.database_url:
+        env["DUBAN_DATABASE_URL"] = settings.effective_database_url
+    return env

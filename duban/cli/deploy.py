@@ -14,7 +14,7 @@ from rich.table import Table
 from sqlalchemy import select
 
 from duban.cli.output import console, err_console, fail
-from duban.doctor import run_checks
+from duban.doctor import Check, run_checks, serve_setup
 from duban.prefect_api import (
     DEFAULT_HEARTBEAT_SECONDS,
     DEFAULT_POOL,
@@ -212,7 +212,12 @@ def doctor_command(
     pool: str = typer.Option(DEFAULT_POOL, help="要检查的工作池。"),
 ) -> None:
     """检查部署环境：数据库、Prefect 服务器、部署、工作进程、邮件服务器、公开地址。"""
-    checks = run_checks(get_settings(), PrefectApi.from_settings(), pool=pool)
+    settings = get_settings()
+    api = PrefectApi.from_settings()
+    checks: list[Check] = []
+    if api is None:
+        api, checks = serve_setup(settings)
+    checks += run_checks(settings, api, pool=pool)
     table = Table(show_header=True, header_style="bold")
     for column in ("检查项", "结果", "说明", "如何处理"):
         table.add_column(column)
