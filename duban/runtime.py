@@ -87,3 +87,30 @@ def settings_environment(settings: Settings) -> dict[str, str]:
     if not settings.database_url:
         env["DUBAN_DATABASE_URL"] = settings.effective_database_url
     return env
+
+
+def prefect_logs_to_file(log_file: Path) -> Path:
+    """Send Prefect's console logs (this process and its temporary server) to `log_file`.
+
+    Writes a copy of Prefect's own logging configuration, with the console and debug
+    handlers replaced by a file handler, next to `log_file` and points
+    PREFECT_LOGGING_SETTINGS_PATH at it; returns that path. Must run before `prefect` is
+    imported. Logs sent to the Prefect API (the UI's run logs) are unchanged.
+    """
+    import importlib.util
+
+    import yaml
+
+    spec = importlib.util.find_spec("prefect")
+    if spec is None or spec.origin is None:
+        raise RuntimeError("prefect is not installed")
+    default = Path(spec.origin).parent / "logging" / "logging.yml"
+    config = yaml.safe_load(default.read_text(encoding="utf-8"))
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    to_file = {"class": "logging.FileHandler", "filename": str(log_file), "encoding": "utf-8"}
+    config["handlers"]["console"] = to_file | {"level": 0, "formatter": "standard"}
+    config["handlers"]["debug"] = to_file | {"level": 0, "formatter": "debug"}
+    settings_path = log_file.with_name("prefect-logging.yml")
+    settings_path.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
+    os.environ["PREFECT_LOGGING_SETTINGS_PATH"] = str(settings_path)
+    return settings_path

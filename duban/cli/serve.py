@@ -10,11 +10,9 @@ stops everything on Ctrl+C or SIGTERM.
 from __future__ import annotations
 
 import contextlib
-import errno
 import mailbox
 import os
 import signal
-import socket
 import sys
 import threading
 import time
@@ -30,6 +28,7 @@ from duban.cli.deploy import apply_deployments, ensure_zombie_automation
 from duban.cli.misc import prefect_server_process
 from duban.cli.output import console, err_console, fail
 from duban.doctor import is_loopback_host
+from duban.ports import port_problem
 from duban.prefect_api import DEFAULT_POOL, PrefectApi
 from duban.runtime import settings_environment
 from duban.serve_state import ServeState, clear_serve_state, write_serve_state
@@ -60,19 +59,6 @@ def serve_refusal(settings: Settings) -> str | None:
             f"{settings.public_url}：设置 DUBAN_PUBLIC_URL=https://对外域名，"
             "或把 DUBAN_PORTAL_HOST 设为 127.0.0.1。"
         )
-    return None
-
-
-def port_problem(host: str, port: int, what: str, fix: str) -> str | None:
-    """One line saying `host:port` is taken and how to choose another, or None if free."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-        except OSError as exc:
-            reason = "已被占用" if exc.errno == errno.EADDRINUSE else f"无法监听（{exc.strerror}）"
-            return f"{what}端口 {host}:{port} {reason}：停止占用它的程序，或{fix}。"
     return None
 
 

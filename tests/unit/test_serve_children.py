@@ -12,7 +12,8 @@ from typer.testing import CliRunner
 
 from duban.children import Child, Children, alive, backoff_seconds, descendants
 from duban.cli import app
-from duban.cli.serve import port_problem, serve_refusal
+from duban.cli.serve import serve_refusal
+from duban.ports import port_problem
 from models.settings import Settings
 
 
