@@ -50,7 +50,11 @@ DAILY_ENTRYPOINT = "flows/calendar_gates.py:supervise_plan_on_workdays"
 
 
 def deployment_file(
-    plan: int, *, per_plan_names: bool = False, pass_every_seconds: int | None = None
+    plan: int,
+    *,
+    per_plan_names: bool = False,
+    pass_every_seconds: int | None = None,
+    schedules_active: bool = True,
 ) -> str:
     """The project's prefect.yaml with `{{ $DUBAN_PLAN_ID }}` replaced by the integer `plan`.
 
@@ -59,7 +63,7 @@ def deployment_file(
     placeholder that each worker fills in at run time. `per_plan_names` names each scheduled
     deployment `<name>-<plan>` so that several plans are supervised side by side (`duban
     serve`); `pass_every_seconds` replaces the daily pass's cron with an interval (rehearsals
-    and tests only).
+    and tests only); `schedules_active=False` pauses every schedule (a past year's plan).
     """
     config = yaml.safe_load((PROJECT_DIR / "prefect.yaml").read_text(encoding="utf-8"))
     for deployment in config["deployments"]:
@@ -70,6 +74,8 @@ def deployment_file(
             deployment["name"] = f"{deployment['name']}-{plan}"
         if pass_every_seconds and deployment["entrypoint"] == DAILY_ENTRYPOINT:
             deployment["schedules"] = [{"interval": pass_every_seconds, "active": True}]
+        for schedule in deployment.get("schedules") or []:
+            schedule["active"] = schedule.get("active", True) and schedules_active
     return yaml.safe_dump(config, allow_unicode=True, sort_keys=False)
 
 
@@ -79,11 +85,10 @@ def _prefect(args: list[str], env: dict[str, str]) -> subprocess.CompletedProces
     )
 
 
-def plan_year_refusal(plan: int, *, allow_past_year: bool) -> str | None:
-    """The reason not to supervise `plan` live, or None; prints a warning for an unknown plan.
+def past_year_warning(plan: int) -> str | None:
+    """Why `plan`'s schedules must stay paused (its year is over), or None.
 
-    A plan whose year is over (`models.plan_year.plan_year_over` against today's local date)
-    is refused unless `allow_past_year`.
+    Prints a warning (and returns None) for a plan id the database does not know.
     """
     store = open_store()
     try:
@@ -95,9 +100,10 @@ def plan_year_refusal(plan: int, *, allow_past_year: bool) -> str | None:
         err_console.print(f"[yellow]提示：数据库中还没有编号为 {plan} 的计划。[/]")
         return None
     today = clock.local_date(clock.now())
-    if plan_year_over(year, today) and not allow_past_year:
-        return plan_year_over_message(plan, year, today)
-    return None
+    return plan_year_over_message(plan, year, today) if plan_year_over(year, today) else None
+
+
+PAUSED = "已部署，但定时督办和通报已暂停；确需按真实时钟上线请加 --allow-past-year。"
 
 
 def apply_deployments(
@@ -107,6 +113,7 @@ def apply_deployments(
     pool: str = DEFAULT_POOL,
     per_plan_names: bool = False,
     pass_every_seconds: int | None = None,
+    schedules_active: bool = True,
 ) -> list[str]:
     """Create the work pool if missing and create or update every deployment for `plan`.
 
@@ -122,7 +129,10 @@ def apply_deployments(
     with tempfile.TemporaryDirectory(prefix="duban-deploy-") as tmp:
         prefect_file = Path(tmp) / "prefect.yaml"
         text = deployment_file(
-            plan, per_plan_names=per_plan_names, pass_every_seconds=pass_every_seconds
+            plan,
+            per_plan_names=per_plan_names,
+            pass_every_seconds=pass_every_seconds,
+            schedules_active=schedules_active,
         )
         prefect_file.write_text(text, encoding="utf-8")
         names = [item["name"] for item in yaml.safe_load(text)["deployments"]]
@@ -149,7 +159,9 @@ def deploy_command(
         help="流程运行多少秒无心跳即标记为 Crashed（僵尸运行检测自动化）；0 表示不创建。",
     ),
     allow_past_year: bool = typer.Option(
-        False, "--allow-past-year", help="计划年度已结束仍按真实时钟上线督办（一般不需要）。"
+        False,
+        "--allow-past-year",
+        help="计划年度已结束仍启用定时督办（默认暂停，以免按真实时钟大量催办）。",
     ),
 ) -> None:
     """按 prefect.yaml 创建或更新全部部署（不存在时先创建进程工作池）和僵尸运行检测自动化。"""
@@ -159,11 +171,9 @@ def deploy_command(
             "（Prefect 心跳间隔的下限），建议不少于工作进程心跳间隔的 3 倍。"
         )
     api = _api_or_fail()
-    refusal = plan_year_refusal(plan, allow_past_year=allow_past_year)
-    if refusal is not None:
-        fail(refusal)
+    warning = None if allow_past_year else past_year_warning(plan)
     had_pool = api.work_pool(pool) is not None
-    names = apply_deployments(api, plan, pool=pool)
+    names = apply_deployments(api, plan, pool=pool, schedules_active=warning is None)
     if not had_pool:
         console.print(f"已创建进程工作池 {pool}")
     entrypoints = declared_deployments()
@@ -174,6 +184,8 @@ def deploy_command(
         console.print(ensure_zombie_automation(api, zombie_after))
     else:
         console.print("未创建僵尸运行检测自动化（--zombie-after 0）")
+    if warning is not None:
+        err_console.print(f"[yellow]{warning}{PAUSED}[/]")
     console.print(f"下一步：在每台工作机上运行 duban worker --pool {pool}")
 
 

@@ -24,7 +24,7 @@ import typer
 from sqlalchemy import select
 
 from duban.children import Child, Children
-from duban.cli.deploy import apply_deployments, ensure_zombie_automation
+from duban.cli.deploy import PAUSED, apply_deployments, ensure_zombie_automation
 from duban.cli.misc import prefect_server_process
 from duban.cli.output import console, err_console, fail
 from duban.doctor import is_loopback_host
@@ -35,7 +35,7 @@ from duban.serve_state import ServeState, clear_serve_state, write_serve_state
 from models import clock
 from models.db import make_engine, make_sessionmaker, upgrade
 from models.plan import Plan
-from models.plan_year import plan_year_over
+from models.plan_year import plan_year_over, plan_year_over_message
 from models.settings import Environment, Settings, get_settings
 
 UI_HOST = "127.0.0.1"
@@ -77,7 +77,8 @@ def _port_problems(settings: Settings, ui_port: int) -> list[str]:
 class PlanWatcher(threading.Thread):
     """Deploys every supervised plan once, and plans started later, every `rescan` seconds.
 
-    A plan whose year is over is skipped with one warning unless `allow_past_year`.
+    A plan whose year is over is deployed with its schedules paused (one warning) unless
+    `allow_past_year`.
     """
 
     def __init__(
@@ -117,20 +118,18 @@ class PlanWatcher(threading.Thread):
         for plan_id, year in self.supervised_plans():
             if plan_id in self.handled:
                 continue
-            if plan_year_over(year, today) and not self.allow_past_year:
-                err_console.print(
-                    f"[yellow]计划 {plan_id} 是 {year} 年的计划，该年度已结束，不按真实时钟督办"
-                    "（演练请用 duban simulate；确需上线请加 --allow-past-year）。[/]"
-                )
-                self.handled.add(plan_id)
-                continue
+            past = plan_year_over(year, today) and not self.allow_past_year
             names = apply_deployments(
                 self.api,
                 plan_id,
                 pool=DEFAULT_POOL,
                 per_plan_names=True,
                 pass_every_seconds=self.pass_every,
+                schedules_active=not past,
             )
+            if past:
+                warning = plan_year_over_message(plan_id, year, today) + PAUSED
+                err_console.print(warning, markup=False, style="yellow")
             self.handled.add(plan_id)
             console.print(f"已部署计划 {plan_id} 的 {len(names)} 个流程。")
         if not self.automation_done:
@@ -175,7 +174,7 @@ def _children(settings: Settings, api_url: str, ui_port: int, logs: Path) -> lis
 def serve_command(
     ui_port: int = typer.Option(4200, "--ui-port", min=1, max=65535, help="Prefect 界面端口。"),
     allow_past_year: bool = typer.Option(
-        False, "--allow-past-year", help="年度已结束的计划也按真实时钟督办（一般不需要）。"
+        False, "--allow-past-year", help="年度已结束的计划也启用定时督办（默认暂停）。"
     ),
     pass_every: int | None = typer.Option(
         None, "--pass-every", min=10, hidden=True, help="每隔若干秒运行每日督办（仅用于测试）。"

@@ -4,8 +4,9 @@ server behind basic auth on PostgreSQL.
 
 `duban doctor` names what is missing until deploy, worker and portal fix it; it notices a
 worker that died (the server's foreman marks it offline), a stopped form and a form without
-`PREFECT_API_URL`; `duban deploy` refuses a plan whose year is over. The CLI runs as a
-subprocess exactly as an operator would run it; an SMTP server listens on loopback.
+`PREFECT_API_URL`; `duban deploy` pauses the schedules of a plan whose year is over. The
+CLI runs as a subprocess exactly as an operator would run it; an SMTP server listens on
+loopback.
 """
 
 from __future__ import annotations
@@ -237,7 +238,7 @@ def test_go_live_path_with_basic_auth_from_the_environment(
         _stop(portal)
 
 
-def test_deploy_refuses_a_plan_whose_year_is_over(
+def test_deploy_pauses_the_schedules_of_a_plan_whose_year_is_over(
     prefect_server: GuardedServer, operator_env: dict[str, str]
 ) -> None:
     assert duban("db", "upgrade", env=operator_env).returncode == 0
@@ -245,15 +246,17 @@ def test_deploy_refuses_a_plan_whose_year_is_over(
     with transaction(make_sessionmaker(engine)) as session:
         plan_id = make_plan(session, items=[("测试任务", [], [])], year=2021).plan.id
     engine.dispose()
-    refused = duban("deploy", "--plan", str(plan_id), env=operator_env)
-    assert refused.returncode == 1
-    assert "2021 年的计划，该年度已结束" in refused.stderr
-    assert "--allow-past-year" in refused.stderr
-    assert "Traceback" not in refused.stderr
-    listed = httpx.post(
-        f"{prefect_server.api_url}/deployments/filter", json={}, headers=prefect_server.headers
+    deployed = duban("deploy", "--plan", str(plan_id), env=operator_env)
+    assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+    assert "2021 年的计划，该年度已结束" in deployed.stderr
+    assert "定时督办和通报已暂停" in deployed.stderr and "--allow-past-year" in deployed.stderr
+    response = httpx.get(
+        f"{prefect_server.api_url}/deployments/name/supervise-plan-on-workdays/supervise-plan",
+        headers=prefect_server.headers,
     )
-    assert all(item["parameters"].get("plan_id") != plan_id for item in listed.json())
+    deployment = response.json()
+    assert deployment["parameters"] == {"plan_id": plan_id}
+    assert [schedule["active"] for schedule in deployment["schedules"]] == [False]
 
 
 def test_deploy_without_a_prefect_server_is_one_clear_line(tmp_path: Path) -> None:

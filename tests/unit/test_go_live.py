@@ -33,10 +33,10 @@ def test_a_plan_year_is_over_from_the_first_of_january_after_it(
     assert plan_year_over(year, today) is over
 
 
-def test_the_refusal_says_how_to_rehearse_and_how_to_override() -> None:
+def test_the_warning_says_why_and_how_to_rehearse() -> None:
     message = plan_year_over_message(3, 2021, date(2026, 12, 1))
-    assert "2021 年的计划，该年度已结束" in message
-    assert "--as-of 2021-03-01" in message and "--allow-past-year" in message
+    assert "2021 年的计划，该年度已结束（今天是 2026-12-01）" in message
+    assert "--as-of 2021-03-01" in message and "duban simulate" in message
 
 
 def test_auth_string_is_read_as_str_or_secret() -> None:
@@ -64,6 +64,14 @@ def test_serve_names_scheduled_deployments_per_plan_and_can_shorten_the_pass() -
     assert served["supervise-plan-4"]["schedules"] == [{"interval": 20, "active": True}]
     assert served["quarter-review-4"]["schedules"] == plain["quarter-review"]["schedules"]
     assert served["supervise-shard"]["parameters"] == {"plan_id": 4}
+
+
+def test_a_past_year_plan_is_deployed_with_every_schedule_paused() -> None:
+    paused = _deployments(deployment_file(4, schedules_active=False))
+    schedules = [item for deployment in paused.values() for item in deployment.get("schedules", [])]
+    assert len(schedules) == 3
+    assert all(schedule["active"] is False for schedule in schedules)
+    assert paused["supervise-item"]["triggers"][0]["enabled"] is True
 
 
 def test_prefect_defaults_leave_the_foreman_on(
