@@ -255,9 +255,8 @@ async def simulate_year(
     }
 
     async def after_pass(day: date) -> None:
-        run.seconds[PHASE_SUPERVISION] = (
-            run.seconds.get(PHASE_SUPERVISION, 0.0) + perf_counter() - mark[0]
-        )
+        phase = PHASE_SUPERVISION if run.workdays else PHASE_FIRST_DAY
+        run.seconds[phase] = run.seconds.get(phase, 0.0) + perf_counter() - mark[0]
         sim.moment = at(day, 9, 30)
         with run.timed(PHASE_RELAY):
             await relay_once(sessions=store.sessions, settings=settings, now=sim.moment)

@@ -216,8 +216,9 @@ def test_go_live_path_with_basic_auth_from_the_environment(
         assert healthy.returncode == 0, healthy.stdout + healthy.stderr
         assert "全部正常" in healthy.stdout
 
-        _stop(worker)
-        _wait(lambda: _online_workers(prefect_server) == 0, "a dead worker stayed ONLINE", 45)
+        os.killpg(worker.pid, signal.SIGKILL)  # dies without saying goodbye
+        worker.wait(timeout=30)
+        _wait(lambda: _online_workers(prefect_server) == 0, "a dead worker stayed ONLINE", 60)
         dead_worker = duban("doctor", env=operator_env)
         assert dead_worker.returncode == 1
         assert "没有在线的工作进程" in dead_worker.stdout
