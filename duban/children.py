@@ -58,6 +58,22 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
+def stop_process_group(
+    process: subprocess.Popen[bytes], timeout: float = STOP_TIMEOUT_SECONDS
+) -> None:
+    """End the process group led by `process`: SIGTERM, then SIGKILL after `timeout` s."""
+    if process.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=timeout)
+
+
 @dataclass
 class Child:
     """One supervised command: its argv, environment and log file, and its current process."""
@@ -96,15 +112,7 @@ class Child:
         if self.process is None:
             return
         self.tree |= descendants(self.process.pid)
-        if self.process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=timeout)
+        stop_process_group(self.process, timeout)
         deadline = time.monotonic() + 5
         while any(alive(pid) for pid in self.tree) and time.monotonic() < deadline:
             time.sleep(0.1)

@@ -25,6 +25,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from duban.children import stop_process_group as _stop
 from models.db import make_engine, make_sessionmaker, transaction
 from tests.builders import make_plan
 from tests.integration.smtp_servers import ScriptedServer
@@ -46,20 +47,6 @@ class GuardedServer:
     @property
     def headers(self) -> dict[str, str]:
         return {"Authorization": "Basic " + base64.b64encode(AUTH.encode()).decode()}
-
-
-def _stop(process: subprocess.Popen[bytes], timeout: float = 30) -> None:
-    """End `process`'s whole process group: SIGTERM, then SIGKILL."""
-    if process.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=timeout)
 
 
 @pytest.fixture(scope="module")
