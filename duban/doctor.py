@@ -265,6 +265,30 @@ def check_pending_events(settings: Settings, now: datetime) -> list[Check]:
     return []
 
 
+def check_calendar(settings: Settings) -> Check:
+    """Every plan being or about to be supervised has holiday data for its year."""
+    from duban.runtime import open_store
+    from tasks.calendar_store import plans_without_calendar
+
+    try:
+        store = open_store(settings)
+    except DubanError:
+        return Check("工作日历", True, "数据库未就绪，未检查（见上方数据库一项）")
+    with store.sessions() as session:
+        missing = plans_without_calendar(session=session)
+    store.engine.dispose()
+    if missing:
+        detail = "；".join(f"计划 {p.id}（{p.year}年）没有{p.year}年的节假日数据" for p in missing)
+        return Check(
+            "工作日历",
+            False,
+            f"{detail}，工作日按仅周末计算",
+            "按国务院办公厅通知填写日历文件后运行 duban calendar import 文件"
+            "（示例见 examples/calendar-2027.example.yaml）",
+        )
+    return Check("工作日历", True, "督办中的计划所在年度均有节假日数据")
+
+
 def run_checks(
     settings: Settings,
     api: PrefectApi | None,
@@ -284,6 +308,7 @@ def run_checks(
         ("报送表单", lambda: check_portal(settings)),
         ("邮件服务器", lambda: [check_smtp(settings)]),
         ("公开地址", lambda: [check_public_url(settings)]),
+        ("工作日历", lambda: [check_calendar(settings)]),
     ]
     for name, step in steps:
         try:

@@ -18,7 +18,8 @@ from prefect.states import Completed
 from flows.review import quarter_review, year_review
 from flows.supervise import supervise_plan
 from models import clock
-from models.calendar import WorkCalendar, default_calendar
+from models.calendar import WorkCalendar
+from tasks.calendar_store import stored_calendar
 
 
 def relay(state: State[Any]) -> State[Any]:
@@ -56,7 +57,7 @@ async def supervise_plan_on_workdays(
     """
     moment = clock.resolve(as_of)
     day = clock.local_date(moment)
-    if not default_calendar().is_workday(day):
+    if not stored_calendar().is_workday(day):
         return Completed(name="NonWorkday", message=f"{day} 不是工作日，今日不督办。")
     state: State[Any] = await supervise_plan(
         plan_id=plan_id, as_of=moment, batch=batch, shards=shards, return_state=True
@@ -71,7 +72,7 @@ async def quarter_review_at_quarter_end(
     """Run `quarter_review` on the quarter's last working day; else `NotQuarterEnd`."""
     moment = clock.resolve(as_of)
     day = clock.local_date(moment)
-    if not is_quarter_end(day, default_calendar()):
+    if not is_quarter_end(day, stored_calendar()):
         return Completed(name="NotQuarterEnd", message=f"{day} 不是本季度最后一个工作日。")
     state: State[Any] = await quarter_review(
         plan_id=plan_id, as_of=moment, out_dir=out_dir, return_state=True
@@ -86,7 +87,7 @@ async def year_review_at_year_end(
     """Run `year_review` on the year's last working day; else `NotYearEnd`."""
     moment = clock.resolve(as_of)
     day = clock.local_date(moment)
-    if not is_year_end(day, default_calendar()):
+    if not is_year_end(day, stored_calendar()):
         return Completed(name="NotYearEnd", message=f"{day} 不是本年度最后一个工作日。")
     state: State[Any] = await year_review(
         plan_id=plan_id, as_of=moment, out_dir=out_dir, return_state=True

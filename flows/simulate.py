@@ -12,9 +12,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from models.calendar import WorkCalendar, default_calendar
+from models.calendar import WorkCalendar
 from models.clock import resolve
 from models.errors import InputError
+from tasks.calendar_store import stored_calendar
 
 DayCallback = Callable[[date], Awaitable[None] | None]
 
@@ -47,7 +48,7 @@ async def simulate(
 
     if until < start:
         raise InputError(f"模拟结束日期 {until} 早于开始日期 {start}。")
-    calendar = calendar or default_calendar()
+    calendar = calendar or stored_calendar()
     days: list[SimulatedDay] = []
     day = start
     while day <= until:

@@ -26,12 +26,12 @@ from sqlalchemy.orm import Session
 from duban.runtime import Store, store_for
 from flows.shards import fan_out, shard_count, shard_items, shard_label, shard_run_name
 from models import clock
-from models.calendar import default_calendar
 from models.db import transaction
 from models.errors import NotFoundError
 from models.plan import Item, Phase, Plan
 from models.policy import SupervisionPolicy, parse_policy
 from models.settings import DEFAULT_PASS_CHUNK_SIZE, get_settings
+from tasks.calendar_store import work_calendar
 from tasks.checkins import items_with_pending_before
 from tasks.events import publish_pending_events
 from tasks.reconcile import ItemResult, load_supervised_plan, reconcile_items
@@ -89,7 +89,7 @@ def _reconcile_in(
         item_ids=item_ids,
         as_of=as_of,
         policy=_policy(plan),
-        calendar=default_calendar(),
+        calendar=work_calendar(session=session),
     )
 
 

@@ -10,24 +10,18 @@ import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
-from pathlib import Path
 
 import zhconv
 
+from models.script import load_dictionary
+
 _PREFIXES = ("市", "机关", "本级", "本会", "本")
-
-
-def _load_dictionary() -> None:
-    """Load zhconv's table through a closed file (its default loader leaks the handle)."""
-    module = zhconv.zhconv
-    if module.zhcdicts is None:
-        module.loaddict(str(Path(module.__file__).with_name("zhcdict.json")))
 
 
 @lru_cache(maxsize=65536)
 def simplified(name: str) -> str:
     """`name` in simplified script with spaces removed (used as the matching key)."""
-    _load_dictionary()
+    load_dictionary()
     return str(zhconv.convert(name.strip(), "zh-cn")).replace(" ", "").replace("\u3000", "")
 
 

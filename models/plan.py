@@ -15,7 +15,9 @@ class Plan(Base):
 
     `status` is `imported` until supervision starts, then `supervising`. `policy` holds the
     check-in and escalation policy (see `models.policy`) as JSON; `report_recipients` the
-    addresses that receive quarter and year reports.
+    addresses that receive quarter and year reports. `original_title` / `original_organisation`
+    keep the document's own wording when the shown text was converted to another script
+    (see `models.script`); None means the shown text is the original.
     """
 
     __tablename__ = "plan"
@@ -33,6 +35,8 @@ class Plan(Base):
     report_recipients: Mapped[JsonList] = mapped_column(default=list)
     created_at: Mapped[Timestamp]
     started_at: Mapped[Timestamp | None] = mapped_column(default=None)
+    original_title: Mapped[str | None] = mapped_column(String(300), default=None)
+    original_organisation: Mapped[str | None] = mapped_column(String(200), default=None)
 
     sections: Mapped[list[Section]] = relationship(
         back_populates="plan", lazy="raise", order_by="Section.position"
@@ -46,7 +50,7 @@ class Plan(Base):
 
 
 class Section(Base):
-    """A numbered section of a plan (一、二、…)."""
+    """A numbered section of a plan (一、二、…); `original_title` as in `Plan`."""
 
     __tablename__ = "section"
     __table_args__ = (UniqueConstraint("plan_id", "position"),)
@@ -56,6 +60,7 @@ class Section(Base):
     position: Mapped[int] = mapped_column(Integer)
     number: Mapped[str] = mapped_column(String(20))
     title: Mapped[str] = mapped_column(Text)
+    original_title: Mapped[str | None] = mapped_column(Text, default=None)
 
     plan: Mapped[Plan] = relationship(back_populates="sections", lazy="raise")
 
@@ -64,7 +69,10 @@ class Item(Base):
     """One numbered plan item (任务): the unit of supervision.
 
     `colour` is the current RAG status (`green`, `amber`, `red`, or `none` before supervision);
-    `needs_assignment` flags an item that no department leads yet.
+    `needs_assignment` flags an item that no department leads yet. `deadline` and
+    `milestones` are the item's own 完成时限 and 时序进度 as the reader gave them
+    (`ParsedDeadline` / `ParsedMilestone` in JSON), `criteria` its 考核要点.
+    `original_title` / `original_body` as in `Plan`.
     """
 
     __tablename__ = "item"
@@ -83,6 +91,11 @@ class Item(Base):
     colour: Mapped[str] = mapped_column(String(10), default="none")
     needs_assignment: Mapped[bool] = mapped_column(default=False)
     unresolved_units: Mapped[JsonList] = mapped_column(default=list)
+    deadline: Mapped[JsonDict | None] = mapped_column(default=None)
+    milestones: Mapped[JsonList] = mapped_column(default=list)
+    criteria: Mapped[str] = mapped_column(Text, default="")
+    original_title: Mapped[str | None] = mapped_column(Text, default=None)
+    original_body: Mapped[str | None] = mapped_column(Text, default=None)
 
     plan: Mapped[Plan] = relationship(back_populates="items", lazy="raise")
     section: Mapped[Section | None] = relationship(lazy="raise")

@@ -76,6 +76,47 @@ class ParsedGroup(BaseModel):
     items: int = Field(ge=0)
 
 
+DeadlineKind = Literal["date", "recurring", "ongoing"]
+Recurrence = Literal["monthly", "quarterly", "half_yearly", "yearly"]
+
+
+class ParsedDeadline(BaseModel):
+    """An item's own 完成时限: a date, a recurring rule or ongoing, with the text it came from."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: DeadlineKind
+    text: str = Field(min_length=1, max_length=200)
+    due: date | None = None
+    rule: Recurrence | None = None
+
+    @model_validator(mode="after")
+    def _complete(self) -> ParsedDeadline:
+        if self.kind == "date" and self.due is None:
+            raise ValueError(f"完成时限 {self.text} 缺少日期")
+        if self.kind == "recurring" and self.rule is None:
+            raise ValueError(f"完成时限 {self.text} 缺少周期")
+        return self
+
+
+class ParsedMilestone(BaseModel):
+    """One period of an item's 时序进度 (inclusive dates) and the output expected by its end."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    text: str = Field(min_length=1, max_length=100)
+    start: date
+    end: date
+    output: str = Field(default="", max_length=2000)
+    line: int = Field(default=0, ge=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ParsedMilestone:
+        if self.end < self.start:
+            raise ValueError(f"时序进度 {self.text} 的结束日期早于开始日期")
+        return self
+
+
 class ParsedItem(BaseModel):
     """One item: number as written (no trailing `.`/`、`), section number, units as written."""
 
@@ -92,6 +133,9 @@ class ParsedItem(BaseModel):
     line: int = Field(default=0, ge=0)
     lead_departments: list[str] | None = None
     support_departments: list[str] | None = None
+    deadline: ParsedDeadline | None = None
+    milestones: list[ParsedMilestone] = Field(default_factory=list)
+    criteria: str = Field(default="", max_length=2000)
 
 
 class ParseWarning(BaseModel):
@@ -133,12 +177,16 @@ class ParsedPlan(BaseModel):
     def contract(self) -> dict[str, Any]:
         """The JSON contract of `duban plan parse`: stable key order, ISO dates.
 
-        `lead_departments`/`support_departments` appear only when a directory resolved them.
+        `lead_departments`/`support_departments` appear only when a directory resolved them,
+        and `deadline`/`milestones`/`criteria` only when the document gives them, so a plan
+        without them reads exactly as before.
         """
         data = self.model_dump(mode="json", exclude={"encoding"})
         for item in data["items"]:
-            if item["lead_departments"] is None:
-                del item["lead_departments"]
-            if item["support_departments"] is None:
-                del item["support_departments"]
+            for key in ("lead_departments", "support_departments"):
+                if item[key] is None:
+                    del item[key]
+            for key in ("deadline", "milestones", "criteria"):
+                if not item[key]:
+                    del item[key]
         return data

@@ -50,6 +50,7 @@ class Settings(BaseSettings):
     portal_host: str = "127.0.0.1"
     portal_port: int = Field(default=8765, ge=1, le=65535)
     organisation: str = ""
+    keep_script: bool = False
 
     smtp_host: str = "127.0.0.1"
     smtp_port: int = Field(default=8025, ge=1, le=65535)

@@ -50,7 +50,8 @@ class Checkin(Base):
     `kind` is `work_plan`, `progress` or `self_assessment`; `seq` numbers the check-ins of
     one (item, department, phase). `status` is `pending`, `submitted` or `cancelled`;
     `submitted_at` is the first submission. `due_date` moves with an approved extension and
-    `original_due_date` keeps the first one.
+    `original_due_date` keeps the first one. `asks` is what this check-in asks for when the
+    item's own 时序进度 or 完成时限 set it ("" = the policy's generic report).
     """
 
     __tablename__ = "checkin"
@@ -72,6 +73,7 @@ class Checkin(Base):
     submitted_at: Mapped[Timestamp | None] = mapped_column(default=None)
     escalation_level: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[Timestamp]
+    asks: Mapped[str] = mapped_column(Text, default="")
 
     item: Mapped[Item] = relationship(lazy="raise")
     department: Mapped[Department] = relationship(lazy="raise")

@@ -1,6 +1,7 @@
 """Every ORM table in one import, so that `Base.metadata` is complete for migrations."""
 
 from models.base import Base
+from models.calendar_days import CalendarDay
 from models.directory import Department, DepartmentAlias
 from models.outbox import DomainEvent, OutboxMessage
 from models.plan import Item, Phase, Plan, Section, Target
@@ -10,6 +11,7 @@ from models.supervision import Assignment, Checkin, Extension, Notice, Submissio
 __all__ = [
     "Assignment",
     "Base",
+    "CalendarDay",
     "Checkin",
     "Department",
     "DepartmentAlias",

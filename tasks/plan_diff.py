@@ -19,7 +19,7 @@ from models.plan_schema import ParsedItem, ParsedPlan
 from models.supervision import Assignment
 
 ItemKey = tuple[str | None, str, int]
-COMPARED = ("title", "body", "lead", "support", "targets")
+COMPARED = ("title", "body", "lead", "support", "targets", "schedule")
 
 
 @dataclass(frozen=True)
@@ -109,7 +109,13 @@ def assigned_departments(*, session: Session, plan_id: int) -> dict[int, dict[st
 
 
 def _fields(
-    *, title: str, body: str, lead: list[str], support: list[str], targets: list[Any]
+    *,
+    title: str,
+    body: str,
+    lead: list[str],
+    support: list[str],
+    targets: list[Any],
+    schedule: tuple[Any, ...],
 ) -> dict[str, Any]:
     return {
         "title": title,
@@ -117,7 +123,23 @@ def _fields(
         "lead": sorted(lead),
         "support": sorted(support),
         "targets": [(t.text, t.comparator, float(t.value), t.unit) for t in targets],
+        "schedule": schedule,
     }
+
+
+def _schedule(item: ParsedItem) -> tuple[Any, ...]:
+    """An incoming item's deadline, milestones and criteria as stored (JSON values)."""
+    deadline = item.deadline.model_dump(mode="json") if item.deadline else None
+    milestones = [m.model_dump(mode="json") for m in item.milestones]
+    return deadline, _without_lines(milestones), item.criteria
+
+
+def _without_lines(milestones: list[Any]) -> list[Any]:
+    """Milestones as compared: where they stand in the document (`line`) is not a change."""
+    return [
+        {k: v for k, v in m.items() if k != "line"} if isinstance(m, dict) else m
+        for m in milestones
+    ]
 
 
 def diff_plan(
@@ -146,6 +168,7 @@ def diff_plan(
             lead=have["lead"] + [u["name"] for u in flagged if u.get("role") == "lead"],
             support=have["support"] + [u["name"] for u in flagged if u.get("role") == "support"],
             targets=list(old.targets),
+            schedule=(old.deadline, _without_lines(list(old.milestones)), old.criteria),
         )
         roles, now_flagged = resolve_item(new, matcher, [])
         after = _fields(
@@ -154,6 +177,7 @@ def diff_plan(
             lead=roles["lead"] + [u["name"] for u in now_flagged if u["role"] == "lead"],
             support=roles["support"] + [u["name"] for u in now_flagged if u["role"] == "support"],
             targets=list(new.targets),
+            schedule=_schedule(new),
         )
         changed = tuple(name for name in COMPARED if before[name] != after[name])
         if changed:

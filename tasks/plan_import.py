@@ -14,14 +14,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from models.department_match import DepartmentMatcher, Resolution
 from models.directory import Department, DepartmentAlias
-from models.errors import NotFoundError
+from models.errors import InputError, NotFoundError
 from models.plan import Item, Phase, Plan, Section, Target
+from models.plan_reader.phases import default_phases
 from models.plan_schema import ParsedItem, ParsedPlan
+from models.script import original_if_changed, plan_for_readers
 from models.supervision import Assignment
 from tasks.events import record_event, related
 from tasks.plan_diff import ItemChange, PlanDiff, diff_plan, keyed, load_plan, resolve_item
@@ -48,10 +50,14 @@ def digest_bytes(data: bytes) -> str:
 
 @dataclass(frozen=True)
 class ImportOutcome:
-    """What `import_plan` did: `created`, `unchanged`, `updated` or `pending` (diff not applied)."""
+    """What `import_plan` did: `created`, `unchanged`, `updated` or `pending` (diff not applied).
+
+    `title` is the plan's title as stored and shown (in the readers' script).
+    """
 
     status: str
     plan_id: int
+    title: str = ""
     diff: PlanDiff = field(default_factory=PlanDiff)
     unresolved: list[Resolution] = field(default_factory=list)
 
@@ -79,19 +85,23 @@ def unresolved_units(*, parsed: ParsedPlan, matcher: DepartmentMatcher) -> list[
     return list(seen.values())
 
 
-def _sync_sections(session: Session, plan: Plan, parsed: ParsedPlan) -> dict[str, int]:
+def _sync_sections(
+    session: Session, plan: Plan, parsed: ParsedPlan, original: ParsedPlan
+) -> dict[str, int]:
     existing = {section.number: section for section in plan.sections}
     for section in plan.sections:
         section.position = -section.id
     session.flush()
     ids: dict[str, int] = {}
-    for position, incoming in enumerate(parsed.sections, start=1):
+    pairs = zip(parsed.sections, original.sections, strict=True)
+    for position, (incoming, written) in enumerate(pairs, start=1):
         row = existing.pop(incoming.number, None)
         if row is None:
             row = Section(plan_id=plan.id, number=incoming.number, title=incoming.title)
             session.add(row)
         row.position = position
         row.title = incoming.title
+        row.original_title = original_if_changed(written.title, incoming.title)
         session.flush()
         ids[incoming.number] = row.id
     if existing:
@@ -150,22 +160,29 @@ def _write_plan(
     session: Session,
     plan: Plan,
     parsed: ParsedPlan,
+    original: ParsedPlan,
     matcher: DepartmentMatcher,
     unresolved: list[Resolution],
     now: datetime,
+    keep_phases: bool = False,
 ) -> None:
     departments = dict(session.execute(select(Department.name, Department.id)).tuples().all())
-    section_ids = _sync_sections(session, plan, parsed)
+    section_ids = _sync_sections(session, plan, parsed, original)
     pairs, kept, removed = _place_items(session, plan, parsed, section_ids)
     wanted: dict[int, set[tuple[int, str]]] = {}
     roles_of: list[dict[str, list[str]]] = []
-    for row, incoming in pairs:
+    for (row, incoming), written in zip(pairs, original.items, strict=True):
         roles, flagged = resolve_item(incoming, matcher, unresolved)
         row.title = incoming.title
         row.body = incoming.body
+        row.original_title = original_if_changed(written.title, incoming.title)
+        row.original_body = original_if_changed(written.body, incoming.body)
         row.line = incoming.line
         row.unresolved_units = flagged
         row.needs_assignment = not roles["lead"]
+        row.deadline = incoming.deadline.model_dump(mode="json") if incoming.deadline else None
+        row.milestones = [m.model_dump(mode="json") for m in incoming.milestones]
+        row.criteria = incoming.criteria
         roles_of.append(roles)
     for chunk in _chunks(removed):
         session.execute(delete(Target).where(Target.item_id.in_(chunk)))
@@ -223,6 +240,9 @@ def _write_plan(
         session.execute(insert(Target), targets)
     if assignments:
         session.execute(insert(Assignment), assignments)
+    if keep_phases:
+        session.flush()
+        return
     session.execute(delete(Phase).where(Phase.plan_id == plan.id))
     session.add_all(
         Phase(
@@ -248,17 +268,26 @@ def import_plan(
     now: datetime,
     matcher: DepartmentMatcher | None = None,
     confirm: bool = False,
+    keep_script: bool = False,
 ) -> ImportOutcome:
     """Store `parsed` in the caller's transaction (no commit); all-or-nothing with it.
 
+    Readers see one script: unless `keep_script`, every text is stored in Simplified Chinese
+    (`models.script.plan_for_readers`) and the document's own wording, where it differs, in
+    the `original_*` columns.
+
     Same `source_sha256` as a stored plan: nothing changes (`unchanged`). Same title and year
     as a stored plan: the diff is returned (`pending`) and applied only with `confirm`
-    (`updated`). Otherwise the plan is created (`created`). Writes a `duban.plan.imported`
+    (`updated`); a new version that names no organisation, issue date or phases (a
+    task table such as `duban plan export`'s) keeps the stored ones. Otherwise the plan is
+    created (`created`). Writes a `duban.plan.imported`
     event whenever it writes.
     """
     found = session.scalar(select(Plan.id).where(Plan.source_sha256 == source_sha256))
     if found is not None:
         return ImportOutcome(status="unchanged", plan_id=found)
+    original = parsed
+    parsed = parsed if keep_script else plan_for_readers(parsed)
     matcher = matcher or matcher_from_session(session=session)
     previous = session.scalars(
         select(Plan)
@@ -281,8 +310,17 @@ def import_plan(
         diff = PlanDiff()
         plan = Plan(title=parsed.title, year=parsed.year, created_at=now)
         status = "created"
+    named_phases = parsed.phases != default_phases(parsed.year)
+    keep_phases = previous is not None and not named_phases and bool(plan.phases)
+    if previous is not None and not parsed.organisation:
+        parsed = parsed.model_copy(update={"organisation": plan.organisation})
+        original = original.model_copy(
+            update={"organisation": plan.original_organisation or plan.organisation}
+        )
     plan.organisation = parsed.organisation
-    plan.issued = parsed.issued
+    plan.original_title = original_if_changed(original.title, parsed.title)
+    plan.original_organisation = original_if_changed(original.organisation, parsed.organisation)
+    plan.issued = parsed.issued or (plan.issued if previous is not None else None)
     plan.source_name = source_name[:500]
     plan.source_sha256 = source_sha256
     if previous is None:
@@ -290,7 +328,14 @@ def import_plan(
         session.flush()
         plan = load_plan(session, plan.id)
     _write_plan(
-        session=session, plan=plan, parsed=parsed, matcher=matcher, unresolved=unresolved, now=now
+        session=session,
+        plan=plan,
+        parsed=parsed,
+        original=original,
+        matcher=matcher,
+        unresolved=unresolved,
+        now=now,
+        keep_phases=keep_phases,
     )
     seen: dict[str, Resolution] = {}
     for resolution in unresolved:
@@ -312,7 +357,13 @@ def import_plan(
             "unresolved_units": list(seen),
         },
     )
-    return ImportOutcome(status=status, plan_id=plan.id, diff=diff, unresolved=list(seen.values()))
+    return ImportOutcome(
+        status=status,
+        plan_id=plan.id,
+        title=plan.title,
+        diff=diff,
+        unresolved=list(seen.values()),
+    )
 
 
 def list_plans(*, session: Session) -> list[Plan]:
@@ -320,15 +371,29 @@ def list_plans(*, session: Session) -> list[Plan]:
     return list(session.scalars(select(Plan).order_by(Plan.year.desc(), Plan.id.desc())))
 
 
-def get_plan(*, session: Session, plan_ref: int | str) -> Plan:
-    """A plan by id or exact title (the newest if titles repeat), with sections, items,
-    targets and phases loaded; raises `NotFoundError` when there is none."""
+def get_plan(*, session: Session, plan_ref: int | str | None, option: str = "--plan") -> Plan:
+    """A plan by id or exact title, shown or original (the newest if titles repeat), with
+    sections, items, targets and phases loaded; raises `NotFoundError` when there is none.
+
+    `plan_ref` None means the only stored plan; with none stored, or several, it raises
+    `NotFoundError` / `InputError` naming the plans and how to choose one (`option`).
+    """
+    if plan_ref is None:
+        plans = session.execute(select(Plan.id, Plan.title, Plan.year).order_by(Plan.id)).all()
+        if not plans:
+            raise NotFoundError("还没有导入任何计划：请先运行 duban plan import 计划文件")
+        if len(plans) > 1:
+            listing = "；".join(f"{pid} 《{title}》（{year}年）" for pid, title, year in plans)
+            raise InputError(f"共有 {len(plans)} 个计划，请用 {option} 指定编号：{listing}")
+        return load_plan(session, plans[0].id)
     ref = str(plan_ref).strip()
     if ref.isdigit():
         plan_id = session.scalar(select(Plan.id).where(Plan.id == int(ref)))
     else:
         plan_id = session.scalar(
-            select(Plan.id).where(Plan.title == ref).order_by(Plan.year.desc(), Plan.id.desc())
+            select(Plan.id)
+            .where(or_(Plan.title == ref, Plan.original_title == ref))
+            .order_by(Plan.year.desc(), Plan.id.desc())
         )
     if plan_id is None:
         raise NotFoundError(f"找不到计划：{ref}（可用 duban plan list 查看编号）")

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
-from models.calendar import WorkCalendar, default_calendar
+from models.calendar import WorkCalendar
 from models.errors import DubanError, InputError, NotFoundError
 from models.forms import SubmissionForm
 from models.plan import Item
@@ -22,6 +22,7 @@ from models.settings import Settings
 from models.supervision import Checkin, Extension, Submission
 from notifications.compose import enqueue_receipt_email
 from notifications.outbox import HeaderInjectionError
+from tasks.calendar_store import work_calendar
 from tasks.checkins import ladder_epochs
 from tasks.events import record_event, related
 
@@ -296,7 +297,8 @@ def approve_extension(
     `original_due_date` is never changed and the extension keeps the date it replaced.
     """
     extension, checkin = _pending_extension(session=session, extension_id=extension_id)
-    target = (calendar or default_calendar()).next_workday_on_or_after(extension.requested_date)
+    calendar = calendar or work_calendar(session=session)
+    target = calendar.next_workday_on_or_after(extension.requested_date)
     if target <= checkin.due_date:
         raise InputError(
             f"延期日期 {target.isoformat()} 不晚于当前截止日期 {checkin.due_date.isoformat()}。"

@@ -95,6 +95,21 @@ def session(migrated_engine: Engine) -> Iterator[Session]:
             outer.rollback()
 
 
+@pytest.fixture
+def configured_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """`DUBAN_DATABASE_URL` set to a fresh migrated SQLite file, for code that reads settings."""
+    from models.settings import get_settings
+
+    url = f"sqlite:///{tmp_path / 'configured.db'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    monkeypatch.setenv("DUBAN_DATABASE_URL", url)
+    get_settings.cache_clear()
+    yield url
+    get_settings.cache_clear()
+
+
 @pytest.fixture(scope="session")
 def prefect_harness() -> Iterator[None]:
     """A temporary Prefect server (Prefect's own test harness) for the whole test session."""

@@ -7,6 +7,7 @@ import sys
 import typer
 from pydantic import ValidationError
 
+from duban.cli import calendar as calendar_cli
 from duban.cli import db as db_cli
 from duban.cli import departments as departments_cli
 from duban.cli import deploy as deploy_cli
@@ -27,6 +28,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+app.add_typer(calendar_cli.app, name="calendar")
 app.add_typer(db_cli.app, name="db")
 app.add_typer(departments_cli.app, name="departments")
 app.add_typer(mail_cli.app, name="mail")

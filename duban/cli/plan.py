@@ -143,13 +143,18 @@ def import_command(
         [], "--map", help="把文档中的单位对应到已有部门（记为别名），如 --map 宣传处=办公室"
     ),
     create_missing: bool = typer.Option(False, "--create-missing", help="为未匹配的单位新建部门"),
+    keep_script: bool = typer.Option(
+        False, "--keep-script", help="保留文档原有字形，不转为简体（或设 DUBAN_KEEP_SCRIPT=true）"
+    ),
 ) -> None:
     """预览并导入计划：同一文件重复导入不做改动；新版本先列出差异，确认后才应用。"""
     from duban.runtime import open_store
+    from models.settings import get_settings
     from tasks.plan_import import digest_bytes, import_plan
     from tasks.plan_units import resolve_flagged
 
     parsed = _read(file)
+    keep = keep_script or get_settings().keep_script
     digest = digest_bytes(file.read_bytes())
     directory = load_directory_file(departments) if departments is not None else None
     units = _parse_mapping(mapping)
@@ -163,7 +168,7 @@ def import_command(
         print_preview(parsed)
         outcome = import_plan(
             session=session, parsed=parsed, source_name=file.name, source_sha256=digest,
-            now=now, matcher=matcher,
+            now=now, matcher=matcher, keep_script=keep,
         )  # fmt: skip
         if outcome.status == "pending":
             print_diff(outcome)
@@ -177,7 +182,7 @@ def import_command(
                 return
             outcome = import_plan(
                 session=session, parsed=parsed, source_name=file.name, source_sha256=digest,
-                now=now, matcher=matcher, confirm=True,
+                now=now, matcher=matcher, keep_script=keep, confirm=True,
             )  # fmt: skip
         resolved = 0
         if outcome.status == "unchanged" and (units or create_missing):
@@ -195,7 +200,7 @@ def import_command(
         return
     print_unresolved(outcome.unresolved)
     verb = "已创建" if outcome.status == "created" else "已更新"
-    console.print(f"{verb}计划 {outcome.plan_id}：{parsed.title}（{len(parsed.items)} 项任务）。")
+    console.print(f"{verb}计划 {outcome.plan_id}：{outcome.title}（{len(parsed.items)} 项任务）。")
 
 
 @app.command("list")
@@ -257,3 +262,8 @@ def show_command(plan_ref: str = typer.Argument(..., help="计划编号或完整
             )
     console.print(items)
     console.print(phases)
+
+
+from duban.cli.plan_export import export_command  # noqa: E402
+
+app.command("export")(export_command)

@@ -14,6 +14,7 @@ from tasks.plan_import import ImportOutcome
 _COMPARATORS = {"ge": "≥", "le": "≤", "gt": ">", "lt": "<", "eq": "=", "approx": "≈"}
 _FIELD_NAMES = {
     "title": "标题", "body": "正文", "lead": "牵头", "support": "配合", "targets": "指标",
+    "schedule": "完成时限与时序进度",
 }  # fmt: skip
 
 

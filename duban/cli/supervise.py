@@ -15,13 +15,15 @@ from sqlalchemy.orm import Session
 from duban.cli.output import console, fail
 from duban.runtime import open_store
 from models import clock
-from models.calendar import default_calendar
+from models.calendar import CalendarSource
 from models.db import transaction
 from models.directory import Department, DepartmentAlias
-from models.errors import InputError, NotFoundError
+from models.errors import DubanError, InputError, NotFoundError
 from models.plan import Item
 from models.policy import load_policy, parse_policy
+from models.settings import Environment, get_settings
 from tasks.assignment import assign_item, item_label, reassign_item, start_supervision
+from tasks.calendar_store import work_calendar
 from tasks.checkins import extend_checkin, overdue_checkins
 from tasks.plan_import import get_plan
 from tasks.reconcile import load_supervised_plan
@@ -64,40 +66,84 @@ def _department(session: Session, ref: str) -> Department:
     return found
 
 
+_PLAN_OPTION = typer.Option(None, "--plan", help="计划编号或标题（只有一个计划时可省略）。")
+
+
+def _year_over_message(plan_id: int, title: str, year: int) -> str:
+    return (
+        f"计划「{title}」是{year}年的计划，该年度已经结束：按现在的日期开始督办不会生成任何报送。"
+        f"如需演练，请用模拟时钟：duban start {plan_id} --as-of {year}-03-01，"
+        f"再运行 duban simulate --plan {plan_id} --until {year}-12-31"
+    )
+
+
+def _missing_calendar_message(title: str, year: int) -> str:
+    return (
+        f"计划「{title}」是{year}年的计划，但没有{year}年的节假日数据，截止日期会落在法定节假日、"
+        f"漏掉调休上班日。请先按国务院办公厅通知填写日历文件并运行 duban calendar import 文件"
+        f"（示例见 examples/calendar-2027.example.yaml）；确需仅按周末计算，请加 --weekends-only"
+    )
+
+
 def start_command(
-    plan: str = typer.Argument(..., help="计划编号或标题。"),
+    plan: str | None = typer.Argument(None, help="计划编号或标题（只有一个计划时可省略）。"),
     policy: Path | None = typer.Option(None, "--policy", help="督办策略 YAML 文件。"),
     as_of: str | None = typer.Option(None, "--as-of", help="开始日期（模拟时钟），YYYY-MM-DD。"),
+    weekends_only: bool = typer.Option(
+        False, "--weekends-only", help="该年没有节假日数据时，仍按仅周末休息开始督办。"
+    ),
 ) -> None:
     """开始督办：交办各项任务、生成报送计划并发出交办通知（每项只发一次）。"""
     store = open_store()
     moment = clock.resolve(_day(as_of, "--as-of"))
+    production = get_settings().env is Environment.production
     with transaction(store.sessions) as session:
-        stored = get_plan(session=session, plan_ref=plan)
+        stored = get_plan(session=session, plan_ref=plan, option="duban start 编号")
+        if stored.status == "imported" and stored.year < clock.local_date(moment).year:
+            raise DubanError(_year_over_message(stored.id, stored.title, stored.year))
+        calendar = work_calendar(session=session)
+        uncovered = calendar.source(stored.year) is CalendarSource.weekends_only
+        if uncovered and production and not weekends_only:
+            raise DubanError(_missing_calendar_message(stored.title, stored.year))
         chosen = load_policy(policy) if policy else parse_policy(stored.policy or None)
         summary = start_supervision(
             session=session,
             plan_id=stored.id,
             now=moment,
             policy=chosen,
-            calendar=default_calendar(),
+            calendar=calendar,
         )
         title = stored.title
     console.print(
         f"已开始督办「{title}」：{summary.items} 项任务，交办 {summary.assignments} 个部门次，"
         f"生成报送 {summary.checkins} 条。"
     )
+    if summary.checkins == 0:
+        console.print(
+            "[yellow]没有生成报送："
+            + (
+                "没有任何任务交办给部门。"
+                if not summary.assignments
+                else f"各阶段的报送日期都早于开始日期 {clock.local_date(moment).isoformat()}。"
+            )
+            + "[/]"
+        )
     if summary.unassigned_items:
         console.print(
             f"[yellow]有 {len(summary.unassigned_items)} 项任务尚无牵头部门，"
             "请用 duban item assign 交办。[/]"
         )
-    for warning in default_calendar().warnings:
-        console.print(f"[yellow]提示：{warning}[/]")
+    if uncovered:
+        how = "已按 --weekends-only 仅按周末计算" if weekends_only else "已暂按仅周末休息计算"
+        console.print(
+            f"[yellow]提示：没有{stored.year}年的节假日数据，{how}，截止日期可能落在法定节假日。"
+            "请按国务院办公厅通知填写日历文件并运行 duban calendar import 文件"
+            "（示例见 examples/calendar-2027.example.yaml），导入时会列出需要改期的报送。[/]"
+        )
 
 
 def status_command(
-    plan: str = typer.Option(..., "--plan", help="计划编号或标题。"),
+    plan: str | None = _PLAN_OPTION,
     as_of: str | None = typer.Option(None, "--as-of", help="查看日期，YYYY-MM-DD。"),
 ) -> None:
     """督办概况：各任务红黄绿灯、待交办任务、逾期报送。"""
@@ -116,6 +162,10 @@ def status_command(
         for row in rows:
             counts[row["红黄绿灯"]] = counts.get(row["红黄绿灯"], 0) + 1
         console.print("  ".join(f"{label} {n}" for label, n in counts.items() if n))
+        if stored.started_at is None:
+            console.print(
+                f"[yellow]计划尚未开始督办，还没有报送和红黄绿灯：运行 duban start {stored.id}[/]"
+            )
         flagged = session.scalars(
             select(Item).where(Item.plan_id == stored.id, Item.needs_assignment.is_(True))
         ).all()
@@ -135,7 +185,7 @@ def status_command(
 
 
 def supervise_command(
-    plan: str = typer.Option(..., "--plan", help="计划编号或标题。"),
+    plan: str | None = _PLAN_OPTION,
     as_of: str | None = typer.Option(None, "--as-of", help="督办时点，YYYY-MM-DD。"),
     batch: bool | None = typer.Option(None, "--batch/--per-item", help="批量或逐项运行。"),
 ) -> None:
@@ -163,7 +213,7 @@ def supervise_command(
 
 
 def simulate_command(
-    plan: str = typer.Option(..., "--plan", help="计划编号或标题。"),
+    plan: str | None = _PLAN_OPTION,
     until: str = typer.Option(..., "--until", help="模拟到哪一天，YYYY-MM-DD。"),
     start: str | None = typer.Option(None, "--from", help="从哪一天开始（默认开始督办日）。"),
     batch: bool | None = typer.Option(None, "--batch/--per-item", help="批量或逐项运行。"),
@@ -183,7 +233,10 @@ def simulate_command(
     last = _required_day(until, "--until")
     days = asyncio.run(simulate(plan_id, first, last, batch=batch))
     for entry in days:
-        console.print(f"{entry.day.isoformat()} {entry.message}")
+        console.print(f"{entry.day.isoformat()} {entry.message}", markup=False)
+    if not days:
+        console.print(f"{first.isoformat()} 至 {last.isoformat()} 没有工作日，未运行督办巡检。")
+        return
     console.print(f"模拟完成：{len(days)} 个工作日。")
 
 
@@ -235,7 +288,7 @@ def reassign_command(
 
 @checkin_app.command("list")
 def checkin_list_command(
-    plan: str = typer.Option(..., "--plan", help="计划编号或标题。"),
+    plan: str | None = _PLAN_OPTION,
     overdue: bool = typer.Option(False, "--overdue", help="只看逾期。"),
     as_of: str | None = typer.Option(None, "--as-of", help="查看日期，YYYY-MM-DD。"),
 ) -> None:
@@ -258,6 +311,14 @@ def checkin_list_command(
                     .order_by(Checkin.due_date, Checkin.id)
                 )
             )
+    if not rows:
+        if overdue:
+            console.print(f"截至 {today.isoformat()} 没有逾期报送。")
+        elif stored.started_at is None:
+            console.print(f"计划尚未开始督办，还没有报送：运行 duban start {stored.id}")
+        else:
+            console.print("该计划没有报送：各任务尚无交办部门，或报送日期都在开始督办之前。")
+        return
     table = Table("编号", "任务", "部门", "报送", "截止", "状态", "督办级别")
     for checkin in rows:
         table.add_row(
@@ -290,7 +351,7 @@ def checkin_extend_command(
             reason=reason,
             decided_by=by,
             now=clock.now(),
-            calendar=default_calendar(),
+            calendar=work_calendar(session=session),
         )
     console.print(
         f"报送 {checkin} 已延期：{result.previous_due_date} → {result.due_date}"

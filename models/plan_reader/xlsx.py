@@ -14,6 +14,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from models.errors import InputError
+from models.plan_reader.deadlines import item_schedule
 from models.plan_reader.normalise import normalise_line
 from models.plan_reader.phases import default_phases
 from models.plan_reader.structure import split_title
@@ -29,6 +30,11 @@ _COLUMNS: dict[str, re.Pattern[str]] = {
     "lead": re.compile(r"[牵牽][头頭]|主[责責]"),
     "resp": re.compile(r"[责責]任[单單部]|[责責]任[处處]室"),
     "support": re.compile(r"配合|[协協][办辦]|参与|參與"),
+    "milestones": re.compile(
+        r"时序进度|時序進度|任务分解|任務分解|进度安排|進度安排|工作步骤|工作步驟|推进计划|推進計劃"
+        r"|节点安排|節點安排|阶段目标|階段目標"
+    ),
+    "criteria": re.compile(r"考核|验收标准|驗收標準|评价标准|評價標準|预期成果|預期成果"),
     "deadline": re.compile(r"时限|時限|时间|時間|节点|節點|期限"),
 }
 _SECTION_ROW = re.compile(r"^([一二三四五六七八九十]{1,3})、\s*(.+)$")
@@ -57,15 +63,27 @@ def looks_like_task_table(rows: list[Row]) -> bool:
 
 
 def table_to_plan(
-    rows: list[Row], *, source_name: str, title: str, default_year: int | None
+    rows: list[Row],
+    *,
+    source_name: str,
+    title: str,
+    default_year: int | None,
+    first_unit_leads: bool = False,
 ) -> ParsedPlan:
-    """Build a plan from table rows (merged cells already filled); raise `InputError` if none."""
+    """Build a plan from table rows (merged cells already filled); raise `InputError` if none.
+
+    With only a 责任单位 column, every unit listed leads, unless `first_unit_leads` (the
+    convention that the first listed unit leads and the rest support).
+    """
     found = _header(rows)
     if found is None:
         raise InputError("表格中找不到“工作任务/牵头单位”等表头", path=source_name)
     start, columns = found
     lead_col = columns.get("lead", columns.get("resp"))
     support_col = columns.get("support", columns.get("resp") if "lead" in columns else None)
+    split_first = first_unit_leads and "lead" not in columns and "support" not in columns
+    year_match = _YEAR.search(title) or _YEAR.search(source_name)
+    year = int(year_match.group(1)) if year_match else default_year
     sections: list[ParsedSection] = []
     items: list[ParsedItem] = []
     warnings: list[ParseWarning] = []
@@ -90,11 +108,21 @@ def table_to_plan(
             continue
         seen_tasks.add((number, task))
         item_title, body = split_title(task)
-        deadline = cell(row, columns.get("deadline"))
-        if deadline:
-            body = f"{body}\n完成时限：{deadline}".strip()
+        deadline_text = cell(row, columns.get("deadline"))
+        if deadline_text:
+            body = f"{body}\n完成时限：{deadline_text}".strip()
+        deadline, milestones, schedule_warnings = item_schedule(
+            deadline_text=deadline_text,
+            milestone_text=cell(row, columns.get("milestones")),
+            year=year,
+            number=number,
+            line=offset,
+        )
+        warnings.extend(schedule_warnings)
         lead = split_units(cell(row, lead_col))
         support = split_units(cell(row, support_col)) if support_col != lead_col else []
+        if split_first and len(lead) > 1:
+            lead, support = lead[:1], lead[1:]
         if not lead:
             warnings.append(
                 ParseWarning(line=offset, reason=f"任务 {number} 未写明牵头单位，需指定")
@@ -111,12 +139,15 @@ def table_to_plan(
                 support=support,
                 targets=find_targets(task),
                 line=offset,
+                deadline=deadline,
+                milestones=milestones,
+                criteria=cell(row, columns.get("criteria"))[:2000],
             )
         )
     if not items:
         raise InputError("表格中没有任务行", path=source_name)
-    year_match = _YEAR.search(title) or _YEAR.search(source_name)
-    year = int(year_match.group(1)) if year_match else default_year
+    if split_first:
+        warnings.append(ParseWarning(line=0, reason="按“第一个责任单位为牵头单位”读取牵头与配合"))
     if year is None:
         raise InputError("找不到计划年度（标题或文件名中没有“20XX年”）", path=source_name)
     warnings.append(ParseWarning(line=0, reason="文档未写明实施阶段，已使用默认阶段"))

@@ -43,9 +43,10 @@ __all__ = [
 
 
 def report_title(review: Review) -> str:
-    """The document title."""
-    org = review.plan.organisation
-    name = f"《{review.plan.title}》" if review.plan.title else "工作计划"
+    """The document title; the organisation is left out when the plan's title names it."""
+    title = review.plan.title
+    org = "" if review.plan.organisation in title else review.plan.organisation
+    name = f"《{title}》" if title else "工作计划"
     if review.period.kind == "year":
         return f"{org}{name}{review.period.title}落实情况总结评估报告"
     return f"{org}{name}{review.period.title}督办落实情况通报"

@@ -93,7 +93,7 @@ def test_import_dry_run_then_import_then_noop_then_changed(data_dir: Path, tmp_p
     shown = run_duban(
         "plan", "show", "長治市科學技術協會2021年工作要點", cwd=ROOT, data_dir=data_dir
     )
-    assert "搭建更高水平科技開放交流平臺" in shown.stdout
+    assert "搭建更高水平科技开放交流平台" in shown.stdout  # shown in one script (simplified)
     assert "学会部" in shown.stdout
     listed = run_duban("plan", "list", cwd=ROOT, data_dir=data_dir)
     assert "共 1 个计划" in listed.stdout

@@ -131,7 +131,10 @@ def test_gates_know_holidays_and_make_up_days() -> None:
 @pytest.mark.filterwarnings(
     "ignore:Exception ignored in.*socket.socket:pytest.PytestUnraisableExceptionWarning"
 )
-async def test_gate_flows_skip_days_that_are_not_theirs(prefect_harness: None) -> None:
+async def test_gate_flows_skip_days_that_are_not_theirs(
+    prefect_harness: None,
+    configured_database: str,  # the gates read the stored work calendar
+) -> None:
     holiday = await supervise_plan_on_workdays(
         plan_id=1, as_of=date(2021, 10, 1), return_state=True
     )
