@@ -10,13 +10,19 @@ import asyncio
 import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 import aiosmtplib
+import httpx
+from sqlalchemy import func, select
 
 from duban.prefect_api import DEFAULT_POOL, ZOMBIE_AUTOMATION, PrefectApi, declared_deployments
-from models.db import current_revision, head_revision, make_engine
+from duban.serve_state import read_serve_state
+from models import clock
+from models.db import current_revision, head_revision, make_engine, make_sessionmaker
 from models.errors import DubanError
+from models.outbox import DomainEvent
 from models.settings import Environment, Settings
 
 
@@ -63,7 +69,7 @@ def check_prefect(api: PrefectApi | None, pool: str) -> list[Check]:
         return [Check("Prefect 服务器", False, problem, "检查服务器是否运行、地址与认证设置")]
     checks = [Check("Prefect 服务器", True, api.url)]
     present = {name.split("/", 1)[-1] for name in api.deployment_names()}
-    missing = sorted(set(declared_deployments()) - present)
+    missing = sorted(name for name in declared_deployments() if not _deployed(name, present))
     if missing:
         checks.append(
             Check("部署", False, "缺少：" + "、".join(missing), "运行 duban deploy --plan 计划编号")
@@ -87,6 +93,14 @@ def check_prefect(api: PrefectApi | None, pool: str) -> list[Check]:
     else:
         checks.append(Check("工作进程", True, f"{pool}：{len(workers)} 个在线"))
     return checks
+
+
+def _deployed(name: str, present: set[str]) -> bool:
+    """`name` exists as is, or per plan as `name-<plan id>` (how `duban serve` names them)."""
+    return name in present or any(
+        other.startswith(f"{name}-") and other.removeprefix(f"{name}-").isdigit()
+        for other in present
+    )
 
 
 def check_zombie_automation(api: PrefectApi) -> Check:
@@ -133,6 +147,16 @@ def check_smtp(settings: Settings) -> Check:
     return Check("邮件服务器", True, where)
 
 
+def is_loopback_host(host: str) -> bool:
+    """True for `localhost` and loopback addresses (127.0.0.0/8, ::1)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 def check_public_url(settings: Settings) -> Check:
     """The public URL in emails is absolute, and in production not loopback or plain http."""
     url = settings.public_url
@@ -140,13 +164,7 @@ def check_public_url(settings: Settings) -> Check:
     if parts.scheme not in {"http", "https"} or not parts.netloc:
         return Check("公开地址", False, f"{url} 不是绝对地址", "设置 DUBAN_PUBLIC_URL=https://…")
     if settings.env is Environment.production:
-        host = parts.hostname or ""
-        loopback = host == "localhost"
-        try:
-            loopback = loopback or ipaddress.ip_address(host).is_loopback
-        except ValueError:
-            pass
-        if loopback:
+        if is_loopback_host(parts.hostname or ""):
             return Check("公开地址", False, f"{url} 是本机地址，部门打不开", "设置对外域名")
         if parts.scheme != "https":
             return Check("公开地址", False, f"{url} 未使用 https", "在反向代理上启用 https")
@@ -164,6 +182,100 @@ def check_document_converter() -> Check:
     if found.endswith("antiword"):
         return Check("文档转换", True, f"antiword（{found}，仅文字；.wps 与 RTF 需 LibreOffice）")
     return Check("文档转换", True, f"LibreOffice（{found}）")
+
+
+def serve_setup(settings: Settings) -> tuple[PrefectApi | None, list[Check]]:
+    """The embedded Prefect API of a `duban serve` running on this data dir, and its check.
+
+    For a shell without PREFECT_API_URL: a running serve's API is the one to check; a serve
+    that left its state file but stopped is reported.
+    """
+    state = read_serve_state(settings.data_dir.resolve())
+    if state is None:
+        return None, []
+    if not state.running():
+        return None, [
+            Check("duban serve", False, "上次启动的 duban serve 已不在运行", "运行 duban serve")
+        ]
+    detail = f"运行中（进程 {state.pid}），界面 {state.ui_url}"
+    return PrefectApi(state.api_url), [Check("duban serve", True, detail)]
+
+
+def portal_probe_url(settings: Settings) -> str:
+    """Where the form's `/healthz` answers on this machine (a wildcard host is probed on
+    loopback)."""
+    host = settings.portal_host
+    if host in {"", "0.0.0.0", "::"}:  # noqa: S104
+        host = "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{settings.portal_port}/healthz"
+
+
+def check_portal(settings: Settings) -> list[Check]:
+    """The check-in form answers `/healthz` at the configured address and emits events.
+
+    A form without `PREFECT_API_URL` stores submissions but never triggers `supervise-item`
+    (the events wait for the next daily pass): reported as a problem.
+    """
+    url = portal_probe_url(settings)
+    start = "运行 duban portal（或 duban serve）"
+    try:
+        response = httpx.get(url, timeout=3.0)
+    except httpx.HTTPError as exc:
+        return [Check("报送表单", False, f"{url} 无法连接：{type(exc).__name__}", start)]
+    if response.status_code != 200:
+        return [
+            Check("报送表单", False, f"{url} 返回 {response.status_code}", "查看报送表单服务日志")
+        ]
+    try:
+        body = response.json()
+    except ValueError:
+        body = {}
+    if not isinstance(body, dict) or body.get("status") != "ok":
+        return [Check("报送表单", False, f"{url} 不是督办报送表单服务", "检查 DUBAN_PORTAL_PORT")]
+    checks = [Check("报送表单", True, url)]
+    if body.get("prefect_api") is False:
+        checks.append(
+            Check(
+                "报送事件",
+                False,
+                "报送表单服务未设置 PREFECT_API_URL：部门报送后不会立即触发 supervise-item",
+                "为报送表单服务设置 PREFECT_API_URL（和 PREFECT_API_AUTH_STRING）后重启",
+            )
+        )
+    return checks
+
+
+STALE_EVENT_AFTER = timedelta(minutes=10)
+
+
+def check_pending_events(settings: Settings, now: datetime) -> list[Check]:
+    """No domain event waits unpublished longer than `STALE_EVENT_AFTER` (a process that
+    writes events has no Prefect API, or the API was down)."""
+    engine = make_engine(settings.effective_database_url)
+    try:
+        with make_sessionmaker(engine)() as session:
+            stale = session.scalar(
+                select(func.count())
+                .select_from(DomainEvent)
+                .where(
+                    DomainEvent.published_at.is_(None),
+                    DomainEvent.created_at < now - STALE_EVENT_AFTER,
+                )
+            )
+    finally:
+        engine.dispose()
+    if stale:
+        return [
+            Check(
+                "报送事件",
+                False,
+                f"{stale} 条事件超过 10 分钟未发送到 Prefect，相关任务未被立即重新督办",
+                "为报送表单服务和命令行设置 PREFECT_API_URL；下一次每日督办会补发",
+            )
+        ]
+    return []
 
 
 def check_calendar(settings: Settings) -> Check:
@@ -191,13 +303,22 @@ def check_calendar(settings: Settings) -> Check:
 
 
 def run_checks(
-    settings: Settings, api: PrefectApi | None, *, pool: str = DEFAULT_POOL
+    settings: Settings,
+    api: PrefectApi | None,
+    *,
+    pool: str = DEFAULT_POOL,
+    now: datetime | None = None,
 ) -> list[Check]:
-    """Run every check; a check that crashes is reported as failed, never raised."""
+    """Run every check; a check that crashes is reported as failed, never raised.
+
+    The pending-events check runs only when the database check passed.
+    """
     checks: list[Check] = []
+    moment = now or clock.now()
     steps: list[tuple[str, Callable[[], list[Check]]]] = [
         ("数据库", lambda: [check_database(settings)]),
         ("Prefect 服务器", lambda: check_prefect(api, pool)),
+        ("报送表单", lambda: check_portal(settings)),
         ("邮件服务器", lambda: [check_smtp(settings)]),
         ("公开地址", lambda: [check_public_url(settings)]),
         ("文档转换", lambda: [check_document_converter()]),
@@ -208,4 +329,9 @@ def run_checks(
             checks.extend(step())
         except Exception as exc:
             checks.append(Check(name, False, f"检查出错：{type(exc).__name__}: {exc}"))
+        if name == "数据库" and checks[-1].ok:
+            try:
+                checks.extend(check_pending_events(settings, moment))
+            except Exception as exc:
+                checks.append(Check("报送事件", False, f"检查出错：{type(exc).__name__}: {exc}"))
     return checks

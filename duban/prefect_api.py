@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from pydantic import SecretStr
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 DEFAULT_POOL = "duban-pool"
@@ -75,14 +76,17 @@ class PrefectApi:
 
     @classmethod
     def from_settings(cls) -> PrefectApi | None:
-        """The configured API (PREFECT_API_URL), or None when only the ephemeral one exists."""
-        from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL
+        """The configured API (PREFECT_API_URL), or None when only the ephemeral one exists.
 
-        url = PREFECT_API_URL.value()
-        if not url:
+        Reads Prefect's current settings (environment, profile, `prefect.toml`), the way
+        Prefect's own client does; the auth string is a `SecretStr` there.
+        """
+        from prefect.settings import get_current_settings
+
+        api = get_current_settings().api
+        if not api.url:
             return None
-        auth = PREFECT_API_AUTH_STRING.value()
-        return cls(url=url.rstrip("/"), auth_string=auth.get_secret_value() if auth else "")
+        return cls(url=api.url.rstrip("/"), auth_string=secret_text(api.auth_string))
 
     def _headers(self) -> dict[str, str]:
         if not self.auth_string:
@@ -178,6 +182,16 @@ class PrefectApi:
         if not crashes or trigger.get("posture") != "Proactive":
             return None
         return int(float(trigger.get("within", 0)))
+
+
+def secret_text(value: SecretStr | str | None) -> str:
+    """The plain text of a setting that Prefect types as `SecretStr` in one place and `str` in
+    another (`PREFECT_API_AUTH_STRING.value()` is a plain string in 3.8); "" for None."""
+    if value is None:
+        return ""
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
+    return value
 
 
 def _same(stored: Any, wanted: Any) -> bool:

@@ -97,6 +97,13 @@ def publish_if_configured(sessions: sessionmaker[Session], now: datetime) -> int
     return publish_pending_events(sessions=sessions, now=now)
 
 
+def _prefect_api_configured() -> bool:
+    """Whether submissions are emitted to a Prefect server at once (`duban doctor` asks)."""
+    from prefect.settings import get_current_settings
+
+    return bool(get_current_settings().api.url)
+
+
 def template_environment() -> jinja2.Environment:
     """The portal's one Jinja2 environment: autoescape on, undefined variables are errors."""
     return jinja2.Environment(
@@ -349,7 +356,7 @@ def create_app(
         except Exception:
             logger.exception("portal health check: database unreachable")
             return JSONResponse({"status": "database unavailable"}, status_code=503)
-        return JSONResponse({"status": "ok"})
+        return JSONResponse({"status": "ok", "prefect_api": _prefect_api_configured()})
 
     async def server_error(request: Request, exc: Exception) -> Response:  # noqa: ARG001
         return render(request, "server_error.html", {}, status=500)

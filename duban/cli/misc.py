@@ -24,22 +24,27 @@ def init_command() -> None:
     console.print(f"数据库：{engine.url.render_as_string(hide_password=True)}（版本 {after}）")
 
 
+def prefect_server_process(host: str, port: int) -> tuple[list[str], dict[str, str]]:
+    """The argv and environment of `prefect server start` on `host:port` (UI at the same
+    address; PREFECT_HOME and the quiet defaults come from `configure_prefect_defaults`)."""
+    env = dict(os.environ)
+    env.pop("PREFECT_API_URL", None)
+    env["PREFECT_SERVER_API_HOST"] = host
+    env["PREFECT_SERVER_API_PORT"] = str(port)
+    env["PREFECT_UI_API_URL"] = f"http://{host}:{port}/api"
+    argv = [sys.executable, "-m", "prefect", "server", "start", "--host", host, "--port", str(port)]
+    return argv, env
+
+
 def ui_command(
     port: int = typer.Option(4200, help="Prefect 界面端口。"),
     host: str = typer.Option("127.0.0.1", help="监听地址。"),
 ) -> None:
     """启动 Prefect 服务器和界面，查看督办流程的运行、状态、事件和产出。"""
-    env = dict(os.environ)
-    env["PREFECT_SERVER_API_HOST"] = host
-    env["PREFECT_SERVER_API_PORT"] = str(port)
-    env["PREFECT_UI_API_URL"] = f"http://{host}:{port}/api"
+    argv, env = prefect_server_process(host, port)
     console.print(f"Prefect 界面：http://{host}:{port}  （按 Ctrl+C 退出）")
     console.print(f"让命令行使用此服务器：export PREFECT_API_URL=http://{host}:{port}/api")
-    completed = subprocess.run(  # noqa: S603
-        [sys.executable, "-m", "prefect", "server", "start", "--host", host, "--port", str(port)],
-        env=env,
-        check=False,
-    )
+    completed = subprocess.run(argv, env=env, check=False)  # noqa: S603
     raise typer.Exit(completed.returncode)
 
 

@@ -8,10 +8,12 @@ supervisor approving extension requests, and the quarter and year review flows.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
+from time import perf_counter
 
 import httpx
 from sqlalchemy import select
@@ -50,6 +52,12 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 PLAN_FILE = EXAMPLES / "changzhi_2021_work_points.txt"
 DIRECTORY_FILE = EXAMPLES / "departments.yaml"
 QUARTER_ENDS = ((2, 6), (3, 9), (4, 12))
+PHASE_PREPARE = "准备"
+PHASE_FIRST_DAY = "首次巡检（含启动 Prefect 临时服务器）"
+PHASE_SUPERVISION = "每日巡检（Prefect 流程）"
+PHASE_RELAY = "邮件投递"
+PHASE_FORM = "读邮件与表单往返"
+PHASE_REPORTS = "通报生成"
 
 
 @dataclass(frozen=True)
@@ -72,6 +80,17 @@ class DemoRun:
     extensions_requested: int = 0
     extensions_approved: int = 0
     workdays: int = 0
+    seconds: dict[str, float] = field(default_factory=dict)
+    final_moment: datetime | None = None
+
+    @contextmanager
+    def timed(self, phase: str) -> Iterator[None]:
+        """Add the block's wall time to `seconds[phase]`."""
+        started = perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[phase] = self.seconds.get(phase, 0.0) + perf_counter() - started
 
 
 def reset_data_dir(settings: Settings) -> None:
@@ -207,8 +226,11 @@ async def simulate_year(
     smtp_port: int,
     portal_port: int,
     on_day: Callable[[date, int], None] = lambda _day, _total: None,
+    on_report: Callable[[str, dict[str, str]], None] = lambda _period, _files: None,
 ) -> DemoRun:
-    """Run the whole demo year; `on_day(day, total)` reports progress after each working day.
+    """Run the whole demo year; `on_day(day, total)` reports progress after each working day,
+    `on_report(period, files)` each report written. `DemoRun.seconds` holds the wall time
+    per phase (the pass with Prefect's run cost, mail relay, form round trips, reports).
 
     Each working day `flows.simulate.simulate` runs the plan's supervision pass at 09:00;
     then the day continues here: mail is relayed to the SMTP sink, the supervisor decides
@@ -219,11 +241,13 @@ async def simulate_year(
     from flows.simulate import simulate
 
     calendar = default_calendar()
+    started = perf_counter()
     store, plan_id = prepare(settings, start=options.start)
-    run = DemoRun(plan_id=plan_id)
+    run = DemoRun(plan_id=plan_id, seconds={PHASE_PREPARE: perf_counter() - started})
     out_dir = options.out_dir or settings.data_dir / "reports"
     sim = SimClock(at(options.start, 8, 0))
     inbox = Inbox()
+    mark = [perf_counter()]
     total = calendar.workdays_between(options.start - timedelta(days=1), options.until)
     quarter_days = {
         calendar.last_workday_of_quarter(options.until.year, q): f"{options.until.year}Q{q}"
@@ -231,31 +255,42 @@ async def simulate_year(
     }
 
     async def after_pass(day: date) -> None:
+        phase = PHASE_SUPERVISION if run.workdays else PHASE_FIRST_DAY
+        run.seconds[phase] = run.seconds.get(phase, 0.0) + perf_counter() - mark[0]
         sim.moment = at(day, 9, 30)
-        await relay_once(sessions=store.sessions, settings=settings, now=sim.moment)
-        collect_links(
-            inbox=inbox, mail_store=settings.mail_store, settings=settings, now=sim.moment
-        )
-        supervisor_decides(store=store, today=day, now=sim.moment, run=run)
-        sim.moment = at(day, 10, 0)
-        departments_act(
-            store=store,
-            client=client,
-            inbox=inbox,
-            today=day,
-            calendar=calendar,
-            script=options.script,
-            run=run,
-        )
-        await relay_once(sessions=store.sessions, settings=settings, now=sim.moment)
+        with run.timed(PHASE_RELAY):
+            await relay_once(sessions=store.sessions, settings=settings, now=sim.moment)
+        with run.timed(PHASE_FORM):
+            collect_links(
+                inbox=inbox, mail_store=settings.mail_store, settings=settings, now=sim.moment
+            )
+            supervisor_decides(store=store, today=day, now=sim.moment, run=run)
+            sim.moment = at(day, 10, 0)
+            departments_act(
+                store=store,
+                client=client,
+                inbox=inbox,
+                today=day,
+                calendar=calendar,
+                script=options.script,
+                run=run,
+            )
+        with run.timed(PHASE_RELAY):
+            await relay_once(sessions=store.sessions, settings=settings, now=sim.moment)
         if day in quarter_days:
             sim.moment = at(day, 17, 0)
-            result = await quarter_review(
-                plan_id=plan_id, quarter=quarter_days[day], as_of=sim.moment, out_dir=str(out_dir)
-            )
+            with run.timed(PHASE_REPORTS):
+                result = await quarter_review(
+                    plan_id=plan_id,
+                    quarter=quarter_days[day],
+                    as_of=sim.moment,
+                    out_dir=str(out_dir),
+                )
             run.reports[quarter_days[day]] = dict(result["files"])
+            on_report(quarter_days[day], run.reports[quarter_days[day]])
         run.workdays += 1
         on_day(day, total)
+        mark[0] = perf_counter()
 
     with (
         local_services(
@@ -267,11 +302,17 @@ async def simulate_year(
         ),
         httpx.Client(timeout=30) as client,
     ):
+        mark[0] = perf_counter()
         await simulate(plan_id, options.start, options.until, on_day=after_pass, calendar=calendar)
         sim.moment = at(options.until, 17, 30)
-        result = await year_review(plan_id=plan_id, as_of=sim.moment, out_dir=str(out_dir))
-        run.reports[f"{options.until.year}年度"] = dict(result["files"])
-        await relay_once(sessions=store.sessions, settings=settings, now=sim.moment)
+        with run.timed(PHASE_REPORTS):
+            result = await year_review(plan_id=plan_id, as_of=sim.moment, out_dir=str(out_dir))
+        period = f"{options.until.year}年度"
+        run.reports[period] = dict(result["files"])
+        on_report(period, run.reports[period])
+        with run.timed(PHASE_RELAY):
+            await relay_once(sessions=store.sessions, settings=settings, now=sim.moment)
+    run.final_moment = sim.moment
     return run
 
 

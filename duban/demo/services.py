@@ -92,3 +92,26 @@ def local_services(
 def pick_ports() -> tuple[int, int]:
     """Two free loopback ports: SMTP sink and form app."""
     return free_port(), free_port()
+
+
+def serve_form(settings: Settings, moment: datetime) -> None:
+    """Serve the check-in form on the configured address with the clock frozen at `moment`
+    (the demo's end), until interrupted. Events stay pending: no Prefect server is running."""
+    from duban.runtime import open_store
+
+    store = open_store(settings)
+    app = RedactedAccessLog(
+        create_app(settings, store.sessions, now=lambda: moment, publish=_leave_pending)
+    )
+    uvicorn.run(
+        app,
+        host=settings.portal_host,
+        port=settings.portal_port,
+        access_log=False,
+        log_level="warning",
+        server_header=False,
+    )
+
+
+def _leave_pending(sessions: sessionmaker[Session], now: datetime) -> int:  # noqa: ARG001
+    return 0

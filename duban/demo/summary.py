@@ -53,13 +53,9 @@ class DemoSummary:
     mail_count: int
 
 
-def summarise(*, session: Session, plan_id: int, until: date, mail_store: Path) -> DemoSummary:
-    """Count what the run left: a check-in is on time when first submitted by its due date."""
-    colour_query = (
-        select(Item.colour, func.count()).where(Item.plan_id == plan_id).group_by(Item.colour)
-    )
-    colours: dict[str, int] = {row[0]: row[1] for row in session.execute(colour_query)}
-    notices = {
+def notice_counts(*, session: Session, plan_id: int) -> dict[tuple[str, int], int]:
+    """Notices of the plan so far by (kind, level), in one query."""
+    return {
         (kind, level): count
         for kind, level, count in session.execute(
             select(Notice.kind, Notice.level, func.count())
@@ -68,6 +64,15 @@ def summarise(*, session: Session, plan_id: int, until: date, mail_store: Path) 
             .group_by(Notice.kind, Notice.level)
         ).all()
     }
+
+
+def summarise(*, session: Session, plan_id: int, until: date, mail_store: Path) -> DemoSummary:
+    """Count what the run left: a check-in is on time when first submitted by its due date."""
+    colour_query = (
+        select(Item.colour, func.count()).where(Item.plan_id == plan_id).group_by(Item.colour)
+    )
+    colours: dict[str, int] = {row[0]: row[1] for row in session.execute(colour_query)}
+    notices = notice_counts(session=session, plan_id=plan_id)
     rows = session.execute(
         select(Department.name, Checkin.due_date, Checkin.submitted_at)
         .join(Department, Department.id == Checkin.department_id)

@@ -427,7 +427,7 @@ async def test_only_own_routes_and_health(portal: Portal) -> None:
     async with portal.client() as client:
         health = await client.get("/healthz")
         missing = [await client.get(path) for path in ("/docs", "/openapi.json", "/c/")]
-    assert health.status_code == 200 and health.json() == {"status": "ok"}
+    assert health.status_code == 200 and health.json()["status"] == "ok"
     assert [reply.status_code for reply in missing] == [404, 404, 404]
 
 

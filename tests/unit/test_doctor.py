@@ -6,7 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from duban.doctor import check_prefect, check_public_url, check_smtp, run_checks
+from duban.doctor import (
+    _deployed,
+    check_portal,
+    check_prefect,
+    check_public_url,
+    check_smtp,
+    run_checks,
+)
 from models.settings import Settings
 
 PROD_SECRET = "x" * 40
@@ -51,8 +58,23 @@ def test_without_a_prefect_api_the_report_says_how_to_get_one() -> None:
 
 
 def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
-    checks = run_checks(settings(data_dir=tmp_path, smtp_port=9, smtp_timeout_seconds=2), None)
+    checks = run_checks(
+        settings(data_dir=tmp_path, smtp_port=9, smtp_timeout_seconds=2, portal_port=9), None
+    )
     failed = {check.name for check in checks if not check.ok}
-    assert failed == {"数据库", "Prefect 服务器", "邮件服务器"}
+    assert failed == {"数据库", "Prefect 服务器", "报送表单", "邮件服务器"}
     database = next(check for check in checks if check.name == "数据库")
     assert database.fix == "运行 duban db upgrade"
+
+
+def test_a_stopped_form_is_reported_with_how_to_start_it() -> None:
+    (check,) = check_portal(settings(portal_host="0.0.0.0", portal_port=9))  # noqa: S104
+    assert not check.ok
+    assert check.detail.startswith("http://127.0.0.1:9/healthz 无法连接")
+    assert "duban portal" in check.fix
+
+
+def test_deployments_named_per_plan_count_as_present() -> None:
+    assert _deployed("supervise-plan", {"supervise-plan-3"})
+    assert _deployed("supervise-plan", {"supervise-plan"})
+    assert not _deployed("supervise-plan", {"supervise-plan-x", "supervise-item"})
