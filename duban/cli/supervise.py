@@ -20,6 +20,7 @@ from models.db import transaction
 from models.directory import Department, DepartmentAlias
 from models.errors import DubanError, InputError, NotFoundError
 from models.plan import Item
+from models.plan_year import plan_year_over
 from models.policy import load_policy, parse_policy
 from models.settings import Environment, get_settings
 from tasks.assignment import assign_item, item_label, reassign_item, start_supervision
@@ -99,7 +100,7 @@ def start_command(
     production = get_settings().env is Environment.production
     with transaction(store.sessions) as session:
         stored = get_plan(session=session, plan_ref=plan, option="duban start 编号")
-        if stored.status == "imported" and stored.year < clock.local_date(moment).year:
+        if stored.status == "imported" and plan_year_over(stored.year, clock.local_date(moment)):
             raise DubanError(_year_over_message(stored.id, stored.title, stored.year))
         calendar = work_calendar(session=session)
         uncovered = calendar.source(stored.year) is CalendarSource.weekends_only
