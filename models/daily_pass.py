@@ -414,6 +414,24 @@ def assignment_notice(
     )
 
 
+def deadline_ends(
+    items: Iterable[Item], *, start: date, policy: SupervisionPolicy
+) -> dict[int, date]:
+    """Each item's own dated 完成时限, where it has one after `start` and the policy uses it:
+    the end of the straight line its targets' pace is measured against."""
+    if not policy.item_deadlines:
+        return {}
+    ends: dict[int, date] = {}
+    for item in items:
+        deadline = item.deadline or {}
+        due = deadline.get("due") if deadline.get("kind") == "date" else None
+        if isinstance(due, str):
+            day = date.fromisoformat(due)
+            if day > start:
+                ends[item.id] = day
+    return ends
+
+
 def reported_signals(
     *,
     latest: Mapping[tuple[int, int], Submission],
@@ -421,12 +439,14 @@ def reported_signals(
     today: date,
     start: date,
     end: date,
+    ends: Mapping[int, date] | None = None,
 ) -> dict[int, tuple[tuple[SelfStatus, ...], tuple[PaceStatus, ...]]]:
     """Per item: the departments' latest self-reported statuses and each target's pace.
 
     A target's reported value is the highest of the departments' latest reported values
     (departments that share a target report the item's running total; the highest cannot
-    double count). Pace runs on a straight line from `start` to `end`.
+    double count). Pace (序时进度) runs on a straight line from `start` to the item's own
+    deadline in `ends`, else to `end`.
     """
     statuses: defaultdict[int, list[SelfStatus]] = defaultdict(list)
     values: defaultdict[int, dict[str, float]] = defaultdict(dict)
@@ -444,7 +464,12 @@ def reported_signals(
         if reported is not None:
             pace[target.item_id].append(
                 pace_status(
-                    reported, target.comparator, target.value, start=start, as_of=today, end=end
+                    reported,
+                    target.comparator,
+                    target.value,
+                    start=start,
+                    as_of=today,
+                    end=(ends or {}).get(target.item_id, end),
                 )
             )
     return {
@@ -545,6 +570,7 @@ def decide_chunk(facts: ChunkFacts) -> ChunkDecision:
         today=today,
         start=facts.started_on,
         end=date(facts.year, 12, 31),
+        ends=deadline_ends(facts.items, start=facts.started_on, policy=facts.policy),
     )
     for item in facts.items:
         result = decision.results[item.id]

@@ -166,3 +166,36 @@ def test_milestones_due_is_the_pace() -> None:
     assert milestones_due(MILESTONES, date(2023, 4, 1)) == 1
     assert milestones_due(MILESTONES, date(2023, 7, 1)) == 2
     assert milestones_due(MILESTONES, date(2024, 1, 1)) == 3
+
+
+def test_pace_runs_to_the_items_own_deadline() -> None:
+    from models.daily_pass import deadline_ends, reported_signals
+    from models.plan import Item, Target
+    from models.supervision import Submission
+
+    june = Item(id=1, deadline={"kind": "date", "text": "6月底前", "due": "2023-06-30"})
+    ongoing = Item(id=2, deadline={"kind": "ongoing", "text": "长期坚持"})
+    start = date(2023, 1, 1)
+    ends = deadline_ends([june, ongoing], start=start, policy=POLICY)
+    assert ends == {1: date(2023, 6, 30)}
+    assert (
+        deadline_ends(
+            [june], start=start, policy=POLICY.model_copy(update={"item_deadlines": False})
+        )
+        == {}
+    )
+    targets = [
+        Target(id=10, item_id=1, text="不少于100场次", comparator="ge", value=100, unit="场次"),
+        Target(id=20, item_id=2, text="不少于100场次", comparator="ge", value=100, unit="场次"),
+    ]
+    latest = {
+        (1, 5): Submission(status="on_track", values={"10": 40}),
+        (2, 5): Submission(status="on_track", values={"20": 40}),
+    }
+    signals = reported_signals(
+        latest=latest, targets=targets, today=date(2023, 4, 1), start=start,
+        end=date(2023, 12, 31), ends=ends,
+    )  # fmt: skip
+    # 40 of 100 on 1 April: on pace for the year's end, behind for a June deadline.
+    assert signals[2][1] == ("on_pace",)
+    assert signals[1][1] == ("behind",)
