@@ -163,6 +163,7 @@ class CheckinRow:
     due_date: date
     status: str
     submitted_at: datetime | None
+    asks: str = ""
 
 
 @dataclass(frozen=True)
@@ -321,6 +322,19 @@ class BlockedLine:
 
 
 @dataclass(frozen=True)
+class MilestoneLine:
+    """A check-in asking for a milestone's output (时序进度) that was reported late or not yet:
+    `submitted_on` is None while it is missing."""
+
+    number: str
+    title: str
+    department: str
+    asks: str
+    due_date: date
+    submitted_on: date | None
+
+
+@dataclass(frozen=True)
 class WeekPoint:
     """Colour counts of the plan's items at the end of one week."""
 
@@ -347,6 +361,7 @@ class Review:
     blocked: tuple[BlockedLine, ...]
     weeks: tuple[WeekPoint, ...]
     item_count: int = field(default=0)
+    missed_milestones: tuple[MilestoneLine, ...] = field(default=())
 
     @property
     def summary(self) -> dict[str, object]:

@@ -32,6 +32,7 @@ from models.review import (
     DepartmentLine,
     ItemLine,
     ItemRow,
+    MilestoneLine,
     OverdueLine,
     Review,
     ReviewInputs,
@@ -249,7 +250,31 @@ def build_review(inputs: ReviewInputs) -> Review:
         ),
         weeks=weeks,
         item_count=len(items),
+        missed_milestones=_missed_milestones(in_period, outcomes, lines, names),
     )
+
+
+def _missed_milestones(
+    checkins: list[CheckinRow],
+    outcomes: list[str],
+    lines: dict[int, ItemLine],
+    names: dict[int, str],
+) -> tuple[MilestoneLine, ...]:
+    """The period's milestone check-ins (those that ask for a 时序进度 output) reported late
+    or missing, in due-date order."""
+    missed = [
+        MilestoneLine(
+            lines[c.item_id].number,
+            lines[c.item_id].title,
+            names.get(c.department_id, "未知部门"),
+            c.asks,
+            c.due_date,
+            local_date(c.submitted_at) if c.submitted_at is not None else None,
+        )
+        for c, outcome in zip(checkins, outcomes, strict=True)
+        if c.asks and outcome in ("late", "missing") and c.item_id in lines
+    ]
+    return tuple(sorted(missed, key=lambda m: (m.due_date, m.number)))
 
 
 def _department_lines(

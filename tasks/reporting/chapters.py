@@ -66,7 +66,8 @@ def department_blocks(review: Review) -> list[Block]:
 
 
 def attention_blocks(review: Review) -> list[Block]:
-    """Section 四: overdue and escalated items, items with no department, blocked items."""
+    """Section 四: overdue and escalated items, items with no department, blocked items, and
+    milestones (时序进度) reported late or not at all."""
     blocks: list[Block] = [
         Heading(1, "四、需要关注的问题"),
         Heading(2, "（一）逾期未报送和督办事项"),
@@ -126,6 +127,31 @@ def attention_blocks(review: Review) -> list[Block]:
         )
     else:
         blocks.append(Paragraph("本期没有部室报告推进受阻的任务。"))
+    if review.missed_milestones:
+        blocks.append(Heading(2, "（四）未按时序进度报送的节点"))
+        missing = sum(1 for m in review.missed_milestones if m.submitted_on is None)
+        blocks.append(
+            Paragraph(
+                f"本期共有{len(review.missed_milestones)}个时序进度节点未按期报送，"
+                f"其中{missing}个至今未报。"
+            )
+        )
+        blocks.append(
+            Table(
+                ("序号", "任务", "责任部室", "节点要求", "应报日期", "报送情况"),
+                tuple(
+                    (
+                        m.number,
+                        m.title,
+                        m.department,
+                        m.asks,
+                        fmt_day(m.due_date),
+                        f"{fmt_day(m.submitted_on)}补报" if m.submitted_on else "未报送",
+                    )
+                    for m in review.missed_milestones
+                ),
+            )
+        )
     return blocks
 
 

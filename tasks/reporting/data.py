@@ -139,9 +139,15 @@ def load_review_inputs(
     )
     checkins = tuple(
         CheckinRow(
-            cid, item_id, dept, due, status, sub if sub is not None and sub <= as_of else None
+            cid,
+            item_id,
+            dept,
+            due,
+            status,
+            sub if sub is not None and sub <= as_of else None,
+            asks,
         )
-        for cid, item_id, dept, due, status, sub in session.execute(
+        for cid, item_id, dept, due, status, sub, asks in session.execute(
             select(
                 Checkin.id,
                 Checkin.item_id,
@@ -149,6 +155,7 @@ def load_review_inputs(
                 Checkin.due_date,
                 Checkin.status,
                 Checkin.submitted_at,
+                Checkin.asks,
             )
             .join(Item)
             .where(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import struct
 import zlib
+from dataclasses import replace
 from datetime import UTC, date, datetime
 
 import pytest
@@ -38,7 +39,7 @@ from models.review_figures import (
 )
 from tasks.reporting import charts
 from tasks.reporting.markdown import md_escape, render_markdown
-from tasks.reporting.outline import Chart, Paragraph, Table, build_outline
+from tasks.reporting.outline import Chart, Heading, Paragraph, Table, build_outline
 
 AS_OF = datetime(2021, 9, 30, 17, 0, tzinfo=LOCAL_TZ)
 
@@ -327,3 +328,31 @@ def test_department_with_no_submissions_is_named_in_words() -> None:
     text = "".join(b.text for b in blocks if isinstance(b, Paragraph))
     assert "乙部共1个部室本期有到期事项但未报送任何材料" in text
     assert "丙部共1个部室本期没有到期的报送事项" in text
+
+
+def test_milestones_reported_late_or_not_at_all_are_listed() -> None:
+    def asking(due: date, submitted: datetime | None, asks: str, **kw: int) -> CheckinRow:
+        return replace(checkin(due, submitted, **kw), asks=asks)
+
+    review = build_review(
+        small_inputs(
+            checkins=(
+                asking(date(2021, 7, 30), local(7, 29), "7月：完成调研", dept=1, item=1),
+                asking(date(2021, 8, 31), local(9, 3), "8月：出台办法", dept=1, item=1),
+                asking(date(2021, 9, 10), None, "9月上旬：组织验收", dept=2, item=2),
+                checkin(date(2021, 9, 6), None, dept=2, item=2),
+            )
+        )
+    )
+    assert [
+        (m.number, m.department, m.asks, m.due_date, m.submitted_on)
+        for m in review.missed_milestones
+    ] == [
+        ("1", "甲部", "8月：出台办法", date(2021, 8, 31), date(2021, 9, 3)),
+        ("2", "乙部", "9月上旬：组织验收", date(2021, 9, 10), None),
+    ]
+    _, blocks = build_outline(review, generated_at=AS_OF)
+    texts = [b.text for b in blocks if isinstance(b, Paragraph | Heading)]
+    assert "（四）未按时序进度报送的节点" in texts
+    assert "本期共有2个时序进度节点未按期报送，其中1个至今未报。" in texts
+    assert build_review(small_inputs()).missed_milestones == ()
