@@ -15,7 +15,7 @@ from models import clock
 from models.department_match import DepartmentMatcher, Resolution
 from models.directory_file import DirectoryFile, load_directory_file
 from models.errors import InputError
-from models.plan_reader.document import read_plan_file
+from models.plan_reader.document import first_unit_leads, read_plan_file
 from models.plan_schema import ParsedPlan, ParseWarning
 
 app = typer.Typer(help="工作计划：解析、导入、查看。", no_args_is_help=True)
@@ -29,8 +29,12 @@ _FIELD_NAMES = {
 }
 
 
-def _read(file: Path) -> ParsedPlan:
-    return read_plan_file(file, default_year=clock.local_date(clock.now()).year)
+_FIRST_UNIT_LEADS_HELP = "只写责任单位的计划：每项第一个单位为牵头单位，其余为配合单位"
+
+
+def _read(file: Path, *, first_leads: bool = False) -> ParsedPlan:
+    parsed = read_plan_file(file, default_year=clock.local_date(clock.now()).year)
+    return first_unit_leads(parsed) if first_leads else parsed
 
 
 def _matcher_from_file(path: Path) -> DepartmentMatcher:
@@ -69,11 +73,12 @@ def parse_command(
     departments: Path | None = typer.Option(
         None, "--departments", help="部门名录文件；给出时把单位匹配为部门"
     ),
+    first_leads: bool = typer.Option(False, "--first-unit-leads", help=_FIRST_UNIT_LEADS_HELP),
 ) -> None:
     """解析计划文档并输出结果，不写数据库。"""
     if output_format not in {"json", "table"}:
         raise InputError(f"不支持的输出格式：{output_format}（可选 json、table）")
-    parsed = _read(file)
+    parsed = _read(file, first_leads=first_leads)
     if departments is not None:
         resolve_departments(parsed, _matcher_from_file(departments))
     if output_format == "json":
@@ -145,6 +150,7 @@ def import_command(
     keep_script: bool = typer.Option(
         False, "--keep-script", help="保留文档原有字形，不转为简体（或设 DUBAN_KEEP_SCRIPT=true）"
     ),
+    first_leads: bool = typer.Option(False, "--first-unit-leads", help=_FIRST_UNIT_LEADS_HELP),
 ) -> None:
     """预览并导入计划：同一文件重复导入不做改动；新版本先列出差异，确认后才应用。"""
     from duban.runtime import open_store
@@ -152,9 +158,9 @@ def import_command(
     from tasks.plan_import import digest_bytes, import_plan
     from tasks.plan_units import resolve_flagged
 
-    parsed = _read(file)
+    parsed = _read(file, first_leads=first_leads)
     keep = keep_script or get_settings().keep_script
-    digest = digest_bytes(file.read_bytes())
+    digest = digest_bytes(file.read_bytes() + (b"\0first-unit-leads" if first_leads else b""))
     directory = load_directory_file(departments) if departments is not None else None
     units = _parse_mapping(mapping)
     store = open_store()

@@ -8,7 +8,7 @@ from rich.table import Table
 
 from duban.cli.output import console, line
 from models.department_match import Resolution
-from models.plan_schema import ParsedPlan
+from models.plan_schema import ParsedDeadline, ParsedPlan
 from tasks.plan_import import ImportOutcome
 
 _COMPARATORS = {"ge": "≥", "le": "≤", "gt": ">", "lt": "<", "eq": "=", "approx": "≈"}
@@ -24,6 +24,37 @@ def targets_text(parsed_targets: Sequence[tuple[str, str, float, str]]) -> str:
         f"{text}（{_COMPARATORS.get(comp, comp)}{value:g}{unit}）"
         for text, comp, value, unit in parsed_targets
     )
+
+
+_RULES = {"monthly": "每月", "quarterly": "每季度", "half_yearly": "每半年", "yearly": "每年"}
+
+
+def deadline_text(deadline: ParsedDeadline | None) -> str:
+    """`2023-06-30（6月底前）`, `每季度（每季度末）`, `长期（长期坚持）`, or ""."""
+    if deadline is None:
+        return ""
+    if deadline.kind == "date" and deadline.due is not None:
+        read = deadline.due.isoformat()
+    elif deadline.kind == "recurring":
+        read = _RULES.get(deadline.rule or "", deadline.rule or "")
+    else:
+        read = "长期"
+    return f"{read}（{deadline.text}）"
+
+
+def _print_schedules(parsed: ParsedPlan) -> None:
+    """Items' own 完成时限, 时序进度 and 考核要点, when the document gives any."""
+    given = [item for item in parsed.items if item.deadline or item.milestones or item.criteria]
+    if not given:
+        return
+    table = Table("序号", "完成时限", "时序进度", "考核要点", title="完成时限与时序进度")
+    for item in given:
+        milestones = "\n".join(
+            f"{m.start.month}/{m.start.day}–{m.end.month}/{m.end.day} {m.text}：{m.output}"
+            for m in item.milestones
+        )
+        table.add_row(item.number, deadline_text(item.deadline), milestones, item.criteria)
+    console.print(table)
 
 
 def print_preview(parsed: ParsedPlan) -> None:
@@ -61,6 +92,7 @@ def print_preview(parsed: ParsedPlan) -> None:
             targets_text(targets),
         )
     console.print(items)
+    _print_schedules(parsed)
     phases = Table("阶段", "名称", "起", "止", "开始日期", "结束日期", title="实施阶段")
     for phase in parsed.phases:
         phases.add_row(

@@ -261,6 +261,21 @@ def read_bounded(path: Path, limit: int = MAX_BYTES) -> bytes:
     return data
 
 
+FIRST_UNIT_LEADS = "按“第一个责任单位为牵头单位”读取：每项所列第一个单位牵头，其余配合"
+
+
+def first_unit_leads(parsed: ParsedPlan) -> ParsedPlan:
+    """The plan read with the convention that an item's first listed unit leads and the
+    others support (plans that give only 责任单位, e.g. 杭州's): applied to items that list
+    several leads and no support, and said in the parse report."""
+    changed = parsed.model_copy(deep=True)
+    for item in changed.items:
+        if len(item.lead) > 1 and not item.support:
+            item.lead, item.support = item.lead[:1], item.lead[1:]
+    changed.warnings.append(ParseWarning(line=0, reason=FIRST_UNIT_LEADS))
+    return changed
+
+
 def read_plan_file(path: Path, *, default_year: int | None = None) -> ParsedPlan:
     """Read a plan file by extension: text, .docx, .xlsx, .yaml/.yml or .json.
 

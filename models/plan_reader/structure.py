@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 
 from models.errors import InputError
+from models.plan_reader.deadlines import prose_schedule
 from models.plan_reader.normalise import Paragraph
 from models.plan_reader.phases import read_phase
 from models.plan_reader.targets import find_targets
@@ -93,7 +94,7 @@ def _section_title(rest: str) -> tuple[str, str]:
     return rest[: match.start()], rest[match.end() :].strip()
 
 
-def _finish(draft: _Draft, out: Structure) -> None:
+def _finish(draft: _Draft, out: Structure, year: int) -> None:
     if len(out.items) >= MAX_ITEMS:
         raise InputError(
             f"任务条目超过 {MAX_ITEMS} 项（第{draft.line}行起），超出上限；请拆分为多个计划文件"
@@ -111,6 +112,10 @@ def _finish(draft: _Draft, out: Structure) -> None:
         out.warnings.append(
             ParseWarning(line=draft.line, reason=f"任务 {draft.number} 未写明牵头单位，需指定")
         )
+    deadline, milestones, criteria, schedule_warnings = prose_schedule(
+        text, year=year, number=draft.number, line=draft.line
+    )
+    out.warnings.extend(schedule_warnings)
     out.items.append(
         ParsedItem(
             number=draft.number,
@@ -122,11 +127,19 @@ def _finish(draft: _Draft, out: Structure) -> None:
             support=units.support,
             targets=find_targets(text),
             line=draft.line,
+            deadline=deadline,
+            milestones=milestones,
+            criteria=criteria,
         )
     )
 
 
 def _phase_of(text: str, year: int, out: Structure) -> ParsedPhase | None:
+    """A phase heading, unless the line names responsible units: a numbered task with a
+    deadline (`2.推进学会改革（10月底前完成）（牵头部室：学会部）`) is an item, not a phase."""
+    _, units = take_trailing_units(text)
+    if units.lead or units.support:
+        return None
     heading = split_title(text)[0] if len(text) > 60 else text
     previous = out.phases[-1].end_date if out.phases else None
     phase = read_phase(heading[:80], year=year, previous_end=previous)
@@ -158,7 +171,7 @@ def read_structure(paragraphs: list[Paragraph], *, year: int) -> Structure:
         nonlocal draft
         if draft is not None:
             before = len(out.items)
-            _finish(draft, out)
+            _finish(draft, out, year)
             if len(out.items) > before and draft.group is not None:
                 group_counts[len(out.groups) - 1] += 1
             draft = None

@@ -69,12 +69,11 @@ def table_to_plan(
     source_name: str,
     title: str,
     default_year: int | None,
-    first_unit_leads: bool = False,
 ) -> ParsedPlan:
     """Build a plan from table rows (merged cells already filled); raise `InputError` if none.
 
-    With only a 责任单位 column, every unit listed leads, unless `first_unit_leads` (the
-    convention that the first listed unit leads and the rest support).
+    With only a 责任单位 column, every unit listed leads (`document.first_unit_leads` applies
+    the convention that the first listed leads, when the user says so).
     """
     found = _header(rows)
     if found is None:
@@ -82,7 +81,6 @@ def table_to_plan(
     start, columns = found
     lead_col = columns.get("lead", columns.get("resp"))
     support_col = columns.get("support", columns.get("resp") if "lead" in columns else None)
-    split_first = first_unit_leads and "lead" not in columns and "support" not in columns
     year_match = _YEAR.search(title) or _YEAR.search(source_name)
     year = int(year_match.group(1)) if year_match else default_year
     sections: list[ParsedSection] = []
@@ -122,8 +120,6 @@ def table_to_plan(
         warnings.extend(schedule_warnings)
         lead = split_units(cell(row, lead_col))
         support = split_units(cell(row, support_col)) if support_col != lead_col else []
-        if split_first and len(lead) > 1:
-            lead, support = lead[:1], lead[1:]
         if not lead:
             warnings.append(
                 ParseWarning(line=offset, reason=f"任务 {number} 未写明牵头单位，需指定")
@@ -147,8 +143,6 @@ def table_to_plan(
         )
     if not items:
         raise InputError("表格中没有任务行", path=source_name)
-    if split_first:
-        warnings.append(ParseWarning(line=0, reason="按“第一个责任单位为牵头单位”读取牵头与配合"))
     if year is None:
         raise InputError("找不到计划年度（标题或文件名中没有“20XX年”）", path=source_name)
     if year_match is None:

@@ -204,3 +204,26 @@ def test_milestones_opening_clauses_with_a_comma_and_chinese_numerals() -> None:
     ]
     # A month with a comma inside a sentence is not a milestone.
     assert read_milestones("力争在6月，完成全部任务。", year=2023) == ([], [])
+
+
+def test_prose_items_carry_their_schedule_and_a_dated_task_is_not_a_phase() -> None:
+    from models.plan_reader.document import parse_plan_text
+
+    plan = parse_plan_text(
+        "某市科协2023年工作方案\n"
+        "一、加强建设\n"
+        "1.开展科普日活动。时序进度：8月：制定方案 9月：集中开展。"
+        "完成时限：9月底前；考核要点：不少于200场次（牵头部室：普及部）\n"
+        "2.推进学会改革（10月底前完成）。（牵头部室：学会部）\n"
+        "3.建设科普阵地。（牵头部室：普及部）\n",
+        source_name="plan.txt",
+    )
+    assert [item.number for item in plan.items] == ["1", "2", "3"]
+    first, second, third = plan.items
+    assert first.deadline is not None and first.deadline.due == date(2023, 9, 30)
+    assert [m.text for m in first.milestones] == ["8月", "9月"]
+    assert first.criteria == "不少于200场次"
+    assert second.lead == ["学会部"]
+    assert second.deadline is not None and second.deadline.due == date(2023, 10, 31)
+    assert third.deadline is None and third.milestones == []
+    assert all(phase.name != "推进学会改革" for phase in plan.phases)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from models.plan_reader.document import read_plan_file
+from models.plan_reader.document import FIRST_UNIT_LEADS, first_unit_leads, read_plan_file
 from models.plan_reader.units import split_units
 from models.plan_reader.xlsx import table_to_plan
 from tests.plan_tables import SECTIONS, YEAR, tasks, write_docx, write_xlsx
@@ -115,11 +115,14 @@ def test_unreadable_or_out_of_year_schedule_warns_and_falls_back() -> None:
 
 
 def test_first_unit_leads_when_told() -> None:
-    rows = _rows(("甲任务。", "", "学会部、普及部、办公室", "年内"))
+    rows = _rows(
+        ("甲任务。", "", "学会部、普及部、办公室", "年内"),
+        ("乙任务。", "", "办公室", "年内"),
+    )
     plain = table_to_plan(rows, source_name="x.xlsx", title="2023年分工", default_year=None)
     assert (plain.items[0].lead, plain.items[0].support) == (["学会部", "普及部", "办公室"], [])
-    told = table_to_plan(
-        rows, source_name="x.xlsx", title="2023年分工", default_year=None, first_unit_leads=True
-    )
+    told = first_unit_leads(plain)
     assert (told.items[0].lead, told.items[0].support) == (["学会部"], ["普及部", "办公室"])
-    assert "按“第一个责任单位为牵头单位”读取牵头与配合" in [w.reason for w in told.warnings]
+    assert (told.items[1].lead, told.items[1].support) == (["办公室"], [])
+    assert FIRST_UNIT_LEADS in [w.reason for w in told.warnings]
+    assert plain.items[0].support == []
