@@ -103,3 +103,30 @@ def test_item_schedules_drive_checkins_and_their_emails(tmp_path: Path) -> None:
         ).all()
         assert generic and all("本次报送要求" not in m.text_body for m in generic)
     engine.dispose()
+
+
+def test_first_unit_leads_as_a_user_asks_for_it(tmp_path: Path) -> None:
+    import json
+
+    import openpyxl
+
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    assert sheet is not None
+    sheet.append(["2023年重点任务分工方案"])
+    sheet.append(["序号", "工作任务", "责任单位", "完成时限"])
+    sheet.append(["1", "建设科普阵地。", "普及部、学会部、办公室", "年内完成"])
+    path = tmp_path / "分工.xlsx"
+    workbook.save(path)
+    env = {**os.environ, "DUBAN_DATA_DIR": str(tmp_path)}
+    plain = _run(env, "plan", "parse", str(path), "--format", "json")
+    told = _run(env, "plan", "parse", str(path), "--format", "json", "--first-unit-leads")
+    assert plain.returncode == 0 and told.returncode == 0, plain.stderr + told.stderr
+    before, after = json.loads(plain.stdout)["items"][0], json.loads(told.stdout)
+    assert (before["lead"], before["support"]) == (["普及部", "学会部", "办公室"], [])
+    assert (after["items"][0]["lead"], after["items"][0]["support"]) == (
+        ["普及部"],
+        ["学会部", "办公室"],
+    )
+    assert any("第一个责任单位为牵头单位" in w["reason"] for w in after["warnings"])
+    assert after["items"][0]["deadline"]["due"] == "2023-12-31"
