@@ -10,8 +10,10 @@ pdfminer cannot parse is refused with one line.
 
 from __future__ import annotations
 
+import multiprocessing
 import re
 from collections import Counter
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 from models.errors import InputError
@@ -125,8 +127,99 @@ def _table_rows(tables: list[list[list[str | None]]]) -> list[Row]:
     return rows
 
 
+PDF_MEMORY_BYTES = 768 * 1024 * 1024
+"""Memory a PDF may take to read beyond what the reading process already holds."""
+PDF_SECONDS = 120.0
+"""Wall time a PDF may take to read."""
+
+
 def read_pdf(path: Path, *, default_year: int | None = None) -> ParsedPlan:
-    """Read a PDF plan: its task table if it has one, else its text. Raises `InputError`."""
+    """Read a PDF plan: its task table if it has one, else its text. Raises `InputError`.
+
+    A PDF's streams are compressed and can unpack to any size (a PDF bomb), which no page or
+    character limit sees before the library has unpacked them; so the PDF is read in a
+    forked child process whose address space is capped at `PDF_MEMORY_BYTES` above the
+    parent's and which is killed after `PDF_SECONDS`. Either limit is one clear line.
+    """
+    context = multiprocessing.get_context("fork")
+    receiver, sender = context.Pipe(duplex=False)
+    child = context.Process(target=_read_in_child, args=(sender, path, default_year), daemon=True)
+    child.start()
+    sender.close()
+    try:
+        if not receiver.poll(PDF_SECONDS):
+            raise InputError(
+                f"PDF 读取超过 {PDF_SECONDS:.0f} 秒仍未完成（文件过于复杂或已损坏），已停止",
+                path=path,
+            )
+        outcome, value = receiver.recv()
+    except EOFError:
+        raise InputError(
+            f"PDF 解压后超出内存上限（{PDF_MEMORY_BYTES // 1048576} MB），可能是异常构造的文件",
+            path=path,
+        ) from None
+    finally:
+        receiver.close()
+        if child.is_alive():
+            child.kill()
+        child.join()
+    if outcome == "plan" and isinstance(value, ParsedPlan):
+        return value
+    if outcome == "memory":
+        raise InputError(
+            f"PDF 解压后超出内存上限（{PDF_MEMORY_BYTES // 1048576} MB），可能是异常构造的文件",
+            path=path,
+        )
+    reason, line = value if isinstance(value, tuple) else (str(value), 0)
+    raise InputError(str(reason), path=path, line=int(line))
+
+
+def _read_in_child(sender: Connection, path: Path, default_year: int | None) -> None:
+    """The child's side of `read_pdf`: cap memory, read, send the plan or the reason."""
+    _cap_memory(PDF_MEMORY_BYTES)
+    try:
+        sender.send(("plan", _read_pdf(path, default_year=default_year)))
+    except InputError as exc:
+        sender.send(("input", (exc.reason, exc.line)))
+    except MemoryError:
+        sender.send(("memory", None))
+    except Exception as exc:  # every failure is one line in the parent
+        sender.send(("input", (f"无法读取 PDF 文件（{type(exc).__name__}）", 0)))
+    finally:
+        sender.close()
+
+
+def _out_of_memory(exc: BaseException) -> bool:
+    """True if `exc`, or what it wraps (pdfplumber wraps pdfminer's errors), is a MemoryError."""
+    todo: list[BaseException] = [exc]
+    visited: set[int] = set()
+    while todo:
+        current = todo.pop()
+        if id(current) in visited:
+            continue
+        visited.add(id(current))
+        if isinstance(current, MemoryError):
+            return True
+        todo += [a for a in current.args if isinstance(a, BaseException)]
+        todo += [c for c in (current.__cause__, current.__context__) if c is not None]
+    return False
+
+
+def _cap_memory(extra: int) -> None:
+    """Limit this process's address space to its current size plus `extra` bytes."""
+    import resource
+
+    current = 0
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmSize:"):
+                current = int(line.split()[1]) * 1024
+    if current:
+        resource.setrlimit(resource.RLIMIT_AS, (current + extra, current + extra))
+
+
+def _read_pdf(path: Path, *, default_year: int | None = None) -> ParsedPlan:
+    """`read_pdf` in the current process, without the memory and time bounds."""
     import pdfplumber
     from pdfminer.pdfdocument import PDFEncryptionError, PDFPasswordIncorrect
 
@@ -166,6 +259,8 @@ def read_pdf(path: Path, *, default_year: int | None = None) -> ParsedPlan:
         except InputError:
             raise
         except Exception as exc:
+            if _out_of_memory(exc):
+                raise MemoryError from exc
             raise InputError(f"无法读取 PDF 文件（{type(exc).__name__}）", path=path) from exc
     if chars == 0:
         raise InputError("PDF 没有文字层（可能是扫描件），无法识别；请提供文字版文件", path=path)
