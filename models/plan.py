@@ -29,6 +29,7 @@ class Plan(Base):
     organisation: Mapped[str] = mapped_column(String(200), default="")
     year: Mapped[int] = mapped_column(Integer)
     issued: Mapped[date | None] = mapped_column(Date, default=None)
+    document_number: Mapped[str | None] = mapped_column(String(60), default=None)
     source_name: Mapped[str] = mapped_column(String(500), default="")
     source_sha256: Mapped[str] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(20), default="imported")

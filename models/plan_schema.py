@@ -166,6 +166,7 @@ class ParsedPlan(BaseModel):
     organisation: OneLine = Field(default="", max_length=200)
     year: int = Field(ge=1900, le=2200)
     issued: date | None = None
+    document_number: str | None = Field(default=None, max_length=60)
     sections: list[ParsedSection] = Field(default_factory=list)
     groups: list[ParsedGroup] = Field(default_factory=list)
     items: list[ParsedItem] = Field(min_length=1)
@@ -187,11 +188,14 @@ class ParsedPlan(BaseModel):
     def contract(self) -> dict[str, Any]:
         """The JSON contract of `duban plan parse`: stable key order, ISO dates.
 
-        `lead_departments`/`support_departments` appear only when a directory resolved them,
+        `document_number` (文号) appears only when the document has one;
+        `lead_departments`/`support_departments` only when a directory resolved them,
         and `deadline`/`milestones`/`criteria` only when the document gives them, so a plan
         without them reads exactly as before.
         """
         data = self.model_dump(mode="json", exclude={"encoding"})
+        if data["document_number"] is None:
+            del data["document_number"]
         for item in data["items"]:
             for key in ("lead_departments", "support_departments"):
                 if item[key] is None:

@@ -321,6 +321,9 @@ def import_plan(
     plan.original_title = original_if_changed(original.title, parsed.title)
     plan.original_organisation = original_if_changed(original.organisation, parsed.organisation)
     plan.issued = parsed.issued or (plan.issued if previous is not None else None)
+    plan.document_number = parsed.document_number or (
+        plan.document_number if previous is not None else None
+    )
     plan.source_name = source_name[:500]
     plan.source_sha256 = source_sha256
     if previous is None:

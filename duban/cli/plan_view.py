@@ -60,6 +60,8 @@ def _print_schedules(parsed: ParsedPlan) -> None:
 def print_preview(parsed: ParsedPlan) -> None:
     """The preview table: metadata, sections, items with units and targets, phases, warnings."""
     issued = f"，印发日期 {parsed.issued.isoformat()}" if parsed.issued else ""
+    if parsed.document_number:
+        issued += f"，文号 {parsed.document_number}"
     console.print(
         line(
             (parsed.title, "bold"),

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from models.errors import InputError
 from models.plan_reader.encoding import MAX_BYTES, decode_text, sniff_binary
-from models.plan_reader.normalise import Paragraph, clean_document
+from models.plan_reader.normalise import DOC_NUMBER, RED_HEAD, Paragraph, clean_document
 from models.plan_reader.phases import default_phases
 from models.plan_reader.structure import first_marker_index, promote_sections, read_structure
 from models.plan_schema import ParsedPlan, ParseWarning
@@ -103,6 +103,8 @@ def _parse_plan_text(
     preamble = paragraphs[: max(cut, 1)]
     title = _title(preamble, source_name)
     issued, organisation = _issued_and_organisation(paragraphs[: cut + 1] + paragraphs[-6:])
+    number = next((p.text.replace(" ", "") for p in preamble if DOC_NUMBER.match(p.text)), None)
+    issuer = next((m.group(1) for p in preamble[:5] if (m := RED_HEAD.match(p.text))), "")
     year_match = _YEAR.search(title)
     if year_match is None and issued is None:
         year_match = next((m for p in preamble if (m := _YEAR.search(p.text))), None)
@@ -121,7 +123,7 @@ def _parse_plan_text(
         raise InputError("找不到计划年度（标题或正文中没有“20XX年”）", path=source_name or None)
     if not organisation:
         prefix = title[: year_match.start()] if year_match and year_match.group(0) in title else ""
-        organisation = prefix if prefix and _ORG_SUFFIX.search(prefix) else ""
+        organisation = prefix if prefix and _ORG_SUFFIX.search(prefix) else issuer
     structure = read_structure(paragraphs, year=year)
     if not structure.items and structure.sections:
         promote_sections(paragraphs, structure)
@@ -142,6 +144,7 @@ def _parse_plan_text(
             organisation=organisation[:200],
             year=year,
             issued=issued,
+            document_number=number[:60] if number else None,
             sections=structure.sections,
             groups=structure.groups,
             items=structure.items,

@@ -176,3 +176,9 @@ def clean_document(text: str) -> CleanDocument:
             if len(paragraphs) > MAX_PARAGRAPHS:
                 raise InputError(f"文档超过 {MAX_PARAGRAPHS} 段，超出上限；请拆分为多个计划文件")
     return CleanDocument(paragraphs, scraped=False)
+
+
+DOC_NUMBER = re.compile(r"^\S{1,16}[〔\[［(（]\d{4}[〕\]］)）]\s*\d{1,4}\s*号$")
+"""A 红头 document's number (文号) on a line of its own: `长科协〔2021〕12号`."""
+RED_HEAD = re.compile(r"^(\S{2,30}?)(?:文件|文件处理笺)$")
+"""The 红头 issuing-body line: `长治市科学技术协会文件`."""

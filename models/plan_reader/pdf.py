@@ -26,7 +26,6 @@ MAX_CHARS_PER_PAGE = 20_000
 _PAGE_NUMBER = re.compile(
     r"^(?:[-—－–_\s]*\d{1,4}[-—－–_\s]*|第\s*\d+\s*页(?:\s*/?\s*共\s*\d+\s*页)?|\d+\s*/\s*\d+)$"
 )
-_DOC_NUMBER = re.compile(r"^\S{1,16}[〔\[［(（]\d{4}[〕\]］)）]\s*\d{1,4}\s*号$")
 _SIGNER = re.compile(r"^签\s*发\s*人\s*[:：]")
 _MARGIN = 0.09
 
@@ -79,7 +78,7 @@ def _paragraphs(
             clean = normalise_line(text)
             if not clean or (at_edge and (_shape(text) in repeated or _PAGE_NUMBER.match(clean))):
                 continue
-            if _PAGE_NUMBER.match(clean) or _DOC_NUMBER.match(clean) or _SIGNER.match(clean):
+            if _PAGE_NUMBER.match(clean) or _SIGNER.match(clean):
                 continue
             if not current:
                 start = (page_number, line_number)
