@@ -206,11 +206,6 @@ def _with_deadline(
     return kept
 
 
-def milestones_due(milestones: Sequence[MilestoneLike], as_of: date) -> int:
-    """How many milestones should be done by `as_of` (their period has ended): 序时进度."""
-    return sum(1 for milestone in milestones if milestone.end < as_of)
-
-
 def stored_schedule(
     deadline: Mapping[str, Any] | None, milestones: Sequence[Mapping[str, Any]]
 ) -> tuple[ParsedDeadline | None, list[ParsedMilestone]]:

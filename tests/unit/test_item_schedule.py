@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date
 
 from models.calendar import default_calendar
-from models.item_schedule import ItemCheckin, item_checkins, milestones_due
+from models.item_schedule import ItemCheckin, item_checkins
 from models.plan_schema import ParsedDeadline, ParsedMilestone
 from models.policy import default_policy
 from models.schedule import default_phase_windows, plan_checkins
@@ -159,13 +159,6 @@ def test_seq_numbers_are_stable_keys() -> None:
     keys = [(c.phase_key, c.seq) for c in first]
     assert len(keys) == len(set(keys))
     assert isinstance(first[0], ItemCheckin)
-
-
-def test_milestones_due_is_the_pace() -> None:
-    assert milestones_due(MILESTONES, date(2023, 3, 31)) == 0
-    assert milestones_due(MILESTONES, date(2023, 4, 1)) == 1
-    assert milestones_due(MILESTONES, date(2023, 7, 1)) == 2
-    assert milestones_due(MILESTONES, date(2024, 1, 1)) == 3
 
 
 def test_pace_runs_to_the_items_own_deadline() -> None:
