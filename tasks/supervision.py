@@ -108,9 +108,13 @@ def preview_pass(
         )
 
 
-@task(name="publish-events", cache_policy=NO_CACHE)
 def publish_events(sessions: Sessions, part: tuple[int, int] | None = None) -> int:
-    """Emit the pending domain events to Prefect (`tasks.events.publish_pending_events`)."""
+    """Emit the pending domain events to Prefect (`tasks.events.publish_pending_events`).
+
+    A plain call, not a task run: publishing drives Prefect's own clients on a thread of its
+    own, and wrapping it in a task run inside a nested async flow (the demo's
+    simulate → supervise-plan → supervise-item) left the task's concurrency-slot request
+    waiting forever."""
     return publish_pending_events(sessions=sessions, now=clock.now(), part=part)
 
 
