@@ -4,6 +4,8 @@ deployment file `duban serve` applies, and the Prefect defaults that keep the fo
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from datetime import date
 from pathlib import Path
 
@@ -12,7 +14,7 @@ import yaml
 from pydantic import SecretStr
 
 from duban.cli.deploy import deployment_file
-from duban.prefect_api import PrefectApi, secret_text
+from duban.prefect_api import secret_text
 from duban.runtime import configure_prefect_defaults
 from models.plan_year import plan_year_over, plan_year_over_message
 from models.settings import Settings
@@ -45,11 +47,21 @@ def test_auth_string_is_read_as_str_or_secret() -> None:
     assert secret_text(None) == ""
 
 
-def test_api_reads_the_auth_string_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:4200/api/")
-    monkeypatch.setenv("PREFECT_API_AUTH_STRING", "duban-admin:secret")
-    api = PrefectApi.from_settings()
-    assert api == PrefectApi("http://127.0.0.1:4200/api", "duban-admin:secret")
+def test_api_reads_the_auth_string_from_the_environment() -> None:
+    # In a fresh process, as a CLI command runs: the test session's Prefect harness holds
+    # settings of its own that would take precedence over the environment here.
+    env = {
+        **os.environ,
+        "PREFECT_API_URL": "http://127.0.0.1:4200/api/",
+        "PREFECT_API_AUTH_STRING": "duban-admin:secret",
+    }
+    code = "from duban.prefect_api import PrefectApi; a = PrefectApi.from_settings(); "
+    code += "print(a.url, a.auth_string)"
+    result = subprocess.run(  # noqa: S603
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["http://127.0.0.1:4200/api", "duban-admin:secret"]
 
 
 def _deployments(text: str) -> dict[str, dict[str, object]]:
