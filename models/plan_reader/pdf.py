@@ -15,6 +15,7 @@ import re
 from collections import Counter
 from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import Any
 
 from models.errors import InputError
 from models.plan_reader.normalise import normalise_line
@@ -36,15 +37,88 @@ def _shape(text: str) -> str:
 
 def _page_lines(page: object) -> list[tuple[str, float, float, float]]:
     """(text, top, x1, size) of each text line of a page, in reading order; the first line
-    is preceded by a marker line `("", 0, x0, 0)` holding the page's leftmost x0."""
+    is preceded by a marker line `("", 0, x0, 0)` holding the page's leftmost x0.
+
+    A two-column page (a gutter free of text down the middle of its body) is read as its
+    full-width head, the left column, the right column, then its full-width foot; a column
+    line's x1 is shifted so that the column's right edge reads as the page's, for the
+    joining of wrapped lines.
+    """
     lines = page.extract_text_lines(layout=False, strip=True)  # type: ignore[attr-defined]
     left = min((float(line["x0"]) for line in lines), default=0.0)
     out: list[tuple[str, float, float, float]] = [("", 0.0, left, 0.0)]
-    for line in lines:
-        chars = line.get("chars") or []
-        size = max((float(c.get("size", 0)) for c in chars), default=10.0)
-        out.append((str(line["text"]), float(line["top"]), float(line["x1"]), size))
+    gutter = _gutter(page)
+    if gutter is None:
+        out += [_line_tuple(line) for line in lines]
+        return out
+    start, end = gutter
+    width, height = float(page.width), float(page.height)  # type: ignore[attr-defined]
+    crossing = [
+        c
+        for c in page.chars  # type: ignore[attr-defined]
+        if float(c["x0"]) < end and float(c["x1"]) > start
+    ]
+    head = max((float(c["bottom"]) for c in crossing if float(c["top"]) < height / 2), default=0)
+    foot = min((float(c["top"]) for c in crossing if float(c["top"]) >= height / 2), default=height)
+    regions = [
+        ((0.0, 0.0, width, head), 0.0),
+        ((0.0, head, start, foot), width - left - start),
+        ((start, head, width, foot), 0.0),
+        ((0.0, foot, width, height), 0.0),
+    ]
+    for box, shift in regions:
+        if box[3] - box[1] <= 0 or box[2] - box[0] <= 0:
+            continue
+        part = page.crop(box).extract_text_lines(layout=False, strip=True)  # type: ignore[attr-defined]
+        for line in part:
+            text, top, x1, size = _line_tuple(line)
+            out.append((text, top, x1 + shift, size))
     return out
+
+
+def _line_tuple(line: dict[str, Any]) -> tuple[str, float, float, float]:
+    chars = line.get("chars") or []
+    size = max((float(c.get("size", 0)) for c in chars), default=10.0)
+    return str(line["text"]), float(line["top"]), float(line["x1"]), size
+
+
+def _gutter(page: object) -> tuple[float, float] | None:
+    """The x-range of a text-free gutter down the middle of a two-column body, else None.
+
+    Looks at the body (the middle 70 % of the page's height) in 2-point bins: a run of empty
+    bins at least 8 points wide, inside the middle 40 % of the width, with at least a fifth of
+    the body's characters on each side.
+    """
+    width, height = float(page.width), float(page.height)  # type: ignore[attr-defined]
+    body = [
+        c
+        for c in page.chars  # type: ignore[attr-defined]
+        if height * 0.15 < float(c["top"]) < height * 0.85 and str(c["text"]).strip()
+    ]
+    if len(body) < 40:
+        return None
+    bins = int(width // 2) + 1
+    covered = [False] * bins
+    for c in body:
+        for index in range(int(float(c["x0"]) // 2), min(bins, int(float(c["x1"]) // 2) + 1)):
+            covered[index] = True
+    best: tuple[int, int] | None = None
+    run_start: int | None = None
+    for index in range(int(width * 0.3 // 2), int(width * 0.7 // 2) + 1):
+        if index < bins and not covered[index]:
+            run_start = index if run_start is None else run_start
+            if best is None or index - run_start > best[1] - best[0]:
+                best = (run_start, index)
+        else:
+            run_start = None
+    if best is None or (best[1] - best[0] + 1) * 2 < 8:
+        return None
+    start, end = best[0] * 2.0, (best[1] + 1) * 2.0
+    left_side = sum(1 for c in body if float(c["x1"]) <= start)
+    right_side = sum(1 for c in body if float(c["x0"]) >= end)
+    if min(left_side, right_side) * 5 < len(body):
+        return None
+    return start, end
 
 
 def _paragraphs(

@@ -17,6 +17,9 @@ from typing import Any
 
 import docx
 import pytest
+from docx.enum.section import WD_SECTION
+from docx.oxml import OxmlElement
+from docx.oxml.ns import qn
 
 from models.errors import InputError
 from models.plan_reader.document import read_plan_file
@@ -72,6 +75,28 @@ def _table_docx(path: Path) -> Path:
     return path
 
 
+def _two_column_docx(path: Path) -> Path:
+    """A title across the page, then a continuous section break into two columns."""
+    document = docx.Document()
+    document.add_paragraph("某市科协2030年工作要点")
+    document.add_section(WD_SECTION.CONTINUOUS)
+    section_properties = document.sections[-1]._sectPr
+    columns = section_properties.find(qn("w:cols"))
+    if columns is None:
+        columns = OxmlElement("w:cols")
+        section_properties.append(columns)
+    columns.set(qn("w:num"), "2")
+    columns.set(qn("w:space"), "720")
+    document.add_paragraph("一、党建")
+    for n in range(1, 41):
+        document.add_paragraph(
+            f"{n}.学习理论第{n}次，组织专题学习研讨和交流活动，推动理论武装走深走实。"
+            "（牵头部室：办公室）"
+        )
+    document.save(str(path))
+    return path
+
+
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     if not SEEDS.is_dir():
@@ -91,7 +116,8 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     lines += [f"{n}.学习理论第{n}次。（牵头部室：办公室）" for n in range(1, 60)]
     lines += ["60.开展调研。"]
     paged = _docx_of(lines, folder / "paged.docx")
-    _convert(folder, "pdf", *sources, table, paged)
+    columns = _two_column_docx(folder / "columns.docx")
+    _convert(folder, "pdf", *sources, table, paged, columns)
     _convert(folder, "doc", sources[1])
     encrypted = folder / "encrypted"
     encrypted.mkdir()
@@ -240,3 +266,12 @@ def test_encrypted_pdf_is_refused_with_one_line(built: dict[str, Path]) -> None:
     with pytest.raises(InputError, match="PDF 文件已加密") as caught:
         read_plan_file(built["encrypted.pdf"])
     assert "\n" not in str(caught.value)
+
+
+@needs_soffice
+def test_two_column_pdf_reads_each_column_in_order(built: dict[str, Path]) -> None:
+    plan = read_plan_file(built["columns.pdf"])
+    assert plan.title == "某市科协2030年工作要点"
+    assert [item.number for item in plan.items] == [str(n) for n in range(1, 41)]
+    assert all(item.lead == ["办公室"] for item in plan.items)
+    assert plan.items[0].title == "学习理论第1次，组织专题学习研讨和交流活动，推动理论武装走深走实"
