@@ -328,7 +328,7 @@ def _read_pdf(path: Path, *, default_year: int | None = None) -> ParsedPlan:
                 chars += len(page.chars)
                 pages.append((_page_lines(page), float(page.height), float(page.width)))
                 tables.extend(page.extract_tables())
-                page.flush_cache()
+                page.close()
         except InputError:
             raise
         except Exception as exc:
