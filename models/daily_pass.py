@@ -25,7 +25,7 @@ from models.attainment import PaceStatus, pace_status
 from models.calendar import WorkCalendar
 from models.clock import local_date
 from models.directory import Department
-from models.item_schedule import ItemCheckin
+from models.item_schedule import ItemCheckin, stored_schedule
 from models.ladder import (
     CheckinFacts,
     CheckinState,
@@ -423,12 +423,9 @@ def deadline_ends(
         return {}
     ends: dict[int, date] = {}
     for item in items:
-        deadline = item.deadline or {}
-        due = deadline.get("due") if deadline.get("kind") == "date" else None
-        if isinstance(due, str):
-            day = date.fromisoformat(due)
-            if day > start:
-                ends[item.id] = day
+        deadline, _ = stored_schedule(item.deadline, ())
+        if deadline is not None and deadline.due is not None and deadline.due > start:
+            ends[item.id] = deadline.due
     return ends
 
 
