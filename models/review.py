@@ -15,12 +15,6 @@ from models.errors import InputError
 
 COLOURS = ("green", "amber", "red", "none")
 COLOUR_NAMES = {"green": "绿灯", "amber": "黄灯", "red": "红灯", "none": "未评定"}
-STATUS_NAMES = {
-    "on_track": "按计划推进",
-    "at_risk": "存在风险",
-    "blocked": "推进受阻",
-    "done": "已完成",
-}
 QUARTER_NAMES = {1: "第一季度", 2: "第二季度", 3: "第三季度", 4: "第四季度"}
 GRACE_DAYS_AFTER_QUARTER = 7
 

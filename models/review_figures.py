@@ -25,7 +25,6 @@ from models.clock import LOCAL_TZ, local_date
 from models.ladder import is_overdue
 from models.review import (
     COLOURS,
-    STATUS_NAMES,
     BlockedLine,
     CheckinCounts,
     CheckinRow,
@@ -41,7 +40,7 @@ from models.review import (
     TargetLine,
     WeekPoint,
 )
-from models.vocabulary import CheckinStatus
+from models.vocabulary import CheckinStatus, SelfStatusValue
 
 EXCERPT_CHARS = 120
 NO_SUBMISSION = "尚未报送"
@@ -192,7 +191,7 @@ def build_review(inputs: ReviewInputs) -> Review:
             colour=now_colours[item.id],
             status=NO_SUBMISSION
             if submission is None
-            else STATUS_NAMES.get(submission.status, excerpt(submission.status, 20)),
+            else SelfStatusValue.label_of(excerpt(submission.status, 20)),
             status_date=None if submission is None else local_date(submission.submitted_at),
             targets=tuple(targets_by_item.get(item.id, [])),
             narrative="" if submission is None else excerpt(submission.narrative),

@@ -130,7 +130,7 @@ class SelfStatusValue(_Labelled):
 
 
 _LABELS[SelfStatusValue] = {
-    "on_track": "正常推进",
+    "on_track": "按计划推进",
     "at_risk": "存在风险",
     "blocked": "受阻",
     "done": "已完成",
