@@ -41,7 +41,7 @@ STATUS_EVENT = "duban.item.status_changed"
 COLOUR_KEYS = ("colour", "color", "to", "new", "status")
 
 
-def load_plan(*, session: Session, plan_id: int) -> PlanRow:
+def load_plan_row(*, session: Session, plan_id: int) -> PlanRow:
     """The plan as a `PlanRow`; raises `NotFoundError` (Chinese message) if it does not exist."""
     plan = session.get(Plan, plan_id)
     if plan is None:

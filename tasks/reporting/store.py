@@ -23,7 +23,7 @@ from models.report import Report
 from models.review import Review
 from models.review_figures import build_review
 from tasks.events import record_event, related
-from tasks.reporting.data import choose_period, load_plan, load_review_inputs
+from tasks.reporting.data import choose_period, load_plan_row, load_review_inputs
 from tasks.reporting.docx import build_docx
 from tasks.reporting.html import render_html
 from tasks.reporting.markdown import render_markdown
@@ -95,7 +95,7 @@ def generate_report(
     unknown = [fmt for fmt in formats if fmt not in FORMATS]
     if unknown or not formats:
         raise InputError(f"不支持的报告格式“{'、'.join(unknown)}”，可选：html、docx、md。")
-    plan = load_plan(session=session, plan_id=plan_id)
+    plan = load_plan_row(session=session, plan_id=plan_id)
     period = choose_period(plan=plan, as_of=as_of, quarter=quarter, year=year)
     review = build_review(
         load_review_inputs(session=session, plan=plan, period=period, as_of=as_of)
