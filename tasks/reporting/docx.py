@@ -169,9 +169,11 @@ def _chart(document: DocumentObject, block: Chart) -> None:
     document.add_picture(io.BytesIO(charts.png(block)), width=Mm(TEXT_WIDTH_MM))
     caption = document.add_paragraph(block.title)
     caption.alignment = WD_ALIGN_PARAGRAPH.CENTER
-    legend = document.add_paragraph(charts.png_legend(block))
-    for run in legend.runs:
-        run.font.size = Pt(9)
+    note = charts.png_legend(block)
+    if note:
+        legend = document.add_paragraph(note)
+        for run in legend.runs:
+            run.font.size = Pt(9)
 
 
 def build_docx(review: Review, *, generated_at: datetime) -> bytes:
