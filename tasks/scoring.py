@@ -98,27 +98,19 @@ def _plan_facts(session: Session, plan_id: int) -> tuple[Plan, dict[int, date]]:
     return plan, ends
 
 
-def department_scores(
-    *,
-    session: Session,
-    plan_id: int,
-    as_of: datetime,
-    quarter: str | None = None,
-    year: bool = False,
-) -> ScoreSheet:
-    """Score every department of the plan for the quarter (default: the current one) or year."""
-    plan_row = load_plan_row(session=session, plan_id=plan_id)
-    period = choose_period(plan=plan_row, as_of=as_of, quarter=quarter, year=year)
-    inputs = load_review_inputs(session=session, plan=plan_row, period=period, as_of=as_of)
-    plan, ends = _plan_facts(session, plan_id)
+def accountability(
+    *, session: Session, inputs: ReviewInputs
+) -> tuple[dict[int, PaceVerdict], list[DepartmentScore]]:
+    """Each item's 序时进度 and each department's score for the rows the report loaded."""
+    plan, ends = _plan_facts(session, inputs.plan.id)
     policy = parse_policy(plan.policy) if plan.policy else default_policy()
-    start = local_date(plan.started_at) if plan.started_at else date(plan_row.year, 1, 1)
+    start = local_date(plan.started_at) if plan.started_at else date(inputs.plan.year, 1, 1)
     progress = item_progress(inputs, start=start, ends=ends)
-    as_of_day = local_date(as_of)
+    as_of_day = local_date(inputs.as_of)
     items = {item.id: item for item in inputs.items}
     score_inputs = ScoreInputs(
-        start=period.start,
-        until=min(period.end, as_of_day),
+        start=inputs.period.start,
+        until=min(inputs.period.end, as_of_day),
         as_of=as_of_day,
         departments={d.id: d.name for d in inputs.departments},
         tasks=[
@@ -148,6 +140,24 @@ def department_scores(
         progress=progress,
     )
     scores = score_departments(score_inputs, policy.scoring, work_calendar(session=session))
+    return progress, scores
+
+
+def department_scores(
+    *,
+    session: Session,
+    plan_id: int,
+    as_of: datetime,
+    quarter: str | None = None,
+    year: bool = False,
+) -> ScoreSheet:
+    """Score every department of the plan for the quarter (default: the current one) or year."""
+    plan_row = load_plan_row(session=session, plan_id=plan_id)
+    period = choose_period(plan=plan_row, as_of=as_of, quarter=quarter, year=year)
+    inputs = load_review_inputs(session=session, plan=plan_row, period=period, as_of=as_of)
+    plan = session.get_one(Plan, plan_id)
+    policy = parse_policy(plan.policy) if plan.policy else default_policy()
+    progress, scores = accountability(session=session, inputs=inputs)
     return ScoreSheet(plan_row.title, period, as_of, policy.scoring, scores, progress)
 
 

@@ -46,7 +46,7 @@ def load_plan_row(*, session: Session, plan_id: int) -> PlanRow:
     plan = session.get(Plan, plan_id)
     if plan is None:
         raise NotFoundError(f"计划 {plan_id} 不存在，请用 duban status 查看已导入的计划。")
-    return PlanRow(plan.id, plan.title, plan.organisation, plan.year)
+    return PlanRow(plan.id, plan.title, plan.organisation, plan.year, plan.document_number or "")
 
 
 def choose_period(
