@@ -59,12 +59,14 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "PendingReview",
+    "ReviewCounts",
     "ReviewOutcome",
     "accept_report",
     "decide_selection",
     "enqueue_review_escalation_emails",
     "pending_reviews",
     "return_report",
+    "review_counts",
     "review_pass_facts",
 ]
 
@@ -409,6 +411,61 @@ def pending_reviews(
             )
         )
     return result
+
+
+@dataclass(frozen=True)
+class ReviewCounts:
+    """A plan's review figures: reports waiting (and past the office's time), check-ins
+    returned and not answered yet, returns and acceptances so far, returns per department."""
+
+    awaiting: int = 0
+    overdue: int = 0
+    awaiting_resubmission: int = 0
+    returned: int = 0
+    accepted: int = 0
+    returns_by_department: dict[str, int] | None = None
+
+
+def review_counts(
+    session: Session, *, plan_id: int, as_of: datetime, calendar: WorkCalendar | None = None
+) -> ReviewCounts:
+    """The review figures of `plan_id` at `as_of` (decisions made by then)."""
+    waiting = pending_reviews(
+        session, selection=ReviewSelection(plan_id=plan_id), as_of=as_of, calendar=calendar
+    )
+    decisions = session.execute(
+        select(CheckinReview.decision, Department.name, func.count())
+        .join(Checkin, Checkin.id == CheckinReview.checkin_id)
+        .join(Item, Item.id == Checkin.item_id)
+        .join(Department, Department.id == Checkin.department_id)
+        .where(Item.plan_id == plan_id, CheckinReview.decided_at <= as_of)
+        .group_by(CheckinReview.decision, Department.name)
+    ).tuples()
+    returned: dict[str, int] = {}
+    accepted = 0
+    for decision, name, number in decisions:
+        if decision == ReviewDecision.RETURNED:
+            returned[name] = returned.get(name, 0) + int(number)
+        else:
+            accepted += int(number)
+    resubmission = session.scalar(
+        select(func.count())
+        .select_from(Checkin)
+        .join(Item, Item.id == Checkin.item_id)
+        .where(
+            Item.plan_id == plan_id,
+            Checkin.review == ReviewDecision.RETURNED,
+            Checkin.status == CheckinStatus.PENDING,
+        )
+    )
+    return ReviewCounts(
+        awaiting=len(waiting),
+        overdue=sum(1 for row in waiting if row.overdue),
+        awaiting_resubmission=int(resubmission or 0),
+        returned=sum(returned.values()),
+        accepted=accepted,
+        returns_by_department=dict(sorted(returned.items(), key=lambda kv: (-kv[1], kv[0]))),
+    )
 
 
 def _submitted_text(moment: datetime) -> str:
