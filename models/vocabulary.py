@@ -24,6 +24,7 @@ __all__ = [
     "NoticeKind",
     "OutboxStatus",
     "RecipientRole",
+    "ReviewDecision",
     "SelfStatusValue",
 ]
 
@@ -175,6 +176,7 @@ class NoticeKind(_Labelled):
     ESCALATION = "escalation"
     RECEIPT = "receipt"
     REPORT = "report"
+    REVIEW_OVERDUE = "review_overdue"
 
 
 _LABELS[NoticeKind] = {
@@ -184,6 +186,7 @@ _LABELS[NoticeKind] = {
     "escalation": "督办",
     "receipt": "回执",
     "report": "通报",
+    "review_overdue": "审核超时督办",
 }
 
 
@@ -232,6 +235,9 @@ class EventType(StrEnum):
     CHECKIN_OVERDUE = "duban.checkin.overdue"
     CHECKIN_EXTENDED = "duban.checkin.extended"
     PLAN_STARTED = "duban.plan.started"
+    CHECKIN_ACCEPTED = "duban.checkin.accepted"
+    CHECKIN_RETURNED = "duban.checkin.returned"
+    CHECKIN_REVIEW_OVERDUE = "duban.checkin.review_overdue"
 
 
 class ItemProgress(_Labelled):
@@ -272,3 +278,18 @@ _LABELS[DeductionKind] = {
     "instruction": "批示未落实",
     "behind": "欠序时进度",
 }
+
+
+class ReviewDecision(_Labelled):
+    """Where a check-in's report stands with the supervision office (审核).
+
+    `pending` is derived (a submitted report the policy wants reviewed and not yet decided);
+    `accepted` and `returned` are stored on the check-in and on each decision row.
+    """
+
+    PENDING = "pending"
+    ACCEPTED = "accepted"
+    RETURNED = "returned"
+
+
+_LABELS[ReviewDecision] = {"pending": "待审核", "accepted": "通过", "returned": "退回"}

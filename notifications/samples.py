@@ -73,4 +73,19 @@ def sample_context(kind: str) -> dict[str, Any]:
             "figures": [{"text": "举办学术交流活动不少于200场次", "value": 112.0, "unit": "场次"}],
             "extension": None,
         }
+    if kind == "returned":
+        base["returned"] = {
+            "version": 1,
+            "submitted_text": "2021年6月29日（星期二）16:05",
+            "reason": "未报送举办场次的具体数据，请补充活动清单。",
+            "reviewer": "督查室 赵敏",
+        }
+    if kind == "review_overdue":
+        base["recipient_name"] = "李明 主任"
+        base["review"] = {
+            "version": 1,
+            "submitted_text": "2021年6月29日（星期二）16:05",
+            "due_date": date(2021, 7, 2),
+            "waiting_days": 9,
+        }
     return base

@@ -13,7 +13,7 @@ from models.clock import LOCAL_TZ
 from models.limits import add_days, latest_extension_date
 from models.plan import Item, Phase, Target
 from models.supervision import Checkin, Extension, Submission
-from models.vocabulary import SelfStatusValue
+from models.vocabulary import CheckinStatus, ReviewDecision, SelfStatusValue
 from notifications.links import InvalidLink, LinkClaims
 from tasks.submissions import accepts_answers, list_submissions
 
@@ -148,6 +148,18 @@ def page_context(page: CheckinPage) -> dict[str, Any]:
         "history": history,
         "extensions": extensions,
         "statuses": list(SelfStatusValue.labels().items()),
+        **returned_context(checkin),
+    }
+
+
+def returned_context(checkin: Checkin) -> dict[str, Any]:
+    """The office's return (退回) the form shows above its fields: the reason, and whether
+    the department has answered it with a new version (the report then waits for review)."""
+    if checkin.review != ReviewDecision.RETURNED or not checkin.return_reason:
+        return {"returned_reason": "", "returned_answered": False}
+    return {
+        "returned_reason": checkin.return_reason,
+        "returned_answered": checkin.status == CheckinStatus.SUBMITTED,
     }
 
 

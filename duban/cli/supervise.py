@@ -13,6 +13,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from duban.cli.output import console, fail, line
+from duban.cli.review import review_status_lines
 from duban.runtime import open_store
 from models import clock
 from models.calendar import CalendarSource
@@ -180,6 +181,7 @@ def status_command(
         ).all()
         for item in flagged:
             console.print(line((f"待交办：{item_label(item)}（编号 {item.id}）", "yellow")))
+        review_status_lines(session=session, plan_id=stored.id, today=today)
         late = overdue_checkins(session=session, today=today, plan_id=stored.id, limit=50)
         if late:
             console.print(line((f"逾期报送 {len(late)} 条：", "red")))
