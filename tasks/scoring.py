@@ -30,12 +30,14 @@ from models.scoring import (
     CheckinFact,
     DepartmentScore,
     EscalationFact,
+    ReturnFact,
     ScoreInputs,
     ScoringRule,
     TaskFact,
     score_departments,
 )
-from models.vocabulary import DeductionKind
+from models.supervision import Checkin, CheckinReview
+from models.vocabulary import DeductionKind, ReviewDecision
 from tasks.calendar_store import work_calendar
 from tasks.reporting.data import choose_period, load_plan_row, load_review_inputs
 
@@ -98,6 +100,21 @@ def _plan_facts(session: Session, plan_id: int) -> tuple[Plan, dict[int, date]]:
     return plan, ends
 
 
+def _returns(session: Session, inputs: ReviewInputs) -> list[ReturnFact]:
+    """The reports the office returned (退回) up to the as-of moment."""
+    rows = session.execute(
+        select(Checkin.item_id, Checkin.department_id, Checkin.id, CheckinReview.decided_at)
+        .join(CheckinReview, CheckinReview.checkin_id == Checkin.id)
+        .join(Item, Checkin.item_id == Item.id)
+        .where(
+            Item.plan_id == inputs.plan.id,
+            CheckinReview.decision == ReviewDecision.RETURNED,
+            CheckinReview.decided_at <= inputs.as_of,
+        )
+    )
+    return [ReturnFact(item, dept, checkin, local_date(at)) for item, dept, checkin, at in rows]
+
+
 def accountability(
     *, session: Session, inputs: ReviewInputs
 ) -> tuple[dict[int, PaceVerdict], list[DepartmentScore]]:
@@ -137,6 +154,7 @@ def accountability(
             for e in inputs.escalations
             if e.department_id is not None
         ],
+        returns=_returns(session, inputs),
         progress=progress,
     )
     scores = score_departments(score_inputs, policy.scoring, work_calendar(session=session))

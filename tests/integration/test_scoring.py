@@ -86,3 +86,33 @@ def test_excel_export_holds_the_ranking_and_every_deduction(
     lost = [row for row in details[1:] if row[6]]
     assert sum(row[6] for row in lost) == 1.8 + 3 + 1 + 1 + 1 + 3
     assert {row[4] for row in lost} == {"逾期报送", "未报送", "被督办", "欠序时进度"}
+
+
+def test_a_returned_report_costs_its_department(session: Session) -> None:
+    from sqlalchemy import select
+
+    from models.supervision import Checkin, CheckinReview, Submission
+    from tests.report_builders import at
+
+    seeded = seed_plan(session)
+    first = session.scalars(
+        select(Submission).join(Checkin).where(Checkin.item_id == seeded.items[1], Checkin.seq == 1)
+    ).one()
+    session.add(
+        CheckinReview(
+            checkin_id=first.checkin_id,
+            submission_id=first.id,
+            decision="returned",
+            reason="内容过于简单",
+            reviewer="督查室",
+            decided_at=at(7, 16),
+        )
+    )
+    session.flush()
+    sheet = department_scores(
+        session=session, plan_id=seeded.plan_id, as_of=AS_OF, quarter="2021Q3"
+    )
+    xuehui = next(line for line in sheet.scores if line.name.startswith("学会部"))
+    returned = [d for d in xuehui.deductions if d.kind == DeductionKind.RETURNED]
+    assert [(d.points, d.detail) for d in returned] == [(0.5, "2021-07-16报告被退回")]
+    assert xuehui.tasks[0].score == 93.7  # 94.2 - 0.5
