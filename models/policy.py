@@ -18,6 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from models.errors import InputError
+from models.orders import OrderRule
 from models.scoring import ScoringRule
 
 __all__ = [
@@ -153,6 +154,7 @@ class SupervisionPolicy(_Frozen):
     escalation: tuple[EscalationLevel, ...]
     default_phases: tuple[PhaseTemplate, ...]
     scoring: ScoringRule = Field(default_factory=ScoringRule)
+    orders: OrderRule = Field(default_factory=OrderRule)
     review: ReviewRule = ReviewRule()
 
     @field_validator("review", mode="before")

@@ -374,6 +374,7 @@ class Review:
     missed_milestones: tuple[MilestoneLine, ...] = field(default=())
     pace: tuple[PaceLine, ...] = field(default=())
     scores: tuple[DepartmentScore, ...] = field(default=())
+    orders: Mapping[str, int] = field(default_factory=dict)  # 督办单 issued, by colour
 
     @property
     def progress_counts(self) -> dict[ItemProgress, int]:
@@ -402,4 +403,5 @@ class Review:
             "unassigned_items": len(self.unassigned),
             "blocked_items": len(self.blocked),
             "progress": {k.value: v for k, v in self.progress_counts.items()} if self.pace else {},
+            "orders": dict(self.orders),
         }

@@ -344,8 +344,10 @@ def with_pace(
     inputs: ReviewInputs,
     verdicts: Mapping[int, PaceVerdict],
     scores: Sequence[DepartmentScore] = (),
+    orders: Mapping[str, int] | None = None,
 ) -> Review:
-    """`review` with each item's 序时进度 line (plan order) and the departments' 考核 scores."""
+    """`review` with each item's 序时进度 line (plan order), the departments' 考核 scores and
+    the 督办单 issued in the period by colour."""
     names = {dept.id: dept.name for dept in inputs.departments}
     roles: dict[tuple[int, str], list[str]] = defaultdict(list)
     for assignment in inputs.assignments:
@@ -365,4 +367,4 @@ def with_pace(
         for item in sorted(inputs.items, key=lambda item: item.position)
         if item.id in verdicts
     )
-    return replace(review, pace=pace, scores=tuple(scores))
+    return replace(review, pace=pace, scores=tuple(scores), orders=dict(orders or {}))

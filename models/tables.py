@@ -3,6 +3,7 @@
 from models.base import Base
 from models.calendar_days import CalendarDay
 from models.directory import Department, DepartmentAlias
+from models.orders import DocumentCounter, SupervisionOrder
 from models.outbox import DomainEvent, OutboxMessage
 from models.plan import Item, Phase, Plan, Section, Target
 from models.report import Report
@@ -23,6 +24,7 @@ __all__ = [
     "CheckinReview",
     "Department",
     "DepartmentAlias",
+    "DocumentCounter",
     "DomainEvent",
     "Extension",
     "Item",
@@ -33,5 +35,6 @@ __all__ = [
     "Report",
     "Section",
     "Submission",
+    "SupervisionOrder",
     "Target",
 ]

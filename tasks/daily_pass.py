@@ -46,6 +46,7 @@ from models.vocabulary import AssignmentRole, CheckinStatus, ExtensionDecision, 
 from notifications.compose import insert_notice_emails
 from notifications.context import ContextRows, next_pending_checkins
 from tasks.checkins import own_schedules, phase_windows
+from tasks.orders import issue_orders
 from tasks.report_review import enqueue_review_escalation_emails, review_keys, review_pass_facts
 from tasks.sql import insert_events, insert_ignoring, table_of
 
@@ -364,6 +365,15 @@ def apply_decision(
             checkins=checkins,
             departments=loaded.departments,
             now=now,
+            attachments=issue_orders(
+                session=session,
+                notices=recorded,
+                items=items,
+                departments=loaded.departments,
+                checkins=checkins,
+                calendar=facts.calendar,
+                now=now,
+            ),
         )
     return results
 

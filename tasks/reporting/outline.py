@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 
+from models.orders import COLOURS as COLOUR_WORDS
 from models.review import COLOUR_NAMES, COLOURS, Review, SectionBlock, TargetLine
 from tasks.reporting.blocks import (
     Block,
@@ -100,6 +101,13 @@ def overview(review: Review) -> list[Block]:
         escalation = "本期未发生督办"
     granted = review.extensions_granted
     extension = f"批准延期申请{granted}件" if granted else "未批准延期申请"
+    if review.orders:
+        colours = "、".join(
+            f"{COLOUR_WORDS[c]}{n}份"
+            for c in ("blue", "yellow", "red")
+            if (n := review.orders.get(c))
+        )
+        escalation += f"，印发督办单{sum(review.orders.values())}份（{colours}）"
     blocks.append(Paragraph(f"{escalation}；{extension}。"))
     if review.weeks and any(sum(w.colours.values()) for w in review.weeks):
         blocks.append(
