@@ -13,6 +13,7 @@ from typing import Self
 
 __all__ = [
     "AssignmentRole",
+    "Channel",
     "CheckinKind",
     "CheckinStatus",
     "Colour",
@@ -216,6 +217,28 @@ _LABELS[OutboxStatus] = {
     "sending": "发送中",
     "sent": "已发送",
     "dead": "失败",
+}
+
+
+class Channel(_Labelled):
+    """How an outbox row is delivered: email, or a group chat robot (群机器人)."""
+
+    EMAIL = "email"
+    WECOM = "wecom"
+    DINGTALK = "dingtalk"
+    FEISHU = "feishu"
+
+    @classmethod
+    def robot_kinds(cls) -> tuple[Channel, ...]:
+        """The chat apps a robot can belong to."""
+        return (cls.WECOM, cls.DINGTALK, cls.FEISHU)
+
+
+_LABELS[Channel] = {
+    "email": "邮件",
+    "wecom": "企业微信",
+    "dingtalk": "钉钉",
+    "feishu": "飞书",
 }
 
 

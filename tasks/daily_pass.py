@@ -43,8 +43,10 @@ from models.policy import SupervisionPolicy
 from models.schedule import CheckinSpec, plan_checkins
 from models.supervision import LATEST_FIRST, Assignment, Checkin, Extension, Notice, Submission
 from models.vocabulary import AssignmentRole, CheckinStatus, ExtensionDecision, NoticeKind
-from notifications.compose import insert_notice_emails
+from notifications.chat import escalation_chat_messages
+from notifications.compose import escalation_label, insert_notice_emails, messages_from_rows
 from notifications.context import ContextRows, next_pending_checkins
+from notifications.outbox import insert_messages
 from tasks.checkins import own_schedules, phase_windows
 from tasks.sql import insert_events, insert_ignoring, table_of
 
@@ -350,14 +352,26 @@ def apply_decision(
             latest=dict(facts.latest),
             next_pending=_next_pending(session, recorded),
         )
-        insert_notice_emails(
-            session=session,
+        messages = messages_from_rows(
             notices=recorded,
             rows=rows,
             checkins=checkins,
             departments=loaded.departments,
             now=now,
         )
+        messages += escalation_chat_messages(
+            notices=recorded,
+            items=items,
+            checkins=checkins,
+            departments=loaded.departments,
+            offices=facts.offices,
+            policy=facts.policy,
+            level_label={
+                rung.level: escalation_label(facts.policy, rung.level)
+                for rung in facts.policy.escalation
+            },
+        )
+        insert_messages(session=session, messages=messages, now=now)
     return results
 
 
