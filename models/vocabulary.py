@@ -174,6 +174,7 @@ class NoticeKind(_Labelled):
     ESCALATION = "escalation"
     RECEIPT = "receipt"
     REPORT = "report"
+    CATCH_UP = "catch_up"
 
 
 _LABELS[NoticeKind] = {
@@ -183,6 +184,7 @@ _LABELS[NoticeKind] = {
     "escalation": "督办",
     "receipt": "回执",
     "report": "通报",
+    "catch_up": "补发督办汇总",
 }
 
 

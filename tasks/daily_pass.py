@@ -46,7 +46,8 @@ from models.vocabulary import AssignmentRole, CheckinStatus, ExtensionDecision, 
 from notifications.chat import escalation_chat_messages
 from notifications.compose import escalation_label, insert_notice_emails, messages_from_rows
 from notifications.context import ContextRows, next_pending_checkins
-from notifications.outbox import insert_messages
+from notifications.outbox import NewMessage, insert_messages
+from tasks.catch_up import record_summaries
 from tasks.checkins import own_schedules, phase_windows
 from tasks.sql import insert_events, insert_ignoring, table_of
 
@@ -345,6 +346,13 @@ def apply_decision(
         events.append(event_row(changes[item_id].event, now))
         set_committed_value(items[item_id], "colour", changes[item_id].colour.value)
     insert_events(session=session, rows=events)
+    outgoing: list[NewMessage] = record_summaries(
+        session=session,
+        summaries=decision.summaries,
+        plan_title=facts.plan_title,
+        organisation=next(iter(items.values())).plan.organisation if items else "",
+        now=now,
+    )
     if recorded:
         rows = ContextRows(
             items=items,
@@ -371,7 +379,9 @@ def apply_decision(
                 for rung in facts.policy.escalation
             },
         )
-        insert_messages(session=session, messages=messages, now=now)
+        outgoing = messages + outgoing
+    if outgoing:
+        insert_messages(session=session, messages=outgoing, now=now)
     return results
 
 
