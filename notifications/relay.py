@@ -70,6 +70,8 @@ class RelayResult:
     dead: int = 0
     lost: int = 0
     errors: list[str] = field(default_factory=list)
+    channels: dict[str, int] = field(default_factory=dict)
+    """Rows sent per channel (`email`, `wecom`, `dingtalk`, `feishu`)."""
 
 
 @dataclass(frozen=True)
@@ -249,6 +251,8 @@ class _GroupCommit:
     def _count(self, report: _Report, status: str | None) -> None:
         if status == "sent":
             self.result.sent += 1
+            channel = str(report.row.channel)
+            self.result.channels[channel] = self.result.channels.get(channel, 0) + 1
             return
         if status == "dead":
             self.result.dead += 1
