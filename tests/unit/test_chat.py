@@ -138,3 +138,11 @@ def test_feishu_signature_follows_the_documented_recipe() -> None:
         hmac.new(b"1599360473\ndemo", digestmod=hashlib.sha256).digest()
     ).decode()
     assert feishu_sign("1599360473", "demo") == expected
+
+
+def test_the_example_directory_with_robots_loads() -> None:
+    example = Path(__file__).resolve().parents[2] / "examples" / "departments-robots.example.yaml"
+    departments = load_directory_file(example).departments
+    assert [robot.kind for robot in departments[0].robots] == [Channel.FEISHU]
+    assert departments[1].leader is not None
+    assert [robot.kind for robot in departments[1].leader.robots] == [Channel.DINGTALK]
