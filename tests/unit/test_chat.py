@@ -5,17 +5,24 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from models.directory import Department
 from models.directory_file import load_directory_file
 from models.errors import InputError
+from models.plan import Item
+from models.policy import SupervisionPolicy, default_policy
 from models.robots import Robot, robot_rows, robot_token, robots_for
+from models.supervision import Checkin, Notice
 from models.vocabulary import Channel
 from notifications.chat import (
     TEXT_LIMIT,
     chat_key,
+    escalation_chat_messages,
     escalation_text,
     feishu_sign,
     mask_url,
@@ -146,3 +153,68 @@ def test_the_example_directory_with_robots_loads() -> None:
     assert [robot.kind for robot in departments[0].robots] == [Channel.FEISHU]
     assert departments[1].leader is not None
     assert [robot.kind for robot in departments[1].leader.robots] == [Channel.DINGTALK]
+
+
+def _escalation_facts(
+    recipients: list[dict[str, str]], level: int
+) -> tuple[Notice, dict[int, Item], dict[int, Checkin], dict[int, Department], list[Department]]:
+    department = Department(
+        id=5,
+        name="学会部",
+        robots=robot_rows(
+            department=[Robot(kind=Channel.WECOM, url=WECOM)],
+            leader=[Robot(kind=Channel.DINGTALK, url=DING)],
+        ),
+    )
+    office = Department(
+        id=6, name="办公室", robots=robot_rows(department=[Robot(kind=Channel.FEISHU, url=FEISHU)])
+    )
+    item = Item(id=3, number="4", title="搭建平台", plan_id=1)
+    checkin = Checkin(id=9, item_id=3, department_id=5, due_date=date(2021, 6, 30), kind="progress")
+    notice = Notice(
+        id=11,
+        key=f"checkin:9:escalation:{level}:e0",
+        kind="escalation",
+        level=level,
+        item_id=3,
+        department_id=5,
+        checkin_id=9,
+        recipients=recipients,
+        reason="…",
+    )
+    return notice, {3: item}, {9: checkin}, {5: department}, [office]
+
+
+def _chat(notice: Notice, facts: tuple[Any, ...], policy: SupervisionPolicy) -> list[str]:
+    _, items, checkins, departments, offices = facts
+    messages = escalation_chat_messages(
+        notices=[notice],
+        items=items,
+        checkins=checkins,
+        departments=departments,
+        offices=offices,
+        policy=policy,
+        level_label={},
+    )
+    return [message.to[0] for message in messages]
+
+
+def test_an_escalation_goes_to_the_groups_of_its_level() -> None:
+    policy = default_policy()
+    level3 = _escalation_facts([{"role": "head", "email": "h@example.org"}], 3)
+    assert _chat(level3[0], level3, policy) == [FEISHU]  # head has no robot; the office's
+    level2 = _escalation_facts([{"role": "leader", "email": "l@example.org"}], 2)
+    assert _chat(level2[0], level2, policy) == [DING]
+    assert _chat(level2[0], level2, policy.model_copy(update={"chat_notices": ()})) == []
+
+
+def test_a_role_the_catch_up_cap_held_gets_no_chat_either() -> None:
+    held = [
+        {"role": "head", "email": "h@example.org", "held": "1"},
+        {"role": "office", "email": "o@example.org", "held": "1"},
+    ]
+    facts = _escalation_facts(held, 3)
+    assert _chat(facts[0], facts, default_policy()) == []
+    partly = [*held[:1], {"role": "office", "email": "o@example.org"}]
+    facts = _escalation_facts(partly, 3)
+    assert _chat(facts[0], facts, default_policy()) == [FEISHU]
