@@ -13,6 +13,7 @@ from typing import Self
 
 __all__ = [
     "AssignmentRole",
+    "Channel",
     "CheckinKind",
     "CheckinStatus",
     "Colour",
@@ -177,6 +178,7 @@ class NoticeKind(_Labelled):
     RECEIPT = "receipt"
     REPORT = "report"
     REVIEW_OVERDUE = "review_overdue"
+    CATCH_UP = "catch_up"
 
 
 _LABELS[NoticeKind] = {
@@ -187,6 +189,7 @@ _LABELS[NoticeKind] = {
     "receipt": "回执",
     "report": "通报",
     "review_overdue": "审核超时督办",
+    "catch_up": "补发督办汇总",
 }
 
 
@@ -221,6 +224,28 @@ _LABELS[OutboxStatus] = {
     "sending": "发送中",
     "sent": "已发送",
     "dead": "失败",
+}
+
+
+class Channel(_Labelled):
+    """How an outbox row is delivered: email, or a group chat robot (群机器人)."""
+
+    EMAIL = "email"
+    WECOM = "wecom"
+    DINGTALK = "dingtalk"
+    FEISHU = "feishu"
+
+    @classmethod
+    def robot_kinds(cls) -> tuple[Channel, ...]:
+        """The chat apps a robot can belong to."""
+        return (cls.WECOM, cls.DINGTALK, cls.FEISHU)
+
+
+_LABELS[Channel] = {
+    "email": "邮件",
+    "wecom": "企业微信",
+    "dingtalk": "钉钉",
+    "feishu": "飞书",
 }
 
 

@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from models.catch_up import HELD
 from models.clock import LOCAL_TZ, local_date
 from models.directory import Department
 from models.outbox import OutboxMessage
@@ -76,16 +77,16 @@ def _addresses(recipients: Sequence[Any]) -> tuple[list[str], list[str]]:
 
 
 def _notice_recipients(notice: Notice) -> tuple[list[str], list[str], list[str]]:
-    """To addresses, their names and the Cc addresses of a notice's email."""
-    emails, names = _addresses(notice.recipients)
+    """To addresses, their names and the Cc addresses of a notice's email (recipients the
+    catch-up cap held back, `models.catch_up.HELD`, get it in their summary instead)."""
+    recipients = [r for r in notice.recipients if not (isinstance(r, dict) and r.get(HELD))]
+    emails, names = _addresses(recipients)
     copied: list[str] = []
     if notice.kind == "escalation":
-        leaders = [
-            r for r in notice.recipients if isinstance(r, dict) and r.get("role") != "contact"
-        ]
+        leaders = [r for r in recipients if isinstance(r, dict) and r.get("role") != "contact"]
         if leaders:
             emails, names = _addresses(leaders)
-            copied = [e for e in _addresses(notice.recipients)[0] if e not in emails]
+            copied = [e for e in _addresses(recipients)[0] if e not in emails]
     return emails, names, copied
 
 

@@ -141,6 +141,7 @@ def generate_report(
 
 def _email(*, session: Session, report: Report, now: datetime) -> bool:
     """Enqueue the report email to the plan's `report_recipients`, if it names any."""
+    from notifications.chat import enqueue_report_chat
     from notifications.compose import enqueue_report_email
 
     plan = session.get(Plan, report.plan_id)
@@ -148,4 +149,6 @@ def _email(*, session: Session, report: Report, now: datetime) -> bool:
     if not recipients:
         return False
     message = enqueue_report_email(session=session, report=report, recipients=recipients, now=now)
+    if message is not None:
+        enqueue_report_chat(session=session, report=report, recipients=recipients, now=now)
     return message is not None
