@@ -3,6 +3,7 @@
 from models.base import Base
 from models.calendar_days import CalendarDay
 from models.directory import Department, DepartmentAlias
+from models.instruction import Instruction, InstructionAnswer
 from models.outbox import DomainEvent, OutboxMessage
 from models.plan import Item, Phase, Plan, Section, Target
 from models.report import Report
@@ -17,6 +18,8 @@ __all__ = [
     "DepartmentAlias",
     "DomainEvent",
     "Extension",
+    "Instruction",
+    "InstructionAnswer",
     "Item",
     "Notice",
     "OutboxMessage",

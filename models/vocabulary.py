@@ -18,6 +18,8 @@ __all__ = [
     "Colour",
     "EventType",
     "ExtensionDecision",
+    "InstructionSource",
+    "InstructionState",
     "ItemState",
     "NoticeKind",
     "OutboxStatus",
@@ -230,3 +232,25 @@ class EventType(StrEnum):
     CHECKIN_OVERDUE = "duban.checkin.overdue"
     CHECKIN_EXTENDED = "duban.checkin.extended"
     PLAN_STARTED = "duban.plan.started"
+    ITEM_INSTRUCTED = "duban.item.instructed"
+
+
+class InstructionSource(_Labelled):
+    """How a leader's instruction (领导批示) reached duban: through its signed link, or
+    recorded by the supervision office from paper on the leader's behalf."""
+
+    LINK = "link"
+    PAPER = "paper"
+
+
+_LABELS[InstructionSource] = {"link": "邮件链接批示", "paper": "督查室代录（书面批示）"}
+
+
+class InstructionState(_Labelled):
+    """Whether a leader's instruction has been answered (落实批示情况) by a report."""
+
+    OPEN = "open"
+    ANSWERED = "answered"
+
+
+_LABELS[InstructionState] = {"open": "待落实", "answered": "已反馈落实情况"}
