@@ -102,18 +102,19 @@ def check_leader_name(name: str) -> str:
 
 
 def instruction_key(
-    *, item_id: int, leader_role: str, leader_name: str, text: str, given_on: date | None = None
+    *,
+    item_id: int,
+    leader_role: str,
+    leader_name: str,
+    text: str,
+    given_on: date | None = None,
+    nonce: str = "",
 ) -> str:
-    """The business key of one instruction: the item, the leader, the text and (for paper)
-    the day it was given. The same leader writing the same words on the same item again
-    is the same instruction (a double submit, a re-run CLI command), recorded once."""
-    parts = [
-        str(item_id),
-        str(leader_role),
-        leader_name,
-        text,
-        given_on.isoformat() if given_on else "",
-    ]
+    """The business key of one instruction: the item, the leader, the text, and (for paper)
+    the day it was given or (for a link) the page's submit id. Recording it again (a
+    double submit of one page, a re-run CLI command) finds the first row."""
+    day = given_on.isoformat() if given_on else ""
+    parts = [str(item_id), str(leader_role), leader_name, text, day, nonce]
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
 

@@ -39,6 +39,7 @@ from notifications.context import (
     period_label,
     submission_summary,
 )
+from notifications.links import instruct_links
 from notifications.outbox import (
     HeaderInjectionError,
     NewMessage,
@@ -208,6 +209,13 @@ def messages_from_rows(
             context["level"] = notice.level
             context["level_label"] = escalation_label(policies[item.plan_id], notice.level)
             context["reason"] = notice.reason
+            context["instruct_links"] = instruct_links(
+                settings=settings,
+                item_id=item.id,
+                department_id=department.id,
+                recipients=notice.recipients,
+                now=now,
+            )
         try:
             rendered = render_message(notice.kind, context)
             for value in (rendered.subject, *emails, *copied):

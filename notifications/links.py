@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -237,3 +238,42 @@ def instruct_url(
 def instruct_claims_key(claims: InstructClaims) -> str:
     """The rate-limit key of an instruct link (what it grants, however it is spelled)."""
     return f"{claims.purpose}:{claims.item_id}:{claims.department_id}:{claims.role}"
+
+
+def instruct_links(
+    *,
+    settings: Settings,
+    item_id: int,
+    department_id: int,
+    recipients: Sequence[object],
+    now: datetime,
+) -> list[dict[str, object]]:
+    """One instruct link per leader among a notice's `recipients` (`{role, name, email}`
+    dicts; roles `leader` and `head` of `department_id`), for an email's template:
+    `{leader, url, expires_on}`. Other recipients get none."""
+    links: list[dict[str, object]] = []
+    seen: set[str] = set()
+    expires_on = add_days(local_date(now), settings.instruct_link_valid_days)
+    for recipient in recipients:
+        if not isinstance(recipient, dict):
+            continue
+        role = str(recipient.get("role") or "")
+        if role not in {RecipientRole.LEADER.value, RecipientRole.HEAD.value} or role in seen:
+            continue
+        seen.add(role)
+        token = make_instruct_token(
+            settings=settings,
+            item_id=item_id,
+            department_id=department_id,
+            role=role,
+            expires_on=expires_on,
+        )
+        name = str(recipient.get("name") or "")
+        links.append(
+            {
+                "leader": f"{RecipientRole.label_of(role)} {name}".strip(),
+                "url": f"{settings.public_url}/i/{token}",
+                "expires_on": expires_on,
+            }
+        )
+    return links

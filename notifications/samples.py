@@ -60,8 +60,22 @@ def sample_context(kind: str) -> dict[str, Any]:
                 "level": 1,
                 "level_label": "分管领导督办",
                 "reason": "逾期5个工作日未报送",
+                "instruct_links": [
+                    {
+                        "leader": "分管领导 张伟",
+                        "url": "http://127.0.0.1:8765/i/SAMPLE-TOKEN",
+                        "expires_on": date(2021, 8, 8),
+                    }
+                ],
             }
         )
+    if kind == "instruction":
+        base["instruction"] = {
+            "leader": "分管领导 张伟",
+            "text": "请学会部倒排工期，7月底前完成院士专家工作站选址。",
+            "given_on": date(2021, 7, 9),
+            "source_label": "邮件链接批示",
+        }
     if kind == "receipt":
         base["submission"] = {
             "version": 2,

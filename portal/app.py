@@ -1,7 +1,8 @@
 """The check-in portal: a small Starlette app serving the signed-link form and nothing else.
 
 Routes: `GET|HEAD /c/{token}` shows the form (reads only), `POST /c/{token}` records a new
-submission version, `GET /healthz`. Every bad, expired, tampered or closed link gets the
+submission version, `GET /healthz`; `/i/{token}` is a leader's instruction page
+(`portal.instruct`). Every bad, expired, tampered or closed link gets the
 same page with status 404. Tokens are never logged (see `portal.server`). Two submissions
 racing for one version number (SQLite has no row lock) retry; the form's idempotency key
 keeps a retried write to one version.
@@ -45,6 +46,7 @@ from notifications.links import (
     verify_token,
 )
 from portal.formdata import FIELD_LABELS, parse_form
+from portal.instruct import instruct_routes
 from portal.pages import CheckinPage, load_page, page_context, previous_answer
 from portal.security import (
     CSRF_COOKIE,
@@ -366,6 +368,16 @@ def create_app(
         Route("/c/{token}", submit, methods=["POST"]),
         Route("/healthz", healthz, methods=["GET", "HEAD"]),
     ]
+    routes += instruct_routes(
+        settings=settings,
+        sessions=sessions,
+        now=now,
+        render=render,
+        limiter=counter,
+        limits=limits,
+        secure_cookie=secure_cookie,
+        emit=lambda moment: BackgroundTask(_publish_quietly, publish, sessions, moment),
+    )
     app = Starlette(routes=routes, exception_handlers={Exception: server_error})
     return SecurityHeaders(app)
 
