@@ -36,6 +36,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from models import clock
 from models.db import transaction
 from models.errors import InputError
+from models.instruction import ANSWER_FIELD_PREFIX, parse_answers
 from models.limits import normalise_text
 from models.settings import Settings
 from notifications.links import (
@@ -59,6 +60,7 @@ from portal.security import (
     new_nonce,
 )
 from tasks.events import publish_pending_events
+from tasks.instructions import record_answers
 from tasks.submissions import CheckinClosed, record_submission
 
 logger = logging.getLogger(__name__)
@@ -246,6 +248,11 @@ def create_app(
         """The answer could not be stored: the page that lists what was typed, and says so."""
         fields = [(label, raw[name]) for name, label in FIELD_LABELS.items() if raw.get(name)]
         fields += [(name, value) for name, value in raw.items() if name.startswith("value_")]
+        fields += [
+            ("落实批示情况", value)
+            for name, value in raw.items()
+            if name.startswith(ANSWER_FIELD_PREFIX) and value
+        ]
         context = {"message": UNSAVED_MESSAGE, "fields": fields}
         return render(request, "unsaved.html", context, 503)
 
@@ -312,9 +319,11 @@ def create_app(
             due_date=checkin.due_date,
             plan_year=checkin.item.plan.year,
         )
-        if parsed.form is None:
+        answered = parse_answers(raw, [instruction.id for instruction in page.instructions])
+        if parsed.form is None or answered.errors:
+            errors = answered.errors + parsed.errors
             return await form_again(
-                request, claims, page, digest=digest, raw=raw, errors=parsed.errors, status=422
+                request, claims, page, digest=digest, raw=raw, errors=errors, status=422
             )
         submit_id = raw.get("submit_id", "")[:64]
         key = None
@@ -336,6 +345,12 @@ def create_app(
                             now=moment,
                             idempotency_key=key,
                             settings=settings,
+                        )
+                        record_answers(
+                            session=session,
+                            submission=submission,
+                            answers=answered.answers,
+                            now=moment,
                         )
                         return submission.version
                 except IntegrityError:
