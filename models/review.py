@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from models.errors import InputError
+from models.instruction import InstructionFact
 
 COLOURS = ("green", "amber", "red", "none")
 COLOUR_NAMES = {"green": "绿灯", "amber": "黄灯", "red": "红灯", "none": "未评定"}
@@ -227,6 +228,7 @@ class ReviewInputs:
     extensions: tuple[ExtensionRow, ...]
     escalations: tuple[EscalationRow, ...]
     status_changes: tuple[StatusChange, ...]
+    instructions: tuple[InstructionFact, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -362,6 +364,8 @@ class Review:
     weeks: tuple[WeekPoint, ...]
     item_count: int = field(default=0)
     missed_milestones: tuple[MilestoneLine, ...] = field(default=())
+    instructions: tuple[InstructionFact, ...] = field(default=())
+    instructions_answered: int = 0
 
     @property
     def summary(self) -> dict[str, object]:
@@ -381,4 +385,6 @@ class Review:
             "overdue_items": len(self.overdue),
             "unassigned_items": len(self.unassigned),
             "blocked_items": len(self.blocked),
+            "instructions": len(self.instructions),
+            "instructions_answered": self.instructions_answered,
         }

@@ -41,6 +41,7 @@ from notifications.outbox import HeaderInjectionError, enqueue_message
 from notifications.rendering import render_message
 from tasks.assignment import supervision_offices
 from tasks.events import record_event, related
+from tasks.reporting.markdown import md_escape
 
 logger = logging.getLogger(__name__)
 
@@ -360,3 +361,24 @@ def _first_answers(
     for answer, name in rows:
         found.setdefault(answer.instruction_id, (answer, name))
     return found
+
+
+def instruction_card_lines(*, session: Session, item_id: int) -> list[str]:
+    """The 领导批示 section of an item's status card (Markdown, outside text escaped): each
+    instruction with who gave it, when, and its answer; no lines when there is none."""
+    facts = instruction_facts(session=session, item_ids=[item_id])
+    if not facts:
+        return []
+    open_count = sum(1 for fact in facts if fact.answered_at is None)
+    lines = ["", f"**领导批示：** {len(facts)}条，待落实{open_count}条", ""]
+    for fact in facts:
+        lines.append(
+            f"- {local_date(fact.given_at).isoformat()} {md_escape(fact.leader)}"
+            f"（{fact.source.label}）：{md_escape(fact.text)} — **{fact.state.label}**"
+        )
+        if fact.answered_at is not None:
+            lines.append(
+                f"  - {local_date(fact.answered_at).isoformat()} {md_escape(fact.answered_by)}"
+                f"落实情况：{md_escape(fact.answer)}"
+            )
+    return lines

@@ -25,6 +25,7 @@ from tasks.reporting.blocks import (
     fmt_pct,
 )
 from tasks.reporting.chapters import LEVEL_NAMES, attention_blocks, closing, department_blocks
+from tasks.reporting.instructions import instruction_blocks
 
 NUMERALS = "一二三四五六七八九十"
 __all__ = [
@@ -210,5 +211,6 @@ def build_outline(review: Review, *, generated_at: datetime) -> tuple[str, list[
     blocks += section_blocks(review)
     blocks += department_blocks(review)
     blocks += attention_blocks(review)
+    blocks += instruction_blocks(review)
     blocks += closing(review)
     return report_title(review), blocks
