@@ -366,10 +366,14 @@ def enqueue_report_email(
     recipients: Sequence[str | dict[str, Any]],
     now: datetime,
     settings: Settings | None = None,
+    key: str | None = None,
+    instruct_links: Sequence[Mapping[str, Any]] = (),
 ) -> OutboxMessage | None:
     """Enqueue the delivery (通报) of `report` with its files attached, once per report.
 
     `recipients` are addresses or `{name, email}` dicts; returns None when there are none.
+    A leader's own copy has its own `key` (default `report:<id>`) and carries
+    `instruct_links` (`{item, colour, url, expires_on}`: one leader's instruct links).
     """
     settings = settings or get_settings()
     emails, names = _addresses(recipients)
@@ -398,11 +402,12 @@ def enqueue_report_email(
             else [],
             "attachments": [attachment["filename"] for attachment in attachments],
         },
+        "instruct_links": [dict(link) for link in instruct_links],
     }
     rendered = render_message("report", context)
     return enqueue_message(
         session=session,
-        key=_outbox_key("report", str(report.id)),
+        key=key or _outbox_key("report", str(report.id)),
         kind="report",
         to=emails,
         subject=rendered.subject,

@@ -23,6 +23,14 @@ def sample_context(kind: str) -> dict[str, Any]:
             "summary_lines": ["18项任务中绿灯12项、黄灯4项、红灯2项", "按期报送率 83%"],
             "attachments": ["2021Q2-督办通报.docx", "2021Q2-督办通报.html"],
         }
+        base["instruct_links"] = [
+            {
+                "item": "第4项 搭建高水平科技开放交流平台",
+                "colour": "红灯",
+                "url": "http://127.0.0.1:8765/i/SAMPLE-TOKEN",
+                "expires_on": date(2021, 7, 30),
+            }
+        ]
         return base
     base.update(
         {
