@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 
 from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
@@ -202,15 +202,7 @@ def summarise_instructions(
     as_of_end = tuple(
         fact
         if fact.answered_at is None or fact.answered_at <= end
-        else InstructionFact(
-            id=fact.id,
-            item_id=fact.item_id,
-            item_label=fact.item_label,
-            leader=fact.leader,
-            text=fact.text,
-            source=fact.source,
-            given_at=fact.given_at,
-        )
+        else replace(fact, answered_at=None, answer="", answered_by="")
         for fact in chosen
     )
     answered = sum(1 for fact in as_of_end if fact.state is InstructionState.ANSWERED)

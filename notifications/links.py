@@ -22,6 +22,7 @@ import hmac
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
 from itsdangerous import BadData, URLSafeSerializer
 
@@ -60,6 +61,21 @@ def _serializer(settings: Settings) -> URLSafeSerializer:
     )
 
 
+def _canonical_payload(token: str, serializer: URLSafeSerializer) -> Any:
+    """The payload of `token` if it is signed by `serializer` and spelled canonically (its
+    payload signed again gives `token` byte for byte); else `InvalidLink`."""
+    if not token or len(token) > 400:
+        raise InvalidLink
+    try:
+        payload = serializer.loads(token)
+        canonical = str(serializer.dumps(payload))
+    except (BadData, ValueError, TypeError, OverflowError):
+        raise InvalidLink from None
+    if not hmac.compare_digest(canonical.encode(), token.encode("utf-8", "replace")):
+        raise InvalidLink
+    return payload
+
+
 def link_expiry(*, settings: Settings, due_date: date) -> date:
     """The last local date on which a link for a check-in due on `due_date` is accepted."""
     return add_days(due_date, settings.link_valid_days_after_due)
@@ -88,16 +104,7 @@ def verify_token(
     the canonical spelling verifies: the claims are signed again and must give `token`
     byte for byte, so padding, trailing characters or altered spare bits are refused.
     """
-    if not token or len(token) > 400:
-        raise InvalidLink
-    serializer = _serializer(settings)
-    try:
-        payload = serializer.loads(token)
-        canonical = str(serializer.dumps(payload))
-    except (BadData, ValueError, TypeError, OverflowError):
-        raise InvalidLink from None
-    if not hmac.compare_digest(canonical.encode(), token.encode("utf-8", "replace")):
-        raise InvalidLink
+    payload = _canonical_payload(token, _serializer(settings))
     if (
         not isinstance(payload, list)
         or len(payload) != 4
@@ -184,16 +191,7 @@ def make_instruct_token(
 def verify_instruct_token(token: str, *, settings: Settings, now: datetime) -> InstructClaims:
     """The claims of a valid instruct `token` at `now`, or `InvalidLink` (as `verify_token`:
     canonical spelling only, valid through the local day of its expiry)."""
-    if not token or len(token) > 400:
-        raise InvalidLink
-    serializer = _instruct_serializer(settings)
-    try:
-        payload = serializer.loads(token)
-        canonical = str(serializer.dumps(payload))
-    except (BadData, ValueError, TypeError, OverflowError):
-        raise InvalidLink from None
-    if not hmac.compare_digest(canonical.encode(), token.encode("utf-8", "replace")):
-        raise InvalidLink
+    payload = _canonical_payload(token, _instruct_serializer(settings))
     if (
         not isinstance(payload, list)
         or len(payload) != 5

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import exists, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -253,11 +253,11 @@ def _enqueue(
 
 def open_instructions(*, session: Session, item_id: int) -> list[Instruction]:
     """The item's instructions no report has answered yet, oldest first."""
-    answered = select(InstructionAnswer.instruction_id)
+    answered = exists().where(InstructionAnswer.instruction_id == Instruction.id)
     return list(
         session.scalars(
             select(Instruction)
-            .where(Instruction.item_id == item_id, Instruction.id.not_in(answered))
+            .where(Instruction.item_id == item_id, ~answered)
             .order_by(Instruction.given_at, Instruction.id)
         )
     )

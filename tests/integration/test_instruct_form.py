@@ -151,3 +151,25 @@ async def test_an_overlong_answer_is_refused_with_everything_kept(
     assert long in response.text and "已完成选址论证。" in response.text
     with sessions() as session:
         assert session.scalar(select(func.count()).select_from(InstructionAnswer)) == 0
+
+
+async def test_a_failed_write_stores_neither_report_nor_answer_and_keeps_both(
+    sessions: sessionmaker[Session], rows: CheckinRows, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(**_: object) -> None:
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr("portal.app.record_answers", broken)
+    with sessions() as session:
+        (instruction,) = open_instructions(session=session, item_id=rows.item.id)
+    name = answer_field(instruction.id)
+    url = form_url(rows)
+    async with client(sessions) as http:
+        page = await http.get(url)
+        response = await http.post(url, data=answer(page.text, **{name: "已专题部署落实。"}))
+    assert response.status_code == 503
+    assert "系统暂时无法保存您的报送" in response.text
+    assert "已专题部署落实。" in response.text and "已完成选址论证。" in response.text
+    with sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Submission)) == 0
+        assert session.scalar(select(func.count()).select_from(InstructionAnswer)) == 0
