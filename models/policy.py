@@ -18,6 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from models.errors import InputError
+from models.scoring import ScoringRule
 
 __all__ = [
     "CheckinKind",
@@ -126,6 +127,7 @@ class SupervisionPolicy(_Frozen):
     item_deadlines: bool = True
     escalation: tuple[EscalationLevel, ...]
     default_phases: tuple[PhaseTemplate, ...]
+    scoring: ScoringRule = Field(default_factory=ScoringRule)
 
     @field_validator("escalation")
     @classmethod

@@ -16,10 +16,12 @@ __all__ = [
     "CheckinKind",
     "CheckinStatus",
     "Colour",
+    "DeductionKind",
     "EventType",
     "ExtensionDecision",
     "InstructionSource",
     "InstructionState",
+    "ItemProgress",
     "ItemState",
     "NoticeKind",
     "OutboxStatus",
@@ -132,7 +134,7 @@ class SelfStatusValue(_Labelled):
 
 
 _LABELS[SelfStatusValue] = {
-    "on_track": "正常推进",
+    "on_track": "按计划推进",
     "at_risk": "存在风险",
     "blocked": "受阻",
     "done": "已完成",
@@ -254,3 +256,43 @@ class InstructionState(_Labelled):
 
 
 _LABELS[InstructionState] = {"open": "待落实", "answered": "已反馈落实情况"}
+
+
+class ItemProgress(_Labelled):
+    """An item against 序时进度 in a 通报's 总体情况 (see `models.progress`)."""
+
+    DONE = "done"
+    AHEAD = "ahead"
+    ON_PACE = "on_pace"
+    BEHIND = "behind"
+    OTHER = "other"
+
+
+_LABELS[ItemProgress] = {
+    "done": "已完成",
+    "ahead": "超进度",
+    "on_pace": "达进度",
+    "behind": "欠进度",
+    "other": "其他",
+}
+
+
+class DeductionKind(_Labelled):
+    """Why a department lost points in its 考核 score (see `models.scoring`)."""
+
+    LATE = "late"
+    MISSING = "missing"
+    ESCALATION = "escalation"
+    RETURNED = "returned"
+    INSTRUCTION = "instruction"
+    BEHIND = "behind"
+
+
+_LABELS[DeductionKind] = {
+    "late": "逾期报送",
+    "missing": "未报送",
+    "escalation": "被督办",
+    "returned": "报告被退回",
+    "instruction": "批示未落实",
+    "behind": "欠序时进度",
+}

@@ -48,7 +48,7 @@ def sample_context(kind: str) -> dict[str, Any]:
             "last": {
                 "version": 1,
                 "submitted_on": date(2021, 3, 31),
-                "status_label": "正常推进",
+                "status_label": "按计划推进",
                 "narrative": "已与省学会签订合作协议，上半年活动计划已印发。",
                 "problems": "部分县区承办能力不足。",
                 "next_steps": "6月召开推进会。",
@@ -88,7 +88,7 @@ def sample_context(kind: str) -> dict[str, Any]:
         base["submission"] = {
             "version": 2,
             "submitted_text": "2021年6月29日（星期二）16:05",
-            "status_label": "正常推进",
+            "status_label": "按计划推进",
             "narrative": "上半年举办学术交流活动112场次。",
             "problems": "",
             "next_steps": "下半年重点推进院士专家工作站建设。",

@@ -10,11 +10,11 @@ from sqlalchemy import and_, select
 from sqlalchemy.orm import Session, contains_eager
 
 from models.clock import LOCAL_TZ
-from models.forms import STATUS_LABELS
 from models.instruction import Instruction, answer_field, leader_title
 from models.limits import add_days, latest_extension_date
 from models.plan import Item, Phase, Target
 from models.supervision import Checkin, Extension, Submission
+from models.vocabulary import SelfStatusValue
 from notifications.links import InvalidLink, LinkClaims
 from tasks.instructions import open_instructions
 from tasks.submissions import accepts_answers, list_submissions
@@ -104,7 +104,7 @@ def page_context(page: CheckinPage) -> dict[str, Any]:
     """Template variables for the form page (all text escaped by the template)."""
     checkin = page.checkin
     item = checkin.item
-    status_labels = {status.value: label for status, label in STATUS_LABELS.items()}
+    status_labels = SelfStatusValue.labels()
     target_text = {str(target.id): target for target in page.targets}
     history = [
         {
@@ -152,7 +152,7 @@ def page_context(page: CheckinPage) -> dict[str, Any]:
         ],
         "history": history,
         "extensions": extensions,
-        "statuses": [(status.value, label) for status, label in STATUS_LABELS.items()],
+        "statuses": list(SelfStatusValue.labels().items()),
         "instructions": [
             {
                 "field": answer_field(instruction.id),

@@ -28,7 +28,7 @@ from tasks.calendar_store import work_calendar
 from tasks.checkins import extend_checkin, overdue_checkins
 from tasks.plan_import import get_plan
 from tasks.reconcile import load_supervised_plan
-from tasks.status_card import COLOUR_LABELS, KIND_LABELS, STATUS_LABELS, plan_table
+from tasks.status_card import CHECKIN_STATUS_LABELS, COLOUR_LABELS, KIND_LABELS, plan_table
 
 if TYPE_CHECKING:
     from prefect import State
@@ -336,7 +336,7 @@ def checkin_list_command(
             names.get(checkin.department_id, ""),
             KIND_LABELS.get(checkin.kind, checkin.kind),
             checkin.due_date.isoformat(),
-            STATUS_LABELS.get(checkin.status, checkin.status),
+            CHECKIN_STATUS_LABELS.get(checkin.status, checkin.status),
             str(checkin.escalation_level),
         )
     console.print(table)

@@ -11,12 +11,12 @@ from tasks.reporting.blocks import Block, Heading, Paragraph, Table, fmt_day
 NUMBERS = "一二三四五六七八九十"
 
 
-def instruction_blocks(review: Review) -> list[Block]:
+def instruction_blocks(review: Review, *, after: int) -> list[Block]:
     """The instructions given in the period, who gave them and how each was answered; no
-    blocks when there were none. Numbered after chapter 四's other parts."""
+    blocks when there were none. Numbered after chapter 四's `after` other parts."""
     if not review.instructions:
         return []
-    position = 4 if review.missed_milestones else 3
+    position = after
     total, answered = len(review.instructions), review.instructions_answered
     text = f"本期领导共作出批示{total}条，牵头部室已反馈落实情况{answered}条"
     if total > answered:

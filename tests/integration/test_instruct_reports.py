@@ -11,9 +11,10 @@ from sqlalchemy.orm import Session
 
 from models.settings import Settings
 from models.supervision import Checkin, Submission
-from models.vocabulary import InstructionSource
+from models.vocabulary import DeductionKind, InstructionSource
 from tasks.instructions import record_answers, record_instruction
 from tasks.reporting.store import generate_report
+from tasks.scoring import department_scores
 from tasks.status_card import status_card
 from tests.report_builders import AS_OF, at, seed_plan
 
@@ -113,3 +114,29 @@ def test_the_status_card_shows_instructions_and_answers(session: Session) -> Non
     )
     assert "落实情况：已落实" in card
     assert "2021-09-04 分管领导 张副主席（督查室代录（书面批示））：再接再厉 — **待落实**" in card
+
+
+def test_an_unanswered_instruction_costs_the_lead_department_in_its_score(
+    session: Session,
+) -> None:
+    seeded = seed_plan(session)
+    instruct(session, seeded.items[1], "请加快进度。", 8, 10)
+    answered = instruct(session, seeded.items[2], "请协调经费。", 8, 11)
+    answer(session, seeded.items[2], answered, "经费已落实。", 8, 25)
+    sheet = department_scores(
+        session=session, plan_id=seeded.plan_id, as_of=AS_OF, quarter="2021Q3"
+    )
+    names = {line.name[:3]: line for line in sheet.scores}
+    charged = [
+        (d.kind, d.points, d.detail)
+        for line in sheet.scores
+        for task in line.tasks
+        for d in task.deductions
+        if d.kind == DeductionKind.INSTRUCTION
+    ]
+    assert charged == [
+        (DeductionKind.INSTRUCTION, 2.0, "2021-08-10领导批示，截至2021-09-30未报落实情况")
+    ]
+    assert any(
+        d.kind == DeductionKind.INSTRUCTION for t in names["学会部"].tasks for d in t.deductions
+    )
