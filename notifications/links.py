@@ -53,10 +53,10 @@ class LinkClaims:
     expires_on: date
 
 
-def _serializer(settings: Settings) -> URLSafeSerializer:
+def _serializer(settings: Settings, salt: str = _SALT) -> URLSafeSerializer:
     return URLSafeSerializer(
         settings.secret_key.get_secret_value(),
-        salt=_SALT,
+        salt=salt,
         signer_kwargs={"digest_method": hashlib.sha256},
     )
 
@@ -168,14 +168,6 @@ class InstructClaims:
     expires_on: date
 
 
-def _instruct_serializer(settings: Settings) -> URLSafeSerializer:
-    return URLSafeSerializer(
-        settings.secret_key.get_secret_value(),
-        salt=_INSTRUCT_SALT,
-        signer_kwargs={"digest_method": hashlib.sha256},
-    )
-
-
 def make_instruct_token(
     *, settings: Settings, item_id: int, department_id: int, role: str, expires_on: date
 ) -> str:
@@ -185,13 +177,13 @@ def make_instruct_token(
     another length than a form token's: neither kind verifies as the other.
     """
     payload = [PURPOSE_INSTRUCT, int(item_id), int(department_id), role, expires_on.toordinal()]
-    return str(_instruct_serializer(settings).dumps(payload))
+    return str(_serializer(settings, _INSTRUCT_SALT).dumps(payload))
 
 
 def verify_instruct_token(token: str, *, settings: Settings, now: datetime) -> InstructClaims:
     """The claims of a valid instruct `token` at `now`, or `InvalidLink` (as `verify_token`:
     canonical spelling only, valid through the local day of its expiry)."""
-    payload = _canonical_payload(token, _instruct_serializer(settings))
+    payload = _canonical_payload(token, _serializer(settings, _INSTRUCT_SALT))
     if (
         not isinstance(payload, list)
         or len(payload) != 5
