@@ -6,21 +6,23 @@ from __future__ import annotations
 from datetime import date, datetime, time
 
 import typer
+from rich.table import Table
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from duban.cli.output import console, line
 from duban.runtime import open_store
 from models import clock
-from models.clock import LOCAL_TZ
+from models.clock import LOCAL_TZ, local_date
 from models.daily_pass import item_label
 from models.db import transaction
 from models.directory import Department
 from models.errors import InputError, NotFoundError
 from models.instruction import check_leader_name, leader_title
 from models.plan import Item
-from models.vocabulary import InstructionSource, RecipientRole
-from tasks.instructions import lead_departments, record_instruction
+from models.vocabulary import InstructionSource, InstructionState, RecipientRole
+from tasks.instructions import instruction_facts, lead_departments, record_instruction
+from tasks.plan_import import get_plan
 
 ROLES = {"leader": RecipientRole.LEADER, "head": RecipientRole.HEAD}
 
@@ -112,6 +114,38 @@ def instruct_command(
     console.print(line(notified, "；牵头部门下次报送须反馈落实批示情况。"))
 
 
+def instructions_command(
+    plan: str | None = typer.Option(None, "--plan", help="计划编号或标题（仅一个计划时可省略）。"),
+    open_only: bool = typer.Option(False, "--open", help="只列待落实的批示。"),
+) -> None:
+    """列出领导批示及落实情况（按批示时间）。"""
+    store = open_store()
+    with store.sessions() as session:
+        stored = get_plan(session=session, plan_ref=plan)
+        item_ids = list(session.scalars(select(Item.id).where(Item.plan_id == stored.id)))
+        facts = instruction_facts(session=session, item_ids=item_ids)
+    if open_only:
+        facts = [fact for fact in facts if fact.state is InstructionState.OPEN]
+    table = Table("编号", "任务", "批示领导", "批示日期", "来源", "批示内容", "状态", "落实情况")
+    for fact in facts:
+        answer = ""
+        if fact.answered_at is not None:
+            answer = f"{fact.answered_by} {local_date(fact.answered_at).isoformat()}：{fact.answer}"
+        table.add_row(
+            str(fact.id),
+            fact.item_label,
+            fact.leader,
+            local_date(fact.given_at).isoformat(),
+            fact.source.label,
+            fact.text,
+            fact.state.label,
+            answer,
+        )
+    console.print(table)
+    console.print(f"共 {len(facts)} 条。")
+
+
 def register(app: typer.Typer) -> None:
-    """Add `duban instruct` to `app`."""
+    """Add `duban instruct` and `duban instructions` to `app`."""
     app.command("instruct")(instruct_command)
+    app.command("instructions")(instructions_command)

@@ -83,6 +83,12 @@ def test_office_records_a_paper_instruction_once_and_bad_input_changes_nothing(
         assert result.returncode == 1, (command, result.stdout)
         assert message in result.stderr and "Traceback" not in result.stderr
 
+    listed = run(tmp_path, "instructions")
+    assert listed.returncode == 0, listed.stderr
+    assert "共 2 条" in listed.stdout and "督查室代录（书面批示）" in listed.stdout
+    assert "[b]年底前[/b]" in listed.stdout and "待落实" in listed.stdout
+    assert "共 2 条" in run(tmp_path, "instructions", "--open").stdout
+
     with store.sessions() as session:
         instructions = session.scalars(select(Instruction).order_by(Instruction.id)).all()
         events = session.scalar(
