@@ -20,6 +20,8 @@ __all__ = [
     "DeductionKind",
     "EventType",
     "ExtensionDecision",
+    "InstructionSource",
+    "InstructionState",
     "ItemProgress",
     "ItemState",
     "NoticeKind",
@@ -263,6 +265,28 @@ class EventType(StrEnum):
     CHECKIN_ACCEPTED = "duban.checkin.accepted"
     CHECKIN_RETURNED = "duban.checkin.returned"
     CHECKIN_REVIEW_OVERDUE = "duban.checkin.review_overdue"
+    ITEM_INSTRUCTED = "duban.item.instructed"
+
+
+class InstructionSource(_Labelled):
+    """How a leader's instruction (领导批示) reached duban: through its signed link, or
+    recorded by the supervision office from paper on the leader's behalf."""
+
+    LINK = "link"
+    PAPER = "paper"
+
+
+_LABELS[InstructionSource] = {"link": "邮件链接批示", "paper": "督查室代录（书面批示）"}
+
+
+class InstructionState(_Labelled):
+    """Whether a leader's instruction has been answered (落实批示情况) by a report."""
+
+    OPEN = "open"
+    ANSWERED = "answered"
+
+
+_LABELS[InstructionState] = {"open": "待落实", "answered": "已反馈落实情况"}
 
 
 class ItemProgress(_Labelled):

@@ -40,6 +40,7 @@ from notifications.context import (
     period_label,
     submission_summary,
 )
+from notifications.links import instruct_links
 from notifications.outbox import (
     HeaderInjectionError,
     NewMessage,
@@ -211,6 +212,13 @@ def messages_from_rows(
             context["level"] = notice.level
             context["level_label"] = escalation_label(policies[item.plan_id], notice.level)
             context["reason"] = notice.reason
+            context["instruct_links"] = instruct_links(
+                settings=settings,
+                item_id=item.id,
+                department_id=department.id,
+                recipients=notice.recipients,
+                now=now,
+            )
         attached = list((attachments or {}).get(notice.id, ()))
         context["attached"] = [attachment["filename"] for attachment in attached]
         try:
@@ -367,10 +375,14 @@ def enqueue_report_email(
     recipients: Sequence[str | dict[str, Any]],
     now: datetime,
     settings: Settings | None = None,
+    key: str | None = None,
+    instruct_links: Sequence[Mapping[str, Any]] = (),
 ) -> OutboxMessage | None:
     """Enqueue the delivery (通报) of `report` with its files attached, once per report.
 
     `recipients` are addresses or `{name, email}` dicts; returns None when there are none.
+    A leader's own copy has its own `key` (default `report:<id>`) and carries
+    `instruct_links` (`{item, colour, url, expires_on}`: one leader's instruct links).
     """
     settings = settings or get_settings()
     emails, names = _addresses(recipients)
@@ -399,11 +411,12 @@ def enqueue_report_email(
             else [],
             "attachments": [attachment["filename"] for attachment in attachments],
         },
+        "instruct_links": [dict(link) for link in instruct_links],
     }
     rendered = render_message("report", context)
     return enqueue_message(
         session=session,
-        key=_outbox_key("report", str(report.id)),
+        key=key or _outbox_key("report", str(report.id)),
         kind="report",
         to=emails,
         subject=rendered.subject,

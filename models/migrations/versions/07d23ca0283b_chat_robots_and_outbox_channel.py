@@ -1,7 +1,7 @@
 """chat robots and outbox channel
 
 Revision ID: 07d23ca0283b
-Revises: a7a41e26ee72
+Revises: a3df47d470b6
 Create Date: 2026-12-01 13:08:12.955130
 """
 
