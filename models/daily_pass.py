@@ -59,6 +59,7 @@ __all__ = [
     "ItemResult",
     "NoticeAction",
     "checkins_to_create",
+    "closed_item_ids",
     "decide_chunk",
     "is_quarter_end",
     "is_year_end",
@@ -111,6 +112,12 @@ def is_quarter_end(day: date, calendar: WorkCalendar) -> bool:
 def is_year_end(day: date, calendar: WorkCalendar) -> bool:
     """True if `day` is the last working day of its year."""
     return day == calendar.last_workday_of_quarter(day.year, 4)
+
+
+def closed_item_ids(items: Iterable[Item]) -> frozenset[int]:
+    """Ids of the closed (已办结, 销号) items among `items`: the pass sends them nothing,
+    creates no check-in for them and keeps their colour; their state is `Closed`."""
+    return frozenset(item.id for item in items if item.closed_at is not None)
 
 
 def item_state(*, max_level: int, overdue: int, awaiting: int) -> ItemState:
@@ -496,7 +503,10 @@ def decide_chunk(facts: ChunkFacts) -> ChunkDecision:
         }
     )
     supervised: set[int] = set()
+    closed = closed_item_ids(facts.items)
     for entry in facts.assignments:
+        if entry.assignment.item_id in closed:
+            continue
         supervised.add(entry.assignment.item_id)
         if entry.notified:
             continue
@@ -515,6 +525,8 @@ def decide_chunk(facts: ChunkFacts) -> ChunkDecision:
     states: defaultdict[int, list[CheckinState]] = defaultdict(list)
     policy, calendar = facts.policy, facts.calendar
     for checkin, department in facts.checkins:
+        if checkin.item_id in closed:
+            continue
         item = items[checkin.item_id]
         result = decision.results[item.id]
         ladder = CheckinFacts(
@@ -574,6 +586,8 @@ def decide_chunk(facts: ChunkFacts) -> ChunkDecision:
         result.state = item_state(
             max_level=result.max_level, overdue=result.overdue, awaiting=result.awaiting
         )
+        if item.id in closed:
+            result.state = ItemState.CLOSED
         if item.id not in supervised:
             continue
         statuses, pace = signals.get(item.id, ((), ()))

@@ -2,6 +2,7 @@
 
 from models.base import Base
 from models.calendar_days import CalendarDay
+from models.completion import CompletionRequest, ItemClosure
 from models.directory import Department, DepartmentAlias
 from models.outbox import DomainEvent, OutboxMessage
 from models.plan import Item, Phase, Plan, Section, Target
@@ -13,11 +14,13 @@ __all__ = [
     "Base",
     "CalendarDay",
     "Checkin",
+    "CompletionRequest",
     "Department",
     "DepartmentAlias",
     "DomainEvent",
     "Extension",
     "Item",
+    "ItemClosure",
     "Notice",
     "OutboxMessage",
     "Phase",

@@ -16,6 +16,7 @@ __all__ = [
     "CheckinKind",
     "CheckinStatus",
     "Colour",
+    "CompletionDecision",
     "EventType",
     "ExtensionDecision",
     "ItemState",
@@ -92,6 +93,7 @@ class ItemState(_Labelled):
     AWAITING = "AwaitingCheckin"
     OVERDUE = "Overdue"
     ESCALATED = "Escalated"
+    CLOSED = "Closed"
 
 
 _LABELS[ItemState] = {
@@ -99,6 +101,7 @@ _LABELS[ItemState] = {
     "AwaitingCheckin": "等待报送",
     "Overdue": "已逾期",
     "Escalated": "已督办升级",
+    "Closed": "已办结",
 }
 
 
@@ -230,3 +233,23 @@ class EventType(StrEnum):
     CHECKIN_OVERDUE = "duban.checkin.overdue"
     CHECKIN_EXTENDED = "duban.checkin.extended"
     PLAN_STARTED = "duban.plan.started"
+    ITEM_COMPLETION_REQUESTED = "duban.item.completion_requested"
+    ITEM_COMPLETION_REJECTED = "duban.item.completion_rejected"
+    ITEM_CLOSED = "duban.item.closed"
+    ITEM_REOPENED = "duban.item.reopened"
+
+
+class CompletionDecision(_Labelled):
+    """Where a completion request (申请办结) stands: awaiting the office, approved (销号)
+    or rejected (驳回)."""
+
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+_LABELS[CompletionDecision] = {
+    "pending": "待审核",
+    "approved": "已销号",
+    "rejected": "已驳回",
+}

@@ -73,4 +73,12 @@ def sample_context(kind: str) -> dict[str, Any]:
             "figures": [{"text": "举办学术交流活动不少于200场次", "value": 112.0, "unit": "场次"}],
             "extension": None,
         }
+    if kind == "closure":
+        base["closure"] = {
+            "action": "rejected",
+            "reason": "佐证材料不足，请补充院士专家工作站的挂牌文件。",
+            "by": "督查室 赵敏",
+            "summary": "全年举办学术交流活动212场次，新建院士专家工作站5家。",
+            "request_id": 3,
+        }
     return base
