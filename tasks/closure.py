@@ -52,6 +52,7 @@ __all__ = [
     "ReopenResult",
     "approve_completion",
     "close_item",
+    "closed_items",
     "closure_facts",
     "completion_requests",
     "pending_completions",
@@ -83,7 +84,8 @@ class ReopenResult:
 
 @dataclass(frozen=True)
 class PendingCompletion:
-    """A completion request awaiting the office, with what the inbox and CLI show."""
+    """A completion request as the inbox and the CLI show it (pending unless listed with
+    every decision)."""
 
     request_id: int
     item_id: int
@@ -94,6 +96,8 @@ class PendingCompletion:
     summary: str
     requested_at: datetime
     requested_by: str
+    decision: CompletionDecision = CompletionDecision.PENDING
+    reason: str = ""
 
 
 def _item(session: Session, item_id: int) -> Item:
@@ -621,6 +625,8 @@ def completion_requests(
             summary=request.summary,
             requested_at=request.requested_at,
             requested_by=request.requested_by,
+            decision=request.decision,
+            reason=request.reason,
         )
         for request, item, department in session.execute(query).tuples()
     ]

@@ -9,6 +9,7 @@ from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError
 
 from duban.cli import calendar as calendar_cli
+from duban.cli import closure as closure_cli
 from duban.cli import db as db_cli
 from duban.cli import departments as departments_cli
 from duban.cli import deploy as deploy_cli
@@ -40,6 +41,7 @@ portal_cli.register(app)
 report_cli.register(app)
 serve_cli.register(app)
 supervise_cli.register(app)
+closure_cli.register(supervise_cli.item_app)
 
 
 def main() -> None:
