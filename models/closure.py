@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 from models.errors import InputError
 from models.vocabulary import CheckinStatus, CompletionDecision
@@ -31,6 +31,7 @@ __all__ = [
     "check_request",
     "checkins_to_cancel",
     "checkins_to_restore",
+    "closed_as_of",
     "closed_label",
 ]
 
@@ -154,3 +155,15 @@ def checkins_to_restore(
         for cid, status, due in checkins
         if cid in wanted and status == CheckinStatus.CANCELLED and due >= today
     )
+
+
+def closed_as_of(
+    closures: Iterable[tuple[int, datetime, datetime | None]], as_of: datetime
+) -> dict[int, datetime]:
+    """Item id -> closing moment of the items closed at `as_of`, from their closures'
+    `(item id, closed at, reopened at)`: closed by then and not reopened by then."""
+    found: dict[int, datetime] = {}
+    for item_id, closed_at, reopened_at in closures:
+        if closed_at <= as_of and (reopened_at is None or reopened_at > as_of):
+            found[item_id] = max(closed_at, found.get(item_id, closed_at))
+    return found

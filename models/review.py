@@ -211,6 +211,16 @@ class StatusChange:
 
 
 @dataclass(frozen=True)
+class ClosureRow:
+    """One closure (销号) of an item: when it was closed, why, and when it was reopened."""
+
+    item_id: int
+    closed_at: datetime
+    reason: str
+    reopened_at: datetime | None
+
+
+@dataclass(frozen=True)
 class ReviewInputs:
     """Everything a review is computed from, as plain rows (see `tasks.reporting.data`)."""
 
@@ -227,6 +237,7 @@ class ReviewInputs:
     extensions: tuple[ExtensionRow, ...]
     escalations: tuple[EscalationRow, ...]
     status_changes: tuple[StatusChange, ...]
+    closures: tuple[ClosureRow, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -276,6 +287,7 @@ class ItemLine:
     narrative: str
     problems: str
     next_steps: str
+    closed_on: date | None = None
 
 
 @dataclass(frozen=True)
@@ -335,6 +347,17 @@ class MilestoneLine:
 
 
 @dataclass(frozen=True)
+class ClosedLine:
+    """An item closed (销号) in the period: its lead departments, the day and the reason."""
+
+    number: str
+    title: str
+    departments: tuple[str, ...]
+    closed_on: date
+    reason: str
+
+
+@dataclass(frozen=True)
 class WeekPoint:
     """Colour counts of the plan's items at the end of one week."""
 
@@ -362,6 +385,7 @@ class Review:
     weeks: tuple[WeekPoint, ...]
     item_count: int = field(default=0)
     missed_milestones: tuple[MilestoneLine, ...] = field(default=())
+    closed: tuple[ClosedLine, ...] = field(default=())
 
     @property
     def summary(self) -> dict[str, object]:
@@ -381,4 +405,5 @@ class Review:
             "overdue_items": len(self.overdue),
             "unassigned_items": len(self.unassigned),
             "blocked_items": len(self.blocked),
+            "closed_items": len(self.closed),
         }

@@ -294,3 +294,30 @@ def test_the_pass_result_of_a_closed_item_is_closed(session: Session) -> None:
     )
     assert result.state == ItemState.CLOSED
     assert (result.checkins_created, result.notices) == (0, [])
+
+
+def test_the_quarter_review_reads_closures_as_they_stood(session: Session) -> None:
+    from models.review import quarter_period
+    from models.review_figures import build_review
+    from tasks.reporting.data import load_plan, load_review_inputs
+
+    built, _lead, _support = started_plan(session)
+    item = built.items[0]
+    result = close_item(session, item.id, "督查室", "经研究取消", at(date(2021, 8, 2)))
+    reopen_item(session, item.id, "督查室", "恢复", at(date(2021, 10, 8)))
+    plan = load_plan(session=session, plan_id=built.plan.id)
+    q3 = quarter_period(2021, 3)
+    third = build_review(
+        load_review_inputs(session=session, plan=plan, period=q3, as_of=at(date(2021, 9, 30)))
+    )
+    assert [(c.number, c.closed_on, c.reason) for c in third.closed] == [
+        ("1", date(2021, 8, 2), "经研究取消")
+    ]
+    assert third.sections[0].items[0].closed_on == date(2021, 8, 2)
+    q4 = quarter_period(2021, 4)
+    fourth = build_review(
+        load_review_inputs(session=session, plan=plan, period=q4, as_of=at(date(2021, 12, 31)))
+    )
+    assert fourth.closed == ()
+    assert fourth.sections[0].items[0].closed_on is None
+    assert result.closure_id

@@ -126,3 +126,42 @@ def test_the_pass_sends_a_closed_item_nothing_and_names_its_state_closed() -> No
     assert ItemState.CLOSED.label == "已办结"
     assert (result.pending, result.overdue, result.max_level) == (0, 0, 0)
     assert EventType.ITEM_CLOSED == "duban.item.closed"
+
+
+def test_the_review_lists_items_closed_in_the_period_and_marks_them_in_the_table() -> None:
+    from models.review import ClosureRow
+    from models.review_figures import build_review
+    from tasks.reporting.blocks import Paragraph, Table
+    from tasks.reporting.outline import build_outline
+    from tests.unit.test_review import AS_OF, local, small_inputs
+
+    closures = (
+        ClosureRow(1, local(8, 20), "全部完成，予以销号", None),
+        ClosureRow(2, local(7, 10), "误关", local(7, 12)),
+        ClosureRow(3, local(6, 10), "上季度已办结", None),
+    )
+    review = build_review(small_inputs(closures=closures))
+    assert [(c.number, c.closed_on, c.reason) for c in review.closed] == [
+        ("1", date(2021, 8, 20), "全部完成，予以销号")
+    ]
+    items = {line.number: line for block in review.sections for line in block.items}
+    assert (items["1"].closed_on, items["2"].closed_on, items["3"].closed_on) == (
+        date(2021, 8, 20),
+        None,
+        date(2021, 6, 10),
+    )
+    assert review.summary["closed_items"] == 1
+    _, blocks = build_outline(review, generated_at=AS_OF)
+    text = "\n".join(b.text for b in blocks if isinstance(b, Paragraph))
+    assert "本期办结销号任务1项（第1项），此后不再督办。" in text
+    tables = [b for b in blocks if isinstance(b, Table)]
+    closed_table = next(t for t in tables if t.columns[-1] == "销号理由")
+    assert closed_table.rows == (("1", "第一项", "甲部", "2021年8月20日", "全部完成，予以销号"),)
+    section_rows = next(t for t in tables if "最新报送" in t.columns).rows
+    assert section_rows[0][4].startswith("已办结（8月20日）；")
+    assert not section_rows[1][4].startswith("已办结")
+    quiet = build_review(small_inputs())
+    _, blocks = build_outline(quiet, generated_at=AS_OF)
+    assert "本期没有办结销号的任务。" in "\n".join(
+        b.text for b in blocks if isinstance(b, Paragraph)
+    )
