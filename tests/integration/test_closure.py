@@ -11,7 +11,7 @@ from datetime import date, datetime
 
 import pytest
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from models.clock import resolve
 from models.completion import CompletionRequest, ItemClosure
@@ -321,3 +321,28 @@ def test_the_quarter_review_reads_closures_as_they_stood(session: Session) -> No
     assert fourth.closed == ()
     assert fourth.sections[0].items[0].closed_on is None
     assert result.closure_id
+
+
+def test_closing_or_reopening_re_supervises_the_item_at_once() -> None:
+    from tests.integration.test_deployments import TEMPLATE, _deployments
+
+    triggers = _deployments()["supervise-item"]["triggers"]
+    [trigger] = [t for t in triggers if "duban.item.closed" in t["expect"]]
+    assert set(trigger["expect"]) == {EventType.ITEM_CLOSED, EventType.ITEM_REOPENED}
+    assert trigger["match"]["prefect.resource.id"] == "duban.item.*"
+    match = TEMPLATE.match(trigger["parameters"]["item_id"])
+    assert match is not None and match["expr"] == "event.payload.item_id"
+
+
+def test_a_closed_item_run_is_named_and_ends_as_closed(session: Session) -> None:
+    from flows.supervise import state_name
+    from tasks.supervision import item_run_label
+
+    built, _lead, _support = started_plan(session)
+    item = built.items[0]
+    close_item(session, item.id, "督查室", "取消", at(date(2021, 8, 2)))
+    session.flush()
+    sessions = sessionmaker(bind=session.connection(), join_transaction_mode="create_savepoint")
+    assert item_run_label(sessions, item.id).endswith("（已办结）")
+    assert state_name(ItemState.CLOSED) == "已办结"
+    assert state_name(ItemState.OVERDUE) == "Overdue"

@@ -80,7 +80,7 @@ def test_item_trigger_maps_the_event_payload_item_id_onto_supervise_item() -> No
     deployment = _deployments()["supervise-item"]
     flow = _flow(deployment["entrypoint"])
     assert flow.name == "supervise-item"
-    (trigger,) = deployment["triggers"]
+    trigger = deployment["triggers"][0]
     assert trigger["type"] == "event"
     assert set(trigger["expect"]) == {"duban.checkin.submitted", "duban.checkin.extended"}
     assert trigger["match"]["prefect.resource.id"] == "duban.checkin.*"
