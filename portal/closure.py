@@ -2,11 +2,12 @@
 
 Routes: `GET|HEAD /c/{token}/close` shows the item, its completion state and the earlier
 requests with their decisions (reads only); `POST /c/{token}/close` records a request with
-its closing summary (CSRF-checked like the form, idempotent on the form's submit id). The
-link is the check-in form's own token, so it expires and verifies the same way; only the
-item's lead department may request (`models.closure`). A refused request (closed item, a
-request already pending, no summary) shows the page again with the Chinese reason and what
-was typed.
+its closing summary (CSRF-checked like the form, idempotent on the form's submit id; a
+request racing another for the item's one pending slot is retried once, then refused like
+any second request). The link is the check-in form's own token, so it expires and verifies
+the same way; only the item's lead department may request (`models.closure`). A refused
+request (closed item, a request already pending, no summary) shows the page again with the
+Chinese reason and what was typed.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
@@ -218,17 +220,23 @@ def completion_routes(
             key = hashlib.sha256(f"completion|{claims.checkin_id}|{submit_id}".encode()).hexdigest()
 
         def write() -> int:
-            with transaction(sessions) as session:
-                return request_completion(
-                    session=session,
-                    item_id=page.item.id,
-                    department_id=page.department.id,
-                    summary=summary,
-                    now=moment,
-                    requested_by=page.department.name,
-                    idempotency_key=key,
-                    settings=settings,
-                ).id
+            for attempt in range(2):
+                try:
+                    with transaction(sessions) as session:
+                        return request_completion(
+                            session=session,
+                            item_id=page.item.id,
+                            department_id=page.department.id,
+                            summary=summary,
+                            now=moment,
+                            requested_by=page.department.name,
+                            idempotency_key=key,
+                            settings=settings,
+                        ).id
+                except IntegrityError:
+                    if attempt:
+                        raise
+            raise AssertionError("unreachable")
 
         try:
             request_id = await run_in_threadpool(write)

@@ -33,7 +33,7 @@ from models.closure import (
 from models.completion import CompletionRequest, ItemClosure
 from models.daily_pass import item_label
 from models.directory import Department
-from models.errors import NotFoundError
+from models.errors import InputError, NotFoundError
 from models.plan import Item, Plan
 from models.policy import parse_policy
 from models.settings import Settings, get_settings
@@ -257,7 +257,9 @@ def request_completion(
         existing = session.scalars(
             select(CompletionRequest).where(CompletionRequest.idempotency_key == idempotency_key)
         ).first()
-        if existing is not None and existing.item_id == item_id:
+        if existing is not None:
+            if existing.item_id != item_id:
+                raise InputError("重复提交标识与任务不符，请重新打开邮件中的链接后再提交。")
             return existing
     item = _item(session, item_id)
     text = check_request(
