@@ -299,13 +299,13 @@ def test_the_pass_result_of_a_closed_item_is_closed(session: Session) -> None:
 def test_the_quarter_review_reads_closures_as_they_stood(session: Session) -> None:
     from models.review import quarter_period
     from models.review_figures import build_review
-    from tasks.reporting.data import load_plan, load_review_inputs
+    from tasks.reporting.data import load_plan_row, load_review_inputs
 
     built, _lead, _support = started_plan(session)
     item = built.items[0]
     result = close_item(session, item.id, "督查室", "经研究取消", at(date(2021, 8, 2)))
     reopen_item(session, item.id, "督查室", "恢复", at(date(2021, 10, 8)))
-    plan = load_plan(session=session, plan_id=built.plan.id)
+    plan = load_plan_row(session=session, plan_id=built.plan.id)
     q3 = quarter_period(2021, 3)
     third = build_review(
         load_review_inputs(session=session, plan=plan, period=q3, as_of=at(date(2021, 9, 30)))
