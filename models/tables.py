@@ -2,6 +2,7 @@
 
 from models.base import Base
 from models.calendar_days import CalendarDay
+from models.completion import CompletionRequest, ItemClosure
 from models.directory import Department, DepartmentAlias
 from models.instruction import Instruction, InstructionAnswer
 from models.orders import DocumentCounter, SupervisionOrder
@@ -23,6 +24,7 @@ __all__ = [
     "CalendarDay",
     "Checkin",
     "CheckinReview",
+    "CompletionRequest",
     "Department",
     "DepartmentAlias",
     "DocumentCounter",
@@ -31,6 +33,7 @@ __all__ = [
     "Instruction",
     "InstructionAnswer",
     "Item",
+    "ItemClosure",
     "Notice",
     "OutboxMessage",
     "Phase",

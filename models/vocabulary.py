@@ -17,6 +17,7 @@ __all__ = [
     "CheckinKind",
     "CheckinStatus",
     "Colour",
+    "CompletionDecision",
     "DeductionKind",
     "EventType",
     "ExtensionDecision",
@@ -98,6 +99,7 @@ class ItemState(_Labelled):
     AWAITING = "AwaitingCheckin"
     OVERDUE = "Overdue"
     ESCALATED = "Escalated"
+    CLOSED = "Closed"
 
 
 _LABELS[ItemState] = {
@@ -105,6 +107,7 @@ _LABELS[ItemState] = {
     "AwaitingCheckin": "等待报送",
     "Overdue": "已逾期",
     "Escalated": "已督办升级",
+    "Closed": "已办结",
 }
 
 
@@ -266,6 +269,10 @@ class EventType(StrEnum):
     CHECKIN_RETURNED = "duban.checkin.returned"
     CHECKIN_REVIEW_OVERDUE = "duban.checkin.review_overdue"
     ITEM_INSTRUCTED = "duban.item.instructed"
+    ITEM_COMPLETION_REQUESTED = "duban.item.completion_requested"
+    ITEM_COMPLETION_REJECTED = "duban.item.completion_rejected"
+    ITEM_CLOSED = "duban.item.closed"
+    ITEM_REOPENED = "duban.item.reopened"
 
 
 class InstructionSource(_Labelled):
@@ -342,3 +349,19 @@ class ReviewDecision(_Labelled):
 
 
 _LABELS[ReviewDecision] = {"pending": "待审核", "accepted": "通过", "returned": "退回"}
+
+
+class CompletionDecision(_Labelled):
+    """Where a completion request (申请办结) stands: awaiting the office, approved (销号)
+    or rejected (驳回)."""
+
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+_LABELS[CompletionDecision] = {
+    "pending": "待审核",
+    "approved": "已销号",
+    "rejected": "已驳回",
+}

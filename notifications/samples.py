@@ -110,4 +110,12 @@ def sample_context(kind: str) -> dict[str, Any]:
             "due_date": date(2021, 7, 2),
             "waiting_days": 9,
         }
+    if kind == "closure":
+        base["closure"] = {
+            "action": "rejected",
+            "reason": "佐证材料不足，请补充院士专家工作站的挂牌文件。",
+            "by": "督查室 赵敏",
+            "summary": "全年举办学术交流活动212场次，新建院士专家工作站5家。",
+            "request_id": 3,
+        }
     return base

@@ -5,7 +5,8 @@ submission version, `GET /healthz`; `/i/{token}` is a leader's instruction page
 (`portal.instruct`). Every bad, expired, tampered or closed link gets the
 same page with status 404. Tokens are never logged (see `portal.server`). Two submissions
 racing for one version number (SQLite has no row lock) retry; the form's idempotency key
-keeps a retried write to one version.
+keeps a retried write to one version. The completion-request page (申请办结,
+`/c/{token}/close`) is `portal.closure`'s.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from notifications.links import (
     token_digest,
     verify_token,
 )
+from portal.closure import completion_path, completion_routes
 from portal.formdata import FIELD_LABELS, parse_form
 from portal.instruct import instruct_routes
 from portal.pages import CheckinPage, load_page, page_context, previous_answer
@@ -232,6 +234,7 @@ def create_app(
             "submit_id": secrets.token_urlsafe(16),
             "values": values if values is not None else previous_answer(page),
             "errors": errors or [],
+            "completion_path": completion_path(request, page),
         }
         response = render(request, "form.html", context, status=status)
         response.set_cookie(
@@ -392,6 +395,16 @@ def create_app(
         limits=limits,
         secure_cookie=secure_cookie,
         emit=lambda moment: BackgroundTask(_publish_quietly, publish, sessions, moment),
+    )
+    routes += completion_routes(
+        settings=settings,
+        sessions=sessions,
+        now=now,
+        render=render,
+        verified=verified,
+        invalid=invalid,
+        emit=lambda moment: BackgroundTask(_publish_quietly, publish, sessions, moment),
+        secure_cookie=secure_cookie,
     )
     app = Starlette(routes=routes, exception_handlers={Exception: server_error})
     return SecurityHeaders(app)

@@ -13,6 +13,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from models.clock import local_date
+from models.completion import ItemClosure
 from models.directory import Department
 from models.errors import NotFoundError
 from models.outbox import DomainEvent
@@ -20,6 +21,7 @@ from models.plan import Item, Plan, Section, Target
 from models.review import (
     AssignmentRow,
     CheckinRow,
+    ClosureRow,
     DepartmentRow,
     EscalationRow,
     ExtensionRow,
@@ -259,6 +261,19 @@ def load_review_inputs(
             select(Department.id, Department.name).where(Department.id.in_(department_ids))
         )
     )
+    closures = tuple(
+        ClosureRow(*row)
+        for row in session.execute(
+            select(
+                ItemClosure.item_id,
+                ItemClosure.closed_at,
+                ItemClosure.reason,
+                ItemClosure.reopened_at,
+            )
+            .join(Item, ItemClosure.item_id == Item.id)
+            .where(in_plan, ItemClosure.closed_at <= as_of)
+        )
+    )
     return ReviewInputs(
         plan=plan,
         period=period,
@@ -278,4 +293,5 @@ def load_review_inputs(
             for fact in instruction_facts(session=session, item_ids=item_ids)
             if fact.given_at <= as_of
         ),
+        closures=closures,
     )

@@ -26,6 +26,7 @@ from tasks.reporting.blocks import (
     fmt_pct,
 )
 from tasks.reporting.chapters import LEVEL_NAMES, attention_blocks, closing, department_blocks
+from tasks.reporting.closures import closed_blocks
 from tasks.reporting.instructions import instruction_blocks
 from tasks.reporting.tongbao import progress_paragraphs
 
@@ -168,6 +169,8 @@ def _one_section(index: int, block: SectionBlock) -> list[Block]:
         status = item.status
         if item.status_date is not None:
             status += f"（{item.status_date.month}月{item.status_date.day}日）"
+        if item.closed_on is not None:
+            status = f"已办结（{item.closed_on.month}月{item.closed_on.day}日）；{status}"
         notes = []
         for name, text in (
             ("进展", item.narrative),
@@ -220,6 +223,7 @@ def build_outline(review: Review, *, generated_at: datetime) -> tuple[str, list[
     )
     blocks: list[Block] = [lead]
     blocks += overview(review)
+    blocks += closed_blocks(review)
     blocks += section_blocks(review)
     blocks += department_blocks(review)
     attention = attention_blocks(review)
