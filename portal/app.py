@@ -44,6 +44,15 @@ from notifications.links import (
     token_digest,
     verify_token,
 )
+from portal.attachments import (
+    FormTooLarge,
+    UploadedForm,
+    attachment_routes,
+    body_limit,
+    history_files,
+    is_multipart,
+    read_upload,
+)
 from portal.formdata import FIELD_LABELS, parse_form
 from portal.pages import CheckinPage, load_page, page_context, previous_answer
 from portal.security import (
@@ -56,6 +65,7 @@ from portal.security import (
     csrf_valid,
     new_nonce,
 )
+from tasks.attachments import attachment_limits
 from tasks.events import publish_pending_events
 from tasks.submissions import CheckinClosed, record_submission
 
@@ -75,6 +85,7 @@ SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
     "Cache-Control": "no-store",
 }
+TOO_LARGE_MESSAGE = "提交内容过大（附件合计超出允许的大小或数量），请减少附件后重新打开链接提交。"
 UNSAVED_MESSAGE = (
     "系统暂时无法保存您的报送，您填写的内容仍保留在下方，请稍后再点击提交；"
     "如多次失败，请复制保存后联系督查室。"
@@ -228,6 +239,8 @@ def create_app(
             "submit_id": secrets.token_urlsafe(16),
             "values": values if values is not None else previous_answer(page),
             "errors": errors or [],
+            "upload": attachment_limits(settings),
+            "history_files": history_files(page, settings=settings, now=now()),
         }
         response = render(request, "form.html", context, status=status)
         response.set_cookie(
@@ -263,14 +276,42 @@ def create_app(
         if isinstance(claims, Response):
             return claims
         length = request.headers.get("content-length", "")
-        if not length.isdigit() or int(length) > MAX_BODY_BYTES:
-            return render(request, "error.html", {"message": "提交内容过长。"}, status=413)
-        async with request.form(max_files=0, max_fields=200, max_part_size=MAX_BODY_BYTES) as data:
-            raw = {
-                normalise_text(key): normalise_text(value)
-                for key, value in data.items()
-                if isinstance(value, str)
-            }
+        upload: UploadedForm | None = None
+        multipart = is_multipart(request)
+        limit = MAX_BODY_BYTES
+        if multipart:
+            limit = body_limit(attachment_limits(settings), text_bytes=MAX_BODY_BYTES)
+        if not length.isdigit() or int(length) > limit:
+            message = TOO_LARGE_MESSAGE if multipart else "提交内容过长。"
+            return render(request, "error.html", {"message": message}, status=413)
+        if multipart:
+            try:
+                upload = await read_upload(request, settings=settings, text_bytes=MAX_BODY_BYTES)
+            except FormTooLarge:
+                return render(request, "error.html", {"message": TOO_LARGE_MESSAGE}, status=413)
+            raw = upload.fields
+        else:
+            async with request.form(
+                max_files=0, max_fields=200, max_part_size=MAX_BODY_BYTES
+            ) as data:
+                raw = {
+                    normalise_text(key): normalise_text(value)
+                    for key, value in data.items()
+                    if isinstance(value, str)
+                }
+        try:
+            return await answer(request, claims, raw, upload, moment)
+        finally:
+            if upload is not None:
+                upload.close()
+
+    async def answer(
+        request: Request,
+        claims: LinkClaims,
+        raw: dict[str, str],
+        upload: UploadedForm | None,
+        moment: datetime,
+    ) -> Response:
         digest = token_digest(request.path_params["token"])
         page: CheckinPage | None = None
         try:
@@ -283,7 +324,7 @@ def create_app(
             ):
                 message = "页面已过期或来源不明，请重新打开邮件中的链接后再提交。"
                 return render(request, "error.html", {"message": message}, status=403)
-            return await save(request, claims, page, digest, raw, moment)
+            return await save(request, claims, page, digest, raw, moment, upload)
         except (InvalidLink, CheckinClosed):
             return invalid(request)
         except InputError as exc:
@@ -302,6 +343,7 @@ def create_app(
         digest: str,
         raw: dict[str, str],
         moment: datetime,
+        upload: UploadedForm | None = None,
     ) -> Response:
         checkin = page.checkin
         parsed = parse_form(
@@ -310,9 +352,11 @@ def create_app(
             due_date=checkin.due_date,
             plan_year=checkin.item.plan.year,
         )
-        if parsed.form is None:
+        refusals = upload.refusals if upload is not None else []
+        if parsed.form is None or refusals:
+            errors = parsed.errors + refusals
             return await form_again(
-                request, claims, page, digest=digest, raw=raw, errors=parsed.errors, status=422
+                request, claims, page, digest=digest, raw=raw, errors=errors, status=422
             )
         submit_id = raw.get("submit_id", "")[:64]
         key = None
@@ -334,6 +378,7 @@ def create_app(
                             now=moment,
                             idempotency_key=key,
                             settings=settings,
+                            attachments=upload.accepted if upload is not None else (),
                         )
                         return submission.version
                 except IntegrityError:
@@ -343,6 +388,9 @@ def create_app(
 
         version = await run_in_threadpool(write)
         context = page_context(page) | {"version": version, "extension": form.extension}
+        context["attachment_names"] = (
+            [new.judged.file_name for new in upload.accepted] if upload else []
+        )
         emit = BackgroundTask(_publish_quietly, publish, sessions, moment)
         return render(request, "done.html", context, background=emit)
 
@@ -365,6 +413,16 @@ def create_app(
         Route("/c/{token}", show, methods=["GET", "HEAD"]),
         Route("/c/{token}", submit, methods=["POST"]),
         Route("/healthz", healthz, methods=["GET", "HEAD"]),
+        *attachment_routes(
+            settings=settings,
+            sessions=sessions,
+            now=now,
+            counter=counter,
+            limits=limits,
+            address_of=address_of,
+            invalid=invalid,
+            limited=limited,
+        ),
     ]
     app = Starlette(routes=routes, exception_handlers={Exception: server_error})
     return SecurityHeaders(app)

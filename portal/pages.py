@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
@@ -15,6 +15,7 @@ from models.limits import add_days, latest_extension_date
 from models.plan import Item, Phase, Target
 from models.supervision import Checkin, Extension, Submission
 from notifications.links import InvalidLink, LinkClaims
+from tasks.attachments import AttachmentInfo, attachments_of_submissions
 from tasks.submissions import accepts_answers, list_submissions
 
 WEEKDAYS = "一二三四五六日"
@@ -35,13 +36,15 @@ class CheckinPage:
     phase_name: str
     submissions: list[Submission]
     extensions: list[Extension]
+    attachments: dict[int, list[AttachmentInfo]] = field(default_factory=dict)
 
 
 def load_page(*, session: Session, claims: LinkClaims, history: bool = True) -> CheckinPage:
     """Load the check-in a verified link names; `InvalidLink` if gone, not the department's,
     or closed. Reads only, in four statements: the check-in with its item, plan, department
     and phase name (one join), then its targets, submissions and extension requests (the
-    last two left empty without `history`, which is all a POST needs to store an answer).
+    last two left empty without `history`, which is all a POST needs to store an answer),
+    and with `history` a fifth for the earlier versions' attachments (names only, no bytes).
     """
     row = session.execute(
         select(Checkin, Phase.name)
@@ -77,6 +80,9 @@ def load_page(*, session: Session, claims: LinkClaims, history: bool = True) -> 
     )
     page.submissions.extend(list_submissions(session=session, checkin_id=checkin.id))
     page.extensions.extend(extensions)
+    page.attachments.update(
+        attachments_of_submissions(session=session, submission_ids=[s.id for s in page.submissions])
+    )
     return page
 
 
