@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 import unicodedata
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import BinaryIO
 from urllib.parse import quote
@@ -266,3 +267,12 @@ def limits_of(*, max_bytes: int, max_count: int, types: str) -> AttachmentLimits
     """The limits from the settings' values (`types`: comma-separated `AttachmentType`s)."""
     kinds = frozenset(AttachmentType(name) for name in types.split(",") if name)
     return AttachmentLimits(max_bytes=max_bytes, max_count=max_count, types=kinds)
+
+
+def attachment_summary(names: Sequence[str], *, shown: int = 5) -> str:
+    """`2个：台账.pdf、照片.png` (the first `shown` names, then `等`); empty for no files."""
+    if not names:
+        return ""
+    listed = "、".join(names[:shown])
+    more = "等" if len(names) > shown else ""
+    return f"{len(names)}个：{listed}{more}"

@@ -227,6 +227,7 @@ class ReviewInputs:
     extensions: tuple[ExtensionRow, ...]
     escalations: tuple[EscalationRow, ...]
     status_changes: tuple[StatusChange, ...]
+    attachments: Mapping[int, tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -276,6 +277,7 @@ class ItemLine:
     narrative: str
     problems: str
     next_steps: str
+    attachments: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

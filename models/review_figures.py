@@ -198,6 +198,7 @@ def build_review(inputs: ReviewInputs) -> Review:
             narrative="" if submission is None else excerpt(submission.narrative),
             problems="" if submission is None else excerpt(submission.problems),
             next_steps="" if submission is None else excerpt(submission.next_steps),
+            attachments=() if submission is None else inputs.attachments.get(item.id, ()),
         )
 
     sections: list[SectionBlock] = []

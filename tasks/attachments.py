@@ -34,7 +34,9 @@ from sqlalchemy.orm.attributes import InstrumentedAttribute
 
 from models.attachment_table import Attachment
 from models.attachments import AttachmentLimits, JudgedFile, format_size, limits_of
+from models.plan import Item
 from models.settings import Settings
+from models.supervision import Checkin, Submission
 from models.vocabulary import AttachmentStorage, AttachmentType
 from notifications.links import attachment_url
 
@@ -280,3 +282,37 @@ def iter_content(
         if not chunk:
             return
         yield bytes(chunk)
+
+
+def latest_attachment_names(
+    *, session: Session, plan_id: int, as_of: datetime
+) -> dict[int, tuple[str, ...]]:
+    """Per item of the plan, the file names of its latest submission at or before `as_of`
+    (latest by `submitted_at`, then id, as the reports' latest submission), in one query.
+    """
+    ranked = (
+        select(
+            Checkin.item_id,
+            Submission.id.label("submission_id"),
+            func.row_number()
+            .over(
+                partition_by=Checkin.item_id,
+                order_by=(Submission.submitted_at.desc(), Submission.id.desc()),
+            )
+            .label("rank"),
+        )
+        .join(Checkin, Submission.checkin_id == Checkin.id)
+        .join(Item, Checkin.item_id == Item.id)
+        .where(Item.plan_id == plan_id, Submission.submitted_at <= as_of)
+        .subquery()
+    )
+    rows = session.execute(
+        select(ranked.c.item_id, Attachment.file_name)
+        .join(Attachment, Attachment.submission_id == ranked.c.submission_id)
+        .where(ranked.c.rank == 1)
+        .order_by(ranked.c.item_id, Attachment.position)
+    )
+    names: dict[int, list[str]] = {}
+    for item_id, file_name in rows:
+        names.setdefault(int(item_id), []).append(file_name)
+    return {item_id: tuple(files) for item_id, files in names.items()}

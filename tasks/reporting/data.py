@@ -36,6 +36,7 @@ from models.review import (
     year_period,
 )
 from models.supervision import Assignment, Checkin, Extension, Notice, Submission
+from tasks.attachments import latest_attachment_names
 
 STATUS_EVENT = "duban.item.status_changed"
 COLOUR_KEYS = ("colour", "color", "to", "new", "status")
@@ -272,4 +273,5 @@ def load_review_inputs(
         extensions=extensions,
         escalations=escalations,
         status_changes=tuple(changes),
+        attachments=latest_attachment_names(session=session, plan_id=plan.id, as_of=as_of),
     )
