@@ -380,3 +380,70 @@ async def test_the_shared_directory_store_keeps_bytes_by_digest(
         got = await web.get(f"/f/{token}")
     assert got.content == content
     assert "%E7%BB%9F%E8%AE%A1%E8%A1%A8.xlsx" in got.headers["content-disposition"]
+
+
+async def test_files_and_their_submission_commit_together(
+    sessions: sessionmaker[Session], rows: CheckinRows, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(**_kwargs: object) -> None:
+        raise RuntimeError("the receipt could not be composed")
+
+    monkeypatch.setattr("tasks.submissions.enqueue_receipt_email", broken)
+    settings = settings_with()
+    url = form_path(settings, rows)
+    async with client(settings, sessions) as web:
+        page = await web.get(url)
+        reply = await web.post(
+            url,
+            data=fields(page.text, rows),
+            files=[("attachments", ("a.pdf", files.pdf(), "application/pdf"))],
+        )
+    assert reply.status_code == 503
+    assert NARRATIVE in reply.text
+    assert stored(sessions, rows) == (0, 0, 0)
+    with sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Attachment)) == 0
+
+
+async def test_a_large_file_stops_spooling_at_the_limit() -> None:
+    from starlette.requests import Request
+
+    from portal.attachments import read_upload
+
+    boundary = "b0undary"
+    big = b"%PDF-" + b"x" * (3 * 1024 * 1024)
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="narrative"\r\n\r\n'
+            f"{NARRATIVE}\r\n"
+            f"--{boundary}\r\nContent-Disposition: form-data; "
+            f'name="attachments"; filename="大.pdf"\r\nContent-Type: application/pdf\r\n\r\n'
+        ).encode()
+        + big
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    chunks = [body[i : i + 65536] for i in range(0, len(body), 65536)]
+    written: list[int] = []  # bytes counted before the file was dropped
+
+    async def receive() -> dict[str, object]:
+        chunk = chunks.pop(0)
+        return {"type": "http.request", "body": chunk, "more_body": bool(chunks)}
+
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/c/x",
+        "headers": [(b"content-type", f"multipart/form-data; boundary={boundary}".encode())],
+    }
+    settings = settings_with(attachment_max_bytes=100_000)
+    form = await read_upload(Request(scope, receive), settings=settings, text_bytes=128 * 1024)
+    try:
+        assert form.fields["narrative"] == NARRATIVE
+        assert [part.name for part in form.files] == ["大.pdf"]
+        assert form.files[0].spool is None
+        written.append(form.files[0].size)
+        assert form.accepted == []
+        assert form.refusals[0] == "附件“大.pdf”超过98 KB的大小限制，未保存。"
+    finally:
+        form.close()
+    assert written[0] <= 100_000 + 65536 < len(big)
