@@ -178,6 +178,7 @@ class SubmissionRow:
     problems: str
     next_steps: str
     values: Mapping[str, float]
+    submission_id: int = 0
 
 
 @dataclass(frozen=True)

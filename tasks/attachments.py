@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 import re
 import tempfile
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -34,10 +34,9 @@ from sqlalchemy.orm.attributes import InstrumentedAttribute
 
 from models.attachment_table import Attachment
 from models.attachments import AttachmentLimits, JudgedFile, format_size, limits_of
-from models.plan import Item
 from models.settings import Settings
-from models.supervision import Checkin, Submission
 from models.vocabulary import AttachmentStorage, AttachmentType
+from notifications.context import chunked
 from notifications.links import attachment_url
 
 CHUNK_BYTES = 256 * 1024
@@ -284,35 +283,18 @@ def iter_content(
         yield bytes(chunk)
 
 
-def latest_attachment_names(
-    *, session: Session, plan_id: int, as_of: datetime
+def file_names_by_item(
+    *, session: Session, latest: Mapping[int, int]
 ) -> dict[int, tuple[str, ...]]:
-    """Per item of the plan, the file names of its latest submission at or before `as_of`
-    (latest by `submitted_at`, then id, as the reports' latest submission), in one query.
+    """Per item, the file names of the submission `latest` maps it to (the reports pass each
+    item's latest submission), in upload order; items whose submission has none are left out.
     """
-    ranked = (
-        select(
-            Checkin.item_id,
-            Submission.id.label("submission_id"),
-            func.row_number()
-            .over(
-                partition_by=Checkin.item_id,
-                order_by=(Submission.submitted_at.desc(), Submission.id.desc()),
-            )
-            .label("rank"),
-        )
-        .join(Checkin, Submission.checkin_id == Checkin.id)
-        .join(Item, Checkin.item_id == Item.id)
-        .where(Item.plan_id == plan_id, Submission.submitted_at <= as_of)
-        .subquery()
-    )
-    rows = session.execute(
-        select(ranked.c.item_id, Attachment.file_name)
-        .join(Attachment, Attachment.submission_id == ranked.c.submission_id)
-        .where(ranked.c.rank == 1)
-        .order_by(ranked.c.item_id, Attachment.position)
-    )
-    names: dict[int, list[str]] = {}
-    for item_id, file_name in rows:
-        names.setdefault(int(item_id), []).append(file_name)
-    return {item_id: tuple(files) for item_id, files in names.items()}
+    ids = sorted(set(latest.values()))
+    files: dict[int, list[AttachmentInfo]] = {}
+    for part in chunked(ids):
+        files.update(attachments_of_submissions(session=session, submission_ids=part))
+    return {
+        item_id: tuple(info.file_name for info in files[submission_id])
+        for item_id, submission_id in latest.items()
+        if submission_id in files
+    }

@@ -36,7 +36,7 @@ from models.review import (
     year_period,
 )
 from models.supervision import Assignment, Checkin, Extension, Notice, Submission
-from tasks.attachments import latest_attachment_names
+from tasks.attachments import file_names_by_item
 
 STATUS_EVENT = "duban.item.status_changed"
 COLOUR_KEYS = ("colour", "color", "to", "new", "status")
@@ -182,6 +182,7 @@ def load_review_inputs(
             Submission.problems,
             Submission.next_steps,
             Submission.values,
+            Submission.id.label("submission_id"),
             func.row_number()
             .over(
                 partition_by=Checkin.item_id,
@@ -208,6 +209,7 @@ def load_review_inputs(
                 for key, value in (row.values or {}).items()
                 if (number := _number(value)) is not None
             },
+            submission_id=row.submission_id,
         )
         for row in session.execute(select(ranked).where(ranked.c.rank == 1))
     )
@@ -273,5 +275,7 @@ def load_review_inputs(
         extensions=extensions,
         escalations=escalations,
         status_changes=tuple(changes),
-        attachments=latest_attachment_names(session=session, plan_id=plan.id, as_of=as_of),
+        attachments=file_names_by_item(
+            session=session, latest={s.item_id: s.submission_id for s in submissions}
+        ),
     )

@@ -11,9 +11,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models.attachments import AttachmentLimits, judge_file
+from models.review import year_period
 from models.settings import Settings
 from models.supervision import Checkin, Submission
-from tasks.attachments import NewAttachment, latest_attachment_names, store_attachments
+from tasks.attachments import NewAttachment, store_attachments
+from tasks.reporting.data import load_plan, load_review_inputs
 from tasks.reporting.store import generate_report
 from tests import attachment_files as files
 from tests.report_builders import AS_OF, seed_plan
@@ -30,6 +32,14 @@ def upload(name: str, data: bytes) -> NewAttachment:
         sha256=hashlib.sha256(data).hexdigest(),
         spool=io.BytesIO(data),
     )
+
+
+def names_at(session: Session, plan_id: int, as_of: datetime) -> object:
+    plan = load_plan(session=session, plan_id=plan_id)
+    inputs = load_review_inputs(
+        session=session, plan=plan, period=year_period(plan.year), as_of=as_of
+    )
+    return dict(inputs.attachments)
 
 
 def latest_submission(session: Session, plan_items: list[int]) -> Submission:
@@ -56,8 +66,9 @@ def test_reports_list_the_latest_submissions_files_per_item(
         now=submission.submitted_at,
         settings=SETTINGS,
     )
-    names = latest_attachment_names(session=session, plan_id=seeded.plan_id, as_of=AS_OF)
-    assert names == {checkin.item_id: ("活动台账.pdf", "现场照片.png")}
+    assert names_at(session, seeded.plan_id, AS_OF) == {
+        checkin.item_id: ("活动台账.pdf", "现场照片.png")
+    }
     result = generate_report(
         session=session,
         plan_id=seeded.plan_id,
@@ -82,8 +93,6 @@ def test_reports_list_the_latest_submissions_files_per_item(
     )
     session.add(newer)
     session.flush()
-    assert latest_attachment_names(session=session, plan_id=seeded.plan_id, as_of=AS_OF) == {}
-    before = latest_attachment_names(
-        session=session, plan_id=seeded.plan_id, as_of=submission.submitted_at
-    )
+    assert names_at(session, seeded.plan_id, AS_OF) == {}
+    before = names_at(session, seeded.plan_id, submission.submitted_at)
     assert before == {checkin.item_id: ("活动台账.pdf", "现场照片.png")}
