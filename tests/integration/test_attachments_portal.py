@@ -88,6 +88,19 @@ def fields(html: str, rows: CheckinRows, **extra: str) -> dict[str, str]:
     return data
 
 
+async def submit(
+    web: httpx.AsyncClient,
+    url: str,
+    rows: CheckinRows,
+    uploads: list[tuple[str, bytes]],
+    **extra: str,
+) -> httpx.Response:
+    """Open the form, then post it with `uploads` in the file field."""
+    page = await web.get(url)
+    attached = [("attachments", (name, data, "application/octet-stream")) for name, data in uploads]
+    return await web.post(url, data=fields(page.text, rows, **extra), files=attached)
+
+
 def stored(sessions: sessionmaker[Session], rows: CheckinRows) -> tuple[int, int, int]:
     """Submissions, attachments and receipts of the check-in."""
     with sessions() as session:
@@ -178,12 +191,7 @@ async def test_the_review_can_list_a_submissions_files_with_download_urls(
     settings = settings_with()
     content = files.word()
     async with client(settings, sessions) as web:
-        page = await web.get(form_path(settings, rows))
-        await web.post(
-            form_path(settings, rows),
-            data=fields(page.text, rows),
-            files=[("attachments", ("总结.docx", content, "application/msword"))],
-        )
+        await submit(web, form_path(settings, rows), rows, [("总结.docx", content)])
         with sessions() as session:
             submission = session.scalars(
                 select(Submission).where(Submission.checkin_id == rows.checkin.id)
@@ -274,12 +282,7 @@ async def test_empty_file_inputs_are_no_attachments(
     settings = settings_with()
     url = form_path(settings, rows)
     async with client(settings, sessions) as web:
-        page = await web.get(url)
-        reply = await web.post(
-            url,
-            data=fields(page.text, rows),
-            files=[("attachments", ("", b"", "application/octet-stream"))],
-        )
+        reply = await submit(web, url, rows, [("", b"")])
     assert reply.status_code == 200, reply.text
     assert stored(sessions, rows) == (1, 0, 1)
 
@@ -304,12 +307,7 @@ async def test_download_links_refuse_tampering_other_purposes_and_other_departme
     settings = settings_with()
     url = form_path(settings, rows)
     async with client(settings, sessions) as web:
-        page = await web.get(url)
-        await web.post(
-            url,
-            data=fields(page.text, rows),
-            files=[("attachments", ("a.pdf", files.pdf(), "application/pdf"))],
-        )
+        await submit(web, url, rows, [("a.pdf", files.pdf())])
         with sessions() as session:
             attachment = session.scalars(select(Attachment)).one()
         good = attachment_token(
@@ -357,12 +355,7 @@ async def test_the_shared_directory_store_keeps_bytes_by_digest(
     content = files.excel()
     url = form_path(settings, rows)
     async with client(settings, sessions) as web:
-        page = await web.get(url)
-        reply = await web.post(
-            url,
-            data=fields(page.text, rows),
-            files=[("attachments", ("../统计表.xlsx", content, "application/vnd.ms-excel"))],
-        )
+        reply = await submit(web, url, rows, [("../统计表.xlsx", content)])
         assert reply.status_code == 200, reply.text
         with sessions() as session:
             attachment = session.scalars(select(Attachment)).one()
@@ -392,12 +385,7 @@ async def test_files_and_their_submission_commit_together(
     settings = settings_with()
     url = form_path(settings, rows)
     async with client(settings, sessions) as web:
-        page = await web.get(url)
-        reply = await web.post(
-            url,
-            data=fields(page.text, rows),
-            files=[("attachments", ("a.pdf", files.pdf(), "application/pdf"))],
-        )
+        reply = await submit(web, url, rows, [("a.pdf", files.pdf())])
     assert reply.status_code == 503
     assert NARRATIVE in reply.text
     assert stored(sessions, rows) == (0, 0, 0)
