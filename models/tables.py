@@ -7,7 +7,14 @@ from models.directory import Department, DepartmentAlias
 from models.outbox import DomainEvent, OutboxMessage
 from models.plan import Item, Phase, Plan, Section, Target
 from models.report import Report
-from models.supervision import Assignment, Checkin, Extension, Notice, Submission
+from models.supervision import (
+    Assignment,
+    Checkin,
+    CheckinReview,
+    Extension,
+    Notice,
+    Submission,
+)
 
 __all__ = [
     "Assignment",
@@ -15,6 +22,7 @@ __all__ = [
     "Base",
     "CalendarDay",
     "Checkin",
+    "CheckinReview",
     "Department",
     "DepartmentAlias",
     "DomainEvent",

@@ -31,6 +31,8 @@ KINDS: dict[str, str] = {
     "escalation": "督办",
     "report": "通报",
     "receipt": "回执",
+    "returned": "退回",
+    "review_overdue": "审核超时督办",
 }
 
 WEEKDAYS = ("星期一", "星期二", "星期三", "星期四", "星期五", "星期六", "星期日")

@@ -29,7 +29,7 @@ from models.vocabulary import (
 
 COLOUR_LABELS = {colour.value: colour.badge for colour in Colour}
 KIND_LABELS = CheckinKind.labels()
-STATUS_LABELS = CheckinStatus.labels()
+CHECKIN_STATUS_LABELS = CheckinStatus.labels()
 """Check-in statuses (kept under this name for the CLI; the labels live in the vocabulary)."""
 
 
@@ -109,7 +109,7 @@ def status_card(*, session: Session, item_id: int, state: str, today: date) -> s
         lines.append(
             f"| {name} | {KIND_LABELS.get(checkin.kind, checkin.kind)} | "
             f"{checkin.due_date.isoformat()} | "
-            f"{STATUS_LABELS.get(checkin.status, checkin.status)}{marker} | "
+            f"{CHECKIN_STATUS_LABELS.get(checkin.status, checkin.status)}{marker} | "
             f"{checkin.escalation_level or '-'} |"
         )
     notices = session.execute(

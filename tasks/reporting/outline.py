@@ -26,6 +26,7 @@ from tasks.reporting.blocks import (
     fmt_pct,
 )
 from tasks.reporting.chapters import LEVEL_NAMES, attention_blocks, closing, department_blocks
+from tasks.reporting.tongbao import progress_paragraphs
 
 NUMERALS = "一二三四五六七八九十"
 __all__ = [
@@ -68,6 +69,7 @@ def overview(review: Review) -> list[Block]:
     if review.item_count == 0:
         blocks.append(Paragraph("该计划尚未录入任何任务，本期无可通报的督办事项。"))
     else:
+        blocks += progress_paragraphs(review)
         blocks.append(
             Paragraph(
                 f"计划共列任务{review.item_count}项，截至数据截止日，"
@@ -200,8 +202,10 @@ def _one_section(index: int, block: SectionBlock) -> list[Block]:
 def build_outline(review: Review, *, generated_at: datetime) -> tuple[str, list[Block]]:
     """The title and the ordered blocks of the whole report."""
     org = review.plan.organisation or "本单位"
+    document = f"（{review.plan.document_number}）" if review.plan.document_number else ""
+    basis = f"根据《{review.plan.title}》{document}的督办安排，" if review.plan.title else ""
     lead = Paragraph(
-        f"现将{org}{review.period.title}（{fmt_day(review.period.start)}至"
+        f"{basis}现将{org}{review.period.title}（{fmt_day(review.period.start)}至"
         f"{fmt_day(review.period.end)}）工作计划督办落实情况"
         f"{'总结评估如下' if review.period.kind == 'year' else '通报如下'}。"
         f"本{'报告' if review.period.kind == 'year' else '通报'}数据截至"

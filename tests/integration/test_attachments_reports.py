@@ -15,7 +15,7 @@ from models.review import year_period
 from models.settings import Settings
 from models.supervision import Checkin, Submission
 from tasks.attachments import NewAttachment, store_attachments
-from tasks.reporting.data import load_plan, load_review_inputs
+from tasks.reporting.data import load_plan_row, load_review_inputs
 from tasks.reporting.store import generate_report
 from tests import attachment_files as files
 from tests.report_builders import AS_OF, seed_plan
@@ -35,7 +35,7 @@ def upload(name: str, data: bytes) -> NewAttachment:
 
 
 def names_at(session: Session, plan_id: int, as_of: datetime) -> object:
-    plan = load_plan(session=session, plan_id=plan_id)
+    plan = load_plan_row(session=session, plan_id=plan_id)
     inputs = load_review_inputs(
         session=session, plan=plan, period=year_period(plan.year), as_of=as_of
     )

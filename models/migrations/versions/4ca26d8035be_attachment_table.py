@@ -1,7 +1,7 @@
 """attachment table
 
 Revision ID: 4ca26d8035be
-Revises: a7a41e26ee72
+Revises: 289a58b4c7a8
 Create Date: 2026-12-01 13:09:03.283925
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import models.base
 
 revision: str = '4ca26d8035be'
-down_revision: str | None = 'a7a41e26ee72'
+down_revision: str | None = '289a58b4c7a8'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
