@@ -7,18 +7,16 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import httpx
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from models.attachment_table import Attachment
-from models.db import transaction
 from models.outbox import OutboxMessage
 from models.settings import Settings
 from models.supervision import Submission
@@ -31,7 +29,10 @@ from tasks.attachments import (
     submission_attachment_links,
 )
 from tests import attachment_files as files
-from tests.portal_rows import DUE, CheckinRows, make_checkin, rolled_back_sessions
+from tests.integration.test_portal import rows, sessions
+from tests.portal_rows import DUE, CheckinRows
+
+__all__ = ["rows", "sessions"]
 
 NOW = datetime(2021, 9, 20, 2, 0, tzinfo=UTC)
 CLIENT = ("203.0.113.9", 40000)
@@ -41,18 +42,6 @@ NARRATIVE = "已举办学术活动120场次，附活动照片与台账。"
 
 def settings_with(**overrides: object) -> Settings:
     return Settings(secret_key="e" * 40, public_url=BASE, _env_file=None, **overrides)  # type: ignore[arg-type]
-
-
-@pytest.fixture
-def sessions(migrated_engine: Engine) -> Iterator[sessionmaker[Session]]:
-    with rolled_back_sessions(migrated_engine) as factory:
-        yield factory
-
-
-@pytest.fixture
-def rows(sessions: sessionmaker[Session]) -> CheckinRows:
-    with transaction(sessions) as session:
-        return make_checkin(session)
 
 
 def client(settings: Settings, sessions: sessionmaker[Session]) -> httpx.AsyncClient:
