@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import os
 import re
+import sqlite3
 import tempfile
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 from sqlalchemy import LargeBinary, func, insert, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -273,14 +274,27 @@ def iter_content(
         return
     for offset in range(0, info.size, chunk_bytes):
         with sessions() as session:
-            chunk = session.scalar(
-                select(
-                    func.substr(Attachment.content, offset + 1, chunk_bytes, type_=LargeBinary)
-                ).where(Attachment.id == info.id)
-            )
+            chunk = _read_slice(session, info.id, offset, chunk_bytes)
         if not chunk:
             return
-        yield bytes(chunk)
+        yield chunk
+
+
+def _read_slice(session: Session, attachment_id: int, offset: int, size: int) -> bytes:
+    """`size` bytes of one stored row's content from `offset`: SQLite's incremental blob
+    I/O (a `substr` there reads the whole value), PostgreSQL's `substr` on the bytea."""
+    connection = session.connection()
+    if connection.dialect.name == "sqlite":
+        raw = cast(sqlite3.Connection, connection.connection.dbapi_connection)
+        with raw.blobopen("attachment", "content", attachment_id, readonly=True) as blob:
+            blob.seek(offset)
+            return blob.read(size)
+    chunk = session.scalar(
+        select(func.substr(Attachment.content, offset + 1, size, type_=LargeBinary)).where(
+            Attachment.id == attachment_id
+        )
+    )
+    return bytes(chunk or b"")
 
 
 def file_names_by_item(
