@@ -176,6 +176,7 @@ class SubmissionRow:
     problems: str
     next_steps: str
     values: Mapping[str, float]
+    submission_id: int = 0
 
 
 @dataclass(frozen=True)
@@ -237,6 +238,7 @@ class ReviewInputs:
     status_changes: tuple[StatusChange, ...]
     instructions: tuple[InstructionFact, ...] = ()
     closures: tuple[ClosureRow, ...] = ()
+    attachments: Mapping[int, tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -287,6 +289,7 @@ class ItemLine:
     problems: str
     next_steps: str
     closed_on: date | None = None
+    attachments: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -216,6 +216,7 @@ def build_review(inputs: ReviewInputs) -> Review:
             problems="" if submission is None else excerpt(submission.problems),
             next_steps="" if submission is None else excerpt(submission.next_steps),
             closed_on=closed.get(item.id),
+            attachments=() if submission is None else inputs.attachments.get(item.id, ()),
         )
 
     sections: list[SectionBlock] = []

@@ -1,5 +1,6 @@
 """Every ORM table in one import, so that `Base.metadata` is complete for migrations."""
 
+from models.attachment_table import Attachment
 from models.base import Base
 from models.calendar_days import CalendarDay
 from models.completion import CompletionRequest, ItemClosure
@@ -20,6 +21,7 @@ from models.supervision import (
 
 __all__ = [
     "Assignment",
+    "Attachment",
     "Base",
     "CalendarDay",
     "Checkin",

@@ -365,3 +365,40 @@ _LABELS[CompletionDecision] = {
     "approved": "已销号",
     "rejected": "已驳回",
 }
+
+
+class AttachmentType(_Labelled):
+    """The type of an evidence file (附件), as sniffed from its content (never its name)."""
+
+    PDF = "pdf"
+    PNG = "png"
+    JPEG = "jpeg"
+    GIF = "gif"
+    WEBP = "webp"
+    DOCX = "docx"
+    DOC = "doc"
+    XLSX = "xlsx"
+    XLS = "xls"
+
+
+_LABELS[AttachmentType] = {
+    "pdf": "PDF文档",
+    "png": "PNG图片",
+    "jpeg": "JPEG图片",
+    "gif": "GIF图片",
+    "webp": "WebP图片",
+    "docx": "Word文档",
+    "doc": "Word 97-2003文档",
+    "xlsx": "Excel表格",
+    "xls": "Excel 97-2003表格",
+}
+
+
+class AttachmentStorage(_Labelled):
+    """Where an attachment's bytes are kept: in its database row or in the shared directory."""
+
+    DATABASE = "database"
+    DIRECTORY = "directory"
+
+
+_LABELS[AttachmentStorage] = {"database": "数据库", "directory": "共享目录"}

@@ -94,6 +94,15 @@ def sample_context(kind: str) -> dict[str, Any]:
             "next_steps": "下半年重点推进院士专家工作站建设。",
             "figures": [{"text": "举办学术交流活动不少于200场次", "value": 112.0, "unit": "场次"}],
             "extension": None,
+            "attachments": [
+                {
+                    "file_name": "学术交流活动台账.xlsx",
+                    "kind_label": "Excel表格",
+                    "size_text": "48 KB",
+                    "url": "https://duban.example.org/f/示例",
+                }
+            ],
+            "attachment_link_days": 30,
         }
     if kind == "returned":
         base["returned"] = {

@@ -38,6 +38,7 @@ from models.review import (
     year_period,
 )
 from models.supervision import Assignment, Checkin, Extension, Notice, Submission
+from tasks.attachments import file_names_by_item
 from tasks.instructions import instruction_facts
 
 STATUS_EVENT = "duban.item.status_changed"
@@ -184,6 +185,7 @@ def load_review_inputs(
             Submission.problems,
             Submission.next_steps,
             Submission.values,
+            Submission.id.label("submission_id"),
             func.row_number()
             .over(
                 partition_by=Checkin.item_id,
@@ -210,6 +212,7 @@ def load_review_inputs(
                 for key, value in (row.values or {}).items()
                 if (number := _number(value)) is not None
             },
+            submission_id=row.submission_id,
         )
         for row in session.execute(select(ranked).where(ranked.c.rank == 1))
     )
@@ -294,4 +297,7 @@ def load_review_inputs(
             if fact.given_at <= as_of
         ),
         closures=closures,
+        attachments=file_names_by_item(
+            session=session, latest={s.item_id: s.submission_id for s in submissions}
+        ),
     )

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 
+from models.attachments import attachment_summary
 from models.orders import COLOURS as COLOUR_WORDS
 from models.review import COLOUR_NAMES, COLOURS, Review, SectionBlock, TargetLine
 from tasks.reporting.blocks import (
@@ -176,6 +177,7 @@ def _one_section(index: int, block: SectionBlock) -> list[Block]:
             ("进展", item.narrative),
             ("问题", item.problems),
             ("下步", item.next_steps),
+            ("附件", attachment_summary(item.attachments)),
         ):
             if text:
                 notes.append(f"{name}：{text}")
