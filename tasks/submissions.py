@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
@@ -40,7 +40,16 @@ class CheckinClosed(DubanError):
         super().__init__("该报送已关闭，不再接受提交。")
 
 
-def accepts_answers(checkin: Checkin) -> bool:
+class HasCheckinStatus(Protocol):
+    """A check-in as an ORM row or a plain read row (`portal.pages.PageCheckin`)."""
+
+    @property
+    def status(self) -> CheckinStatus:
+        """The check-in's status."""
+        ...
+
+
+def accepts_answers(checkin: HasCheckinStatus) -> bool:
     """True while the check-in's ladder is open (it may still be answered and edited)."""
     return checkin.status not in CLOSED_STATUSES
 
