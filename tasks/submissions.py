@@ -12,7 +12,7 @@ from datetime import date, datetime
 from typing import Any, Protocol
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, contains_eager
 
 from models.calendar import WorkCalendar
 from models.errors import DubanError, InputError, NotFoundError
@@ -22,8 +22,8 @@ from models.plan import Item
 from models.settings import Settings
 from models.supervision import Checkin, Extension, Submission
 from models.vocabulary import CheckinStatus, ExtensionDecision
-from notifications.compose import enqueue_receipt_email
 from notifications.outbox import HeaderInjectionError
+from notifications.receipt import insert_receipt
 from tasks.calendar_store import work_calendar
 from tasks.checkins import approve_extension_of
 from tasks.events import record_event, related
@@ -57,15 +57,20 @@ def accepts_answers(checkin: HasCheckinStatus) -> bool:
 def load_checkin(*, session: Session, checkin_id: int, for_update: bool = False) -> Checkin:
     """The check-in with its item, targets, plan and department loaded; `NotFoundError` if none.
 
-    `for_update` locks the row (PostgreSQL) so concurrent submissions get distinct versions.
+    Two statements: the check-in joined to its item, plan and department, then the targets.
+    `for_update` locks the check-in row (PostgreSQL) so concurrent submissions get distinct
+    versions.
     """
     query = (
         select(Checkin)
+        .join(Checkin.item)
+        .join(Item.plan)
+        .join(Checkin.department)
         .where(Checkin.id == checkin_id)
         .options(
-            selectinload(Checkin.item).selectinload(Item.targets),
-            selectinload(Checkin.item).selectinload(Item.plan),
-            selectinload(Checkin.department),
+            contains_eager(Checkin.item).contains_eager(Item.plan),
+            contains_eager(Checkin.item).selectinload(Item.targets),
+            contains_eager(Checkin.department),
         )
     )
     if for_update:
@@ -201,26 +206,47 @@ def record_submission(
             "source": source,
         },
     )
+    extension = None
     if form.extension is not None:
-        _add_extension(
+        extension = _add_extension(
             session=session,
             checkin=checkin,
             new_date=form.extension.new_date,
             reason=form.extension.reason,
             now=now,
         )
-    _enqueue_receipt(session=session, submission=submission, now=now, settings=settings)
+    _enqueue_receipt(
+        session=session,
+        checkin=checkin,
+        submission=submission,
+        # the receipt names a request made with this version, not an earlier identical one
+        extension=extension if extension is not None and extension.requested_at == now else None,
+        now=now,
+        settings=settings,
+    )
     return submission
 
 
 def _enqueue_receipt(
-    *, session: Session, submission: Submission, now: datetime, settings: Settings | None
+    *,
+    session: Session,
+    checkin: Checkin,
+    submission: Submission,
+    extension: Extension | None,
+    now: datetime,
+    settings: Settings | None,
 ) -> None:
+    """The receipt from the rows already loaded; a subject with CR/LF is refused before
+    anything is written (no savepoint needed), and the answer is kept."""
     try:
-        with session.begin_nested():
-            enqueue_receipt_email(
-                session=session, submission=submission, now=now, settings=settings
-            )
+        insert_receipt(
+            session=session,
+            checkin=checkin,
+            submission=submission,
+            extension=extension,
+            now=now,
+            settings=settings,
+        )
     except HeaderInjectionError:
         logger.warning(
             "no receipt for submission %s: its subject would contain a line break",
