@@ -57,7 +57,7 @@ def accepts_answers(checkin: HasCheckinStatus) -> bool:
 def load_checkin(*, session: Session, checkin_id: int, for_update: bool = False) -> Checkin:
     """The check-in with its item, targets, plan and department loaded; `NotFoundError` if none.
 
-    Two statements: the check-in joined to its item, plan and department, then the targets.
+    One statement: the check-in joined to its item, plan, department and targets.
     `for_update` locks the check-in row (PostgreSQL) so concurrent submissions get distinct
     versions.
     """
@@ -69,13 +69,13 @@ def load_checkin(*, session: Session, checkin_id: int, for_update: bool = False)
         .where(Checkin.id == checkin_id)
         .options(
             contains_eager(Checkin.item).contains_eager(Item.plan),
-            contains_eager(Checkin.item).selectinload(Item.targets),
+            contains_eager(Checkin.item).joinedload(Item.targets),
             contains_eager(Checkin.department),
         )
     )
     if for_update:
         query = query.with_for_update(of=Checkin)
-    checkin = session.scalars(query).first()
+    checkin = session.scalars(query).unique().one_or_none()
     if checkin is None:
         raise NotFoundError(f"报送 {checkin_id} 不存在。")
     return checkin
@@ -160,13 +160,18 @@ def record_submission(
     receipt whose subject would carry CR/LF is refused and logged, and the answer is kept.
     """
     if idempotency_key is not None:
-        existing = session.scalars(
-            select(Submission).where(Submission.idempotency_key == idempotency_key)
+        # a plain-column probe first (the usual answer is "none"), the row only on a repeat
+        repeat = session.execute(
+            select(Submission.id, Submission.checkin_id).where(
+                Submission.idempotency_key == idempotency_key
+            )
         ).first()
-        if existing is not None:
-            if existing.checkin_id != checkin_id:
+        if repeat is not None:
+            if repeat.checkin_id != checkin_id:
                 raise InputError("重复提交标识与报送不符。")
-            return existing
+            existing = session.get(Submission, repeat.id)
+            if existing is not None:
+                return existing
     checkin = _owned_open_checkin(
         session=session, checkin_id=checkin_id, department_id=department_id
     )
