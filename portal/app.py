@@ -45,7 +45,7 @@ from notifications.links import (
     token_digest,
     verify_token,
 )
-from portal.formdata import FIELD_LABELS, parse_form
+from portal.formdata import FIELD_LABELS, ParsedForm, parse_form
 from portal.pages import CheckinPage, load_page, page_context, previous_answer
 from portal.security import (
     CSRF_COOKIE,
@@ -273,18 +273,57 @@ def create_app(
                 if isinstance(value, str)
             }
         digest = token_digest(request.path_params["token"])
-        page: CheckinPage | None = None
+        csrf_ok = csrf_valid(
+            settings=settings,
+            link_digest=digest,
+            nonce=request.cookies.get(CSRF_COOKIE),
+            value=raw.get(CSRF_FIELD, ""),
+        )
+        submit_id = raw.get("submit_id", "")[:64]
+        key = None
+        if submit_id:
+            key = hashlib.sha256(f"{claims.checkin_id}|{submit_id}".encode()).hexdigest()
+        read: list[CheckinPage] = []  # the page once read, for the form shown again
+
+        def store() -> tuple[ParsedForm | None, int]:
+            """One transaction (one thread hop): read the page (`InvalidLink` if gone or
+            closed), then refuse a bad CSRF value (None) or invalid fields (the parsed
+            errors), else store the version. A version number raced for is retried."""
+            attempt = 0
+            while True:
+                try:
+                    with transaction(sessions) as session:
+                        page = load_page(session=session, claims=claims, history=False)
+                        read[:] = [page]
+                        if not csrf_ok:
+                            return None, 0
+                        checkin = page.checkin
+                        parsed = parse_form(
+                            raw,
+                            targets=page.targets,
+                            due_date=checkin.due_date,
+                            plan_year=checkin.item.plan.year,
+                        )
+                        if parsed.form is None:
+                            return parsed, 0
+                        submission = record_submission(
+                            session=session,
+                            checkin_id=claims.checkin_id,
+                            department_id=claims.department_id,
+                            form=parsed.form,
+                            source="form",
+                            now=moment,
+                            idempotency_key=key,
+                            settings=settings,
+                        )
+                        return parsed, submission.version
+                except IntegrityError:
+                    attempt += 1
+                    if attempt >= WRITE_ATTEMPTS:
+                        raise
+
         try:
-            page = await run_in_threadpool(read_page, claims, False)
-            if not csrf_valid(
-                settings=settings,
-                link_digest=digest,
-                nonce=request.cookies.get(CSRF_COOKIE),
-                value=raw.get(CSRF_FIELD, ""),
-            ):
-                message = "页面已过期或来源不明，请重新打开邮件中的链接后再提交。"
-                return render(request, "error.html", {"message": message}, status=403)
-            return await save(request, claims, page, digest, raw, moment)
+            parsed, version = await run_in_threadpool(store)
         except (InvalidLink, CheckinClosed):
             return invalid(request)
         except InputError as exc:
@@ -292,58 +331,31 @@ def create_app(
         except Exception:
             logger.exception("portal: an answer could not be stored; the form keeps it")
             errors, status = [UNSAVED_MESSAGE], 503
+        else:
+            page = read[0]
+            if parsed is None:
+                message = "页面已过期或来源不明，请重新打开邮件中的链接后再提交。"
+                return render(request, "error.html", {"message": message}, status=403)
+            if parsed.form is None:
+                errors, status = parsed.errors, 422
+            else:
+                return done(request, page, version, parsed, moment)
         return await form_again(
-            request, claims, page, digest=digest, raw=raw, errors=errors, status=status
+            request,
+            claims,
+            read[0] if read else None,
+            digest=digest,
+            raw=raw,
+            errors=errors,
+            status=status,
         )
 
-    async def save(
-        request: Request,
-        claims: LinkClaims,
-        page: CheckinPage,
-        digest: str,
-        raw: dict[str, str],
-        moment: datetime,
+    def done(
+        request: Request, page: CheckinPage, version: int, parsed: ParsedForm, moment: datetime
     ) -> Response:
-        checkin = page.checkin
-        parsed = parse_form(
-            raw,
-            targets=page.targets,
-            due_date=checkin.due_date,
-            plan_year=checkin.item.plan.year,
-        )
-        if parsed.form is None:
-            return await form_again(
-                request, claims, page, digest=digest, raw=raw, errors=parsed.errors, status=422
-            )
-        submit_id = raw.get("submit_id", "")[:64]
-        key = None
-        if submit_id:
-            key = hashlib.sha256(f"{claims.checkin_id}|{submit_id}".encode()).hexdigest()
-        form = parsed.form
-
-        def write() -> int:
-            attempt = 0
-            while True:
-                try:
-                    with transaction(sessions) as session:
-                        submission = record_submission(
-                            session=session,
-                            checkin_id=claims.checkin_id,
-                            department_id=claims.department_id,
-                            form=form,
-                            source="form",
-                            now=moment,
-                            idempotency_key=key,
-                            settings=settings,
-                        )
-                        return submission.version
-                except IntegrityError:
-                    attempt += 1
-                    if attempt >= WRITE_ATTEMPTS:
-                        raise
-
-        version = await run_in_threadpool(write)
-        context = page_context(page) | {"version": version, "extension": form.extension}
+        """The confirmation; pending events are published once it is sent."""
+        extension = parsed.form.extension if parsed.form is not None else None
+        context = page_context(page) | {"version": version, "extension": extension}
         emit = BackgroundTask(_publish_quietly, publish, sessions, moment)
         return render(request, "done.html", context, background=emit)
 
