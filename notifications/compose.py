@@ -46,7 +46,7 @@ from notifications.outbox import (
     insert_messages,
 )
 from notifications.receipt import receipt_for
-from notifications.rendering import format_date, render_message
+from notifications.rendering import render_message
 
 logger = logging.getLogger(__name__)
 ITEM_KINDS = ("assignment", "request", "reminder", "escalation")
