@@ -104,9 +104,11 @@ def receipt_for(
     extension: Extension | None,
     now: datetime,
     settings: Settings | None = None,
+    files: bool = True,
 ) -> NewMessage | None:
-    """`receipt_message` after reading the plan's phases, the previous answer and the
-    version's evidence files (three statements). Reads only."""
+    """`receipt_message` after reading the plan's phases, the previous answer and, when
+    `files` says it has some, the version's evidence files (two or three statements).
+    Reads only."""
     settings = settings or get_settings()
     phases = session.scalars(
         select(Phase).where(Phase.plan_id == checkin.item.plan_id).order_by(Phase.id)
@@ -127,7 +129,9 @@ def receipt_for(
         now=now,
         attachments=submission_attachment_links(
             session=session, submission_id=submission.id, settings=settings, now=now
-        ),
+        )
+        if files
+        else (),
     )
 
 
@@ -139,9 +143,11 @@ def insert_receipt(
     extension: Extension | None,
     now: datetime,
     settings: Settings | None = None,
+    files: bool = True,
 ) -> int:
-    """Compose the receipt (`receipt_for`) and insert its outbox row in one statement (a
-    key already there is skipped); returns rows added. Writes nothing when the receipt
+    """Compose the receipt (`receipt_for`; `files`: the version has evidence files) and
+    insert its outbox row in one statement (a key already there is skipped); returns rows
+    added. Writes nothing when the receipt
     cannot be composed (`HeaderInjectionError` propagates). Does not commit."""
     message = receipt_for(
         session=session,
@@ -150,6 +156,7 @@ def insert_receipt(
         extension=extension,
         now=now,
         settings=settings,
+        files=files,
     )
     if message is None:
         return 0

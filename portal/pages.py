@@ -6,12 +6,13 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, select
+from sqlalchemy import and_, bindparam, exists, select
 from sqlalchemy.orm import Session
 
+from models.attachment_table import Attachment
 from models.clock import LOCAL_TZ
 from models.directory import Department
-from models.instruction import Instruction, answer_field, leader_title
+from models.instruction import Instruction, InstructionAnswer, answer_field, leader_title
 from models.limits import add_days, latest_extension_date
 from models.plan import Item, Phase, Plan, Target
 from models.supervision import Checkin, Extension, Submission
@@ -148,6 +149,12 @@ _CHECKIN_ROWS = (
         Target.id.label("target_id"),
         Target.text.label("target_text"),
         Target.unit.label("target_unit"),
+        exists()
+        .where(
+            Instruction.item_id == Checkin.item_id,
+            ~exists().where(InstructionAnswer.instruction_id == Instruction.id),
+        )
+        .label("open_instructions"),
     )
     .select_from(Checkin)
     .join(Item, Item.id == Checkin.item_id)
@@ -168,6 +175,7 @@ _SUBMISSION_ROWS = (
         Submission.problems,
         Submission.next_steps,
         Submission.values,
+        exists().where(Attachment.submission_id == Submission.id).label("has_files"),
     )
     .where(Submission.checkin_id == bindparam("checkin_id"))
     .order_by(Submission.version.desc())
@@ -182,9 +190,10 @@ _EXTENSION_ROWS = (
 def load_page(*, session: Session, claims: LinkClaims, history: bool = True) -> CheckinPage:
     """Load the check-in a verified link names; `InvalidLink` if gone, not the department's,
     or closed. Reads only: one statement for the check-in with its item, plan, department,
-    phase name and targets (one row per target), one for the item's open leader instructions,
-    then, with `history`, its submissions, extension requests and the versions' evidence files
-    (names only, no bytes; a POST needs none of these to store an answer).
+    phase name and targets (one row per target) and whether the item has open leader
+    instructions (then one more for them), then, with `history`, its submissions (each saying
+    whether it has evidence files), extension requests and, where there are files, their names
+    (no bytes; a POST needs none of these to store an answer).
     """
     ident = {"checkin_id": claims.checkin_id}
     rows = session.execute(_CHECKIN_ROWS, ident).all()
@@ -228,18 +237,20 @@ def load_page(*, session: Session, claims: LinkClaims, history: bool = True) -> 
         submissions=[],
         extensions=[],
     )
-    page.instructions.extend(open_instructions(session=session, item_id=checkin.item_id))
+    if head.open_instructions:  # read only when the item has some (most have none)
+        page.instructions.extend(open_instructions(session=session, item_id=checkin.item_id))
     if not history:
         return page
-    page.submissions.extend(
-        PageSubmission(*row) for row in session.execute(_SUBMISSION_ROWS, ident)
-    )
+    with_files: list[int] = []
+    for row in session.execute(_SUBMISSION_ROWS, ident):
+        *fields, has_files = row
+        page.submissions.append(PageSubmission(*fields))
+        if has_files:
+            with_files.append(row.id)
     page.extensions.extend(PageExtension(*row) for row in session.execute(_EXTENSION_ROWS, ident))
-    if page.submissions:
+    if with_files:
         page.attachments.update(
-            attachments_of_submissions(
-                session=session, submission_ids=[s.id for s in page.submissions]
-            )
+            attachments_of_submissions(session=session, submission_ids=with_files)
         )
     return page
 

@@ -248,6 +248,7 @@ def record_submission(
         extension=extension if extension is not None and extension.requested_at == now else None,
         now=now,
         settings=settings,
+        files=bool(attachments),
     )
     return submission
 
@@ -260,12 +261,15 @@ def _enqueue_receipt(
     extension: Extension | None,
     now: datetime,
     settings: Settings | None,
+    files: bool = False,
 ) -> None:
     """The receipt from the rows already loaded; a subject with CR/LF is refused before
-    anything is written (no savepoint needed), and the answer is kept."""
+    anything is written (no savepoint needed), and the answer is kept. `files`: the version
+    has evidence files for the receipt to list."""
     try:
         insert_receipt(
             session=session,
+            files=files,
             checkin=checkin,
             submission=submission,
             extension=extension,
