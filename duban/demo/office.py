@@ -56,17 +56,28 @@ class LoopCounts:
 
 
 def office_decides(
-    *, store: Store, plan_id: int, today: date, now: datetime, loop: LoopScript, counts: LoopCounts
+    *,
+    store: Store,
+    plan_id: int,
+    today: date,
+    now: datetime,
+    loop: LoopScript,
+    counts: LoopCounts,
+    year_end: bool = False,
 ) -> None:
-    """Review the reports and approve the completion requests that arrived before today."""
+    """Review the reports and approve the completion requests that arrived before today
+    (at `year_end`, before the year review, everything that arrived by `now`)."""
     if today < loop.review_from:
         return
+
+    def arrived(moment: datetime) -> bool:
+        return moment <= now if year_end else clock.local_date(moment) < today
+
     with transaction(store.sessions) as session:
         waiting = [
             review
             for review in pending_reviews(session, as_of=now)
-            if review.candidate.plan_id == plan_id
-            and clock.local_date(review.candidate.submitted_at) < today
+            if review.candidate.plan_id == plan_id and arrived(review.candidate.submitted_at)
         ]
         for review in waiting:
             candidate = review.candidate
@@ -83,7 +94,7 @@ def office_decides(
                 accept_report(session, candidate.checkin_id, SUPERVISOR, now)
                 counts.accepted += 1
         for request in pending_completions(session=session, plan_id=plan_id):
-            if clock.local_date(request.requested_at) < today:
+            if arrived(request.requested_at):
                 approve_completion(session, request.request_id, SUPERVISOR, now)
                 counts.completions_approved += 1
 

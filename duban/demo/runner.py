@@ -364,6 +364,17 @@ async def simulate_year(
     ):
         mark[0] = perf_counter()
         await simulate(plan_id, options.start, options.until, on_day=after_pass, calendar=calendar)
+        sim.moment = at(options.until, 17, 0)
+        with run.timed(PHASE_FORM):  # the office clears what waits for it before the review
+            office_decides(
+                store=store,
+                plan_id=plan_id,
+                today=options.until,
+                now=sim.moment,
+                loop=options.loop,
+                counts=run.loop,
+                year_end=True,
+            )
         sim.moment = at(options.until, 17, 30)
         with run.timed(PHASE_REPORTS):
             result = await year_review(plan_id=plan_id, as_of=sim.moment, out_dir=str(out_dir))
