@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
+from pathlib import Path
 
 from sqlalchemy.orm import Session
 
@@ -27,6 +28,7 @@ from models.directory import Department
 from models.outbox import DomainEvent
 from models.plan import Item, Plan, Section, Target
 from models.supervision import Assignment, Checkin, Extension, Notice, Submission
+from tasks.reporting.store import GeneratedReport, generate_report
 
 AS_OF = datetime(2021, 9, 30, 17, 0, tzinfo=LOCAL_TZ)
 CREATED = datetime(2021, 5, 1, 9, 0, tzinfo=LOCAL_TZ)
@@ -211,3 +213,20 @@ def _checkins(session: Session, seeded: Seeded) -> None:
                         decided_at=moment,
                     )
                 )
+
+
+def q3_report(
+    session: Session, out_dir: Path, formats: list[str], *, plan_id: int | None = None
+) -> GeneratedReport:
+    """The scenario's 2021Q3 report as of 30 Sep, generated 30 Sep 10:00 UTC, no email
+    (seeding the scenario first unless `plan_id` names a plan already seeded)."""
+    return generate_report(
+        session=session,
+        plan_id=plan_id if plan_id is not None else seed_plan(session).plan_id,
+        as_of=AS_OF,
+        generated_at=datetime(2021, 9, 30, 10, 0, tzinfo=UTC),
+        out_dir=out_dir,
+        quarter="2021Q3",
+        formats=formats,
+        email=False,
+    )

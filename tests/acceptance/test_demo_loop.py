@@ -10,7 +10,6 @@ completion, which the office approves the next working day (销号).
 
 from __future__ import annotations
 
-import asyncio
 import mailbox
 from datetime import date
 from email import message_from_bytes
@@ -21,16 +20,16 @@ import pytest
 from sqlalchemy import func, select
 
 from duban.demo.office import INSTRUCTION_TEXT, THIN_REASON
-from duban.demo.runner import DemoOptions, DemoRun, simulate_year
-from duban.demo.services import pick_ports
+from duban.demo.runner import DemoOptions, DemoRun
 from duban.runtime import open_store
 from models.attachment_table import Attachment
 from models.completion import CompletionRequest
 from models.directory import Department
 from models.instruction import Instruction, InstructionAnswer
 from models.plan import Item
-from models.settings import Settings, get_settings
+from models.settings import Settings
 from models.supervision import Checkin, CheckinReview, Submission
+from tests.acceptance.demo_support import run_demo
 
 START, UNTIL = date(2021, 10, 25), date(2021, 12, 31)
 pytestmark = [pytest.mark.slow, pytest.mark.prefect]
@@ -40,24 +39,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.prefect]
 def loop_year(
     tmp_path_factory: pytest.TempPathFactory, prefect_harness: None
 ) -> tuple[DemoRun, Settings]:
-    data_dir = tmp_path_factory.mktemp("demo-loop")
-    smtp_port, portal_port = pick_ports()
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("DUBAN_DATA_DIR", str(data_dir))
-        patch.setenv("DUBAN_SMTP_PORT", str(smtp_port))
-        patch.setenv("DUBAN_PUBLIC_URL", f"http://127.0.0.1:{portal_port}")
-        get_settings.cache_clear()
-        settings = get_settings()
-        run = asyncio.run(
-            simulate_year(
-                settings=settings,
-                options=DemoOptions(start=START, until=UNTIL),
-                smtp_port=smtp_port,
-                portal_port=portal_port,
-            )
-        )
-    get_settings.cache_clear()
-    return run, settings
+    return run_demo(tmp_path_factory, "demo-loop", DemoOptions(start=START, until=UNTIL))
 
 
 def test_a_thin_report_is_returned_and_answered_with_a_second_version(

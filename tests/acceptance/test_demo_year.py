@@ -24,18 +24,19 @@ import pytest
 import yaml
 from sqlalchemy import select
 
-from duban.demo.runner import DemoOptions, DemoRun, at, simulate_year
+from duban.demo.runner import DemoOptions, DemoRun, at
 from duban.demo.script import DEMO_SCRIPT
-from duban.demo.services import SimClock, pick_ports
+from duban.demo.services import SimClock
 from duban.demo.summary import summarise
 from duban.runtime import open_store
 from models.calendar import WorkCalendar
 from models.directory import Department
 from models.outbox import OutboxMessage
-from models.settings import Settings, get_settings
+from models.settings import Settings
 from models.supervision import Notice
 from portal.app import create_app
 from portal.security import RateLimits
+from tests.acceptance.demo_support import run_demo
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURE = ROOT.parent / "shared" / "fixtures" / "002_changzhi_2021_work_points.expected.json"
@@ -109,24 +110,7 @@ def expected(cal: WorkCalendar) -> tuple[Counter[tuple[str, int]], dict[str, Cou
 def demo_year(
     tmp_path_factory: pytest.TempPathFactory, prefect_harness: None
 ) -> tuple[DemoRun, Settings]:
-    data_dir = tmp_path_factory.mktemp("demo")
-    smtp_port, portal_port = pick_ports()
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("DUBAN_DATA_DIR", str(data_dir))
-        patch.setenv("DUBAN_SMTP_PORT", str(smtp_port))
-        patch.setenv("DUBAN_PUBLIC_URL", f"http://127.0.0.1:{portal_port}")
-        get_settings.cache_clear()
-        settings = get_settings()
-        run = asyncio.run(
-            simulate_year(
-                settings=settings,
-                options=DemoOptions(start=START, until=UNTIL),
-                smtp_port=smtp_port,
-                portal_port=portal_port,
-            )
-        )
-    get_settings.cache_clear()
-    return run, settings
+    return run_demo(tmp_path_factory, "demo", DemoOptions(start=START, until=UNTIL))
 
 
 def test_closing_numbers_match_the_policy_and_the_script(

@@ -13,8 +13,7 @@ from xml.etree import ElementTree
 
 from sqlalchemy.orm import Session
 
-from tasks.reporting.store import generate_report
-from tests.report_builders import AS_OF, seed_plan
+from tests.report_builders import q3_report
 
 W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
 GENERATED = datetime(2021, 9, 30, 10, 0, tzinfo=UTC)
@@ -22,17 +21,7 @@ TWIPS_PER_MM = 1440 / 25.4
 
 
 def _package(session: Session, tmp_path: Path) -> zipfile.ZipFile:
-    seeded = seed_plan(session)
-    result = generate_report(
-        session=session,
-        plan_id=seeded.plan_id,
-        as_of=AS_OF,
-        generated_at=GENERATED,
-        out_dir=tmp_path,
-        quarter="2021Q3",
-        formats=["docx"],
-    )
-    return zipfile.ZipFile(result.files["docx"])
+    return zipfile.ZipFile(q3_report(session, tmp_path, ["docx"]).files["docx"])
 
 
 def _xml(package: zipfile.ZipFile, name: str) -> ElementTree.Element:

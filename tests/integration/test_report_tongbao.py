@@ -11,8 +11,7 @@ from sqlalchemy.orm import Session
 
 from models.plan import Plan
 from tasks.reporting.outline import Heading, Paragraph, Table, build_outline
-from tasks.reporting.store import generate_report
-from tests.report_builders import AS_OF, seed_plan
+from tests.report_builders import q3_report, seed_plan
 
 GENERATED = datetime(2021, 9, 30, 10, 0, tzinfo=UTC)
 
@@ -22,16 +21,7 @@ def _outline(session: Session, tmp_path: Path, *, ahead: bool = False) -> list[o
     plan = session.get_one(Plan, seeded.plan_id)
     plan.document_number = "某科协发〔2021〕3号"
     session.flush()
-    result = generate_report(
-        session=session,
-        plan_id=seeded.plan_id,
-        as_of=AS_OF,
-        generated_at=GENERATED,
-        out_dir=tmp_path,
-        quarter="2021Q3",
-        formats=["md"],
-        email=False,
-    )
+    result = q3_report(session, tmp_path, ["md"], plan_id=seeded.plan_id)
     title, blocks = build_outline(result.review, generated_at=GENERATED)
     return [title, *blocks]
 
