@@ -275,6 +275,7 @@ def build_item_context(
                 checkin_id=checkin.id,
                 department_id=department.id,
                 due_date=checkin.due_date,
+                issued_on=today,
             )
             if checkin is not None and checkin.status != CheckinStatus.CANCELLED
             else None

@@ -76,9 +76,13 @@ def _canonical_payload(token: str, serializer: URLSafeSerializer) -> Any:
     return payload
 
 
-def link_expiry(*, settings: Settings, due_date: date) -> date:
-    """The last local date on which a link for a check-in due on `due_date` is accepted."""
-    return add_days(due_date, settings.link_valid_days_after_due)
+def link_expiry(*, settings: Settings, due_date: date, issued_on: date | None = None) -> date:
+    """The last local date on which a link for a check-in due on `due_date` is accepted:
+    `link_valid_days_after_due` after the due date, or after `issued_on` when the email
+    carrying it goes out later (an instruction or a return on a long-overdue check-in must
+    not carry a link that is already dead)."""
+    start = due_date if issued_on is None else max(due_date, issued_on)
+    return add_days(start, settings.link_valid_days_after_due)
 
 
 def make_token(
@@ -88,9 +92,11 @@ def make_token(
     department_id: int,
     due_date: date,
     purpose: str = PURPOSE_CHECKIN,
+    issued_on: date | None = None,
 ) -> str:
-    """Sign a token for (`checkin_id`, `department_id`, `purpose`) expiring after due date."""
-    expires_on = link_expiry(settings=settings, due_date=due_date)
+    """Sign a token for (`checkin_id`, `department_id`, `purpose`) expiring after the due
+    date (or after `issued_on`, if later: `link_expiry`)."""
+    expires_on = link_expiry(settings=settings, due_date=due_date, issued_on=issued_on)
     payload = [int(checkin_id), int(department_id), purpose, expires_on.toordinal()]
     return str(_serializer(settings).dumps(payload))
 
@@ -128,10 +134,22 @@ def verify_token(
     )
 
 
-def form_url(*, settings: Settings, checkin_id: int, department_id: int, due_date: date) -> str:
-    """The absolute check-in form URL for one department's check-in (for emails)."""
+def form_url(
+    *,
+    settings: Settings,
+    checkin_id: int,
+    department_id: int,
+    due_date: date,
+    issued_on: date | None = None,
+) -> str:
+    """The absolute check-in form URL for one department's check-in (for an email sent on
+    `issued_on`)."""
     token = make_token(
-        settings=settings, checkin_id=checkin_id, department_id=department_id, due_date=due_date
+        settings=settings,
+        checkin_id=checkin_id,
+        department_id=department_id,
+        due_date=due_date,
+        issued_on=issued_on,
     )
     return f"{settings.public_url}/c/{token}"
 

@@ -96,3 +96,25 @@ def test_form_url_is_absolute_and_verifiable(settings: Settings) -> None:
     token = url.rsplit("/", 1)[1]
     assert verify_token(token, settings=settings, now=at_local(DUE)).checkin_id == 7
     assert token not in token_digest(token) and len(token_digest(token)) == 16
+
+
+def test_a_link_mailed_after_the_due_date_lives_from_the_mailing(settings: Settings) -> None:
+    late = DUE + timedelta(days=120)  # an instruction or a return on a long-overdue check-in
+    token = make_token(
+        settings=settings, checkin_id=1, department_id=2, due_date=DUE, issued_on=late
+    )
+    assert verify_token(
+        token, settings=settings, now=at_local(late)
+    ).expires_on == late + timedelta(days=30)
+    early = make_token(
+        settings=settings,
+        checkin_id=1,
+        department_id=2,
+        due_date=DUE,
+        issued_on=DUE - timedelta(days=5),
+    )
+    assert verify_token(early, settings=settings, now=at_local(DUE)).expires_on == DUE + timedelta(
+        days=30
+    )
+    with pytest.raises(InvalidLink):
+        verify_token(token, settings=settings, now=at_local(late + timedelta(days=31)))
