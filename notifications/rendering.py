@@ -31,6 +31,7 @@ KINDS: dict[str, str] = {
     "escalation": "督办",
     "report": "通报",
     "receipt": "回执",
+    "extension_decision": "延期审批结果",
 }
 
 WEEKDAYS = ("星期一", "星期二", "星期三", "星期四", "星期五", "星期六", "星期日")
