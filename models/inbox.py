@@ -209,7 +209,10 @@ def reason_rule(kind: InboxKind) -> dict[str, Any]:
     so the Prefect server refuses such a resume before the run restarts."""
     return {
         "if": {"properties": {"decision": {"const": SPECS[kind].no.value}}},
-        "then": {"properties": {"reason": {"minLength": 1, "pattern": r"\S"}}},
+        "then": {
+            "required": ["reason"],
+            "properties": {"reason": {"minLength": 1, "pattern": r"\S"}},
+        },
     }
 
 
