@@ -31,8 +31,8 @@ from models.inbox import (
     DEFAULT_DECIDER,
     REASON_MAX,
     WAIT_SECONDS,
-    decision_key,
     description,
+    pause_key,
     read_answer,
     reason_rule,
 )
@@ -94,7 +94,7 @@ async def inbox_decision(
         return Completed(name=DECIDED_ELSEWHERE, message="该事项已不再等待决定，未作任何处理。")
     form = FORMS[member].with_initial_data(description=description(decision, now=now))
     entry = await asuspend_flow_run(
-        wait_for_input=form, timeout=timeout_seconds, key=decision_key(member, decision_id)
+        wait_for_input=form, timeout=timeout_seconds, key=pause_key(member, decision_id)
     )
     values = entry.model_dump()
     answer = read_answer(

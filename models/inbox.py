@@ -102,8 +102,14 @@ class PendingDecision:
 
 
 def decision_key(kind: InboxKind | str, decision_id: int) -> str:
-    """`kind:id`: the key of a decision (and the pause key of its waiting run)."""
+    """`kind:id`: the business key of a decision."""
     return f"{InboxKind(kind).value}:{decision_id}"
+
+
+def pause_key(kind: InboxKind | str, decision_id: int) -> str:
+    """`extension-12`: the waiting run's pause key (Prefect allows only `[a-z0-9-]`), the same
+    on every re-execution so a resumed run gets its saved answer back."""
+    return f"{InboxKind(kind).value.replace('_', '-')}-{decision_id}"
 
 
 def _short(text: str, limit: int) -> str:

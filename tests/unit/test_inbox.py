@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import random
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from prefect.types.names import LOWERCASE_LETTERS_NUMBERS_AND_DASHES_ONLY_REGEX
 from prefect.utilities.schema_tools import validate
 
 from flows.inbox import ExtensionAnswer
@@ -20,6 +22,7 @@ from models.inbox import (
     RunLife,
     WaitingRun,
     description,
+    pause_key,
     read_answer,
     reason_rule,
     reconcile_inbox,
@@ -90,6 +93,12 @@ def test_description_shows_facts_text_figures_against_targets_attachments_and_th
     assert "| 5家以上 | —家 | 5家 |" in text
     assert "附件：活动清单.xlsx、照片.jpg" in text
     assert "是否批准延期？" in text
+
+
+def test_pause_keys_are_what_prefect_accepts_and_stable() -> None:
+    keys = {pause_key(kind, 12) for kind in InboxKind}
+    assert keys == {"extension-12", "report-review-12", "completion-12"}
+    assert all(re.fullmatch(LOWERCASE_LETTERS_NUMBERS_AND_DASHES_ONLY_REGEX, key) for key in keys)
 
 
 def test_answer_yes_needs_nothing_no_needs_a_reason() -> None:
