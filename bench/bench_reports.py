@@ -207,7 +207,7 @@ def measure(url: str, plan_id: int, out_dir: str, queue: Any) -> None:
     """Generate the Q3 report in this (fresh) process and put timings and peak RSS."""
     from models.db import make_engine, make_sessionmaker
     from models.review_figures import build_review
-    from tasks.reporting.data import choose_period, load_plan, load_review_inputs
+    from tasks.reporting.data import choose_period, load_plan_row, load_review_inputs
     from tasks.reporting.docx import build_docx
     from tasks.reporting.html import render_html
     from tasks.reporting.markdown import render_markdown
@@ -216,7 +216,7 @@ def measure(url: str, plan_id: int, out_dir: str, queue: Any) -> None:
     generated = datetime(2021, 9, 30, 10, tzinfo=UTC)
     with make_sessionmaker(engine)() as session:
         started = time.perf_counter()
-        plan = load_plan(session=session, plan_id=plan_id)
+        plan = load_plan_row(session=session, plan_id=plan_id)
         period = choose_period(plan=plan, as_of=AS_OF, quarter="2021Q3")
         inputs = load_review_inputs(session=session, plan=plan, period=period, as_of=AS_OF)
         loaded = time.perf_counter()

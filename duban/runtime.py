@@ -1,28 +1,28 @@
-"""Runtime wiring shared by the CLI, the flows and the portal: settings, database, Prefect."""
+"""Runtime wiring for the CLI and the demo: Prefect's defaults, settings for children, logs.
+
+The database handle lives in `tasks.store` (re-exported here for the CLI).
+"""
 
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
 from enum import StrEnum
-from functools import lru_cache
 from pathlib import Path
 
 from pydantic import SecretStr
-from sqlalchemy import Engine
-from sqlalchemy.orm import Session, sessionmaker
 
-from models.db import ensure_migrated, make_engine, make_sessionmaker
-from models.settings import Settings, get_settings
+from models.settings import Settings
+from tasks.store import Store, open_store, store_for
 
-
-@dataclass(frozen=True)
-class Store:
-    """An engine and its session factory for the configured database."""
-
-    engine: Engine
-    sessions: sessionmaker[Session]
+__all__ = [
+    "Store",
+    "configure_prefect_defaults",
+    "open_store",
+    "prefect_logs_to_file",
+    "settings_environment",
+    "store_for",
+]
 
 
 def configure_prefect_defaults(settings: Settings) -> None:
@@ -41,23 +41,6 @@ def configure_prefect_defaults(settings: Settings) -> None:
     os.environ.setdefault("PREFECT_LOGGING_TO_API_BATCH_INTERVAL", "0.5")
     os.environ.setdefault("PREFECT_UI_ENABLED", "true")
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
-
-
-def open_store(settings: Settings | None = None, *, check_migrated: bool = True) -> Store:
-    """Connect to the configured database; refuse an un-migrated one with a clear error."""
-    settings = settings or get_settings()
-    engine = make_engine(settings.effective_database_url)
-    if check_migrated:
-        ensure_migrated(engine)
-    return Store(engine=engine, sessions=make_sessionmaker(engine))
-
-
-@lru_cache(maxsize=4)
-def store_for(url: str) -> Store:
-    """A cached, migrated store for `url` (used by flows that run many times in a process)."""
-    engine = make_engine(url)
-    ensure_migrated(engine)
-    return Store(engine=engine, sessions=make_sessionmaker(engine))
 
 
 def settings_environment(settings: Settings) -> dict[str, str]:

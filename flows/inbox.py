@@ -25,7 +25,6 @@ from prefect.runtime import deployment
 from prefect.states import Completed
 from pydantic import ConfigDict, Field
 
-from duban.runtime import store_for
 from models import clock
 from models.inbox import (
     DEFAULT_DECIDER,
@@ -36,11 +35,11 @@ from models.inbox import (
     read_answer,
     reason_rule,
 )
-from models.settings import get_settings
 from models.vocabulary import InboxChoice, InboxKind
 from tasks.events import publish_pending_events
 from tasks.inbox import apply_answer, load_decision
 from tasks.inbox_runs import sync_inbox
+from tasks.store import configured_sessions
 
 DECIDED_ELSEWHERE = "已在别处处理"
 
@@ -70,10 +69,6 @@ FORMS: dict[InboxKind, type[RunInput]] = {InboxKind.EXTENSION: ExtensionAnswer}
 """The form of each kind; a kind registers its form here and its source in `tasks.inbox`."""
 
 
-def _sessions() -> Any:
-    return store_for(get_settings().effective_database_url).sessions
-
-
 @flow(name="inbox_decision")
 async def inbox_decision(
     kind: str, decision_id: int, timeout_seconds: int = WAIT_SECONDS
@@ -87,7 +82,7 @@ async def inbox_decision(
     """
     logger = get_run_logger()
     member = InboxKind(kind)
-    sessions = _sessions()
+    sessions = configured_sessions()
     now = clock.now()
     decision = load_decision(sessions=sessions, kind=member, decision_id=decision_id, now=now)
     if decision is None:
@@ -116,7 +111,9 @@ async def inbox_decision(
 @flow(name="inbox_sync", flow_run_name="收件箱同步 计划{plan_id}")
 async def inbox_sync(plan_id: int, as_of: datetime | None = None) -> State[Any]:
     """Re-create the waiting runs of the plan's pending decisions and end stale ones."""
-    result = await sync_inbox(sessions=_sessions(), plan_id=plan_id, now=clock.resolve(as_of))
+    result = await sync_inbox(
+        sessions=configured_sessions(), plan_id=plan_id, now=clock.resolve(as_of)
+    )
     return Completed(message=result.message)
 
 

@@ -19,13 +19,14 @@ from prefect.input import RunInput
 from prefect.runtime import flow_run
 from pydantic import Field, ValidationError
 
-from duban.runtime import store_for
 from models import clock
 from models.db import transaction
 from models.errors import InputError
-from models.forms import STATUS_LABELS, ProgressStatus, SubmissionForm
+from models.forms import SubmissionForm
 from models.settings import get_settings
+from models.vocabulary import SelfStatusValue
 from tasks.events import publish_pending_events
+from tasks.store import store_for
 from tasks.submissions import load_checkin, record_submission
 
 SOURCE = "prefect_ui"
@@ -34,7 +35,7 @@ SOURCE = "prefect_ui"
 class CheckinEntry(RunInput):
     """The form a supervisor fills in the Prefect UI to answer a check-in for a department."""
 
-    status: ProgressStatus = Field(title="进展状态", description="按计划推进/存在风险/受阻/已完成")
+    status: SelfStatusValue = Field(title="进展状态", description="按计划推进/存在风险/受阻/已完成")
     narrative: str = Field(title="工作进展", description="本期主要工作和成效。")
     values: dict[str, float] = Field(
         default_factory=dict,
@@ -75,7 +76,7 @@ def form_description(info: dict[str, Any]) -> str:
         lines.append("指标编号：")
         lines.extend(f"- `{target_id}`：{text}" for target_id, text in info["targets"])
     lines.append("")
-    lines.append("进展状态可选：" + "、".join(STATUS_LABELS.values()))
+    lines.append("进展状态可选：" + "、".join(SelfStatusValue.labels().values()))
     return "\n".join(lines)
 
 

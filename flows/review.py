@@ -15,7 +15,6 @@ from typing import Any
 from prefect import flow, task
 from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
 
-from duban.runtime import store_for
 from models import clock
 from models.db import transaction
 from models.settings import get_settings
@@ -23,6 +22,7 @@ from tasks.events import publish_pending_events
 from tasks.reporting.markdown import render_markdown
 from tasks.reporting.outline import fmt_pct
 from tasks.reporting.store import FORMATS, GeneratedReport, generate_report
+from tasks.store import store_for
 
 ARTIFACT_ROW_BUDGET = 400
 

@@ -20,12 +20,12 @@ from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
 from prefect.runtime import deployment, flow_run
 from prefect.states import Completed, Failed
 
-from duban.runtime import store_for
 from flows.shards import fan_out, shard_count, shard_items, shard_label, shard_run_name
 from models import clock
 from models.daily_pass import ItemResult
 from models.settings import DEFAULT_PASS_CHUNK_SIZE, get_settings
 from models.vocabulary import Colour, ItemState
+from tasks.store import store_for
 from tasks.supervision import (
     Sessions,
     batch_candidates,

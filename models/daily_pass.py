@@ -36,6 +36,12 @@ from models.ladder import (
 from models.plan import Item, Target
 from models.policy import SupervisionPolicy
 from models.rag import ItemSignals, SelfStatus, item_colour
+from models.report_review import (
+    ladder_epoch,
+    review_due_date,
+    review_notice_key,
+    review_overdue,
+)
 from models.schedule import CheckinSpec
 from models.supervision import Assignment, Checkin, Submission
 from models.vocabulary import (
@@ -68,6 +74,7 @@ __all__ = [
     "recipients_for",
     "related",
     "request_horizon",
+    "review_escalations",
 ]
 
 RECENT_SUBMISSION_DAYS = 7
@@ -201,6 +208,11 @@ class ChunkFacts:
     done_keys: Collection[str]
     latest: Mapping[tuple[int, int], Submission]
     targets: Sequence[Target]
+    awaiting_review: Sequence[tuple[Checkin, Department]] = ()
+    """Submitted check-ins the policy reviews and the office has not accepted yet (loaded
+    only when the policy sets `review.office_workdays`)."""
+    review_done_keys: Collection[str] = frozenset()
+    """The review-escalation keys already recorded for `awaiting_review`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -521,7 +533,7 @@ def decide_chunk(facts: ChunkFacts) -> ChunkDecision:
             checkin_id=checkin.id,
             due_date=checkin.due_date,
             submitted_on=local_date(checkin.submitted_at) if checkin.submitted_at else None,
-            ladder_epoch=facts.epochs.get(checkin.id, 0),
+            ladder_epoch=ladder_epoch(facts.epochs.get(checkin.id, 0), checkin.returns or 0),
         )
         for due in decide_notices(ladder, policy, calendar, today=today, done_keys=facts.done_keys):
             kind = NoticeKind(due.kind)
@@ -561,6 +573,9 @@ def decide_chunk(facts: ChunkFacts) -> ChunkDecision:
             result.awaiting += 1
         if result.next_due is None or checkin.due_date < result.next_due:
             result.next_due = checkin.due_date
+    for action in review_escalations(facts, today=today):
+        decision.notices.append(action)
+        decision.results[action.item_id].notices.append(action.key)
     signals = reported_signals(
         latest=facts.latest,
         targets=facts.targets,
@@ -608,3 +623,63 @@ def decide_chunk(facts: ChunkFacts) -> ChunkDecision:
                 )
             )
     return decision
+
+
+def review_escalations(facts: ChunkFacts, *, today: date) -> list[NoticeAction]:
+    """Reports the office left unreviewed past `review.office_workdays` (审核超时): one
+    notice each per review round (`models.report_review.review_notice_key`), to every
+    supervision office's 主要负责人 with the office's contacts copied, and its
+    `duban.checkin.review_overdue` event. Keys in `facts.review_done_keys` produce nothing."""
+    rule = facts.policy.review
+    items = {item.id: item for item in facts.items}
+    actions: list[NoticeAction] = []
+    for checkin, department in facts.awaiting_review:
+        item = items.get(checkin.item_id)
+        if item is None or checkin.submitted_at is None:
+            continue
+        arrived = local_date(checkin.submitted_at)
+        if not review_overdue(rule, facts.calendar, submitted_on=arrived, today=today):
+            continue
+        key = review_notice_key(checkin.id, checkin.returns or 0)
+        if key in facts.review_done_keys:
+            continue
+        recipients: list[dict[str, str]] = []
+        for office in facts.offices:
+            for recipient in recipients_for(
+                office, [RecipientRole.HEAD, RecipientRole.OFFICE], facts.offices
+            ):
+                if recipient["email"] not in {r["email"] for r in recipients}:
+                    recipients.append(recipient)
+        due = review_due_date(rule, facts.calendar, submitted_on=arrived)
+        links = _item_links(item, department)
+        actions.append(
+            NoticeAction(
+                key=key,
+                kind=NoticeKind.REVIEW_OVERDUE,
+                level=0,
+                item_id=item.id,
+                department_id=department.id,
+                checkin_id=checkin.id,
+                recipients=recipients,
+                reason=(
+                    f"{item_label(item)}（{department.name}）：{arrived}报送，"
+                    f"应于{due}前审核，至今未审核，督促督查室主要负责人"
+                ),
+                events=(
+                    EventAction(
+                        type=EventType.CHECKIN_REVIEW_OVERDUE,
+                        resource_id=f"duban.checkin.{checkin.id}",
+                        related=links,
+                        payload={
+                            "checkin_id": checkin.id,
+                            "item_id": item.id,
+                            "department_id": department.id,
+                            "submitted_on": arrived.isoformat(),
+                            "review_due": due.isoformat() if due else None,
+                            "returns": checkin.returns or 0,
+                        },
+                    ),
+                ),
+            )
+        )
+    return actions

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import math
 from datetime import date
-from enum import StrEnum
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+from models.vocabulary import SelfStatusValue
 
 NARRATIVE_MAX = 4000
 PROBLEMS_MAX = 2000
@@ -15,23 +16,6 @@ NEXT_STEPS_MAX = 2000
 REASON_MAX = 1000
 VALUE_MAX = 1e12
 MAX_VALUES = 200
-
-
-class ProgressStatus(StrEnum):
-    """A department's own view of its progress on the item."""
-
-    on_track = "on_track"
-    at_risk = "at_risk"
-    blocked = "blocked"
-    done = "done"
-
-
-STATUS_LABELS: dict[ProgressStatus, str] = {
-    ProgressStatus.on_track: "按计划推进",
-    ProgressStatus.at_risk: "存在风险",
-    ProgressStatus.blocked: "受阻",
-    ProgressStatus.done: "已完成",
-}
 
 
 def _text(limit: int) -> StringConstraints:
@@ -56,7 +40,7 @@ class SubmissionForm(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    status: ProgressStatus
+    status: SelfStatusValue
     narrative: Annotated[str, _text(NARRATIVE_MAX), Field(min_length=1)]
     values: dict[str, float] = Field(default_factory=dict, max_length=MAX_VALUES)
     problems: Annotated[str, _text(PROBLEMS_MAX)] = ""

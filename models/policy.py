@@ -18,6 +18,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from models.errors import InputError
+from models.orders import OrderRule
+from models.scoring import ScoringRule
 
 __all__ = [
     "CheckinKind",
@@ -26,6 +28,7 @@ __all__ = [
     "PhaseRule",
     "PhaseTemplate",
     "RecipientRole",
+    "ReviewRule",
     "SupervisionPolicy",
     "default_policy",
     "load_policy",
@@ -73,6 +76,30 @@ class EscalationLevel(_Frozen):
         if value == 0:
             raise ValueError("延迟工作日至少为1（截止当天由到期提醒负责）")
         return value
+
+
+ReviewScope = Literal["lead", "all", "none"]
+"""Which check-ins the office reviews (审核): the lead departments', every one, or none."""
+
+
+class ReviewRule(_Frozen):
+    """The office's review (审核) of reports: which need it and how long each side may take.
+
+    `checkins`: `lead` (default: the lead department's reports), `all`, or `none` (no review,
+    today's behaviour). `office_workdays`: working days after a report arrives before one
+    left unreviewed escalates to the office's own 主要负责人 (None: the office is not
+    chased). `return_workdays`: working days a returned check-in gets for its next version.
+    The policy also accepts the scope alone (`review: none`).
+    """
+
+    checkins: ReviewScope = "lead"
+    office_workdays: int | None = Field(default=None, ge=1)
+    return_workdays: int = Field(default=5, ge=1)
+
+    @property
+    def enabled(self) -> bool:
+        """True when some check-in needs review."""
+        return self.checkins != "none"
 
 
 class PhaseTemplate(_Frozen):
@@ -126,6 +153,18 @@ class SupervisionPolicy(_Frozen):
     item_deadlines: bool = True
     escalation: tuple[EscalationLevel, ...]
     default_phases: tuple[PhaseTemplate, ...]
+    scoring: ScoringRule = Field(default_factory=ScoringRule)
+    orders: OrderRule = Field(default_factory=OrderRule)
+    review: ReviewRule = ReviewRule()
+
+    @field_validator("review", mode="before")
+    @classmethod
+    def _review_scope_alone(cls, value: object) -> object:
+        if value is None:
+            return {}
+        if isinstance(value, str):
+            return {"checkins": value}
+        return value
 
     @field_validator("escalation")
     @classmethod

@@ -12,15 +12,11 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from models.errors import InputError
+from models.scoring import DepartmentScore
+from models.vocabulary import ItemProgress
 
 COLOURS = ("green", "amber", "red", "none")
 COLOUR_NAMES = {"green": "绿灯", "amber": "黄灯", "red": "红灯", "none": "未评定"}
-STATUS_NAMES = {
-    "on_track": "按计划推进",
-    "at_risk": "存在风险",
-    "blocked": "推进受阻",
-    "done": "已完成",
-}
 QUARTER_NAMES = {1: "第一季度", 2: "第二季度", 3: "第三季度", 4: "第四季度"}
 GRACE_DAYS_AFTER_QUARTER = 7
 
@@ -98,6 +94,7 @@ class PlanRow:
     title: str
     organisation: str
     year: int
+    document_number: str = ""
 
 
 @dataclass(frozen=True)
@@ -343,6 +340,19 @@ class WeekPoint:
 
 
 @dataclass(frozen=True)
+class PaceLine:
+    """An item against 序时进度 (`models.progress`): its class, figures and units."""
+
+    number: str
+    title: str
+    leads: tuple[str, ...]
+    supports: tuple[str, ...]
+    progress: ItemProgress
+    targets: tuple[TargetLine, ...]
+    ratio: float | None
+
+
+@dataclass(frozen=True)
 class Review:
     """The computed review report: every figure every renderer shows."""
 
@@ -362,6 +372,17 @@ class Review:
     weeks: tuple[WeekPoint, ...]
     item_count: int = field(default=0)
     missed_milestones: tuple[MilestoneLine, ...] = field(default=())
+    pace: tuple[PaceLine, ...] = field(default=())
+    scores: tuple[DepartmentScore, ...] = field(default=())
+    orders: Mapping[str, int] = field(default_factory=dict)  # 督办单 issued, by colour
+
+    @property
+    def progress_counts(self) -> dict[ItemProgress, int]:
+        """Items per 序时进度 class (every class present, vocabulary order)."""
+        counts = dict.fromkeys(ItemProgress, 0)
+        for line in self.pace:
+            counts[line.progress] += 1
+        return counts
 
     @property
     def summary(self) -> dict[str, object]:
@@ -381,4 +402,6 @@ class Review:
             "overdue_items": len(self.overdue),
             "unassigned_items": len(self.unassigned),
             "blocked_items": len(self.blocked),
+            "progress": {k.value: v for k, v in self.progress_counts.items()} if self.pace else {},
+            "orders": dict(self.orders),
         }

@@ -18,14 +18,16 @@ from __future__ import annotations
 
 import unicodedata
 from collections import Counter, defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 
 from models.attainment import attainment_percent
 from models.clock import LOCAL_TZ, local_date
 from models.ladder import is_overdue
+from models.progress import PaceVerdict
 from models.review import (
     COLOURS,
-    STATUS_NAMES,
     BlockedLine,
     CheckinCounts,
     CheckinRow,
@@ -34,6 +36,7 @@ from models.review import (
     ItemRow,
     MilestoneLine,
     OverdueLine,
+    PaceLine,
     Review,
     ReviewInputs,
     SectionBlock,
@@ -41,7 +44,8 @@ from models.review import (
     TargetLine,
     WeekPoint,
 )
-from models.vocabulary import CheckinStatus
+from models.scoring import DepartmentScore
+from models.vocabulary import CheckinStatus, SelfStatusValue
 
 EXCERPT_CHARS = 120
 NO_SUBMISSION = "尚未报送"
@@ -192,7 +196,7 @@ def build_review(inputs: ReviewInputs) -> Review:
             colour=now_colours[item.id],
             status=NO_SUBMISSION
             if submission is None
-            else STATUS_NAMES.get(submission.status, excerpt(submission.status, 20)),
+            else SelfStatusValue.label_of(excerpt(submission.status, 20)),
             status_date=None if submission is None else local_date(submission.submitted_at),
             targets=tuple(targets_by_item.get(item.id, [])),
             narrative="" if submission is None else excerpt(submission.narrative),
@@ -333,3 +337,34 @@ def _overdue_lines(
         result.append((order[item_id], entry))
     result.sort(key=lambda pair: (-pair[1].days_overdue, -pair[1].level, pair[0]))
     return tuple(entry for _, entry in result)
+
+
+def with_pace(
+    review: Review,
+    inputs: ReviewInputs,
+    verdicts: Mapping[int, PaceVerdict],
+    scores: Sequence[DepartmentScore] = (),
+    orders: Mapping[str, int] | None = None,
+) -> Review:
+    """`review` with each item's 序时进度 line (plan order), the departments' 考核 scores and
+    the 督办单 issued in the period by colour."""
+    names = {dept.id: dept.name for dept in inputs.departments}
+    roles: dict[tuple[int, str], list[str]] = defaultdict(list)
+    for assignment in inputs.assignments:
+        if assignment.department_id in names:
+            roles[(assignment.item_id, assignment.role)].append(names[assignment.department_id])
+    lines = {line.item_id: line for block in review.sections for line in block.items}
+    pace = tuple(
+        PaceLine(
+            number=item.number,
+            title=lines[item.id].title if item.id in lines else excerpt(item.title, 80),
+            leads=tuple(sorted(roles.get((item.id, "lead"), []))),
+            supports=tuple(sorted(roles.get((item.id, "support"), []))),
+            progress=verdicts[item.id].progress,
+            targets=lines[item.id].targets if item.id in lines else (),
+            ratio=verdicts[item.id].ratio,
+        )
+        for item in sorted(inputs.items, key=lambda item: item.position)
+        if item.id in verdicts
+    )
+    return replace(review, pace=pace, scores=tuple(scores), orders=dict(orders or {}))

@@ -17,6 +17,7 @@ from models.vocabulary import (
     CheckinStatus,
     ExtensionDecision,
     NoticeKind,
+    ReviewDecision,
 )
 
 
@@ -86,6 +87,11 @@ class Checkin(Base):
     escalation_level: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[Timestamp]
     asks: Mapped[str] = mapped_column(Text, default="")
+    review: Mapped[ReviewDecision | None] = mapped_column(
+        StrEnumColumn(ReviewDecision, 10), default=None
+    )
+    returns: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    return_reason: Mapped[str] = mapped_column(Text, default="", server_default=text("''"))
 
     item: Mapped[Item] = relationship(lazy="raise")
     department: Mapped[Department] = relationship(lazy="raise")
@@ -167,6 +173,34 @@ class Notice(Base):
     recipients: Mapped[JsonList] = mapped_column(default=list)
     reason: Mapped[str] = mapped_column(Text, default="")
     decided_at: Mapped[Timestamp]
+
+
+class CheckinReview(Base):
+    """One review decision (审核) on one submitted version: who, when, what and why.
+
+    `decision` is `accepted` (通过, closes the check-in) or `returned` (退回, back to the
+    department with `reason` and a new `due_date`, the one it replaced in
+    `previous_due_date`). At most one decision per submission (`submission_id` unique), so
+    a decision taken twice is refused by the database as well. `batch` names the bulk
+    selection a decision was part of ("" for a single one).
+    """
+
+    __tablename__ = "checkin_review"
+
+    id: Mapped[IntPK]
+    checkin_id: Mapped[int] = mapped_column(
+        ForeignKey("checkin.id", ondelete="CASCADE"), index=True
+    )
+    submission_id: Mapped[int] = mapped_column(
+        ForeignKey("submission.id", ondelete="CASCADE"), unique=True
+    )
+    decision: Mapped[ReviewDecision] = mapped_column(StrEnumColumn(ReviewDecision, 10))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    reviewer: Mapped[str] = mapped_column(String(100))
+    decided_at: Mapped[Timestamp]
+    due_date: Mapped[date | None] = mapped_column(Date, default=None)
+    previous_due_date: Mapped[date | None] = mapped_column(Date, default=None)
+    batch: Mapped[str] = mapped_column(String(200), default="")
 
 
 LATEST_FIRST = (Submission.submitted_at.desc(), Submission.id.desc())

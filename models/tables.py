@@ -3,18 +3,28 @@
 from models.base import Base
 from models.calendar_days import CalendarDay
 from models.directory import Department, DepartmentAlias
+from models.orders import DocumentCounter, SupervisionOrder
 from models.outbox import DomainEvent, OutboxMessage
 from models.plan import Item, Phase, Plan, Section, Target
 from models.report import Report
-from models.supervision import Assignment, Checkin, Extension, Notice, Submission
+from models.supervision import (
+    Assignment,
+    Checkin,
+    CheckinReview,
+    Extension,
+    Notice,
+    Submission,
+)
 
 __all__ = [
     "Assignment",
     "Base",
     "CalendarDay",
     "Checkin",
+    "CheckinReview",
     "Department",
     "DepartmentAlias",
+    "DocumentCounter",
     "DomainEvent",
     "Extension",
     "Item",
@@ -25,5 +35,6 @@ __all__ = [
     "Report",
     "Section",
     "Submission",
+    "SupervisionOrder",
     "Target",
 ]

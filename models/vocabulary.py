@@ -16,14 +16,17 @@ __all__ = [
     "CheckinKind",
     "CheckinStatus",
     "Colour",
+    "DeductionKind",
     "EventType",
     "ExtensionDecision",
     "InboxChoice",
     "InboxKind",
+    "ItemProgress",
     "ItemState",
     "NoticeKind",
     "OutboxStatus",
     "RecipientRole",
+    "ReviewDecision",
     "SelfStatusValue",
 ]
 
@@ -132,7 +135,7 @@ class SelfStatusValue(_Labelled):
 
 
 _LABELS[SelfStatusValue] = {
-    "on_track": "正常推进",
+    "on_track": "按计划推进",
     "at_risk": "存在风险",
     "blocked": "受阻",
     "done": "已完成",
@@ -175,6 +178,7 @@ class NoticeKind(_Labelled):
     ESCALATION = "escalation"
     RECEIPT = "receipt"
     REPORT = "report"
+    REVIEW_OVERDUE = "review_overdue"
 
 
 _LABELS[NoticeKind] = {
@@ -184,6 +188,7 @@ _LABELS[NoticeKind] = {
     "escalation": "督办",
     "receipt": "回执",
     "report": "通报",
+    "review_overdue": "审核超时督办",
 }
 
 
@@ -232,6 +237,64 @@ class EventType(StrEnum):
     CHECKIN_OVERDUE = "duban.checkin.overdue"
     CHECKIN_EXTENDED = "duban.checkin.extended"
     PLAN_STARTED = "duban.plan.started"
+    CHECKIN_ACCEPTED = "duban.checkin.accepted"
+    CHECKIN_RETURNED = "duban.checkin.returned"
+    CHECKIN_REVIEW_OVERDUE = "duban.checkin.review_overdue"
+
+
+class ItemProgress(_Labelled):
+    """An item against 序时进度 in a 通报's 总体情况 (see `models.progress`)."""
+
+    DONE = "done"
+    AHEAD = "ahead"
+    ON_PACE = "on_pace"
+    BEHIND = "behind"
+    OTHER = "other"
+
+
+_LABELS[ItemProgress] = {
+    "done": "已完成",
+    "ahead": "超进度",
+    "on_pace": "达进度",
+    "behind": "欠进度",
+    "other": "其他",
+}
+
+
+class DeductionKind(_Labelled):
+    """Why a department lost points in its 考核 score (see `models.scoring`)."""
+
+    LATE = "late"
+    MISSING = "missing"
+    ESCALATION = "escalation"
+    RETURNED = "returned"
+    INSTRUCTION = "instruction"
+    BEHIND = "behind"
+
+
+_LABELS[DeductionKind] = {
+    "late": "逾期报送",
+    "missing": "未报送",
+    "escalation": "被督办",
+    "returned": "报告被退回",
+    "instruction": "批示未落实",
+    "behind": "欠序时进度",
+}
+
+
+class ReviewDecision(_Labelled):
+    """Where a check-in's report stands with the supervision office (审核).
+
+    `pending` is derived (a submitted report the policy wants reviewed and not yet decided);
+    `accepted` and `returned` are stored on the check-in and on each decision row.
+    """
+
+    PENDING = "pending"
+    ACCEPTED = "accepted"
+    RETURNED = "returned"
+
+
+_LABELS[ReviewDecision] = {"pending": "待审核", "accepted": "通过", "returned": "退回"}
 
 
 class InboxKind(_Labelled):

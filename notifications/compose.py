@@ -171,8 +171,10 @@ def messages_from_rows(
     departments: Mapping[int, Department],
     now: datetime,
     settings: Settings | None = None,
+    attachments: Mapping[int, Sequence[dict[str, str]]] | None = None,
 ) -> list[NewMessage]:
-    """Render the email of every notice from rows already loaded (no queries).
+    """Render the email of every notice from rows already loaded (no queries); a notice's
+    `attachments` (by notice id) go with its email and are named in it.
 
     `rows.items` must have their plan and targets loaded. A notice whose item or department
     is not in the rows, or with no recipient address, has no message. A message that cannot
@@ -208,6 +210,8 @@ def messages_from_rows(
             context["level"] = notice.level
             context["level_label"] = escalation_label(policies[item.plan_id], notice.level)
             context["reason"] = notice.reason
+        attached = list((attachments or {}).get(notice.id, ()))
+        context["attached"] = [attachment["filename"] for attachment in attached]
         try:
             rendered = render_message(notice.kind, context)
             for value in (rendered.subject, *emails, *copied):
@@ -228,6 +232,7 @@ def messages_from_rows(
                 text_body=rendered.text,
                 html_body=rendered.html,
                 notice_id=notice.id,
+                attachments=attached,
             )
         )
     return messages
@@ -242,9 +247,11 @@ def insert_notice_emails(
     departments: Mapping[int, Department],
     now: datetime,
     settings: Settings | None = None,
+    attachments: Mapping[int, Sequence[dict[str, str]]] | None = None,
 ) -> int:
     """Compose the emails of `notices` from loaded rows (`messages_from_rows`) and insert
-    them in one statement (`insert_messages`); returns rows added. Does not commit."""
+    them in one statement (`insert_messages`); returns rows added. `attachments` by notice
+    id (a 督办单 with its escalation) go with their notice's email. Does not commit."""
     messages = messages_from_rows(
         notices=notices,
         rows=rows,
@@ -252,6 +259,7 @@ def insert_notice_emails(
         departments=departments,
         now=now,
         settings=settings,
+        attachments=attachments,
     )
     return insert_messages(session=session, messages=messages, now=now)
 

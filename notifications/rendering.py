@@ -31,6 +31,8 @@ KINDS: dict[str, str] = {
     "escalation": "督办",
     "report": "通报",
     "receipt": "回执",
+    "returned": "退回",
+    "review_overdue": "审核超时督办",
     "extension_decision": "延期审批结果",
 }
 

@@ -40,7 +40,7 @@ def sample_context(kind: str) -> dict[str, Any]:
             "last": {
                 "version": 1,
                 "submitted_on": date(2021, 3, 31),
-                "status_label": "正常推进",
+                "status_label": "按计划推进",
                 "narrative": "已与省学会签订合作协议，上半年活动计划已印发。",
                 "problems": "部分县区承办能力不足。",
                 "next_steps": "6月召开推进会。",
@@ -66,12 +66,27 @@ def sample_context(kind: str) -> dict[str, Any]:
         base["submission"] = {
             "version": 2,
             "submitted_text": "2021年6月29日（星期二）16:05",
-            "status_label": "正常推进",
+            "status_label": "按计划推进",
             "narrative": "上半年举办学术交流活动112场次。",
             "problems": "",
             "next_steps": "下半年重点推进院士专家工作站建设。",
             "figures": [{"text": "举办学术交流活动不少于200场次", "value": 112.0, "unit": "场次"}],
             "extension": None,
+        }
+    if kind == "returned":
+        base["returned"] = {
+            "version": 1,
+            "submitted_text": "2021年6月29日（星期二）16:05",
+            "reason": "未报送举办场次的具体数据，请补充活动清单。",
+            "reviewer": "督查室 赵敏",
+        }
+    if kind == "review_overdue":
+        base["recipient_name"] = "李明 主任"
+        base["review"] = {
+            "version": 1,
+            "submitted_text": "2021年6月29日（星期二）16:05",
+            "due_date": date(2021, 7, 2),
+            "waiting_days": 9,
         }
     if kind == "extension_decision":
         base["due_date"] = date(2021, 7, 15)

@@ -10,10 +10,10 @@ from sqlalchemy import and_, select
 from sqlalchemy.orm import Session, contains_eager
 
 from models.clock import LOCAL_TZ
-from models.forms import STATUS_LABELS
 from models.limits import add_days, latest_extension_date
 from models.plan import Item, Phase, Target
 from models.supervision import Checkin, Extension, Submission
+from models.vocabulary import CheckinStatus, ReviewDecision, SelfStatusValue
 from notifications.links import InvalidLink, LinkClaims
 from tasks.submissions import accepts_answers, list_submissions
 
@@ -99,7 +99,7 @@ def page_context(page: CheckinPage) -> dict[str, Any]:
     """Template variables for the form page (all text escaped by the template)."""
     checkin = page.checkin
     item = checkin.item
-    status_labels = {status.value: label for status, label in STATUS_LABELS.items()}
+    status_labels = SelfStatusValue.labels()
     target_text = {str(target.id): target for target in page.targets}
     history = [
         {
@@ -147,7 +147,19 @@ def page_context(page: CheckinPage) -> dict[str, Any]:
         ],
         "history": history,
         "extensions": extensions,
-        "statuses": [(status.value, label) for status, label in STATUS_LABELS.items()],
+        "statuses": list(SelfStatusValue.labels().items()),
+        **returned_context(checkin),
+    }
+
+
+def returned_context(checkin: Checkin) -> dict[str, Any]:
+    """The office's return (退回) the form shows above its fields: the reason, and whether
+    the department has answered it with a new version (the report then waits for review)."""
+    if checkin.review != ReviewDecision.RETURNED or not checkin.return_reason:
+        return {"returned_reason": "", "returned_answered": False}
+    return {
+        "returned_reason": checkin.return_reason,
+        "returned_answered": checkin.status == CheckinStatus.SUBMITTED,
     }
 
 

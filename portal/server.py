@@ -119,8 +119,8 @@ def build_app(
     settings: Settings, *, limits: RateLimits | None = None, limiter: Limiter | None = None
 ) -> ASGIApp:
     """The production ASGI app: the portal over the configured store, behind the access log."""
-    from duban.runtime import open_store
     from portal.app import create_app
+    from tasks.store import open_store
 
     store = open_store(settings)
     app = create_app(settings, store.sessions, limits=limits, limiter=limiter)

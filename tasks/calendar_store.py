@@ -100,8 +100,8 @@ def work_calendar(*, session: Session) -> WorkCalendar:
 
 def stored_calendar() -> WorkCalendar:
     """`work_calendar` on the configured database, for callers that hold no session."""
-    from duban.runtime import store_for
     from models.settings import get_settings
+    from tasks.store import store_for
 
     with store_for(get_settings().effective_database_url).sessions() as session:
         return work_calendar(session=session)

@@ -46,6 +46,8 @@ from models.vocabulary import AssignmentRole, CheckinStatus, ExtensionDecision, 
 from notifications.compose import insert_notice_emails
 from notifications.context import ContextRows, next_pending_checkins
 from tasks.checkins import own_schedules, phase_windows
+from tasks.orders import issue_orders
+from tasks.report_review import enqueue_review_escalation_emails, review_keys, review_pass_facts
 from tasks.sql import insert_events, insert_ignoring, table_of
 
 
@@ -148,6 +150,10 @@ def load_chunk_facts(
     }
     latest = latest_submissions(session=session, item_ids=ids, as_of=as_of)
     departments = {department.id: department for _, department in assignments}
+    # Review (审核): reports waiting past the office's time (no query unless the policy
+    # chases the office).
+    awaiting_review, review_done = review_pass_facts(session=session, item_ids=ids, policy=policy)
+    departments.update((department.id, department) for _, department in awaiting_review)
     facts = ChunkFacts(
         plan_id=plan.id,
         plan_title=plan.title,
@@ -167,6 +173,8 @@ def load_chunk_facts(
         done_keys=frozenset(),
         latest=latest,
         targets=[target for item in items for target in item.targets],
+        awaiting_review=awaiting_review,
+        review_done_keys=review_done,
     )
     loaded = LoadedChunk(
         facts=facts, phases=phases, departments=departments, specs=specs, existing=existing
@@ -357,6 +365,15 @@ def apply_decision(
             checkins=checkins,
             departments=loaded.departments,
             now=now,
+            attachments=issue_orders(
+                session=session,
+                notices=recorded,
+                items=items,
+                departments=loaded.departments,
+                checkins=checkins,
+                calendar=facts.calendar,
+                now=now,
+            ),
         )
     return results
 
@@ -463,7 +480,27 @@ def reconcile_chunk(
     for row in new:
         decision.results[int(str(row["item_id"]))].checkins_created += 1
     results = apply_decision(session=session, loaded=loaded, decision=decision, now=as_of)
+    _review_escalation_emails(loaded=loaded, results=results, session=session, now=as_of)
     return [results[item_id] for item_id in item_ids]
+
+
+def _review_escalation_emails(
+    *, session: Session, loaded: LoadedChunk, results: Mapping[int, ItemResult], now: datetime
+) -> None:
+    """The emails of the review escalations (审核超时) this pass recorded."""
+    keys = review_keys(key for result in results.values() for key in result.notices)
+    if keys:
+        facts = loaded.facts
+        enqueue_review_escalation_emails(
+            session=session,
+            keys=keys,
+            items={item.id: item for item in facts.items},
+            checkins={checkin.id: checkin for checkin, _ in facts.awaiting_review},
+            departments=dict(loaded.departments),
+            calendar=facts.calendar,
+            policy=facts.policy,
+            now=now,
+        )
 
 
 def preview_chunk(

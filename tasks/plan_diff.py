@@ -44,7 +44,7 @@ class PlanDiff:
         return bool(self.added or self.removed or self.changed)
 
 
-def load_plan(session: Session, plan_id: int) -> Plan:
+def load_stored_plan(session: Session, plan_id: int) -> Plan:
     """The plan with sections, items, targets and phases loaded (refreshed from the DB)."""
     return session.scalars(
         select(Plan)
@@ -146,7 +146,7 @@ def diff_plan(
     *, session: Session, plan_id: int, parsed: ParsedPlan, matcher: DepartmentMatcher
 ) -> PlanDiff:
     """Compare the stored plan `plan_id` with `parsed`, item by item (reads only)."""
-    plan = load_plan(session, plan_id)
+    plan = load_stored_plan(session, plan_id)
     sections = {s.id: s.number for s in plan.sections}
     stored_items = list(plan.items)
     stored_keys = keyed([(sections.get(i.section_id or 0), i.number) for i in stored_items])

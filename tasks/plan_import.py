@@ -26,7 +26,7 @@ from models.plan_schema import ParsedItem, ParsedPlan
 from models.script import original_if_changed, plan_for_readers
 from models.supervision import Assignment
 from tasks.events import record_event, related
-from tasks.plan_diff import ItemChange, PlanDiff, diff_plan, keyed, load_plan, resolve_item
+from tasks.plan_diff import ItemChange, PlanDiff, diff_plan, keyed, load_stored_plan, resolve_item
 
 __all__ = [
     "ImportOutcome",
@@ -304,7 +304,7 @@ def import_plan(
                 diff=diff,
                 unresolved=unresolved_units(parsed=parsed, matcher=matcher),
             )
-        plan = load_plan(session, previous.id)
+        plan = load_stored_plan(session, previous.id)
         status = "updated"
     else:
         diff = PlanDiff()
@@ -329,7 +329,7 @@ def import_plan(
     if previous is None:
         session.add(plan)
         session.flush()
-        plan = load_plan(session, plan.id)
+        plan = load_stored_plan(session, plan.id)
     _write_plan(
         session=session,
         plan=plan,
@@ -388,7 +388,7 @@ def get_plan(*, session: Session, plan_ref: int | str | None, option: str = "--p
         if len(plans) > 1:
             listing = "；".join(f"{pid} 《{title}》（{year}年）" for pid, title, year in plans)
             raise InputError(f"共有 {len(plans)} 个计划，请用 {option} 指定编号：{listing}")
-        return load_plan(session, plans[0].id)
+        return load_stored_plan(session, plans[0].id)
     ref = str(plan_ref).strip()
     if ref.isdigit():
         plan_id = session.scalar(select(Plan.id).where(Plan.id == int(ref)))
@@ -400,4 +400,4 @@ def get_plan(*, session: Session, plan_ref: int | str | None, option: str = "--p
         )
     if plan_id is None:
         raise NotFoundError(f"找不到计划：{ref}（可用 duban plan list 查看编号）")
-    return load_plan(session, plan_id)
+    return load_stored_plan(session, plan_id)

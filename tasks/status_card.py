@@ -13,9 +13,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from models.clock import local_date
 from models.daily_pass import item_label
 from models.directory import Department
 from models.ladder import is_overdue
+from models.orders import COLOURS, SupervisionOrder
 from models.plan import Item, Section
 from models.supervision import Assignment, Checkin, Notice
 from models.vocabulary import (
@@ -29,7 +31,7 @@ from models.vocabulary import (
 
 COLOUR_LABELS = {colour.value: colour.badge for colour in Colour}
 KIND_LABELS = CheckinKind.labels()
-STATUS_LABELS = CheckinStatus.labels()
+CHECKIN_STATUS_LABELS = CheckinStatus.labels()
 """Check-in statuses (kept under this name for the CLI; the labels live in the vocabulary)."""
 
 
@@ -109,7 +111,7 @@ def status_card(*, session: Session, item_id: int, state: str, today: date) -> s
         lines.append(
             f"| {name} | {KIND_LABELS.get(checkin.kind, checkin.kind)} | "
             f"{checkin.due_date.isoformat()} | "
-            f"{STATUS_LABELS.get(checkin.status, checkin.status)}{marker} | "
+            f"{CHECKIN_STATUS_LABELS.get(checkin.status, checkin.status)}{marker} | "
             f"{checkin.escalation_level or '-'} |"
         )
     notices = session.execute(
@@ -127,6 +129,20 @@ def status_card(*, session: Session, item_id: int, state: str, today: date) -> s
                 f"- {notice.decided_at.date().isoformat()} "
                 f"{NoticeKind.label_of(notice.kind)}"
                 f"{f' L{notice.level}' if notice.level else ''} → {who or '（无收件人）'}"
+            )
+    orders = session.execute(
+        select(SupervisionOrder, Department.name)
+        .join(Department, Department.id == SupervisionOrder.department_id)
+        .where(SupervisionOrder.item_id == item_id)
+        .order_by(SupervisionOrder.year, SupervisionOrder.seq)
+    ).all()
+    if orders:
+        lines += ["", "**督办单：**", ""]
+        for order, name in orders:
+            lines.append(
+                f"- {order.number}（{COLOURS.get(order.colour, order.colour)}，"
+                f"{local_date(order.issued_at).isoformat()}）→ {name}，"
+                f"限{order.reply_by.isoformat()}前书面回复"
             )
     return "\n".join(lines)
 

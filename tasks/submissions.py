@@ -21,7 +21,7 @@ from models.limits import check_extension_date
 from models.plan import Item
 from models.settings import Settings
 from models.supervision import Checkin, Extension, Submission
-from models.vocabulary import CheckinStatus, ExtensionDecision
+from models.vocabulary import CheckinStatus, ExtensionDecision, ReviewDecision
 from notifications.compose import enqueue_receipt_email
 from notifications.decision_mail import enqueue_extension_decision_email
 from notifications.outbox import HeaderInjectionError
@@ -42,8 +42,9 @@ class CheckinClosed(DubanError):
 
 
 def accepts_answers(checkin: Checkin) -> bool:
-    """True while the check-in's ladder is open (it may still be answered and edited)."""
-    return checkin.status not in CLOSED_STATUSES
+    """True while the check-in's ladder is open (it may still be answered and edited); a
+    report the office accepted (审核通过) closes it."""
+    return checkin.status not in CLOSED_STATUSES and checkin.review != ReviewDecision.ACCEPTED
 
 
 def load_checkin(*, session: Session, checkin_id: int, for_update: bool = False) -> Checkin:

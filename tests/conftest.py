@@ -13,6 +13,9 @@ os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="duban-prefect-hom
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_SERVER_SERVICES_LATE_RUNS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+# What the code under test writes under the data dir (documents such as 督办单, reports,
+# mail) goes to a temporary directory, never into the checkout.
+os.environ.setdefault("DUBAN_DATA_DIR", tempfile.mkdtemp(prefix="duban-data-"))
 
 import pytest
 from sqlalchemy import Engine, create_engine, text

@@ -17,6 +17,8 @@ from duban.cli import misc as misc_cli
 from duban.cli import plan as plan_cli
 from duban.cli import portal as portal_cli
 from duban.cli import report as report_cli
+from duban.cli import review as review_cli
+from duban.cli import score as score_cli
 from duban.cli import serve as serve_cli
 from duban.cli import supervise as supervise_cli
 from duban.cli.output import fail
@@ -38,8 +40,10 @@ misc_cli.register(app)
 deploy_cli.register(app)
 portal_cli.register(app)
 report_cli.register(app)
+score_cli.register(app)
 serve_cli.register(app)
 supervise_cli.register(app)
+review_cli.register(app)
 
 
 def main() -> None:

@@ -15,6 +15,7 @@ from duban.runtime import open_store
 from models import clock
 from models.db import transaction
 from models.settings import Settings, get_settings
+from models.vocabulary import OutboxStatus
 from notifications.mailstore import list_mail, read_mail
 from notifications.outbox import count_by_status, find_message, list_messages, requeue_messages
 from notifications.relay import RelayResult, relay_forever, relay_once
@@ -24,7 +25,7 @@ from notifications.sink import MailSink
 
 app = typer.Typer(help="邮件：发件箱、投递、内置邮件服务器与邮件库。", no_args_is_help=True)
 
-STATUS_LABELS = {"pending": "待发送", "sending": "发送中", "sent": "已发送", "dead": "失败"}
+OUTBOX_STATUS_LABELS = OutboxStatus.labels()
 
 
 def _local(moment: datetime | None) -> str:
@@ -37,8 +38,8 @@ def list_command(
     limit: int = typer.Option(50, "--limit", min=1, help="最多显示几条"),
 ) -> None:
     """列出发件箱中的邮件（最新的在前）。"""
-    if status is not None and status not in STATUS_LABELS:
-        fail(f"未知的状态 {status}，可用：{'、'.join(STATUS_LABELS)}")
+    if status is not None and status not in OUTBOX_STATUS_LABELS:
+        fail(f"未知的状态 {status}，可用：{'、'.join(OUTBOX_STATUS_LABELS)}")
     store = open_store()
     with store.sessions() as session:
         counts = count_by_status(session=session)
@@ -48,7 +49,7 @@ def list_command(
         table.add_row(
             row.id[:12],
             KINDS.get(row.kind, row.kind),
-            STATUS_LABELS.get(row.status, row.status),
+            OUTBOX_STATUS_LABELS.get(row.status, row.status),
             str(row.attempts),
             "、".join(row.to_addrs),
             row.subject,
@@ -56,7 +57,7 @@ def list_command(
             row.last_error[:40],
         )
     console.print(table)
-    summary = "，".join(f"{STATUS_LABELS.get(k, k)} {v}" for k, v in sorted(counts.items()))
+    summary = "，".join(f"{OUTBOX_STATUS_LABELS.get(k, k)} {v}" for k, v in sorted(counts.items()))
     console.print(f"共 {sum(counts.values())} 封：{summary or '无'}。")
 
 
@@ -69,7 +70,9 @@ def show_command(message_id: str = typer.Argument(..., help="邮件编号（至�
     if row is None:
         fail(f"发件箱中没有唯一匹配 {message_id} 的邮件（编号至少写前6位）。")
     console.print(f"编号：{row.id}", markup=False)
-    console.print(f"类型：{KINDS.get(row.kind, row.kind)}  状态：{STATUS_LABELS[row.status]}")
+    console.print(
+        f"类型：{KINDS.get(row.kind, row.kind)}  状态：{OUTBOX_STATUS_LABELS[row.status]}"
+    )
     console.print(f"收件人：{'、'.join(row.to_addrs)}  抄送：{'、'.join(row.cc_addrs) or '无'}")
     console.print(f"主题：{row.subject}", markup=False)
     console.print(f"尝试次数：{row.attempts}  下次尝试：{_local(row.next_attempt_at)}")
@@ -101,7 +104,7 @@ def retry_command(
             if row is None:
                 fail(f"发件箱中没有唯一匹配 {message_id} 的邮件。")
             if row.status not in ("dead", "pending"):
-                fail(f"邮件 {row.id[:12]} 的状态是{STATUS_LABELS[row.status]}，不能重试。")
+                fail(f"邮件 {row.id[:12]} 的状态是{OUTBOX_STATUS_LABELS[row.status]}，不能重试。")
             count = requeue_messages(session=session, now=clock.now(), message_id=row.id)
     console.print(f"已放回待发送队列：{count} 封。")
 

@@ -13,6 +13,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from duban.cli.output import console, fail, line
+from duban.cli.review import review_status_lines
 from duban.runtime import open_store
 from models import clock
 from models.calendar import CalendarSource
@@ -28,7 +29,7 @@ from tasks.calendar_store import work_calendar
 from tasks.checkins import extend_checkin, overdue_checkins
 from tasks.plan_import import get_plan
 from tasks.reconcile import load_supervised_plan
-from tasks.status_card import COLOUR_LABELS, KIND_LABELS, STATUS_LABELS, plan_table
+from tasks.status_card import CHECKIN_STATUS_LABELS, COLOUR_LABELS, KIND_LABELS, plan_table
 
 if TYPE_CHECKING:
     from prefect import State
@@ -180,6 +181,7 @@ def status_command(
         ).all()
         for item in flagged:
             console.print(line((f"待交办：{item_label(item)}（编号 {item.id}）", "yellow")))
+        review_status_lines(session=session, plan_id=stored.id, today=today)
         late = overdue_checkins(session=session, today=today, plan_id=stored.id, limit=50)
         if late:
             console.print(line((f"逾期报送 {len(late)} 条：", "red")))
@@ -336,7 +338,7 @@ def checkin_list_command(
             names.get(checkin.department_id, ""),
             KIND_LABELS.get(checkin.kind, checkin.kind),
             checkin.due_date.isoformat(),
-            STATUS_LABELS.get(checkin.status, checkin.status),
+            CHECKIN_STATUS_LABELS.get(checkin.status, checkin.status),
             str(checkin.escalation_level),
         )
     console.print(table)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from models.review import Review
 from tasks.reporting.blocks import Block, Chart, Heading, Paragraph, Table, fmt_day, fmt_pct
+from tasks.reporting.tongbao import lagging_blocks, requirement_text, score_blocks
+
+NUMERALS = "一二三四五六七八九十"
 
 LEVEL_NAMES = {1: "一级", 2: "二级", 3: "三级", 4: "四级", 5: "五级"}
 
@@ -58,6 +61,7 @@ def department_blocks(review: Review) -> list[Block]:
             rows,
         )
     )
+    blocks += score_blocks(review)
     if ranked:
         bars = tuple((d.name, d.counts.on_time_rate) for d in ranked[:30])
         title = "图3 各部室按时报送率" + ("（前30名）" if len(ranked) > 30 else "")
@@ -68,10 +72,14 @@ def department_blocks(review: Review) -> list[Block]:
 def attention_blocks(review: Review) -> list[Block]:
     """Section 四: overdue and escalated items, items with no department, blocked items, and
     milestones (时序进度) reported late or not at all."""
-    blocks: list[Block] = [
-        Heading(1, "四、需要关注的问题"),
-        Heading(2, "（一）逾期未报送和督办事项"),
-    ]
+    ordinals = iter(NUMERALS)
+
+    def sub(title: str) -> str:
+        return f"（{next(ordinals)}）{title}"
+
+    blocks: list[Block] = [Heading(1, "四、需要关注的问题")]
+    blocks += lagging_blocks(review, sub("欠序时进度的任务")) if review.pace else []
+    blocks.append(Heading(2, sub("逾期未报送和督办事项")))
     if review.overdue:
         longest = review.overdue[0]
         blocks.append(
@@ -98,7 +106,7 @@ def attention_blocks(review: Review) -> list[Block]:
         )
     else:
         blocks.append(Paragraph("截至数据截止日，没有逾期未报送的任务。"))
-    blocks.append(Heading(2, "（二）尚未明确牵头部室的任务"))
+    blocks.append(Heading(2, sub("尚未明确牵头部室的任务")))
     if review.unassigned:
         numbers = "、".join(f"第{n}项" for n, _ in review.unassigned[:20])
         more = "等" if len(review.unassigned) > 20 else ""
@@ -111,7 +119,7 @@ def attention_blocks(review: Review) -> list[Block]:
         blocks.append(Table(("序号", "任务"), tuple(review.unassigned)))
     else:
         blocks.append(Paragraph("所有任务均已明确牵头部室。"))
-    blocks.append(Heading(2, "（三）推进受阻的任务"))
+    blocks.append(Heading(2, sub("推进受阻的任务")))
     if review.blocked:
         blocks.append(
             Paragraph(f"共有{len(review.blocked)}项任务的牵头部室报告推进受阻，所述问题如下。")
@@ -128,7 +136,7 @@ def attention_blocks(review: Review) -> list[Block]:
     else:
         blocks.append(Paragraph("本期没有部室报告推进受阻的任务。"))
     if review.missed_milestones:
-        blocks.append(Heading(2, "（四）未按时序进度报送的节点"))
+        blocks.append(Heading(2, sub("未按时序进度报送的节点")))
         missing = sum(1 for m in review.missed_milestones if m.submitted_on is None)
         blocks.append(
             Paragraph(
@@ -156,13 +164,5 @@ def attention_blocks(review: Review) -> list[Block]:
 
 
 def closing(review: Review) -> list[Block]:
-    """Section 五: next steps, in the register of a 通报."""
-    what = "年度任务总结评估" if review.period.kind == "year" else "下一阶段督办"
-    return [
-        Heading(1, "五、下步工作要求"),
-        Paragraph(
-            f"请各部室对照本{'报告' if review.period.kind == 'year' else '通报'}查漏补缺："
-            "逾期未报送的，于收到后3个工作日内补报并说明原因；推进受阻的，提出解决措施和需协调事项；"
-            f"尚未明确牵头部室的，由督查室提出交办意见。督查室将据此做好{what}工作。"
-        ),
-    ]
+    """Section 五: next steps as 一是…二是…, in the register of a 通报."""
+    return [Heading(1, "五、下步工作要求"), Paragraph(requirement_text(review))]

@@ -1,15 +1,24 @@
-"""Charts drawn by hand: SVG for HTML, and small PNG rasters for DOCX (python-docx has no SVG).
+"""Charts drawn by hand: SVG for HTML, and PNG rasters for DOCX (python-docx has no SVG).
 
-No network, no plotting library. The PNG has no font for Chinese, so its bars are labelled
-with numbers and the DOCX prints a legend beneath (see `png_legend`). Output is a pure
-function of the chart: the same chart gives the same bytes.
+No network, no plotting library. The PNG draws its Chinese labels with a CJK font found on
+the machine (`cjk_font`: `DUBAN_CJK_FONT`, else Noto CJK as `make test` installs it, else the
+usual Windows/macOS/WenQuanYi fonts) through Pillow, checking that the font has a glyph for
+every character it draws (no tofu boxes). Where no such font exists, bars are numbered and the
+DOCX prints a legend beneath (see `png_legend`). Output is a pure function of the chart and
+the font: the same chart gives the same bytes on the same machine.
 """
 
 from __future__ import annotations
 
+import io
+import os
 import struct
 import zlib
+from functools import lru_cache
 from html import escape
+from pathlib import Path
+
+from PIL import Image, ImageDraw, ImageFont
 
 from models.review import COLOUR_NAMES, COLOURS
 from tasks.reporting.outline import Chart, fmt_pct
@@ -155,8 +164,123 @@ class _Canvas:
         )
 
 
+# (path, face index) of fonts with Simplified Chinese glyphs, in order of preference.
+CJK_FONTS: tuple[tuple[str, int], ...] = (
+    ("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc", 2),  # Debian fonts-noto-cjk: SC
+    ("/usr/share/fonts/noto-cjk/NotoSansCJK-Regular.ttc", 2),
+    ("/usr/share/fonts/google-noto-cjk/NotoSansCJK-Regular.ttc", 2),
+    ("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc", 0),
+    ("/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf", 0),
+    ("C:/Windows/Fonts/msyh.ttc", 0),
+    ("C:/Windows/Fonts/simhei.ttf", 0),
+    ("/System/Library/Fonts/PingFang.ttc", 0),
+)
+LABEL_SIZE = 13
+_MISSING = "\U000f0000"  # a private-use code point no font draws: what a missing glyph looks like
+
+
+@lru_cache(maxsize=1)
+def cjk_font() -> ImageFont.FreeTypeFont | None:
+    """A font that draws Chinese, or None (see the module docstring for where it looks)."""
+    configured = os.environ.get("DUBAN_CJK_FONT")
+    candidates = [(configured, 0)] if configured else []
+    for path, index in [*candidates, *CJK_FONTS]:
+        if not Path(path).is_file():
+            continue
+        try:
+            font = ImageFont.truetype(path, LABEL_SIZE, index=index)
+        except OSError:
+            continue
+        if covers(font, "学会部普及部办公室绿黄红灯未评定"):
+            return font
+    return None
+
+
+def _glyph(font: ImageFont.FreeTypeFont, char: str) -> bytes:
+    image = Image.new("L", (LABEL_SIZE * 2, LABEL_SIZE * 2), 0)
+    ImageDraw.Draw(image).text((2, 0), char, font=font, fill=255)
+    return image.tobytes()
+
+
+def covers(font: ImageFont.FreeTypeFont, text: str) -> bool:
+    """Whether `font` has a real glyph (not the missing-glyph box) for every character."""
+    missing = _glyph(font, _MISSING)
+    return all(char.isspace() or _glyph(font, char) != missing for char in set(text))
+
+
+def labelled_png(chart: Chart, font: ImageFont.FreeTypeFont) -> bytes:
+    """The chart with its Chinese labels drawn, as PNG bytes."""
+    if chart.kind == "bar":
+        row, left, right = 24, 170, 70
+        image = Image.new("RGB", (WIDTH, 20 + row * len(chart.bars)), "white")
+        draw = ImageDraw.Draw(image)
+        top = max([100.0, *(v for _, v in chart.bars if v is not None)])
+        span = WIDTH - left - right
+        draw.line([(left, 5), (left, image.height - 5)], fill="#666666")
+        for index, (label, value) in enumerate(chart.bars):
+            y = 10 + index * row
+            short = label if len(label) <= 12 else label[:11] + "…"
+            draw.text((left - 6, y + 8), short, font=font, fill="#222222", anchor="rm")
+            if value is None:
+                draw.text((left + 6, y + 8), "无数据", font=font, fill="#666666", anchor="lm")
+                continue
+            width = round(span * max(value, 0.0) / top)
+            draw.rectangle([left, y, left + width, y + 16], fill=BAR)
+            draw.text(
+                (left + width + 4, y + 8), fmt_pct(value), font=font, fill="#222222", anchor="lm"
+            )
+    else:
+        height, bottom, legend = 260, 30, 24
+        image = Image.new("RGB", (WIDTH, height), "white")
+        draw = ImageDraw.Draw(image)
+        for index, colour in enumerate(COLOURS):
+            x = 40 + index * 90
+            draw.rectangle([x, 4, x + 12, 16], fill=PALETTE[colour])
+            draw.text((x + 16, 10), COLOUR_NAMES[colour], font=font, fill="#222222", anchor="lm")
+        plot = height - bottom - legend
+        top = max([1, *(sum(counts) for _, counts in chart.series)])
+        step = (WIDTH - 50) / max(1, len(chart.series))
+        every = max(1, len(chart.series) // 13)
+        for index, (label, counts) in enumerate(chart.series):
+            x = round(40 + index * step + step * 0.15)
+            y = legend + plot
+            for colour, count in zip(COLOURS, counts, strict=True):
+                h = round(plot * count / top)
+                if h:
+                    draw.rectangle(
+                        [x, y - h, x + max(1, round(step * 0.7)) - 1, y - 1], fill=PALETTE[colour]
+                    )
+                    y -= h
+            if index % every == 0:
+                centre = x + round(step * 0.35)
+                draw.text(
+                    (centre, height - bottom + 14), label, font=font, fill="#222222", anchor="mm"
+                )
+        draw.text((4, legend + 10), str(top), font=font, fill="#222222", anchor="lm")
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", optimize=False)
+    return buffer.getvalue()
+
+
+def labels_of(chart: Chart) -> str:
+    """Every text the chart's PNG draws (its labels and the colour names)."""
+    if chart.kind == "bar":
+        shorts = (label if len(label) <= 12 else label[:11] + "…" for label, _ in chart.bars)
+        return "".join(shorts) + "无数据%0123456789."
+    return "".join(label for label, _ in chart.series) + "".join(COLOUR_NAMES.values())
+
+
 def png(chart: Chart) -> bytes:
-    """The chart as PNG bytes; bars are numbered 1, 2, … in order (see `png_legend`)."""
+    """The chart as PNG bytes: labelled in Chinese when a font covers every label, else
+    numbered 1, 2, … in order (see `png_legend`)."""
+    font = cjk_font()
+    if font is not None and covers(font, labels_of(chart)):
+        return labelled_png(chart, font)
+    return numbered_png(chart)
+
+
+def numbered_png(chart: Chart) -> bytes:
+    """The chart without any font for Chinese: bars numbered, the words in `png_legend`."""
     if chart.kind == "bar":
         row, left = 22, 40
         canvas = _Canvas(WIDTH, 20 + row * len(chart.bars))
@@ -192,7 +316,11 @@ def png(chart: Chart) -> bytes:
 
 
 def png_legend(chart: Chart) -> str:
-    """The words the PNG cannot show: what each numbered bar or colour is."""
+    """The words the PNG cannot show: what each numbered bar or colour is ("" when the PNG
+    draws its own labels)."""
+    font = cjk_font()
+    if font is not None and covers(font, labels_of(chart)):
+        return ""
     if chart.kind == "bar":
         return "注：" + "；".join(
             f"{index}. {label} {fmt_pct(value)}"

@@ -41,12 +41,12 @@ STATUS_EVENT = "duban.item.status_changed"
 COLOUR_KEYS = ("colour", "color", "to", "new", "status")
 
 
-def load_plan(*, session: Session, plan_id: int) -> PlanRow:
+def load_plan_row(*, session: Session, plan_id: int) -> PlanRow:
     """The plan as a `PlanRow`; raises `NotFoundError` (Chinese message) if it does not exist."""
     plan = session.get(Plan, plan_id)
     if plan is None:
         raise NotFoundError(f"计划 {plan_id} 不存在，请用 duban status 查看已导入的计划。")
-    return PlanRow(plan.id, plan.title, plan.organisation, plan.year)
+    return PlanRow(plan.id, plan.title, plan.organisation, plan.year, plan.document_number or "")
 
 
 def choose_period(

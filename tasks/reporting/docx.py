@@ -14,7 +14,7 @@ from xml.sax.saxutils import escape
 
 from docx import Document
 from docx.document import Document as DocumentObject
-from docx.enum.text import WD_ALIGN_PARAGRAPH
+from docx.enum.text import WD_ALIGN_PARAGRAPH, WD_LINE_SPACING
 from docx.oxml import OxmlElement, parse_xml
 from docx.oxml.ns import nsdecls, qn
 from docx.shared import Mm, Pt, RGBColor
@@ -23,40 +23,105 @@ from models.review import Review
 from tasks.reporting import charts
 from tasks.reporting.outline import Chart, Heading, Paragraph, Table, build_outline
 
-BODY_FONT = "SimSun"
-HEADING_FONT = "SimHei"
+# GB/T 9704 as offices apply it: 小标宋 title, 仿宋 body, 黑体 / 楷体 headings, Times New Roman
+# for Latin text and digits, 宋体 page numbers. Chinese text takes the East Asian font (w:eastAsia);
+# `font.name` alone changes only the Latin one.
+TITLE_FONT = "方正小标宋简体"
+BODY_FONT = "仿宋_GB2312"
+HEADING_FONTS = {1: "黑体", 2: "楷体_GB2312"}
+LATIN_FONT = "Times New Roman"
+PAGE_NUMBER_FONT = "宋体"
+TITLE_SIZE = Pt(22)  # 2号
+BODY_SIZE = Pt(16)  # 3号
+PAGE_NUMBER_SIZE = Pt(14)  # 4号
+# A4 with a 156 mm × 225 mm text block: 天头 37 mm, 订口 28 mm; 22 lines of 28 characters.
+MARGINS_MM = {"top": 37, "bottom": 35, "left": 28, "right": 26}
+TEXT_WIDTH_MM = 156
+LINE_PITCH = Pt(28.95)
 SHADES = {"绿灯": "DFF0D8", "黄灯": "FCF3CF", "红灯": "F8D7DA"}
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 
 
-def _east_asian(style_font: object, name: str) -> None:
-    """Set the Latin and East Asian font of a style or run font element."""
+def _east_asian(style_font: object, name: str, latin: str = LATIN_FONT) -> None:
+    """Set the East Asian font `name` (and the Latin one) of a style or run font, no theme."""
     font = style_font
-    font.name = name  # type: ignore[attr-defined]
+    font.name = latin  # type: ignore[attr-defined]
     rpr = font.element.get_or_add_rPr()  # type: ignore[attr-defined]
     fonts = rpr.find(qn("w:rFonts"))
     if fonts is None:
         fonts = OxmlElement("w:rFonts")
         rpr.append(fonts)
+    for theme in ("w:asciiTheme", "w:hAnsiTheme", "w:eastAsiaTheme", "w:cstheme"):
+        fonts.attrib.pop(qn(theme), None)
     fonts.set(qn("w:eastAsia"), name)
 
 
+def _style(document: DocumentObject, name: str, font: str, size: Pt) -> None:
+    """One paragraph style in the official register: black, not bold, exact line pitch."""
+    style = document.styles[name]
+    _east_asian(style.font, font)
+    style.font.size = size
+    style.font.bold = False
+    style.font.italic = False
+    style.font.color.rgb = RGBColor(0, 0, 0)
+    layout = style.paragraph_format
+    layout.line_spacing_rule = WD_LINE_SPACING.EXACTLY
+    layout.line_spacing = LINE_PITCH
+    layout.space_before = layout.space_after = Pt(0)
+
+
+def _page_number(footer: object, *, align: WD_ALIGN_PARAGRAPH) -> None:
+    """`— N —` in 4号 宋体 at the foot; odd pages right, even pages left, one character in."""
+    paragraph = footer.paragraphs[0]  # type: ignore[attr-defined]
+    paragraph.alignment = align
+    layout = paragraph.paragraph_format
+    layout.right_indent = PAGE_NUMBER_SIZE if align == WD_ALIGN_PARAGRAPH.RIGHT else None
+    layout.left_indent = PAGE_NUMBER_SIZE if align == WD_ALIGN_PARAGRAPH.LEFT else None
+
+    def run(text: str = "") -> object:
+        piece = paragraph.add_run(text)
+        _east_asian(piece.font, PAGE_NUMBER_FONT, latin=PAGE_NUMBER_FONT)
+        piece.font.size = PAGE_NUMBER_SIZE
+        return piece
+
+    run("— ")
+    for kind, instruction in (("begin", None), (None, " PAGE "), ("end", None)):
+        element = run()._r  # type: ignore[attr-defined]
+        if kind is None:
+            text = OxmlElement("w:instrText")
+            text.set(qn("xml:space"), "preserve")
+            text.text = instruction
+            element.append(text)
+        else:
+            field = OxmlElement("w:fldChar")
+            field.set(qn("w:fldCharType"), kind)
+            element.append(field)
+    run(" —")
+
+
 def _setup(document: DocumentObject) -> None:
+    """A4, the GB/T 9704 margins and line grid, the fonts of each level, page numbers."""
     section = document.sections[0]
     section.page_width, section.page_height = Mm(210), Mm(297)
-    section.left_margin = section.right_margin = Mm(18)
-    section.top_margin, section.bottom_margin = Mm(20), Mm(18)
-    normal = document.styles["Normal"]
-    _east_asian(normal.font, BODY_FONT)
-    normal.font.size = Pt(11)
-    for name in ("Title", "Heading 1", "Heading 2"):
-        style = document.styles[name]
-        _east_asian(style.font, HEADING_FONT)
-        style.font.color.rgb = RGBColor(0, 0, 0)
+    section.top_margin, section.bottom_margin = Mm(MARGINS_MM["top"]), Mm(MARGINS_MM["bottom"])
+    section.left_margin, section.right_margin = Mm(MARGINS_MM["left"]), Mm(MARGINS_MM["right"])
+    grid = section._sectPr.find(qn("w:docGrid"))
+    if grid is None:
+        grid = OxmlElement("w:docGrid")
+        section._sectPr.append(grid)
+    grid.set(qn("w:type"), "lines")
+    grid.set(qn("w:linePitch"), str(round(LINE_PITCH.twips)))
+    _style(document, "Normal", BODY_FONT, BODY_SIZE)
+    _style(document, "Title", TITLE_FONT, TITLE_SIZE)
+    for level, font in HEADING_FONTS.items():
+        _style(document, f"Heading {level}", font, BODY_SIZE)
+    document.settings.odd_and_even_pages_header_footer = True
+    _page_number(section.footer, align=WD_ALIGN_PARAGRAPH.RIGHT)
+    _page_number(section.even_page_footer, align=WD_ALIGN_PARAGRAPH.LEFT)
 
 
 _INVALID_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
-TEXT_WIDTH_TWIPS = 9638
+TEXT_WIDTH_TWIPS = round(Mm(TEXT_WIDTH_MM).twips)
 
 
 def _cell(text: str, width: int, *, bold: bool = False, shade: str = "") -> str:
@@ -101,12 +166,14 @@ def _table(document: DocumentObject, block: Table) -> None:
 
 
 def _chart(document: DocumentObject, block: Chart) -> None:
-    document.add_picture(io.BytesIO(charts.png(block)), width=Mm(170))
+    document.add_picture(io.BytesIO(charts.png(block)), width=Mm(TEXT_WIDTH_MM))
     caption = document.add_paragraph(block.title)
     caption.alignment = WD_ALIGN_PARAGRAPH.CENTER
-    legend = document.add_paragraph(charts.png_legend(block))
-    for run in legend.runs:
-        run.font.size = Pt(9)
+    note = charts.png_legend(block)
+    if note:
+        legend = document.add_paragraph(note)
+        for run in legend.runs:
+            run.font.size = Pt(9)
 
 
 def build_docx(review: Review, *, generated_at: datetime) -> bytes:
@@ -121,7 +188,7 @@ def build_docx(review: Review, *, generated_at: datetime) -> bytes:
             document.add_heading(block.text, level=block.level)
         elif isinstance(block, Paragraph):
             paragraph = document.add_paragraph(block.text)
-            paragraph.paragraph_format.first_line_indent = Pt(22)
+            paragraph.paragraph_format.first_line_indent = BODY_SIZE * 2
         elif isinstance(block, Table):
             _table(document, block)
         else:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 
+from models.orders import COLOURS as COLOUR_WORDS
 from models.review import COLOUR_NAMES, COLOURS, Review, SectionBlock, TargetLine
 from tasks.reporting.blocks import (
     Block,
@@ -25,6 +26,7 @@ from tasks.reporting.blocks import (
     fmt_pct,
 )
 from tasks.reporting.chapters import LEVEL_NAMES, attention_blocks, closing, department_blocks
+from tasks.reporting.tongbao import progress_paragraphs
 
 NUMERALS = "一二三四五六七八九十"
 __all__ = [
@@ -67,6 +69,7 @@ def overview(review: Review) -> list[Block]:
     if review.item_count == 0:
         blocks.append(Paragraph("该计划尚未录入任何任务，本期无可通报的督办事项。"))
     else:
+        blocks += progress_paragraphs(review)
         blocks.append(
             Paragraph(
                 f"计划共列任务{review.item_count}项，截至数据截止日，"
@@ -98,6 +101,13 @@ def overview(review: Review) -> list[Block]:
         escalation = "本期未发生督办"
     granted = review.extensions_granted
     extension = f"批准延期申请{granted}件" if granted else "未批准延期申请"
+    if review.orders:
+        colours = "、".join(
+            f"{COLOUR_WORDS[c]}{n}份"
+            for c in ("blue", "yellow", "red")
+            if (n := review.orders.get(c))
+        )
+        escalation += f"，印发督办单{sum(review.orders.values())}份（{colours}）"
     blocks.append(Paragraph(f"{escalation}；{extension}。"))
     if review.weeks and any(sum(w.colours.values()) for w in review.weeks):
         blocks.append(
@@ -198,8 +208,10 @@ def _one_section(index: int, block: SectionBlock) -> list[Block]:
 def build_outline(review: Review, *, generated_at: datetime) -> tuple[str, list[Block]]:
     """The title and the ordered blocks of the whole report."""
     org = review.plan.organisation or "本单位"
+    document = f"（{review.plan.document_number}）" if review.plan.document_number else ""
+    basis = f"根据《{review.plan.title}》{document}的督办安排，" if review.plan.title else ""
     lead = Paragraph(
-        f"现将{org}{review.period.title}（{fmt_day(review.period.start)}至"
+        f"{basis}现将{org}{review.period.title}（{fmt_day(review.period.start)}至"
         f"{fmt_day(review.period.end)}）工作计划督办落实情况"
         f"{'总结评估如下' if review.period.kind == 'year' else '通报如下'}。"
         f"本{'报告' if review.period.kind == 'year' else '通报'}数据截至"

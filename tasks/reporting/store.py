@@ -11,23 +11,26 @@ import os
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, time
 from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from models.clock import LOCAL_TZ
 from models.errors import InputError
 from models.plan import Plan
 from models.report import Report
 from models.review import Review
-from models.review_figures import build_review
+from models.review_figures import build_review, with_pace
 from tasks.events import record_event, related
-from tasks.reporting.data import choose_period, load_plan, load_review_inputs
+from tasks.orders import orders_in_period
+from tasks.reporting.data import choose_period, load_plan_row, load_review_inputs
 from tasks.reporting.docx import build_docx
 from tasks.reporting.html import render_html
 from tasks.reporting.markdown import render_markdown
 from tasks.reporting.outline import Paragraph, overview
+from tasks.scoring import accountability
 
 FORMATS = ("html", "docx", "md")
 
@@ -95,11 +98,13 @@ def generate_report(
     unknown = [fmt for fmt in formats if fmt not in FORMATS]
     if unknown or not formats:
         raise InputError(f"不支持的报告格式“{'、'.join(unknown)}”，可选：html、docx、md。")
-    plan = load_plan(session=session, plan_id=plan_id)
+    plan = load_plan_row(session=session, plan_id=plan_id)
     period = choose_period(plan=plan, as_of=as_of, quarter=quarter, year=year)
-    review = build_review(
-        load_review_inputs(session=session, plan=plan, period=period, as_of=as_of)
-    )
+    inputs = load_review_inputs(session=session, plan=plan, period=period, as_of=as_of)
+    progress, scores = accountability(session=session, inputs=inputs)
+    start = datetime.combine(period.start, time.min, tzinfo=LOCAL_TZ)
+    orders = orders_in_period(session, plan_id=plan.id, start=start, until=as_of)
+    review = with_pace(build_review(inputs), inputs, progress, scores, orders)
     files: dict[str, str] = {}
     markdown = render_markdown(review, generated_at=generated_at)
     for fmt in dict.fromkeys(formats):

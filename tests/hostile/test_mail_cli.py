@@ -31,7 +31,7 @@ def test_relay_in_a_directory_where_only_db_upgrade_ran(tmp_path: Path) -> None:
     (tmp_path / "db").mkdir()
     url = f"sqlite:///{tmp_path / 'db' / 'duban.db'}"
     env = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if k != "DUBAN_DATA_DIR"},  # the default dir
         "DUBAN_DATABASE_URL": url,
         "DUBAN_SMTP_EMBEDDED": "true",
         "DUBAN_SMTP_PORT": str(free_port()),

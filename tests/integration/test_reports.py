@@ -88,7 +88,22 @@ def test_golden_summary_matches_rows(session: Session, tmp_path: Path) -> None:
     assert report.period == "2021Q3" and report.kind == "quarter"
     assert set(report.files) == {"html", "docx", "md"}
     assert all(Path(path).is_file() for path in report.files.values())
-    assert report.summary["lines"][1].startswith("本期应报送8次")
+    lines = report.summary["lines"]
+    # 序时进度 (models/progress.py): item 3 done, 1 on pace (150 of the 149.6 expected on
+    # 30 Sep), 2 blocked and 4 missed a check-in are behind, 5 has nothing to measure.
+    assert lines[0] == (
+        "对照序时进度，纳入督办的5项任务中，已完成1项，达进度1项，欠进度2项，其他1项，"
+        "欠进度任务占40.0%。"
+    )
+    assert lines[1].startswith("从督查情况看，第3项")
+    assert lines[3].startswith("本期应报送8次")
+    assert report.summary["progress"] == {
+        "done": 1,
+        "ahead": 0,
+        "on_pace": 1,
+        "behind": 2,
+        "other": 1,
+    }
     event = session.scalars(
         select(DomainEvent).where(DomainEvent.resource_id == f"duban.report.{report.id}")
     ).one()

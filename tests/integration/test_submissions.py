@@ -9,9 +9,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models.errors import InputError, NotFoundError
-from models.forms import ExtensionRequest, ProgressStatus, SubmissionForm
+from models.forms import ExtensionRequest, SubmissionForm
 from models.outbox import DomainEvent, OutboxMessage
 from models.supervision import Extension
+from models.vocabulary import SelfStatusValue
 from tasks.checkins import ladder_epochs
 from tasks.submissions import (
     CheckinClosed,
@@ -25,7 +26,7 @@ from tasks.submissions import (
 from tests.portal_rows import DUE, CheckinRows, make_checkin
 
 NOW = datetime(2021, 9, 20, 2, 0, tzinfo=UTC)
-FORM = SubmissionForm(status=ProgressStatus.on_track, narrative="按计划推进")
+FORM = SubmissionForm(status=SelfStatusValue.ON_TRACK, narrative="按计划推进")
 
 
 @pytest.fixture
@@ -89,12 +90,12 @@ def test_wrong_department_closed_checkin_and_unknown_target(
 
 def test_form_limits_and_numbers() -> None:
     with pytest.raises(ValueError, match="at most 4000"):
-        SubmissionForm(status=ProgressStatus.done, narrative="字" * 4001)
+        SubmissionForm(status=SelfStatusValue.DONE, narrative="字" * 4001)
     for bad in (-1.0, float("nan"), float("inf")):
         with pytest.raises(ValueError, match="finite numbers"):
-            SubmissionForm(status=ProgressStatus.done, narrative="x", values={"1": bad})
+            SubmissionForm(status=SelfStatusValue.DONE, narrative="x", values={"1": bad})
     with pytest.raises(ValueError, match="unknown target key"):
-        SubmissionForm(status=ProgressStatus.done, narrative="x", values={"a": 1.0})
+        SubmissionForm(status=SelfStatusValue.DONE, narrative="x", values={"a": 1.0})
 
 
 def test_newer_request_withdraws_older_and_reject_keeps_due_date(

@@ -1,0 +1,188 @@
+"""Issuing 督办单 with the escalations that reach the policy's level (`models.orders`).
+
+`issue_orders` runs in the daily pass's transaction, for the escalation notices that pass just
+recorded: it allocates the year's numbers from the counter row in one `UPDATE … RETURNING`,
+inserts the orders in one statement, writes each Word document under
+`<data dir>/orders/` and returns the attachment of each notice's email — so the order, its
+number, the escalation and its email commit together, and a re-run (which records no new
+notice) issues nothing twice.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session
+
+from models.calendar import WorkCalendar
+from models.clock import local_date
+from models.directory import Department
+from models.orders import (
+    ORDER_COUNTER,
+    DocumentCounter,
+    SupervisionOrder,
+    issues_order,
+    order_colour,
+    order_number,
+    order_text,
+)
+from models.plan import Item
+from models.policy import SupervisionPolicy, parse_policy
+from models.settings import Settings, get_settings
+from models.supervision import Checkin, Notice
+from models.vocabulary import NoticeKind
+from notifications.compose import escalation_label
+from tasks.reporting.order_docx import build_order_docx
+from tasks.sql import insert_ignoring, table_of
+
+DOCX_MIME = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+
+
+def allocate_numbers(session: Session, *, kind: str, year: int, count: int) -> int:
+    """Reserve `count` consecutive numbers of `kind` in `year`; returns the first."""
+    counters = table_of(DocumentCounter)
+    session.execute(insert_ignoring(session, counters).values(kind=kind, year=year, value=0))
+    last = session.execute(
+        update(counters)
+        .where(counters.c.kind == kind, counters.c.year == year)
+        .values(value=counters.c.value + count)
+        .returning(counters.c.value)
+    ).scalar_one()
+    return int(last) - count + 1
+
+
+def orders_dir(settings: Settings) -> Path:
+    """Where the orders' Word documents are written."""
+    return settings.data_dir / "orders"
+
+
+def _write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".order-")
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+    os.replace(temporary, path)
+
+
+def order_attachment(order: SupervisionOrder, settings: Settings) -> dict[str, str]:
+    """The outbox attachment of `order`'s Word document."""
+    name = f"{order.number}督办单.docx"
+    return {
+        "path": str((orders_dir(settings) / name).resolve()),
+        "filename": name,
+        "mime": DOCX_MIME,
+    }
+
+
+def issue_orders(
+    *,
+    session: Session,
+    notices: Sequence[Notice],
+    items: Mapping[int, Item],
+    departments: Mapping[int, Department],
+    checkins: Mapping[int, Checkin],
+    calendar: WorkCalendar,
+    now: datetime,
+    settings: Settings | None = None,
+) -> dict[int, list[dict[str, str]]]:
+    """Issue the orders of the new escalation `notices`; returns attachments by notice id.
+
+    `items` need their plan loaded (its policy says the level); notices of other kinds, below
+    the level, or without an item or department in the given rows issue nothing.
+    """
+    settings = settings or get_settings()
+    policies: dict[int, SupervisionPolicy] = {}
+    chosen: list[tuple[Notice, Item, Department, SupervisionPolicy]] = []
+    for notice in notices:
+        item = items.get(notice.item_id) if notice.item_id is not None else None
+        checkin = checkins.get(notice.checkin_id) if notice.checkin_id else None
+        department_id = notice.department_id or (checkin.department_id if checkin else None)
+        department = departments.get(department_id) if department_id is not None else None
+        if notice.kind != NoticeKind.ESCALATION or item is None or department is None:
+            continue
+        if item.plan_id not in policies:
+            policies[item.plan_id] = parse_policy(item.plan.policy or None)
+        policy = policies[item.plan_id]
+        if issues_order(policy.orders, notice.level):
+            chosen.append((notice, item, department, policy))
+    if not chosen:
+        return {}
+    today = local_date(now)
+    first = allocate_numbers(session, kind=ORDER_COUNTER, year=today.year, count=len(chosen))
+    rows: list[dict[str, object]] = []
+    for offset, (notice, item, department, policy) in enumerate(chosen):
+        checkin = checkins.get(notice.checkin_id) if notice.checkin_id else None
+        due = checkin.due_date if checkin is not None else None
+        reply_by = calendar.add_workdays(today, policy.orders.reply_workdays)
+        label = escalation_label(policy, notice.level)
+        text = order_text(
+            item_number=item.number,
+            item_title=item.title,
+            department=department.name,
+            due_date=due,
+            today=today,
+            workdays_late=0 if due is None else max(1, calendar.workdays_between(due, today)),
+            level_label=label,
+            reply_by=reply_by,
+        )
+        seq = first + offset
+        rows.append(
+            {
+                "notice_key": notice.key,
+                "year": today.year,
+                "seq": seq,
+                "number": order_number(policy.orders.prefix, today.year, seq),
+                "level": notice.level,
+                "colour": order_colour(notice.level, len(policy.escalation)),
+                "item_id": item.id,
+                "department_id": department.id,
+                "checkin_id": notice.checkin_id,
+                "overdue_since": due,
+                "reply_by": reply_by,
+                "matter": text.matter,
+                "requirement": text.requirement,
+                "issued_at": now,
+            }
+        )
+    session.execute(insert(table_of(SupervisionOrder)), rows)
+    keys = {notice.key: notice for notice, *_ in chosen}
+    issued = session.scalars(
+        select(SupervisionOrder).where(SupervisionOrder.notice_key.in_(list(keys)))
+    ).all()
+    attachments: dict[int, list[dict[str, str]]] = {}
+    for order in issued:
+        notice = keys[order.notice_key]
+        policy = policies[items[order.item_id].plan_id]
+        data = build_order_docx(
+            order,
+            level_label=escalation_label(policy, order.level),
+            issuer=items[order.item_id].plan.organisation or "督查室",
+            recipient=departments[order.department_id].name,
+        )
+        attachment = order_attachment(order, settings)
+        _write(Path(attachment["path"]), data)
+        attachments[notice.id] = [attachment]
+    return attachments
+
+
+def orders_in_period(
+    session: Session, *, plan_id: int, start: datetime, until: datetime
+) -> dict[str, int]:
+    """督办单 of the plan issued in [`start`, `until`], counted by colour."""
+    counts: dict[str, int] = {}
+    for colour in session.scalars(
+        select(SupervisionOrder.colour)
+        .join(Item, Item.id == SupervisionOrder.item_id)
+        .where(
+            Item.plan_id == plan_id,
+            SupervisionOrder.issued_at >= start,
+            SupervisionOrder.issued_at <= until,
+        )
+    ):
+        counts[colour] = counts.get(colour, 0) + 1
+    return counts
