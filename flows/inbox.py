@@ -65,7 +65,32 @@ class ExtensionAnswer(RunInput):
     by: str = Field(default=DEFAULT_DECIDER, max_length=100, title="审批人")
 
 
-FORMS: dict[InboxKind, type[RunInput]] = {InboxKind.EXTENSION: ExtensionAnswer}
+class ReportReviewAnswer(RunInput):
+    """The form of a report under review (报送审核): accept, or return with a reason."""
+
+    model_config: ClassVar[ConfigDict] = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "title": "报送审核",
+            "description": "选择审核意见；退回须填写理由。",
+            **reason_rule(InboxKind.REPORT_REVIEW),
+        },
+    )
+
+    decision: Literal[InboxChoice.ACCEPT, InboxChoice.RETURN] = Field(
+        title="审核意见",
+        description="通过：本次报送办结；退回：部门按理由修改后重新报送（须填写理由）。",
+    )
+    reason: str = Field(
+        default="", max_length=REASON_MAX, title="理由", description="退回时必填，会发给报送部门。"
+    )
+    by: str = Field(default=DEFAULT_DECIDER, max_length=100, title="审核人")
+
+
+FORMS: dict[InboxKind, type[RunInput]] = {
+    InboxKind.EXTENSION: ExtensionAnswer,
+    InboxKind.REPORT_REVIEW: ReportReviewAnswer,
+}
 """The form of each kind; a kind registers its form here and its source in `tasks.inbox`."""
 
 

@@ -3,8 +3,8 @@
 Each kind of decision registers an `InboxSource` (`register`): how to list a plan's pending
 decisions (header fields only, one query), how to load one with its content for the form,
 whether it is still pending (locking the row), and the kind's own apply function, the same
-one the CLI and bulk decisions call. Extension requests (延期申请) are registered here;
-report review and completion requests register theirs beside their own rules.
+one the CLI and bulk decisions call. Extension requests (延期申请) are registered here,
+report review (报送审核) in `tasks.inbox_review`; `tasks.inbox_runs` imports every source.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from models.vocabulary import (
     ExtensionDecision,
     InboxKind,
 )
+from notifications.context import as_number
 from tasks.submissions import approve_extension, load_checkin, reject_extension
 
 PendingLister = Callable[[Session, int], list[PendingDecision]]
@@ -161,17 +162,13 @@ def load_extension(session: Session, extension_id: int, now: datetime) -> Pendin
     figures = tuple(
         Figure(
             target=target.text,
-            reported=_as_float(reported.get(str(target.id))),
+            reported=as_number(reported.get(str(target.id))),
             goal=target.value,
             unit=target.unit,
         )
         for target in checkin.item.targets
     )
     return replace(header, facts=tuple(facts), texts=tuple(texts), figures=figures)
-
-
-def _as_float(value: object) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def extension_is_pending(session: Session, extension_id: int) -> bool:

@@ -41,9 +41,12 @@ from models.inbox import (
     run_tags,
 )
 from models.vocabulary import InboxKind
+from tasks import inbox_review
 from tasks.inbox import pending_decisions
 
 logger = logging.getLogger(__name__)
+SOURCES_LOADED = (inbox_review.__name__,)
+"""Every kind's source module, imported so that its source is registered."""
 
 INBOX_FLOW = "inbox_decision"
 INBOX_DEPLOYMENT = f"{INBOX_FLOW}/inbox-decision"

@@ -33,12 +33,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from models import clock
 from models.db import make_sessionmaker, transaction
-from models.forms import ExtensionRequest, ProgressStatus, SubmissionForm
+from models.forms import ExtensionRequest, SubmissionForm
 from models.inbox import INBOX_TAG
 from models.outbox import DomainEvent, OutboxMessage
 from models.settings import get_settings
-from models.supervision import Checkin, Extension
-from models.vocabulary import ExtensionDecision
+from models.supervision import Checkin, CheckinReview, Extension
+from models.vocabulary import ExtensionDecision, SelfStatusValue
 from tasks.inbox_runs import sync_inbox
 from tasks.submissions import record_submission
 from tests.faults.workers import DUBAN, deploy, duban_env, stop_worker
@@ -147,7 +147,7 @@ def _request_extension(inbox: Inbox) -> Request:
             checkin_id=rows.checkin.id,
             department_id=rows.department.id,
             form=SubmissionForm(
-                status=ProgressStatus.at_risk,
+                status=SelfStatusValue.AT_RISK,
                 narrative="已举办学术交流活动120场次。",
                 values={str(rows.targets[0].id): 120},
                 extension=ExtensionRequest(new_date=REQUESTED, reason="场地改造，活动顺延。"),
@@ -366,3 +366,59 @@ async def test_a_decision_taken_elsewhere_ends_the_waiting_run(api: Inbox) -> No
     assert (extension.decision, extension.decided_by) == (ExtensionDecision.APPROVED, "督查室")
     assert len(mails) == 1 and "已批准" in mails[0]
     assert "duban.checkin.extension_rejected" not in events
+
+
+async def test_a_report_waits_for_review_and_a_return_reaches_the_department(api: Inbox) -> None:
+    with transaction(api.sessions) as session:
+        rows = make_checkin(session)
+        submission = record_submission(
+            session=session,
+            checkin_id=rows.checkin.id,
+            department_id=rows.department.id,
+            form=SubmissionForm(
+                status=SelfStatusValue.ON_TRACK,
+                narrative="已举办学术交流活动120场次。",
+                values={str(rows.targets[0].id): 120},
+            ),
+            source="form",
+            now=clock.now(),
+        )
+        plan_id, checkin_id, submission_id = rows.item.plan_id, rows.checkin.id, submission.id
+        email, department = rows.department.contact_emails[0], rows.department.name
+    assert await _sync(api, plan_id) == (1, 1, 0)
+    run = _only_waiting_run(api, plan_id)
+    assert run["name"] == f"待审核：第1项 搭建高水平科技开放交流平台—{department}"
+    assert {INBOX_TAG, "inbox:report_review"} <= set(run["tags"])
+    assert run["parameters"] == {"kind": "report_review", "decision_id": submission_id}
+    text = await _description(run)
+    for expected in (
+        "已举办学术交流活动120场次。",
+        "| 不少于200场次 | 120场次 | 200场次 |",
+        "是否通过",
+    ):
+        assert expected in text, text
+
+    await aresume_flow_run(
+        UUID(run["id"]), run_input={"decision": "退回", "reason": "太简略，请补充活动清单。"}
+    )
+    done = _wait_for_state(api, run["id"], "COMPLETED", "FAILED", "CRASHED")
+    assert (done["state_type"], done["state_name"]) == ("COMPLETED", "已处理"), done["state"]
+    with api.sessions() as session:
+        reviews = list(
+            session.scalars(select(CheckinReview).where(CheckinReview.checkin_id == checkin_id))
+        )
+        checkin = session.get(Checkin, checkin_id)
+        mails = list(
+            session.scalars(
+                select(OutboxMessage).where(
+                    OutboxMessage.kind == "returned", OutboxMessage.to_addrs.is_not(None)
+                )
+            )
+        )
+    assert [(r.decision, r.reason, r.submission_id) for r in reviews] == [
+        ("returned", "太简略，请补充活动清单。", submission_id)
+    ]
+    assert checkin is not None and (checkin.status, checkin.returns) == ("pending", 1)
+    to_department = [mail for mail in mails if mail.to_addrs == [email]]
+    assert len(to_department) == 1 and "太简略，请补充活动清单。" in to_department[0].text_body
+    assert await _sync(api, plan_id) == (0, 0, 0)
