@@ -24,6 +24,7 @@ from models.db import current_revision, head_revision, make_engine, make_session
 from models.errors import DubanError
 from models.outbox import DomainEvent
 from models.settings import Environment, Settings
+from models.vocabulary import RecipientRole
 
 
 @dataclass(frozen=True)
@@ -323,6 +324,7 @@ def run_checks(
         ("公开地址", lambda: [check_public_url(settings)]),
         ("文档转换", lambda: [check_document_converter()]),
         ("工作日历", lambda: [check_calendar(settings)]),
+        ("群机器人", lambda: check_robots(settings)),
     ]
     for name, step in steps:
         try:
@@ -334,4 +336,52 @@ def run_checks(
                 checks.extend(check_pending_events(settings, moment))
             except Exception as exc:
                 checks.append(Check("报送事件", False, f"检查出错：{type(exc).__name__}: {exc}"))
+    return checks
+
+
+def check_robots(settings: Settings) -> list[Check]:
+    """The group chat robots configured in the directory (never their secrets or tokens),
+    and chat messages in the dead letters."""
+    from duban.runtime import open_store
+    from models.directory import Department
+    from models.outbox import OutboxMessage
+    from models.vocabulary import Channel
+    from notifications.chat import mask_url
+
+    try:
+        store = open_store(settings)
+    except DubanError:
+        return [Check("群机器人", True, "数据库未就绪，未检查（见上方数据库一项）")]
+    with store.sessions() as session:
+        departments = list(session.scalars(select(Department).order_by(Department.name)))
+        dead = session.scalar(
+            select(func.count())
+            .select_from(OutboxMessage)
+            .where(OutboxMessage.channel != Channel.EMAIL, OutboxMessage.status == "dead")
+        )
+    store.engine.dispose()
+    lines = []
+    for department in departments:
+        robots = [robot for robot in department.robots if isinstance(robot, dict)]
+        if robots:
+            shown = "、".join(
+                f"{Channel.label_of(str(robot.get('kind')))}"
+                f"（{RecipientRole.label_of(str(robot.get('role')))}，"
+                f"{mask_url(str(robot.get('url')))}{'，加签' if robot.get('secret') else ''}）"
+                for robot in robots
+            )
+            lines.append(f"{department.name}：{shown}")
+    checks = [
+        Check("群机器人", True, "；".join(lines) if lines else "未配置（督办与通报只发邮件）")
+    ]
+    if dead:
+        checks.append(
+            Check(
+                "群消息",
+                False,
+                f"{dead} 条群消息投递失败",
+                "运行 duban mail list --status dead 查看原因，"
+                "修正部门名录后运行 duban mail retry --dead",
+            )
+        )
     return checks

@@ -23,6 +23,7 @@ from typing import Any
 
 from models.attainment import PaceStatus, pace_status
 from models.calendar import WorkCalendar
+from models.catch_up import CatchUpSummary, cap_catch_up
 from models.clock import local_date
 from models.directory import Department
 from models.item_schedule import ItemCheckin, stored_schedule
@@ -285,12 +286,14 @@ class ItemResult:
 @dataclass
 class ChunkDecision:
     """The actions of one chunk: notices (in order), escalation levels to raise (check-in id
-    -> level), colour changes, and each item's result as if every action applies."""
+    -> level), colour changes, each item's result as if every action applies, and the
+    catch-up summaries of escalations the cap held back (`models.catch_up`)."""
 
     notices: list[NoticeAction] = field(default_factory=list)
     levels: dict[int, int] = field(default_factory=dict)
     colours: list[ColourChange] = field(default_factory=list)
     results: dict[int, ItemResult] = field(default_factory=dict)
+    summaries: list[CatchUpSummary] = field(default_factory=list)
 
 
 def checkins_to_create(
@@ -526,6 +529,7 @@ def decide_chunk(facts: ChunkFacts) -> ChunkDecision:
         decision.results[item.id].assignments_notified += 1
     states: defaultdict[int, list[CheckinState]] = defaultdict(list)
     policy, calendar = facts.policy, facts.calendar
+    late: set[str] = set()
     for checkin, department in facts.checkins:
         item = items[checkin.item_id]
         result = decision.results[item.id]
@@ -537,6 +541,8 @@ def decide_chunk(facts: ChunkFacts) -> ChunkDecision:
         )
         for due in decide_notices(ladder, policy, calendar, today=today, done_keys=facts.done_keys):
             kind = NoticeKind(due.kind)
+            if kind == NoticeKind.ESCALATION and due.due_on < today:
+                late.add(due.key)
             decision.notices.append(
                 NoticeAction(
                     key=due.key,
@@ -622,6 +628,16 @@ def decide_chunk(facts: ChunkFacts) -> ChunkDecision:
                     ),
                 )
             )
+    if late:
+        decision.notices, decision.summaries = cap_catch_up(
+            decision.notices,
+            late=late,
+            limit=policy.catch_up_limit,
+            plan_id=facts.plan_id,
+            today=today,
+            first_item_id=min(items),
+            labels={item_id: item_label(item) for item_id, item in items.items()},
+        )
     return decision
 
 

@@ -12,7 +12,8 @@ class Department(Base):
     """A department (部室) that leads or supports plan items and receives prompts.
 
     The leader chain is contact -> 分管领导 (`leader_*`) -> 主要负责人 (`head_*`); a department
-    with `is_supervision_office` set receives level-3 escalations for every item.
+    with `is_supervision_office` set receives level-3 escalations for every item. `robots`
+    are the group chat robots (`models.robots.robot_rows`: role, kind, url, secret, name).
     """
 
     __tablename__ = "department"
@@ -26,6 +27,7 @@ class Department(Base):
     head_name: Mapped[str] = mapped_column(String(100), default="")
     head_email: Mapped[str] = mapped_column(String(320), default="")
     is_supervision_office: Mapped[bool] = mapped_column(Boolean, default=False)
+    robots: Mapped[JsonList] = mapped_column(default=list, server_default="[]")
     created_at: Mapped[Timestamp]
 
     aliases: Mapped[list[DepartmentAlias]] = relationship(

@@ -11,6 +11,7 @@ import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from models.errors import InputError
+from models.robots import Robot
 
 # Printable ASCII allowed in an unquoted local part (RFC 5322 atext); any other
 # character there must be non-ASCII and printable (RFC 6531, internationalised mail).
@@ -73,12 +74,14 @@ PlainText = Annotated[str, AfterValidator(check_text)]
 
 
 class Person(BaseModel):
-    """A named person with one email address."""
+    """A named person with one email address (and, for a leader or head, their groups'
+    robots)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: PlainText = Field(default="", max_length=100)
     email: str
+    robots: list[Robot] = Field(default_factory=list)
 
     @field_validator("email")
     @classmethod
@@ -87,7 +90,8 @@ class Person(BaseModel):
 
 
 class DepartmentEntry(BaseModel):
-    """One department: canonical name, aliases, contact(s), 分管领导 and 主要负责人."""
+    """One department: canonical name, aliases, contact(s), 分管领导 and 主要负责人, and
+    its group's chat robots (`models.robots.Robot`)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -98,6 +102,7 @@ class DepartmentEntry(BaseModel):
     leader: Person | None = None
     head: Person | None = None
     supervision_office: bool = False
+    robots: list[Robot] = Field(default_factory=list)
 
     def all_contacts(self) -> list[Person]:
         """The contact and the extra contacts, in file order."""

@@ -6,7 +6,7 @@ from sqlalchemy import ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, IntPK, JsonDict, JsonList, StrEnumColumn, Timestamp
-from models.vocabulary import OutboxStatus
+from models.vocabulary import Channel, OutboxStatus
 
 
 class DomainEvent(Base):
@@ -36,7 +36,9 @@ class OutboxMessage(Base):
     `id` doubles as the Message-ID's local part. `key` is the business key of the notice it
     delivers, so a message is written once. `status` is `pending`, `sending` (claimed until
     `lease_until`), `sent`, or `dead` (5xx or too many attempts, with `last_error`).
-    `recipient_results` maps each address to the server's reply.
+    `recipient_results` maps each address to the server's reply. `channel` is `email`, or
+    a chat app (`wecom`, `dingtalk`, `feishu`) whose row has the robot's webhook in
+    `to_addrs` and no subject (`notifications.chat`).
     """
 
     __tablename__ = "outbox_message"
@@ -64,3 +66,6 @@ class OutboxMessage(Base):
     recipient_results: Mapped[JsonDict] = mapped_column(default=dict)
     created_at: Mapped[Timestamp]
     sent_at: Mapped[Timestamp | None] = mapped_column(default=None)
+    channel: Mapped[Channel] = mapped_column(
+        StrEnumColumn(Channel, 20), default=Channel.EMAIL, server_default=Channel.EMAIL.value
+    )

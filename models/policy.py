@@ -41,6 +41,9 @@ Cadence = Literal["once", "monthly", "quarterly"]
 RecipientRole = Literal["contact", "leader", "head", "office"]
 """`contact` 部室联系人, `leader` 分管领导, `head` 主要负责人, `office` 督查室."""
 
+ChatNotice = Literal["escalation", "report"]
+"""What a group chat robot (`models.robots`) is sent as well as the email."""
+
 _PHASE_ORDER: dict[str, int] = {"mobilize": 0, "implement": 1, "review": 2}
 
 
@@ -140,6 +143,10 @@ def _month_day(year: int, text: str) -> date:
 class SupervisionPolicy(_Frozen):
     """The check-in and escalation policy of one plan (stored as JSON on `Plan.policy`).
 
+    `chat_notices` are the notices also posted to the recipients' group robots;
+    `catch_up_limit` caps the late catch-up escalations one pass sends each recipient
+    (`models.catch_up`; None: no cap).
+
     Invariants: ladder levels are numbered 1..n with strictly increasing delays; default
     phases are in mobilize -> implement -> review order and do not overlap.
     """
@@ -165,6 +172,9 @@ class SupervisionPolicy(_Frozen):
         if isinstance(value, str):
             return {"checkins": value}
         return value
+
+    chat_notices: tuple[ChatNotice, ...] = ("escalation", "report")
+    catch_up_limit: int | None = Field(default=5, ge=1)
 
     @field_validator("escalation")
     @classmethod

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from models.errors import InputError
+from models.instruction import InstructionFact
 from models.scoring import DepartmentScore
 from models.vocabulary import ItemProgress
 
@@ -224,6 +225,7 @@ class ReviewInputs:
     extensions: tuple[ExtensionRow, ...]
     escalations: tuple[EscalationRow, ...]
     status_changes: tuple[StatusChange, ...]
+    instructions: tuple[InstructionFact, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -372,6 +374,8 @@ class Review:
     weeks: tuple[WeekPoint, ...]
     item_count: int = field(default=0)
     missed_milestones: tuple[MilestoneLine, ...] = field(default=())
+    instructions: tuple[InstructionFact, ...] = field(default=())
+    instructions_answered: int = 0
     pace: tuple[PaceLine, ...] = field(default=())
     scores: tuple[DepartmentScore, ...] = field(default=())
     orders: Mapping[str, int] = field(default_factory=dict)  # 督办单 issued, by colour
@@ -402,6 +406,8 @@ class Review:
             "overdue_items": len(self.overdue),
             "unassigned_items": len(self.unassigned),
             "blocked_items": len(self.blocked),
+            "instructions": len(self.instructions),
+            "instructions_answered": self.instructions_answered,
             "progress": {k.value: v for k, v in self.progress_counts.items()} if self.pace else {},
             "orders": dict(self.orders),
         }

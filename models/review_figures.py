@@ -12,6 +12,9 @@ Rules, stated once:
 - Attainment of a target is `models.attainment.attainment_percent` of the item's latest
   reported value. Section attainment is the mean of the targets' attainment capped at 100 %.
 - Overdue days are calendar days from the oldest unsubmitted due date to the `as_of` date.
+- Leader instructions (领导批示) of the period are those given between the period start and
+  the data's end; one counts as answered when a report answered it by then
+  (`models.instruction.summarise_instructions`).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from models.attainment import attainment_percent
 from models.clock import LOCAL_TZ, local_date
+from models.instruction import summarise_instructions
 from models.ladder import is_overdue
 from models.progress import PaceVerdict
 from models.review import (
@@ -168,6 +172,7 @@ def build_review(inputs: ReviewInputs) -> Review:
         and start_moment <= ext.decided_at <= window_end
     )
 
+    instructions = summarise_instructions(inputs.instructions, start=start_moment, end=window_end)
     departments = _department_lines(
         names, {k: count_checkins(v) for k, v in by_dept.items()}, escalations_by_dept
     )
@@ -255,6 +260,8 @@ def build_review(inputs: ReviewInputs) -> Review:
         weeks=weeks,
         item_count=len(items),
         missed_milestones=_missed_milestones(in_period, outcomes, lines, names),
+        instructions=instructions.facts,
+        instructions_answered=instructions.answered,
     )
 
 

@@ -64,6 +64,7 @@ class Settings(BaseSettings):
     mail_from_name: str = "督办系统"
 
     link_valid_days_after_due: int = Field(default=30, ge=1)
+    instruct_link_valid_days: int = Field(default=30, ge=1)
 
     pass_shards: int = Field(default=1, ge=1)
     pass_chunk_size: int = Field(default=DEFAULT_PASS_CHUNK_SIZE, ge=1)

@@ -3,6 +3,7 @@
 from models.base import Base
 from models.calendar_days import CalendarDay
 from models.directory import Department, DepartmentAlias
+from models.instruction import Instruction, InstructionAnswer
 from models.orders import DocumentCounter, SupervisionOrder
 from models.outbox import DomainEvent, OutboxMessage
 from models.plan import Item, Phase, Plan, Section, Target
@@ -27,6 +28,8 @@ __all__ = [
     "DocumentCounter",
     "DomainEvent",
     "Extension",
+    "Instruction",
+    "InstructionAnswer",
     "Item",
     "Notice",
     "OutboxMessage",

@@ -13,6 +13,7 @@ from typing import Self
 
 __all__ = [
     "AssignmentRole",
+    "Channel",
     "CheckinKind",
     "CheckinStatus",
     "Colour",
@@ -21,6 +22,8 @@ __all__ = [
     "ExtensionDecision",
     "InboxChoice",
     "InboxKind",
+    "InstructionSource",
+    "InstructionState",
     "ItemProgress",
     "ItemState",
     "NoticeKind",
@@ -179,6 +182,7 @@ class NoticeKind(_Labelled):
     RECEIPT = "receipt"
     REPORT = "report"
     REVIEW_OVERDUE = "review_overdue"
+    CATCH_UP = "catch_up"
 
 
 _LABELS[NoticeKind] = {
@@ -189,6 +193,7 @@ _LABELS[NoticeKind] = {
     "receipt": "回执",
     "report": "通报",
     "review_overdue": "审核超时督办",
+    "catch_up": "补发督办汇总",
 }
 
 
@@ -226,6 +231,28 @@ _LABELS[OutboxStatus] = {
 }
 
 
+class Channel(_Labelled):
+    """How an outbox row is delivered: email, or a group chat robot (群机器人)."""
+
+    EMAIL = "email"
+    WECOM = "wecom"
+    DINGTALK = "dingtalk"
+    FEISHU = "feishu"
+
+    @classmethod
+    def robot_kinds(cls) -> tuple[Channel, ...]:
+        """The chat apps a robot can belong to."""
+        return (cls.WECOM, cls.DINGTALK, cls.FEISHU)
+
+
+_LABELS[Channel] = {
+    "email": "邮件",
+    "wecom": "企业微信",
+    "dingtalk": "钉钉",
+    "feishu": "飞书",
+}
+
+
 class EventType(StrEnum):
     """Domain event types (`duban.<object>.<verb>`) the daily pass and check-ins write."""
 
@@ -240,6 +267,28 @@ class EventType(StrEnum):
     CHECKIN_ACCEPTED = "duban.checkin.accepted"
     CHECKIN_RETURNED = "duban.checkin.returned"
     CHECKIN_REVIEW_OVERDUE = "duban.checkin.review_overdue"
+    ITEM_INSTRUCTED = "duban.item.instructed"
+
+
+class InstructionSource(_Labelled):
+    """How a leader's instruction (领导批示) reached duban: through its signed link, or
+    recorded by the supervision office from paper on the leader's behalf."""
+
+    LINK = "link"
+    PAPER = "paper"
+
+
+_LABELS[InstructionSource] = {"link": "邮件链接批示", "paper": "督查室代录（书面批示）"}
+
+
+class InstructionState(_Labelled):
+    """Whether a leader's instruction has been answered (落实批示情况) by a report."""
+
+    OPEN = "open"
+    ANSWERED = "answered"
+
+
+_LABELS[InstructionState] = {"open": "待落实", "answered": "已反馈落实情况"}
 
 
 class ItemProgress(_Labelled):

@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from models.catch_up import HELD
 from models.clock import LOCAL_TZ, local_date
 from models.directory import Department
 from models.outbox import OutboxMessage
@@ -39,6 +40,7 @@ from notifications.context import (
     period_label,
     submission_summary,
 )
+from notifications.links import instruct_links
 from notifications.outbox import (
     HeaderInjectionError,
     NewMessage,
@@ -76,16 +78,16 @@ def _addresses(recipients: Sequence[Any]) -> tuple[list[str], list[str]]:
 
 
 def _notice_recipients(notice: Notice) -> tuple[list[str], list[str], list[str]]:
-    """To addresses, their names and the Cc addresses of a notice's email."""
-    emails, names = _addresses(notice.recipients)
+    """To addresses, their names and the Cc addresses of a notice's email (recipients the
+    catch-up cap held back, `models.catch_up.HELD`, get it in their summary instead)."""
+    recipients = [r for r in notice.recipients if not (isinstance(r, dict) and r.get(HELD))]
+    emails, names = _addresses(recipients)
     copied: list[str] = []
     if notice.kind == "escalation":
-        leaders = [
-            r for r in notice.recipients if isinstance(r, dict) and r.get("role") != "contact"
-        ]
+        leaders = [r for r in recipients if isinstance(r, dict) and r.get("role") != "contact"]
         if leaders:
             emails, names = _addresses(leaders)
-            copied = [e for e in _addresses(notice.recipients)[0] if e not in emails]
+            copied = [e for e in _addresses(recipients)[0] if e not in emails]
     return emails, names, copied
 
 
@@ -210,6 +212,13 @@ def messages_from_rows(
             context["level"] = notice.level
             context["level_label"] = escalation_label(policies[item.plan_id], notice.level)
             context["reason"] = notice.reason
+            context["instruct_links"] = instruct_links(
+                settings=settings,
+                item_id=item.id,
+                department_id=department.id,
+                recipients=notice.recipients,
+                now=now,
+            )
         attached = list((attachments or {}).get(notice.id, ()))
         context["attached"] = [attachment["filename"] for attachment in attached]
         try:
@@ -366,10 +375,14 @@ def enqueue_report_email(
     recipients: Sequence[str | dict[str, Any]],
     now: datetime,
     settings: Settings | None = None,
+    key: str | None = None,
+    instruct_links: Sequence[Mapping[str, Any]] = (),
 ) -> OutboxMessage | None:
     """Enqueue the delivery (通报) of `report` with its files attached, once per report.
 
     `recipients` are addresses or `{name, email}` dicts; returns None when there are none.
+    A leader's own copy has its own `key` (default `report:<id>`) and carries
+    `instruct_links` (`{item, colour, url, expires_on}`: one leader's instruct links).
     """
     settings = settings or get_settings()
     emails, names = _addresses(recipients)
@@ -398,11 +411,12 @@ def enqueue_report_email(
             else [],
             "attachments": [attachment["filename"] for attachment in attachments],
         },
+        "instruct_links": [dict(link) for link in instruct_links],
     }
     rendered = render_message("report", context)
     return enqueue_message(
         session=session,
-        key=_outbox_key("report", str(report.id)),
+        key=key or _outbox_key("report", str(report.id)),
         kind="report",
         to=emails,
         subject=rendered.subject,

@@ -9,14 +9,20 @@ the same `InvalidLink`, so callers cannot tell them apart and neither can an att
 Verification here is pure (no database). Whether the check-in still accepts answers (not
 cancelled, still owned by the department) is checked by the caller against the database.
 Tokens are secrets: never log them; log `token_digest(token)` if a reference is needed.
+
+Instruct tokens (`make_instruct_token`, purpose `instruct`) let one leader write an
+instruction (批示) on one item: signed under their own salt, with the purpose first in a
+five-element payload, so a form token never verifies as an instruct token, nor the reverse.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
 from itsdangerous import BadData, URLSafeSerializer
 
@@ -24,6 +30,7 @@ from models.clock import local_date
 from models.errors import DubanError
 from models.limits import add_days
 from models.settings import Settings
+from models.vocabulary import RecipientRole
 
 PURPOSE_CHECKIN = "checkin"
 _SALT = "duban.link.v1"
@@ -46,12 +53,27 @@ class LinkClaims:
     expires_on: date
 
 
-def _serializer(settings: Settings) -> URLSafeSerializer:
+def _serializer(settings: Settings, salt: str = _SALT) -> URLSafeSerializer:
     return URLSafeSerializer(
         settings.secret_key.get_secret_value(),
-        salt=_SALT,
+        salt=salt,
         signer_kwargs={"digest_method": hashlib.sha256},
     )
+
+
+def _canonical_payload(token: str, serializer: URLSafeSerializer) -> Any:
+    """The payload of `token` if it is signed by `serializer` and spelled canonically (its
+    payload signed again gives `token` byte for byte); else `InvalidLink`."""
+    if not token or len(token) > 400:
+        raise InvalidLink
+    try:
+        payload = serializer.loads(token)
+        canonical = str(serializer.dumps(payload))
+    except (BadData, ValueError, TypeError, OverflowError):
+        raise InvalidLink from None
+    if not hmac.compare_digest(canonical.encode(), token.encode("utf-8", "replace")):
+        raise InvalidLink
+    return payload
 
 
 def link_expiry(*, settings: Settings, due_date: date) -> date:
@@ -82,16 +104,7 @@ def verify_token(
     the canonical spelling verifies: the claims are signed again and must give `token`
     byte for byte, so padding, trailing characters or altered spare bits are refused.
     """
-    if not token or len(token) > 400:
-        raise InvalidLink
-    serializer = _serializer(settings)
-    try:
-        payload = serializer.loads(token)
-        canonical = str(serializer.dumps(payload))
-    except (BadData, ValueError, TypeError, OverflowError):
-        raise InvalidLink from None
-    if not hmac.compare_digest(canonical.encode(), token.encode("utf-8", "replace")):
-        raise InvalidLink
+    payload = _canonical_payload(token, _serializer(settings))
     if (
         not isinstance(payload, list)
         or len(payload) != 4
@@ -137,3 +150,120 @@ def claims_key(claims: LinkClaims) -> str:
     whichever due date it was issued for (every link to one check-in shares one budget).
     """
     return f"{claims.purpose}:{claims.checkin_id}:{claims.department_id}"
+
+
+PURPOSE_INSTRUCT = "instruct"
+_INSTRUCT_SALT = "duban.link.instruct.v1"
+
+
+@dataclass(frozen=True)
+class InstructClaims:
+    """What a verified instruct token grants: one leader (the 分管领导 or 主要负责人 of
+    `department_id`, by `role`) writing an instruction on one item."""
+
+    item_id: int
+    department_id: int
+    role: str
+    purpose: str
+    expires_on: date
+
+
+def make_instruct_token(
+    *, settings: Settings, item_id: int, department_id: int, role: str, expires_on: date
+) -> str:
+    """Sign an instruct token for one item and one leader (`role` of `department_id`).
+
+    Signed under its own salt and carrying the purpose `instruct` first, in a payload of
+    another length than a form token's: neither kind verifies as the other.
+    """
+    payload = [PURPOSE_INSTRUCT, int(item_id), int(department_id), role, expires_on.toordinal()]
+    return str(_serializer(settings, _INSTRUCT_SALT).dumps(payload))
+
+
+def verify_instruct_token(token: str, *, settings: Settings, now: datetime) -> InstructClaims:
+    """The claims of a valid instruct `token` at `now`, or `InvalidLink` (as `verify_token`:
+    canonical spelling only, valid through the local day of its expiry)."""
+    payload = _canonical_payload(token, _serializer(settings, _INSTRUCT_SALT))
+    if (
+        not isinstance(payload, list)
+        or len(payload) != 5
+        or payload[0] != PURPOSE_INSTRUCT
+        or not all(
+            isinstance(payload[i], int) and not isinstance(payload[i], bool) for i in (1, 2, 4)
+        )
+        or payload[3] not in {RecipientRole.LEADER.value, RecipientRole.HEAD.value}
+    ):
+        raise InvalidLink
+    _, item_id, department_id, role, expires_ordinal = payload
+    try:
+        expires_on = date.fromordinal(expires_ordinal)
+    except (ValueError, OverflowError):
+        raise InvalidLink from None
+    if local_date(now) > expires_on:
+        raise InvalidLink
+    return InstructClaims(
+        item_id=item_id,
+        department_id=department_id,
+        role=role,
+        purpose=PURPOSE_INSTRUCT,
+        expires_on=expires_on,
+    )
+
+
+def instruct_url(
+    *, settings: Settings, item_id: int, department_id: int, role: str, now: datetime
+) -> str:
+    """The absolute leader-instruction URL for one item and one leader (for emails), valid
+    for `instruct_link_valid_days` from the local day of `now`."""
+    token = make_instruct_token(
+        settings=settings,
+        item_id=item_id,
+        department_id=department_id,
+        role=role,
+        expires_on=add_days(local_date(now), settings.instruct_link_valid_days),
+    )
+    return f"{settings.public_url}/i/{token}"
+
+
+def instruct_claims_key(claims: InstructClaims) -> str:
+    """The rate-limit key of an instruct link (what it grants, however it is spelled)."""
+    return f"{claims.purpose}:{claims.item_id}:{claims.department_id}:{claims.role}"
+
+
+def instruct_links(
+    *,
+    settings: Settings,
+    item_id: int,
+    department_id: int,
+    recipients: Sequence[object],
+    now: datetime,
+) -> list[dict[str, object]]:
+    """One instruct link per leader among a notice's `recipients` (`{role, name, email}`
+    dicts; roles `leader` and `head` of `department_id`), for an email's template:
+    `{leader, url, expires_on}`. Other recipients get none."""
+    links: list[dict[str, object]] = []
+    seen: set[str] = set()
+    expires_on = add_days(local_date(now), settings.instruct_link_valid_days)
+    for recipient in recipients:
+        if not isinstance(recipient, dict):
+            continue
+        role = str(recipient.get("role") or "")
+        if role not in {RecipientRole.LEADER.value, RecipientRole.HEAD.value} or role in seen:
+            continue
+        seen.add(role)
+        token = make_instruct_token(
+            settings=settings,
+            item_id=item_id,
+            department_id=department_id,
+            role=role,
+            expires_on=expires_on,
+        )
+        name = str(recipient.get("name") or "")
+        links.append(
+            {
+                "leader": f"{RecipientRole.label_of(role)} {name}".strip(),
+                "url": f"{settings.public_url}/i/{token}",
+                "expires_on": expires_on,
+            }
+        )
+    return links

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 import models.tables  # noqa: F401 - every table mapped before rows are flushed
 from models.outbox import OutboxMessage
+from models.vocabulary import Channel
 
 
 class HeaderInjectionError(ValueError):
@@ -93,6 +94,7 @@ class NewMessage:
     cc: Sequence[str] = ()
     notice_id: int | None = None
     attachments: Sequence[dict[str, str]] = ()
+    channel: Channel = Channel.EMAIL
 
 
 @dataclass(frozen=True)
@@ -141,6 +143,7 @@ def enqueue_messages(
             attachments=[dict(item) for item in message.attachments],
             next_attempt_at=now,
             created_at=now,
+            channel=message.channel,
         )
         rows[message.key] = row
         added.append(row)
@@ -182,6 +185,7 @@ def insert_messages(*, session: Session, messages: Sequence[NewMessage], now: da
             "attachments": [dict(item) for item in message.attachments],
             "next_attempt_at": now,
             "created_at": now,
+            "channel": message.channel.value,
         }
         for message in unique.values()
     ]

@@ -1,4 +1,5 @@
-"""The outbox relay: claims pending rows and delivers them over SMTP with aiosmtplib.
+"""The outbox relay: claims pending rows and delivers them over SMTP with aiosmtplib, and
+chat rows (`OutboxMessage.channel`) to their group robots (`notifications.chat`).
 
 A batch is split over a few workers; each keeps one SMTP connection open for its share and
 reconnects after any failure. A row is marked sent only after the server's 250 for DATA.
@@ -21,7 +22,7 @@ import contextlib
 import logging
 import socket
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -34,7 +35,8 @@ from models import clock
 from models.db import transaction
 from models.outbox import OutboxMessage
 from models.settings import Settings, SmtpSecurity
-from notifications import outbox
+from models.vocabulary import Channel
+from notifications import chat, outbox
 from notifications.mime import PermanentMessageError, WireMail, build_email
 
 log = logging.getLogger("duban.mail.relay")
@@ -68,6 +70,8 @@ class RelayResult:
     dead: int = 0
     lost: int = 0
     errors: list[str] = field(default_factory=list)
+    channels: dict[str, int] = field(default_factory=dict)
+    """Rows sent per channel (`email`, `wecom`, `dingtalk`, `feishu`)."""
 
 
 @dataclass(frozen=True)
@@ -83,6 +87,7 @@ class RelayOptions:
     send_deadline_seconds: float | None = None
     policy: outbox.RetryPolicy = outbox.DEFAULT_POLICY
     tls_context: ssl.SSLContext | None = None
+    chat_interval_seconds: float = 3.0
 
 
 def smtp_client(settings: Settings, tls_context: ssl.SSLContext | None = None) -> aiosmtplib.SMTP:
@@ -246,6 +251,8 @@ class _GroupCommit:
     def _count(self, report: _Report, status: str | None) -> None:
         if status == "sent":
             self.result.sent += 1
+            channel = str(report.row.channel)
+            self.result.channels[channel] = self.result.channels.get(channel, 0) + 1
             return
         if status == "dead":
             self.result.dead += 1
@@ -375,6 +382,40 @@ async def _drain(
         await worker.close()
 
 
+async def _drain_chat(
+    rows: list[OutboxMessage],
+    commit: _GroupCommit,
+    secrets: Mapping[str, str],
+    interval: float,
+    still_leased: Callable[[OutboxMessage], bool],
+    on_expired: Callable[[OutboxMessage], None],
+) -> None:
+    """Post chat rows one robot at a time (each webhook's rows in order, robots in
+    parallel) and report each outcome like an email's."""
+    by_robot: dict[str, list[OutboxMessage]] = {}
+    for row in rows:
+        by_robot.setdefault(str(row.to_addrs[0]) if row.to_addrs else "", []).append(row)
+    plugins: dict[str, Any] = {}
+
+    async def robot(queue: list[OutboxMessage]) -> None:
+        for row in queue:
+            await commit.reserve()
+            if not still_leased(row):
+                commit.release()
+                on_expired(row)
+                continue
+            try:
+                sent = await chat.send_chat(row, plugins, secrets, interval)
+            except Exception as exc:
+                log.exception("outbox relay: unexpected error posting %s", row.id)
+                sent = chat.ChatSendOutcome(
+                    "retry", f"发送时出现意外错误：{type(exc).__name__}", {}
+                )
+            commit.report(_Report(row, sent.outcome, sent.error, sent.results))
+
+    await asyncio.gather(*(robot(queue) for queue in by_robot.values()))
+
+
 async def _deliver_batch(
     rows: list[OutboxMessage],
     *,
@@ -383,20 +424,32 @@ async def _deliver_batch(
     commit: _GroupCommit,
     still_leased: Callable[[OutboxMessage], bool],
     on_expired: Callable[[OutboxMessage], None],
+    secrets: Mapping[str, str] | None = None,
 ) -> None:
-    """Send `rows` over up to `options.concurrency` connections while `commit` records the
-    outcomes; returns once every outcome is committed. A database error stops the sends and
-    is raised (the rows not yet committed stay `sending` until their lease runs out)."""
+    """Send `rows` over up to `options.concurrency` connections (chat rows to their robots,
+    `_drain_chat`, with the robots' `secrets`) while `commit` records the outcomes; returns
+    once every outcome is committed. A database error stops the sends and is raised (the
+    rows not yet committed stay `sending` until their lease runs out)."""
     queue: asyncio.Queue[OutboxMessage] = asyncio.Queue()
+    chat_rows = [row for row in rows if row.channel != Channel.EMAIL]
     for row in rows:
-        queue.put_nowait(row)
+        if row.channel == Channel.EMAIL:
+            queue.put_nowait(row)
     workers = [
         _Worker(settings=settings, options=options, commit=commit)
-        for _ in range(max(1, min(options.concurrency, len(rows))))
+        for _ in range(max(1, min(options.concurrency, queue.qsize())) if queue.qsize() else 0)
     ]
     committer: asyncio.Future[None] = asyncio.create_task(commit.run())
+    chat_sender = _drain_chat(
+        chat_rows,
+        commit,
+        secrets or {},
+        options.chat_interval_seconds,
+        still_leased,
+        on_expired,
+    )
     senders: asyncio.Future[list[None]] = asyncio.gather(
-        *(_drain(worker, queue, still_leased, on_expired) for worker in workers)
+        *(_drain(worker, queue, still_leased, on_expired) for worker in workers), chat_sender
     )
     try:
         either: set[asyncio.Future[Any]] = {committer, senders}
@@ -448,6 +501,8 @@ async def relay_once(
             rows = outbox.claim_messages(
                 session=session, now=moment(), limit=options.batch_size, lease=options.lease
             )
+            chatting = any(row.channel != Channel.EMAIL for row in rows)
+            secrets = chat.robot_secrets(session=session) if chatting else {}
         if not rows:
             return result
         result.claimed += len(rows)
@@ -459,6 +514,7 @@ async def relay_once(
             commit=commit,
             still_leased=still_leased,
             on_expired=expired,
+            secrets=secrets,
         )
 
 

@@ -23,6 +23,14 @@ def sample_context(kind: str) -> dict[str, Any]:
             "summary_lines": ["18项任务中绿灯12项、黄灯4项、红灯2项", "按期报送率 83%"],
             "attachments": ["2021Q2-督办通报.docx", "2021Q2-督办通报.html"],
         }
+        base["instruct_links"] = [
+            {
+                "item": "第4项 搭建高水平科技开放交流平台",
+                "colour": "红灯",
+                "url": "http://127.0.0.1:8765/i/SAMPLE-TOKEN",
+                "expires_on": date(2021, 7, 30),
+            }
+        ]
         return base
     base.update(
         {
@@ -60,8 +68,22 @@ def sample_context(kind: str) -> dict[str, Any]:
                 "level": 1,
                 "level_label": "分管领导督办",
                 "reason": "逾期5个工作日未报送",
+                "instruct_links": [
+                    {
+                        "leader": "分管领导 张伟",
+                        "url": "http://127.0.0.1:8765/i/SAMPLE-TOKEN",
+                        "expires_on": date(2021, 8, 8),
+                    }
+                ],
             }
         )
+    if kind == "instruction":
+        base["instruction"] = {
+            "leader": "分管领导 张伟",
+            "text": "请学会部倒排工期，7月底前完成院士专家工作站选址。",
+            "given_on": date(2021, 7, 9),
+            "source_label": "邮件链接批示",
+        }
     if kind == "receipt":
         base["submission"] = {
             "version": 2,

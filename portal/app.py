@@ -1,7 +1,8 @@
 """The check-in portal: a small Starlette app serving the signed-link form and nothing else.
 
 Routes: `GET|HEAD /c/{token}` shows the form (reads only), `POST /c/{token}` records a new
-submission version, `GET /healthz`. Every bad, expired, tampered or closed link gets the
+submission version, `GET /healthz`; `/i/{token}` is a leader's instruction page
+(`portal.instruct`). Every bad, expired, tampered or closed link gets the
 same page with status 404. Tokens are never logged (see `portal.server`). Two submissions
 racing for one version number (SQLite has no row lock) retry; the form's idempotency key
 keeps a retried write to one version.
@@ -35,6 +36,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from models import clock
 from models.db import transaction
 from models.errors import InputError
+from models.instruction import ANSWER_FIELD_PREFIX, parse_answers
 from models.limits import normalise_text
 from models.settings import Settings
 from notifications.links import (
@@ -45,6 +47,7 @@ from notifications.links import (
     verify_token,
 )
 from portal.formdata import FIELD_LABELS, parse_form
+from portal.instruct import instruct_routes
 from portal.pages import CheckinPage, load_page, page_context, previous_answer
 from portal.security import (
     CSRF_COOKIE,
@@ -57,6 +60,7 @@ from portal.security import (
     new_nonce,
 )
 from tasks.events import publish_pending_events
+from tasks.instructions import record_answers
 from tasks.submissions import CheckinClosed, record_submission
 
 logger = logging.getLogger(__name__)
@@ -244,6 +248,11 @@ def create_app(
         """The answer could not be stored: the page that lists what was typed, and says so."""
         fields = [(label, raw[name]) for name, label in FIELD_LABELS.items() if raw.get(name)]
         fields += [(name, value) for name, value in raw.items() if name.startswith("value_")]
+        fields += [
+            ("落实批示情况", value)
+            for name, value in raw.items()
+            if name.startswith(ANSWER_FIELD_PREFIX) and value
+        ]
         context = {"message": UNSAVED_MESSAGE, "fields": fields}
         return render(request, "unsaved.html", context, 503)
 
@@ -310,9 +319,11 @@ def create_app(
             due_date=checkin.due_date,
             plan_year=checkin.item.plan.year,
         )
-        if parsed.form is None:
+        answered = parse_answers(raw, [instruction.id for instruction in page.instructions])
+        if parsed.form is None or answered.errors:
+            errors = answered.errors + parsed.errors
             return await form_again(
-                request, claims, page, digest=digest, raw=raw, errors=parsed.errors, status=422
+                request, claims, page, digest=digest, raw=raw, errors=errors, status=422
             )
         submit_id = raw.get("submit_id", "")[:64]
         key = None
@@ -334,6 +345,12 @@ def create_app(
                             now=moment,
                             idempotency_key=key,
                             settings=settings,
+                        )
+                        record_answers(
+                            session=session,
+                            submission=submission,
+                            answers=answered.answers,
+                            now=moment,
                         )
                         return submission.version
                 except IntegrityError:
@@ -366,6 +383,16 @@ def create_app(
         Route("/c/{token}", submit, methods=["POST"]),
         Route("/healthz", healthz, methods=["GET", "HEAD"]),
     ]
+    routes += instruct_routes(
+        settings=settings,
+        sessions=sessions,
+        now=now,
+        render=render,
+        limiter=counter,
+        limits=limits,
+        secure_cookie=secure_cookie,
+        emit=lambda moment: BackgroundTask(_publish_quietly, publish, sessions, moment),
+    )
     app = Starlette(routes=routes, exception_handlers={Exception: server_error})
     return SecurityHeaders(app)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
@@ -10,11 +10,13 @@ from sqlalchemy import and_, select
 from sqlalchemy.orm import Session, contains_eager
 
 from models.clock import LOCAL_TZ
+from models.instruction import Instruction, answer_field, leader_title
 from models.limits import add_days, latest_extension_date
 from models.plan import Item, Phase, Target
 from models.supervision import Checkin, Extension, Submission
 from models.vocabulary import CheckinStatus, ReviewDecision, SelfStatusValue
 from notifications.links import InvalidLink, LinkClaims
+from tasks.instructions import open_instructions
 from tasks.submissions import accepts_answers, list_submissions
 
 WEEKDAYS = "一二三四五六日"
@@ -35,13 +37,15 @@ class CheckinPage:
     phase_name: str
     submissions: list[Submission]
     extensions: list[Extension]
+    instructions: list[Instruction] = field(default_factory=list)
 
 
 def load_page(*, session: Session, claims: LinkClaims, history: bool = True) -> CheckinPage:
     """Load the check-in a verified link names; `InvalidLink` if gone, not the department's,
-    or closed. Reads only, in four statements: the check-in with its item, plan, department
-    and phase name (one join), then its targets, submissions and extension requests (the
-    last two left empty without `history`, which is all a POST needs to store an answer).
+    or closed. Reads only, in five statements: the check-in with its item, plan, department
+    and phase name (one join), then its targets, the item's open leader instructions,
+    submissions and extension requests (the last two left empty without `history`, which is
+    all a POST needs to store an answer).
     """
     row = session.execute(
         select(Checkin, Phase.name)
@@ -68,6 +72,7 @@ def load_page(*, session: Session, claims: LinkClaims, history: bool = True) -> 
         submissions=[],
         extensions=[],
     )
+    page.instructions.extend(open_instructions(session=session, item_id=checkin.item_id))
     if not history:
         return page
     extensions = session.scalars(
@@ -148,6 +153,15 @@ def page_context(page: CheckinPage) -> dict[str, Any]:
         "history": history,
         "extensions": extensions,
         "statuses": list(SelfStatusValue.labels().items()),
+        "instructions": [
+            {
+                "field": answer_field(instruction.id),
+                "leader": leader_title(instruction.leader_role, instruction.leader_name),
+                "given_at": format_moment(instruction.given_at),
+                "text": instruction.text,
+            }
+            for instruction in page.instructions
+        ],
         **returned_context(checkin),
     }
 

@@ -43,8 +43,11 @@ from models.policy import SupervisionPolicy
 from models.schedule import CheckinSpec, plan_checkins
 from models.supervision import LATEST_FIRST, Assignment, Checkin, Extension, Notice, Submission
 from models.vocabulary import AssignmentRole, CheckinStatus, ExtensionDecision, NoticeKind
-from notifications.compose import insert_notice_emails
+from notifications.chat import escalation_chat_messages
+from notifications.compose import escalation_label, insert_notice_emails, messages_from_rows
 from notifications.context import ContextRows, next_pending_checkins
+from notifications.outbox import NewMessage, insert_messages
+from tasks.catch_up import record_summaries
 from tasks.checkins import own_schedules, phase_windows
 from tasks.orders import issue_orders
 from tasks.report_review import enqueue_review_escalation_emails, review_keys, review_pass_facts
@@ -351,6 +354,13 @@ def apply_decision(
         events.append(event_row(changes[item_id].event, now))
         set_committed_value(items[item_id], "colour", changes[item_id].colour.value)
     insert_events(session=session, rows=events)
+    outgoing: list[NewMessage] = record_summaries(
+        session=session,
+        summaries=decision.summaries,
+        plan_title=facts.plan_title,
+        organisation=next(iter(items.values())).plan.organisation if items else "",
+        now=now,
+    )
     if recorded:
         rows = ContextRows(
             items=items,
@@ -358,8 +368,7 @@ def apply_decision(
             latest=dict(facts.latest),
             next_pending=_next_pending(session, recorded),
         )
-        insert_notice_emails(
-            session=session,
+        messages = messages_from_rows(
             notices=recorded,
             rows=rows,
             checkins=checkins,
@@ -375,6 +384,21 @@ def apply_decision(
                 now=now,
             ),
         )
+        messages += escalation_chat_messages(
+            notices=recorded,
+            items=items,
+            checkins=checkins,
+            departments=loaded.departments,
+            offices=facts.offices,
+            policy=facts.policy,
+            level_label={
+                rung.level: escalation_label(facts.policy, rung.level)
+                for rung in facts.policy.escalation
+            },
+        )
+        outgoing = messages + outgoing
+    if outgoing:
+        insert_messages(session=session, messages=outgoing, now=now)
     return results
 
 

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from models.directory import Department, DepartmentAlias
 from models.directory_file import DirectoryFile
+from models.robots import robot_rows
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,14 @@ def upsert_directory(
         dept.head_name = entry.head.name if entry.head else ""
         dept.head_email = entry.head.email if entry.head else ""
         dept.is_supervision_office = entry.supervision_office
+        dept.robots = robot_rows(
+            department=[
+                *entry.robots,
+                *(robot for person in entry.all_contacts() for robot in person.robots),
+            ],
+            leader=entry.leader.robots if entry.leader else (),
+            head=entry.head.robots if entry.head else (),
+        )
         dept.aliases = [DepartmentAlias(alias=alias) for alias in dict.fromkeys(entry.aliases)]
     session.flush()
     return DirectoryImportSummary(created=created, updated=updated)

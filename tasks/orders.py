@@ -20,6 +20,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from models.calendar import WorkCalendar
+from models.catch_up import HELD
 from models.clock import local_date
 from models.directory import Department
 from models.orders import (
@@ -105,6 +106,8 @@ def issue_orders(
         department = departments.get(department_id) if department_id is not None else None
         if notice.kind != NoticeKind.ESCALATION or item is None or department is None:
             continue
+        if notice.recipients and all(r.get(HELD) for r in notice.recipients):
+            continue  # held back by the catch-up cap: listed in a summary, not issued
         if item.plan_id not in policies:
             policies[item.plan_id] = parse_policy(item.plan.policy or None)
         policy = policies[item.plan_id]

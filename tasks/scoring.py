@@ -30,6 +30,7 @@ from models.scoring import (
     CheckinFact,
     DepartmentScore,
     EscalationFact,
+    InstructionFact,
     ReturnFact,
     ScoreInputs,
     ScoringRule,
@@ -155,6 +156,14 @@ def accountability(
             if e.department_id is not None
         ],
         returns=_returns(session, inputs),
+        instructions=[
+            InstructionFact(
+                i.item_id,
+                local_date(i.given_at),
+                None if i.answered_at is None else local_date(i.answered_at),
+            )
+            for i in inputs.instructions
+        ],
         progress=progress,
     )
     scores = score_departments(score_inputs, policy.scoring, work_calendar(session=session))

@@ -28,6 +28,7 @@ from models.vocabulary import (
     ItemState,
     NoticeKind,
 )
+from tasks.instructions import instruction_card_lines
 
 COLOUR_LABELS = {colour.value: colour.badge for colour in Colour}
 KIND_LABELS = CheckinKind.labels()
@@ -114,6 +115,7 @@ def status_card(*, session: Session, item_id: int, state: str, today: date) -> s
             f"{CHECKIN_STATUS_LABELS.get(checkin.status, checkin.status)}{marker} | "
             f"{checkin.escalation_level or '-'} |"
         )
+    lines += instruction_card_lines(session=session, item_id=item_id)
     notices = session.execute(
         select(Notice)
         .where(Notice.item_id == item_id)

@@ -12,6 +12,7 @@ from duban.cli import calendar as calendar_cli
 from duban.cli import db as db_cli
 from duban.cli import departments as departments_cli
 from duban.cli import deploy as deploy_cli
+from duban.cli import instruct as instruct_cli
 from duban.cli import mail as mail_cli
 from duban.cli import misc as misc_cli
 from duban.cli import plan as plan_cli
@@ -38,6 +39,7 @@ app.add_typer(mail_cli.app, name="mail")
 app.add_typer(plan_cli.app, name="plan")
 misc_cli.register(app)
 deploy_cli.register(app)
+instruct_cli.register(app)
 portal_cli.register(app)
 report_cli.register(app)
 score_cli.register(app)

@@ -14,8 +14,10 @@ from duban.cli.output import console, fail
 from duban.runtime import open_store
 from models import clock
 from models.db import transaction
+from models.outbox import OutboxMessage
 from models.settings import Settings, get_settings
-from models.vocabulary import OutboxStatus
+from models.vocabulary import Channel, NoticeKind, OutboxStatus
+from notifications.chat import mask_url
 from notifications.mailstore import list_mail, read_mail
 from notifications.outbox import count_by_status, find_message, list_messages, requeue_messages
 from notifications.relay import RelayResult, relay_forever, relay_once
@@ -26,10 +28,18 @@ from notifications.sink import MailSink
 app = typer.Typer(help="邮件：发件箱、投递、内置邮件服务器与邮件库。", no_args_is_help=True)
 
 OUTBOX_STATUS_LABELS = OutboxStatus.labels()
+CHAT_KIND = "群消息"
 
 
 def _local(moment: datetime | None) -> str:
     return moment.astimezone(clock.LOCAL_TZ).strftime("%Y-%m-%d %H:%M") if moment else ""
+
+
+def _recipients(row: OutboxMessage) -> str:
+    """The row's recipients; a robot's webhook without its token."""
+    if row.channel == Channel.EMAIL:
+        return "、".join(row.to_addrs)
+    return "、".join(mask_url(str(url)) for url in row.to_addrs)
 
 
 @app.command("list")
@@ -44,14 +54,16 @@ def list_command(
     with store.sessions() as session:
         counts = count_by_status(session=session)
         rows = list_messages(session=session, status=status, limit=limit)
-    table = Table("编号", "类型", "状态", "次数", "收件人", "主题", "创建时间", "错误")
+    table = Table("编号", "渠道", "类型", "状态", "次数", "收件人", "主题", "创建时间", "错误")
     for row in rows:
         table.add_row(
             row.id[:12],
-            KINDS.get(row.kind, row.kind),
+            Channel.label_of(row.channel),
+            KINDS.get(row.kind)
+            or (CHAT_KIND if row.kind == "chat" else NoticeKind.label_of(row.kind)),
             OUTBOX_STATUS_LABELS.get(row.status, row.status),
             str(row.attempts),
-            "、".join(row.to_addrs),
+            _recipients(row),
             row.subject,
             _local(row.created_at),
             row.last_error[:40],
@@ -71,9 +83,12 @@ def show_command(message_id: str = typer.Argument(..., help="邮件编号（至�
         fail(f"发件箱中没有唯一匹配 {message_id} 的邮件（编号至少写前6位）。")
     console.print(f"编号：{row.id}", markup=False)
     console.print(
-        f"类型：{KINDS.get(row.kind, row.kind)}  状态：{OUTBOX_STATUS_LABELS[row.status]}"
+        f"渠道：{Channel.label_of(row.channel)}  类型：{KINDS.get(row.kind, row.kind)}"
+        f"  状态：{OUTBOX_STATUS_LABELS[row.status]}"
     )
-    console.print(f"收件人：{'、'.join(row.to_addrs)}  抄送：{'、'.join(row.cc_addrs) or '无'}")
+    console.print(
+        f"收件人：{_recipients(row)}  抄送：{'、'.join(row.cc_addrs) or '无'}", markup=False
+    )
     console.print(f"主题：{row.subject}", markup=False)
     console.print(f"尝试次数：{row.attempts}  下次尝试：{_local(row.next_attempt_at)}")
     console.print(f"创建：{_local(row.created_at)}  发送：{_local(row.sent_at) or '未发送'}")
@@ -158,6 +173,12 @@ def _print_result(result: RelayResult) -> None:
         f"领取 {result.claimed} 封：发送成功 {result.sent}，稍后重试 {result.retried}，"
         f"失败 {result.dead}，被其他投递进程接管 {result.lost}。"
     )
+    if result.channels:
+        sent = "，".join(
+            f"{Channel.label_of(channel)} {count}"
+            for channel, count in sorted(result.channels.items())
+        )
+        console.print(f"  按渠道：{sent}。")
     for error in result.errors[:10]:
         console.print(f"  {error}", markup=False)
 

@@ -36,6 +36,7 @@ from models.review import (
     year_period,
 )
 from models.supervision import Assignment, Checkin, Extension, Notice, Submission
+from tasks.instructions import instruction_facts
 
 STATUS_EVENT = "duban.item.status_changed"
 COLOUR_KEYS = ("colour", "color", "to", "new", "status")
@@ -272,4 +273,9 @@ def load_review_inputs(
         extensions=extensions,
         escalations=escalations,
         status_changes=tuple(changes),
+        instructions=tuple(
+            fact
+            for fact in instruction_facts(session=session, item_ids=item_ids)
+            if fact.given_at <= as_of
+        ),
     )

@@ -26,6 +26,7 @@ from tasks.reporting.blocks import (
     fmt_pct,
 )
 from tasks.reporting.chapters import LEVEL_NAMES, attention_blocks, closing, department_blocks
+from tasks.reporting.instructions import instruction_blocks
 from tasks.reporting.tongbao import progress_paragraphs
 
 NUMERALS = "一二三四五六七八九十"
@@ -221,6 +222,9 @@ def build_outline(review: Review, *, generated_at: datetime) -> tuple[str, list[
     blocks += overview(review)
     blocks += section_blocks(review)
     blocks += department_blocks(review)
-    blocks += attention_blocks(review)
+    attention = attention_blocks(review)
+    parts = sum(1 for block in attention if isinstance(block, Heading) and block.level == 2)
+    blocks += attention
+    blocks += instruction_blocks(review, after=parts)
     blocks += closing(review)
     return report_title(review), blocks

@@ -135,17 +135,23 @@ def generate_report(
     )
     emailed = False
     if email:
-        emailed = _email(session=session, report=report, now=generated_at)
+        emailed = _email(session=session, report=report, review=review, now=generated_at)
     return GeneratedReport(review, report.id, files, markdown, emailed)
 
 
-def _email(*, session: Session, report: Report, now: datetime) -> bool:
-    """Enqueue the report email to the plan's `report_recipients`, if it names any."""
-    from notifications.compose import enqueue_report_email
+def _email(*, session: Session, report: Report, review: Review, now: datetime) -> bool:
+    """Enqueue the report email to the plan's `report_recipients`, if it names any; each
+    leader among them gets an own copy with instruct links (`tasks.report_instruct`)."""
+    from notifications.chat import enqueue_report_chat
+    from tasks.report_instruct import enqueue_report_emails
 
     plan = session.get(Plan, report.plan_id)
     recipients = list(plan.report_recipients) if plan is not None else []
     if not recipients:
         return False
-    message = enqueue_report_email(session=session, report=report, recipients=recipients, now=now)
-    return message is not None
+    sent = enqueue_report_emails(
+        session=session, report=report, review=review, recipients=recipients, now=now
+    )
+    if sent:
+        enqueue_report_chat(session=session, report=report, recipients=recipients, now=now)
+    return sent

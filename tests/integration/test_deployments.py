@@ -82,13 +82,25 @@ def test_item_trigger_maps_the_event_payload_item_id_onto_supervise_item() -> No
     deployment = _deployments()["supervise-item"]
     flow = _flow(deployment["entrypoint"])
     assert flow.name == "supervise-item"
-    (trigger,) = deployment["triggers"]
+    (trigger,) = [
+        t for t in deployment["triggers"] if t["match"]["prefect.resource.id"] == "duban.checkin.*"
+    ]
     assert trigger["type"] == "event"
     assert set(trigger["expect"]) == {"duban.checkin.submitted", "duban.checkin.extended"}
     assert trigger["match"]["prefect.resource.id"] == "duban.checkin.*"
     match = TEMPLATE.match(trigger["parameters"]["item_id"])
     assert match is not None and match["expr"] == "event.payload.item_id"
     assert "item_id" in inspect.signature(flow.fn).parameters
+
+
+def test_an_instruction_re_supervises_its_item_at_once() -> None:
+    deployment = _deployments()["supervise-item"]
+    (trigger,) = [
+        t for t in deployment["triggers"] if t["match"]["prefect.resource.id"] == "duban.item.*"
+    ]
+    assert trigger["type"] == "event" and trigger["expect"] == ["duban.item.instructed"]
+    match = TEMPLATE.match(trigger["parameters"]["item_id"])
+    assert match is not None and match["expr"] == "event.payload.item_id"
 
 
 @pytest.mark.parametrize("name", ["supervise-plan", "quarter-review", "year-review"])
