@@ -16,26 +16,27 @@ taken elsewhere (CLI, bulk). See docs/inbox.md.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal, cast
 
 from prefect import State, flow, get_run_logger
 from prefect.flow_runs import asuspend_flow_run
 from prefect.input import RunInput
 from prefect.runtime import deployment
 from prefect.states import Completed
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, create_model
 
 from models import clock
 from models.inbox import (
     DEFAULT_DECIDER,
     REASON_MAX,
+    SPECS,
     WAIT_SECONDS,
     description,
     pause_key,
     read_answer,
     reason_rule,
 )
-from models.vocabulary import InboxChoice, InboxKind
+from models.vocabulary import InboxKind
 from tasks.events import publish_pending_events
 from tasks.inbox import apply_answer, load_decision
 from tasks.inbox_runs import sync_inbox
@@ -44,54 +45,34 @@ from tasks.store import configured_sessions
 DECIDED_ELSEWHERE = "已在别处处理"
 
 
-class ExtensionAnswer(RunInput):
-    """The form of an extension request (延期申请): approve, or reject with a reason."""
-
-    model_config: ClassVar[ConfigDict] = ConfigDict(
+def answer_form(kind: InboxKind) -> type[RunInput]:
+    """The `RunInput` form of `kind`, from `models.inbox.SPECS`: the decision (its two choices),
+    the reason (required with the refusal, also as JSON Schema for the server) and who decides."""
+    spec = SPECS[kind]
+    config = ConfigDict(
         extra="forbid",
         json_schema_extra={
-            "title": "延期审批",
-            "description": "选择审批意见；驳回须填写理由。",
-            **reason_rule(InboxKind.EXTENSION),
+            "title": spec.form_title,
+            "description": f"选择{spec.decision_title}；{spec.no}须填写理由。",
+            **reason_rule(kind),
         },
     )
-
-    decision: Literal[InboxChoice.APPROVE, InboxChoice.REJECT] = Field(
-        title="审批意见", description="批准：截止日期顺延；驳回：截止日期不变（须填写理由）。"
-    )
-    reason: str = Field(
-        default="", max_length=REASON_MAX, title="理由", description="驳回时必填，会发给申请部门。"
-    )
-    by: str = Field(default=DEFAULT_DECIDER, max_length=100, title="审批人")
-
-
-class ReportReviewAnswer(RunInput):
-    """The form of a report under review (报送审核): accept, or return with a reason."""
-
-    model_config: ClassVar[ConfigDict] = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "title": "报送审核",
-            "description": "选择审核意见；退回须填写理由。",
-            **reason_rule(InboxKind.REPORT_REVIEW),
-        },
+    base = cast(type[RunInput], type(f"_{kind.value}_base", (RunInput,), {"model_config": config}))
+    choices: Any = Literal.__getitem__((spec.yes, spec.no))
+    return create_model(
+        f"{kind.value.title().replace('_', '')}Answer",
+        __base__=base,
+        decision=(choices, Field(title=spec.decision_title, description=spec.decision_help)),
+        reason=(
+            str,
+            Field(default="", max_length=REASON_MAX, title="理由", description=spec.reason_help),
+        ),
+        by=(str, Field(default=DEFAULT_DECIDER, max_length=100, title=spec.decider_title)),
     )
 
-    decision: Literal[InboxChoice.ACCEPT, InboxChoice.RETURN] = Field(
-        title="审核意见",
-        description="通过：本次报送办结；退回：部门按理由修改后重新报送（须填写理由）。",
-    )
-    reason: str = Field(
-        default="", max_length=REASON_MAX, title="理由", description="退回时必填，会发给报送部门。"
-    )
-    by: str = Field(default=DEFAULT_DECIDER, max_length=100, title="审核人")
 
-
-FORMS: dict[InboxKind, type[RunInput]] = {
-    InboxKind.EXTENSION: ExtensionAnswer,
-    InboxKind.REPORT_REVIEW: ReportReviewAnswer,
-}
-"""The form of each kind; a kind registers its form here and its source in `tasks.inbox`."""
+FORMS: dict[InboxKind, type[RunInput]] = {kind: answer_form(kind) for kind in SPECS}
+"""The form of each kind (a kind is added by its `SPECS` entry and its source in `tasks`)."""
 
 
 @flow(name="inbox_decision")

@@ -33,12 +33,18 @@ DEFAULT_DECIDER = "督查室"
 @dataclass(frozen=True)
 class KindSpec:
     """How one kind of decision reads in the inbox: its run-name prefix, the question its form
-    asks and the two answers (`yes` applies the request, `no` refuses it and needs a reason)."""
+    asks, the two answers (`yes` applies the request, `no` refuses it and needs a reason) and
+    the form's titles and help texts."""
 
     prefix: str
     question: str
     yes: InboxChoice
     no: InboxChoice
+    form_title: str
+    decision_title: str
+    decision_help: str
+    reason_help: str
+    decider_title: str
 
 
 SPECS: dict[InboxKind, KindSpec] = {
@@ -47,18 +53,33 @@ SPECS: dict[InboxKind, KindSpec] = {
         question="是否批准延期？批准则截止日期顺延、催办重新计时；驳回须填写理由，截止日期不变。",
         yes=InboxChoice.APPROVE,
         no=InboxChoice.REJECT,
+        form_title="延期审批",
+        decision_title="审批意见",
+        decision_help="批准：截止日期顺延；驳回：截止日期不变（须填写理由）。",
+        reason_help="驳回时必填，会发给申请部门。",
+        decider_title="审批人",
     ),
     InboxKind.REPORT_REVIEW: KindSpec(
         prefix="待审核",
         question="是否通过该报送？通过则本次报送办结；退回须填写理由，部门须重新报送。",
         yes=InboxChoice.ACCEPT,
         no=InboxChoice.RETURN,
+        form_title="报送审核",
+        decision_title="审核意见",
+        decision_help="通过：本次报送办结；退回：部门按理由修改后重新报送（须填写理由）。",
+        reason_help="退回时必填，会发给报送部门。",
+        decider_title="审核人",
     ),
     InboxKind.COMPLETION: KindSpec(
         prefix="待销号",
         question="是否批准办结（销号）？批准则任务办结、后续报送取消；驳回须填写理由，任务继续。",
         yes=InboxChoice.APPROVE,
         no=InboxChoice.REJECT,
+        form_title="办结审批",
+        decision_title="审批意见",
+        decision_help="批准：任务办结（销号）；驳回：任务继续（须填写理由）。",
+        reason_help="驳回时必填，会发给牵头部门。",
+        decider_title="审批人",
     ),
 }
 

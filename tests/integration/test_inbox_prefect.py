@@ -37,12 +37,12 @@ from models.forms import ExtensionRequest, SubmissionForm
 from models.inbox import INBOX_TAG
 from models.outbox import DomainEvent, OutboxMessage
 from models.settings import get_settings
-from models.supervision import Checkin, CheckinReview, Extension
+from models.supervision import Checkin, CheckinReview, Extension, Submission
 from models.vocabulary import ExtensionDecision, SelfStatusValue
 from tasks.inbox_runs import sync_inbox
 from tasks.submissions import record_submission
 from tests.faults.workers import DUBAN, deploy, duban_env, stop_worker
-from tests.portal_rows import make_checkin
+from tests.portal_rows import CheckinRows, make_checkin
 from tests.prefect_server import PrefectServer, start_prefect_server
 
 pytestmark = [pytest.mark.prefect, pytest.mark.slow]
@@ -138,22 +138,37 @@ class Request:
     department: str
 
 
+def _report(
+    session: Session,
+    rows: CheckinRows,
+    status: SelfStatusValue,
+    extension: ExtensionRequest | None,
+) -> Submission:
+    """The department's report through the form's path: 120 of the 200 场次 target."""
+    return record_submission(
+        session=session,
+        checkin_id=rows.checkin.id,
+        department_id=rows.department.id,
+        form=SubmissionForm(
+            status=status,
+            narrative="已举办学术交流活动120场次。",
+            values={str(rows.targets[0].id): 120},
+            extension=extension,
+        ),
+        source="form",
+        now=clock.now(),
+    )
+
+
 def _request_extension(inbox: Inbox) -> Request:
     """A department's report (120 of 200 场次) that asks to move its due date to 10-15."""
     with transaction(inbox.sessions) as session:
         rows = make_checkin(session)
-        record_submission(
-            session=session,
-            checkin_id=rows.checkin.id,
-            department_id=rows.department.id,
-            form=SubmissionForm(
-                status=SelfStatusValue.AT_RISK,
-                narrative="已举办学术交流活动120场次。",
-                values={str(rows.targets[0].id): 120},
-                extension=ExtensionRequest(new_date=REQUESTED, reason="场地改造，活动顺延。"),
-            ),
-            source="form",
-            now=clock.now(),
+        _report(
+            session,
+            rows,
+            SelfStatusValue.AT_RISK,
+            ExtensionRequest(new_date=REQUESTED, reason="场地改造，活动顺延。"),
         )
         extension = session.scalars(
             select(Extension).where(Extension.checkin_id == rows.checkin.id)
@@ -371,18 +386,7 @@ async def test_a_decision_taken_elsewhere_ends_the_waiting_run(api: Inbox) -> No
 async def test_a_report_waits_for_review_and_a_return_reaches_the_department(api: Inbox) -> None:
     with transaction(api.sessions) as session:
         rows = make_checkin(session)
-        submission = record_submission(
-            session=session,
-            checkin_id=rows.checkin.id,
-            department_id=rows.department.id,
-            form=SubmissionForm(
-                status=SelfStatusValue.ON_TRACK,
-                narrative="已举办学术交流活动120场次。",
-                values={str(rows.targets[0].id): 120},
-            ),
-            source="form",
-            now=clock.now(),
-        )
+        submission = _report(session, rows, SelfStatusValue.ON_TRACK, None)
         plan_id, checkin_id, submission_id = rows.item.plan_id, rows.checkin.id, submission.id
         email, department = rows.department.contact_emails[0], rows.department.name
     assert await _sync(api, plan_id) == (1, 1, 0)

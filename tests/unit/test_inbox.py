@@ -10,7 +10,7 @@ import pytest
 from prefect.types.names import LOWERCASE_LETTERS_NUMBERS_AND_DASHES_ONLY_REGEX
 from prefect.utilities.schema_tools import validate
 
-from flows.inbox import ExtensionAnswer
+from flows.inbox import FORMS
 from models.errors import InputError
 from models.inbox import (
     CANCEL_DECIDED,
@@ -117,7 +117,7 @@ def test_answer_yes_needs_nothing_no_needs_a_reason() -> None:
 
 
 def test_the_extension_form_schema_makes_the_server_refuse_a_refusal_without_reason() -> None:
-    schema = ExtensionAnswer.model_json_schema()
+    schema = FORMS[InboxKind.EXTENSION].model_json_schema()
     assert schema["properties"]["decision"]["enum"] == ["批准", "驳回"]
     assert schema["title"] == "延期审批"
     assert schema["if"] == reason_rule(InboxKind.EXTENSION)["if"]
