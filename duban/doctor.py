@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -20,6 +21,7 @@ from sqlalchemy import func, select
 from duban.prefect_api import DEFAULT_POOL, ZOMBIE_AUTOMATION, PrefectApi, declared_deployments
 from duban.serve_state import read_serve_state
 from models import clock
+from models.attachments import format_size
 from models.db import current_revision, head_revision, make_engine, make_sessionmaker
 from models.errors import DubanError
 from models.outbox import DomainEvent
@@ -303,6 +305,26 @@ def check_calendar(settings: Settings) -> Check:
     return Check("工作日历", True, "督办中的计划所在年度均有节假日数据")
 
 
+def check_attachment_store(settings: Settings) -> Check:
+    """Where evidence files go: the database, or a shared directory that must be writable."""
+    size = format_size(settings.attachment_max_bytes)
+    limits = f"每个不超过{size}，每次最多{settings.attachment_max_count}个"
+    root = settings.attachment_dir
+    if root is None:
+        return Check("附件存储", True, f"存于数据库（{limits}）")
+    fix = (
+        f"在每台运行表单和工作进程的机器上挂载共享目录 {root} 并允许写入，"
+        "或取消 DUBAN_ATTACHMENT_DIR"
+    )
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=root, prefix=".doctor-"):
+            pass
+    except OSError as exc:
+        return Check("附件存储", False, f"共享目录 {root} 不可写：{exc.strerror or exc}", fix)
+    return Check("附件存储", True, f"共享目录 {root}（{limits}）")
+
+
 def run_checks(
     settings: Settings,
     api: PrefectApi | None,
@@ -325,6 +347,7 @@ def run_checks(
         ("文档转换", lambda: [check_document_converter()]),
         ("工作日历", lambda: [check_calendar(settings)]),
         ("群机器人", lambda: check_robots(settings)),
+        ("附件存储", lambda: [check_attachment_store(settings)]),
     ]
     for name, step in steps:
         try:

@@ -79,12 +79,17 @@ def preview_items(*, plan_id: int, item_ids: list[int], as_of: datetime) -> list
     return preview_pass(_database(), plan_id, item_ids, as_of)
 
 
+def state_name(state: str) -> str:
+    """The name of an item run's final state: the item state, `已办结` for a closed item."""
+    return ItemState.CLOSED.label if state == ItemState.CLOSED else state
+
+
 @flow(name="supervise-item", flow_run_name=_item_run_name)
 async def supervise_item(item_id: int, as_of: datetime | None = None) -> State[Any]:
     """Reconcile one item at `as_of` (default now), emit its events, leave its status card.
 
-    Finishes in a Completed state named `Escalated`, `Overdue`, `AwaitingCheckin` or
-    `OnTrack`. Running it again at the same `as_of` changes nothing.
+    Finishes in a Completed state named `Escalated`, `Overdue`, `AwaitingCheckin`,
+    `OnTrack`, or `已办结` for a closed item. Running it again at the same `as_of` changes nothing.
     """
     moment = clock.resolve(as_of)
     sessions = _database()
@@ -99,7 +104,7 @@ async def supervise_item(item_id: int, as_of: datetime | None = None) -> State[A
         f"{summary['label']}：{colour}，新通知 {len(summary['notices'])} 条，"
         f"逾期 {summary['overdue']}，督办级别 {summary['max_level']}"
     )
-    return Completed(name=summary["state"], message=message)
+    return Completed(name=state_name(summary["state"]), message=message)
 
 
 async def _run_batches(

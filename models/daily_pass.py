@@ -66,6 +66,7 @@ __all__ = [
     "ItemResult",
     "NoticeAction",
     "checkins_to_create",
+    "closed_item_ids",
     "decide_chunk",
     "is_quarter_end",
     "is_year_end",
@@ -119,6 +120,12 @@ def is_quarter_end(day: date, calendar: WorkCalendar) -> bool:
 def is_year_end(day: date, calendar: WorkCalendar) -> bool:
     """True if `day` is the last working day of its year."""
     return day == calendar.last_workday_of_quarter(day.year, 4)
+
+
+def closed_item_ids(items: Iterable[Item]) -> frozenset[int]:
+    """Ids of the closed (已办结, 销号) items among `items`: the pass sends them nothing,
+    creates no check-in for them and keeps their colour; their state is `Closed`."""
+    return frozenset(item.id for item in items if item.closed_at is not None)
 
 
 def item_state(*, max_level: int, overdue: int, awaiting: int) -> ItemState:
@@ -511,7 +518,10 @@ def decide_chunk(facts: ChunkFacts) -> ChunkDecision:
         }
     )
     supervised: set[int] = set()
+    closed = closed_item_ids(facts.items)
     for entry in facts.assignments:
+        if entry.assignment.item_id in closed:
+            continue
         supervised.add(entry.assignment.item_id)
         if entry.notified:
             continue
@@ -531,6 +541,8 @@ def decide_chunk(facts: ChunkFacts) -> ChunkDecision:
     policy, calendar = facts.policy, facts.calendar
     late: set[str] = set()
     for checkin, department in facts.checkins:
+        if checkin.item_id in closed:
+            continue
         item = items[checkin.item_id]
         result = decision.results[item.id]
         ladder = CheckinFacts(
@@ -580,6 +592,8 @@ def decide_chunk(facts: ChunkFacts) -> ChunkDecision:
         if result.next_due is None or checkin.due_date < result.next_due:
             result.next_due = checkin.due_date
     for action in review_escalations(facts, today=today):
+        if action.item_id in closed:
+            continue
         decision.notices.append(action)
         decision.results[action.item_id].notices.append(action.key)
     signals = reported_signals(
@@ -595,6 +609,8 @@ def decide_chunk(facts: ChunkFacts) -> ChunkDecision:
         result.state = item_state(
             max_level=result.max_level, overdue=result.overdue, awaiting=result.awaiting
         )
+        if item.id in closed:
+            result.state = ItemState.CLOSED
         if item.id not in supervised:
             continue
         statuses, pace = signals.get(item.id, ((), ()))

@@ -74,7 +74,8 @@ class Item(Base):
     `needs_assignment` flags an item that no department leads yet. `deadline` and
     `milestones` are the item's own 完成时限 and 时序进度 as the reader gave them
     (`ParsedDeadline` / `ParsedMilestone` in JSON), `criteria` its 考核要点.
-    `original_title` / `original_body` as in `Plan`.
+    `original_title` / `original_body` as in `Plan`. `closed_at` is set while the item is
+    closed (已办结, `models.completion.ItemClosure`), None while it is supervised.
     """
 
     __tablename__ = "item"
@@ -98,6 +99,7 @@ class Item(Base):
     criteria: Mapped[str] = mapped_column(Text, default="")
     original_title: Mapped[str | None] = mapped_column(Text, default=None)
     original_body: Mapped[str | None] = mapped_column(Text, default=None)
+    closed_at: Mapped[Timestamp | None] = mapped_column(default=None)
 
     plan: Mapped[Plan] = relationship(back_populates="items", lazy="raise")
     section: Mapped[Section | None] = relationship(lazy="raise")

@@ -176,6 +176,7 @@ class SubmissionRow:
     problems: str
     next_steps: str
     values: Mapping[str, float]
+    submission_id: int = 0
 
 
 @dataclass(frozen=True)
@@ -209,6 +210,16 @@ class StatusChange:
 
 
 @dataclass(frozen=True)
+class ClosureRow:
+    """One closure (销号) of an item: when it was closed, why, and when it was reopened."""
+
+    item_id: int
+    closed_at: datetime
+    reason: str
+    reopened_at: datetime | None
+
+
+@dataclass(frozen=True)
 class ReviewInputs:
     """Everything a review is computed from, as plain rows (see `tasks.reporting.data`)."""
 
@@ -226,6 +237,8 @@ class ReviewInputs:
     escalations: tuple[EscalationRow, ...]
     status_changes: tuple[StatusChange, ...]
     instructions: tuple[InstructionFact, ...] = ()
+    closures: tuple[ClosureRow, ...] = ()
+    attachments: Mapping[int, tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -275,6 +288,8 @@ class ItemLine:
     narrative: str
     problems: str
     next_steps: str
+    closed_on: date | None = None
+    attachments: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -334,6 +349,17 @@ class MilestoneLine:
 
 
 @dataclass(frozen=True)
+class ClosedLine:
+    """An item closed (销号) in the period: its lead departments, the day and the reason."""
+
+    number: str
+    title: str
+    departments: tuple[str, ...]
+    closed_on: date
+    reason: str
+
+
+@dataclass(frozen=True)
 class WeekPoint:
     """Colour counts of the plan's items at the end of one week."""
 
@@ -388,6 +414,8 @@ class Review:
             counts[line.progress] += 1
         return counts
 
+    closed: tuple[ClosedLine, ...] = field(default=())
+
     @property
     def summary(self) -> dict[str, object]:
         """Headline figures as JSON-able values (stored on the Report row)."""
@@ -410,4 +438,5 @@ class Review:
             "instructions_answered": self.instructions_answered,
             "progress": {k.value: v for k, v in self.progress_counts.items()} if self.pace else {},
             "orders": dict(self.orders),
+            "closed_items": len(self.closed),
         }

@@ -27,6 +27,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from models.attainment import attainment_percent
 from models.clock import LOCAL_TZ, local_date
+from models.closure import closed_as_of
 from models.instruction import summarise_instructions
 from models.ladder import is_overdue
 from models.progress import PaceVerdict
@@ -35,6 +36,7 @@ from models.review import (
     BlockedLine,
     CheckinCounts,
     CheckinRow,
+    ClosedLine,
     DepartmentLine,
     ItemLine,
     ItemRow,
@@ -190,6 +192,12 @@ def build_review(inputs: ReviewInputs) -> Review:
         if percent is not None:
             comparators[target.item_id].append(min(percent, 100.0))
 
+    closed = {
+        item_id: local_date(moment)
+        for item_id, moment in closed_as_of(
+            ((c.item_id, c.closed_at, c.reopened_at) for c in inputs.closures), as_of
+        ).items()
+    }
     lines: dict[int, ItemLine] = {}
     for item in items:
         submission = latest.get(item.id)
@@ -207,6 +215,8 @@ def build_review(inputs: ReviewInputs) -> Review:
             narrative="" if submission is None else excerpt(submission.narrative),
             problems="" if submission is None else excerpt(submission.problems),
             next_steps="" if submission is None else excerpt(submission.next_steps),
+            closed_on=closed.get(item.id),
+            attachments=() if submission is None else inputs.attachments.get(item.id, ()),
         )
 
     sections: list[SectionBlock] = []
@@ -262,7 +272,31 @@ def build_review(inputs: ReviewInputs) -> Review:
         missed_milestones=_missed_milestones(in_period, outcomes, lines, names),
         instructions=instructions.facts,
         instructions_answered=instructions.answered,
+        closed=_closed_lines(inputs, lines, start_moment, window_end),
     )
+
+
+def _closed_lines(
+    inputs: ReviewInputs, lines: dict[int, ItemLine], start: datetime, end: datetime
+) -> tuple[ClosedLine, ...]:
+    """Items closed (销号) within [start, end] and still closed at `inputs.as_of`, by day."""
+    still = closed_as_of(
+        ((c.item_id, c.closed_at, c.reopened_at) for c in inputs.closures), inputs.as_of
+    )
+    found = [
+        ClosedLine(
+            lines[c.item_id].number,
+            lines[c.item_id].title,
+            lines[c.item_id].leads,
+            local_date(c.closed_at),
+            excerpt(c.reason, 120),
+        )
+        for c in inputs.closures
+        if c.item_id in lines
+        and start <= c.closed_at <= end
+        and still.get(c.item_id) == c.closed_at
+    ]
+    return tuple(sorted(found, key=lambda line: (line.closed_on, line.number)))
 
 
 def _missed_milestones(

@@ -16,6 +16,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from models.vocabulary import AttachmentType
+
 DEV_SECRET = "duban-development-secret-do-not-use-in-production"  # noqa: S105
 DEFAULT_PASS_CHUNK_SIZE = 500
 
@@ -69,6 +71,12 @@ class Settings(BaseSettings):
     pass_shards: int = Field(default=1, ge=1)
     pass_chunk_size: int = Field(default=DEFAULT_PASS_CHUNK_SIZE, ge=1)
 
+    attachment_max_bytes: int = Field(default=20 * 1024 * 1024, ge=1, le=2**31 - 1)
+    attachment_max_count: int = Field(default=10, ge=0, le=100)
+    attachment_types: str = "pdf,png,jpeg,gif,webp,docx,doc,xlsx,xls"
+    attachment_dir: Path | None = None  # a shared directory every portal/worker mounts
+    attachment_link_days: int = Field(default=30, ge=1, le=366)
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -104,6 +112,25 @@ class Settings(BaseSettings):
     def _no_header_injection(cls, value: str) -> str:
         if "\r" in value or "\n" in value:
             raise ValueError("mail header settings must not contain line breaks")
+        return value
+
+    @field_validator("attachment_types")
+    @classmethod
+    def _known_attachment_types(cls, value: str) -> str:
+        names = [name.strip().lower() for name in value.split(",") if name.strip()]
+        unknown = [name for name in names if AttachmentType.of(name) is None]
+        if unknown:
+            known = ",".join(AttachmentType)
+            raise ValueError(f"DUBAN_ATTACHMENT_TYPES: unknown {unknown[0]!r}; known: {known}")
+        return ",".join(names)
+
+    @field_validator("attachment_dir")
+    @classmethod
+    def _absolute_attachment_dir(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_absolute():
+            raise ValueError(
+                f"DUBAN_ATTACHMENT_DIR must be an absolute path on shared storage, got {value}"
+            )
         return value
 
     @model_validator(mode="after")

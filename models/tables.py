@@ -1,7 +1,9 @@
 """Every ORM table in one import, so that `Base.metadata` is complete for migrations."""
 
+from models.attachment_table import Attachment
 from models.base import Base
 from models.calendar_days import CalendarDay
+from models.completion import CompletionRequest, ItemClosure
 from models.directory import Department, DepartmentAlias
 from models.instruction import Instruction, InstructionAnswer
 from models.orders import DocumentCounter, SupervisionOrder
@@ -19,10 +21,12 @@ from models.supervision import (
 
 __all__ = [
     "Assignment",
+    "Attachment",
     "Base",
     "CalendarDay",
     "Checkin",
     "CheckinReview",
+    "CompletionRequest",
     "Department",
     "DepartmentAlias",
     "DocumentCounter",
@@ -31,6 +35,7 @@ __all__ = [
     "Instruction",
     "InstructionAnswer",
     "Item",
+    "ItemClosure",
     "Notice",
     "OutboxMessage",
     "Phase",

@@ -17,6 +17,7 @@ __all__ = [
     "CheckinKind",
     "CheckinStatus",
     "Colour",
+    "CompletionDecision",
     "DeductionKind",
     "EventType",
     "ExtensionDecision",
@@ -100,6 +101,7 @@ class ItemState(_Labelled):
     AWAITING = "AwaitingCheckin"
     OVERDUE = "Overdue"
     ESCALATED = "Escalated"
+    CLOSED = "Closed"
 
 
 _LABELS[ItemState] = {
@@ -107,6 +109,7 @@ _LABELS[ItemState] = {
     "AwaitingCheckin": "等待报送",
     "Overdue": "已逾期",
     "Escalated": "已督办升级",
+    "Closed": "已办结",
 }
 
 
@@ -268,6 +271,10 @@ class EventType(StrEnum):
     CHECKIN_RETURNED = "duban.checkin.returned"
     CHECKIN_REVIEW_OVERDUE = "duban.checkin.review_overdue"
     ITEM_INSTRUCTED = "duban.item.instructed"
+    ITEM_COMPLETION_REQUESTED = "duban.item.completion_requested"
+    ITEM_COMPLETION_REJECTED = "duban.item.completion_rejected"
+    ITEM_CLOSED = "duban.item.closed"
+    ITEM_REOPENED = "duban.item.reopened"
 
 
 class InstructionSource(_Labelled):
@@ -344,6 +351,59 @@ class ReviewDecision(_Labelled):
 
 
 _LABELS[ReviewDecision] = {"pending": "待审核", "accepted": "通过", "returned": "退回"}
+
+
+class CompletionDecision(_Labelled):
+    """Where a completion request (申请办结) stands: awaiting the office, approved (销号)
+    or rejected (驳回)."""
+
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+_LABELS[CompletionDecision] = {
+    "pending": "待审核",
+    "approved": "已销号",
+    "rejected": "已驳回",
+}
+
+
+class AttachmentType(_Labelled):
+    """The type of an evidence file (附件), as sniffed from its content (never its name)."""
+
+    PDF = "pdf"
+    PNG = "png"
+    JPEG = "jpeg"
+    GIF = "gif"
+    WEBP = "webp"
+    DOCX = "docx"
+    DOC = "doc"
+    XLSX = "xlsx"
+    XLS = "xls"
+
+
+_LABELS[AttachmentType] = {
+    "pdf": "PDF文档",
+    "png": "PNG图片",
+    "jpeg": "JPEG图片",
+    "gif": "GIF图片",
+    "webp": "WebP图片",
+    "docx": "Word文档",
+    "doc": "Word 97-2003文档",
+    "xlsx": "Excel表格",
+    "xls": "Excel 97-2003表格",
+}
+
+
+class AttachmentStorage(_Labelled):
+    """Where an attachment's bytes are kept: in its database row or in the shared directory."""
+
+    DATABASE = "database"
+    DIRECTORY = "directory"
+
+
+_LABELS[AttachmentStorage] = {"database": "数据库", "directory": "共享目录"}
 
 
 class InboxKind(_Labelled):

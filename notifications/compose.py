@@ -50,6 +50,7 @@ from notifications.outbox import (
     insert_messages,
 )
 from notifications.rendering import format_date, render_message
+from tasks.attachments import submission_attachment_links
 
 logger = logging.getLogger(__name__)
 ITEM_KINDS = ("assignment", "request", "reminder", "escalation")
@@ -354,6 +355,10 @@ def enqueue_receipt_email(
             if extension is not None
             else None
         ),
+        "attachments": submission_attachment_links(
+            session=session, submission_id=submission.id, settings=settings, now=now
+        ),
+        "attachment_link_days": settings.attachment_link_days,
     }
     rendered = render_message("receipt", context)
     return enqueue_message(

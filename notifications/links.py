@@ -267,3 +267,35 @@ def instruct_links(
             }
         )
     return links
+
+
+PURPOSE_ATTACHMENT = "attachment"
+
+
+def attachment_token(
+    *, settings: Settings, attachment_id: int, department_id: int, now: datetime
+) -> str:
+    """Sign a download token for one attachment of `department_id`, valid through the local
+    day `attachment_link_days` after `now`; purpose `attachment` (a form link never opens it).
+    """
+    expires_on = add_days(local_date(now), settings.attachment_link_days)
+    payload = [int(attachment_id), int(department_id), PURPOSE_ATTACHMENT, expires_on.toordinal()]
+    return str(_serializer(settings).dumps(payload))
+
+
+def verify_attachment_token(token: str, *, settings: Settings, now: datetime) -> tuple[int, int]:
+    """`(attachment_id, department_id)` of a valid download token at `now`, else `InvalidLink`
+    (tampered, expired, or a token for another purpose such as a check-in form link).
+    """
+    claims = verify_token(token, settings=settings, now=now, purpose=PURPOSE_ATTACHMENT)
+    return claims.checkin_id, claims.department_id
+
+
+def attachment_url(
+    *, settings: Settings, attachment_id: int, department_id: int, now: datetime
+) -> str:
+    """The absolute signed download URL of one attachment (`/f/<token>`)."""
+    token = attachment_token(
+        settings=settings, attachment_id=attachment_id, department_id=department_id, now=now
+    )
+    return f"{settings.public_url}/f/{token}"

@@ -35,6 +35,7 @@ KINDS: dict[str, str] = {
     "review_overdue": "审核超时督办",
     "extension_decision": "延期审批结果",
     "instruction": "领导批示",
+    "closure": "办结",
 }
 
 WEEKDAYS = ("星期一", "星期二", "星期三", "星期四", "星期五", "星期六", "星期日")

@@ -94,6 +94,15 @@ def sample_context(kind: str) -> dict[str, Any]:
             "next_steps": "下半年重点推进院士专家工作站建设。",
             "figures": [{"text": "举办学术交流活动不少于200场次", "value": 112.0, "unit": "场次"}],
             "extension": None,
+            "attachments": [
+                {
+                    "file_name": "学术交流活动台账.xlsx",
+                    "kind_label": "Excel表格",
+                    "size_text": "48 KB",
+                    "url": "https://duban.example.org/f/示例",
+                }
+            ],
+            "attachment_link_days": 30,
         }
     if kind == "returned":
         base["returned"] = {
@@ -109,6 +118,14 @@ def sample_context(kind: str) -> dict[str, Any]:
             "submitted_text": "2021年6月29日（星期二）16:05",
             "due_date": date(2021, 7, 2),
             "waiting_days": 9,
+        }
+    if kind == "closure":
+        base["closure"] = {
+            "action": "rejected",
+            "reason": "佐证材料不足，请补充院士专家工作站的挂牌文件。",
+            "by": "督查室 赵敏",
+            "summary": "全年举办学术交流活动212场次，新建院士专家工作站5家。",
+            "request_id": 3,
         }
     if kind == "extension_decision":
         base["due_date"] = date(2021, 7, 15)

@@ -5,7 +5,8 @@ submission version, `GET /healthz`; `/i/{token}` is a leader's instruction page
 (`portal.instruct`). Every bad, expired, tampered or closed link gets the
 same page with status 404. Tokens are never logged (see `portal.server`). Two submissions
 racing for one version number (SQLite has no row lock) retry; the form's idempotency key
-keeps a retried write to one version.
+keeps a retried write to one version. The completion-request page (申请办结,
+`/c/{token}/close`) is `portal.closure`'s.
 """
 
 from __future__ import annotations
@@ -46,6 +47,16 @@ from notifications.links import (
     token_digest,
     verify_token,
 )
+from portal.attachments import (
+    FormTooLarge,
+    UploadedForm,
+    attachment_routes,
+    body_limit,
+    history_files,
+    is_multipart,
+    read_upload,
+)
+from portal.closure import completion_path, completion_routes
 from portal.formdata import FIELD_LABELS, parse_form
 from portal.instruct import instruct_routes
 from portal.pages import CheckinPage, load_page, page_context, previous_answer
@@ -59,6 +70,7 @@ from portal.security import (
     csrf_valid,
     new_nonce,
 )
+from tasks.attachments import attachment_limits
 from tasks.events import publish_pending_events
 from tasks.instructions import record_answers
 from tasks.submissions import CheckinClosed, record_submission
@@ -79,6 +91,7 @@ SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
     "Cache-Control": "no-store",
 }
+TOO_LARGE_MESSAGE = "提交内容过大（附件合计超出允许的大小或数量），请减少附件后重新打开链接提交。"
 UNSAVED_MESSAGE = (
     "系统暂时无法保存您的报送，您填写的内容仍保留在下方，请稍后再点击提交；"
     "如多次失败，请复制保存后联系督查室。"
@@ -232,6 +245,9 @@ def create_app(
             "submit_id": secrets.token_urlsafe(16),
             "values": values if values is not None else previous_answer(page),
             "errors": errors or [],
+            "completion_path": completion_path(request, page),
+            "upload": attachment_limits(settings),
+            "history_files": history_files(page, settings=settings, now=now()),
         }
         response = render(request, "form.html", context, status=status)
         response.set_cookie(
@@ -272,14 +288,42 @@ def create_app(
         if isinstance(claims, Response):
             return claims
         length = request.headers.get("content-length", "")
-        if not length.isdigit() or int(length) > MAX_BODY_BYTES:
-            return render(request, "error.html", {"message": "提交内容过长。"}, status=413)
-        async with request.form(max_files=0, max_fields=200, max_part_size=MAX_BODY_BYTES) as data:
-            raw = {
-                normalise_text(key): normalise_text(value)
-                for key, value in data.items()
-                if isinstance(value, str)
-            }
+        upload: UploadedForm | None = None
+        multipart = is_multipart(request)
+        limit = MAX_BODY_BYTES
+        if multipart:
+            limit = body_limit(attachment_limits(settings), text_bytes=MAX_BODY_BYTES)
+        if not length.isdigit() or int(length) > limit:
+            message = TOO_LARGE_MESSAGE if multipart else "提交内容过长。"
+            return render(request, "error.html", {"message": message}, status=413)
+        if multipart:
+            try:
+                upload = await read_upload(request, settings=settings, text_bytes=MAX_BODY_BYTES)
+            except FormTooLarge:
+                return render(request, "error.html", {"message": TOO_LARGE_MESSAGE}, status=413)
+            raw = upload.fields
+        else:
+            async with request.form(
+                max_files=0, max_fields=200, max_part_size=MAX_BODY_BYTES
+            ) as data:
+                raw = {
+                    normalise_text(key): normalise_text(value)
+                    for key, value in data.items()
+                    if isinstance(value, str)
+                }
+        try:
+            return await answer(request, claims, raw, upload, moment)
+        finally:
+            if upload is not None:
+                upload.close()
+
+    async def answer(
+        request: Request,
+        claims: LinkClaims,
+        raw: dict[str, str],
+        upload: UploadedForm | None,
+        moment: datetime,
+    ) -> Response:
         digest = token_digest(request.path_params["token"])
         page: CheckinPage | None = None
         try:
@@ -292,7 +336,7 @@ def create_app(
             ):
                 message = "页面已过期或来源不明，请重新打开邮件中的链接后再提交。"
                 return render(request, "error.html", {"message": message}, status=403)
-            return await save(request, claims, page, digest, raw, moment)
+            return await save(request, claims, page, digest, raw, moment, upload)
         except (InvalidLink, CheckinClosed):
             return invalid(request)
         except InputError as exc:
@@ -311,6 +355,7 @@ def create_app(
         digest: str,
         raw: dict[str, str],
         moment: datetime,
+        upload: UploadedForm | None = None,
     ) -> Response:
         checkin = page.checkin
         parsed = parse_form(
@@ -320,8 +365,9 @@ def create_app(
             plan_year=checkin.item.plan.year,
         )
         answered = parse_answers(raw, [instruction.id for instruction in page.instructions])
-        if parsed.form is None or answered.errors:
-            errors = answered.errors + parsed.errors
+        refusals = upload.refusals if upload is not None else []
+        if parsed.form is None or answered.errors or refusals:
+            errors = answered.errors + parsed.errors + refusals
             return await form_again(
                 request, claims, page, digest=digest, raw=raw, errors=errors, status=422
             )
@@ -345,6 +391,7 @@ def create_app(
                             now=moment,
                             idempotency_key=key,
                             settings=settings,
+                            attachments=upload.accepted if upload is not None else (),
                         )
                         record_answers(
                             session=session,
@@ -360,6 +407,9 @@ def create_app(
 
         version = await run_in_threadpool(write)
         context = page_context(page) | {"version": version, "extension": form.extension}
+        context["attachment_names"] = (
+            [new.judged.file_name for new in upload.accepted] if upload else []
+        )
         emit = BackgroundTask(_publish_quietly, publish, sessions, moment)
         return render(request, "done.html", context, background=emit)
 
@@ -382,6 +432,16 @@ def create_app(
         Route("/c/{token}", show, methods=["GET", "HEAD"]),
         Route("/c/{token}", submit, methods=["POST"]),
         Route("/healthz", healthz, methods=["GET", "HEAD"]),
+        *attachment_routes(
+            settings=settings,
+            sessions=sessions,
+            now=now,
+            counter=counter,
+            limits=limits,
+            address_of=address_of,
+            invalid=invalid,
+            limited=limited,
+        ),
     ]
     routes += instruct_routes(
         settings=settings,
@@ -392,6 +452,16 @@ def create_app(
         limits=limits,
         secure_cookie=secure_cookie,
         emit=lambda moment: BackgroundTask(_publish_quietly, publish, sessions, moment),
+    )
+    routes += completion_routes(
+        settings=settings,
+        sessions=sessions,
+        now=now,
+        render=render,
+        verified=verified,
+        invalid=invalid,
+        emit=lambda moment: BackgroundTask(_publish_quietly, publish, sessions, moment),
+        secure_cookie=secure_cookie,
     )
     app = Starlette(routes=routes, exception_handlers={Exception: server_error})
     return SecurityHeaders(app)

@@ -16,6 +16,7 @@ from models.plan import Item, Phase, Target
 from models.supervision import Checkin, Extension, Submission
 from models.vocabulary import CheckinStatus, ReviewDecision, SelfStatusValue
 from notifications.links import InvalidLink, LinkClaims
+from tasks.attachments import AttachmentInfo, attachments_of_submissions
 from tasks.instructions import open_instructions
 from tasks.submissions import accepts_answers, list_submissions
 
@@ -38,6 +39,7 @@ class CheckinPage:
     submissions: list[Submission]
     extensions: list[Extension]
     instructions: list[Instruction] = field(default_factory=list)
+    attachments: dict[int, list[AttachmentInfo]] = field(default_factory=dict)
 
 
 def load_page(*, session: Session, claims: LinkClaims, history: bool = True) -> CheckinPage:
@@ -45,7 +47,8 @@ def load_page(*, session: Session, claims: LinkClaims, history: bool = True) -> 
     or closed. Reads only, in five statements: the check-in with its item, plan, department
     and phase name (one join), then its targets, the item's open leader instructions,
     submissions and extension requests (the last two left empty without `history`, which is
-    all a POST needs to store an answer).
+    all a POST needs to store an answer), and with `history` a sixth for the earlier versions'
+    attachments (names only, no bytes).
     """
     row = session.execute(
         select(Checkin, Phase.name)
@@ -82,6 +85,9 @@ def load_page(*, session: Session, claims: LinkClaims, history: bool = True) -> 
     )
     page.submissions.extend(list_submissions(session=session, checkin_id=checkin.id))
     page.extensions.extend(extensions)
+    page.attachments.update(
+        attachments_of_submissions(session=session, submission_ids=[s.id for s in page.submissions])
+    )
     return page
 
 

@@ -33,6 +33,7 @@ from models.daily_pass import (
     NoticeAction,
     assignment_key,
     checkins_to_create,
+    closed_item_ids,
     decide_chunk,
     request_horizon,
 )
@@ -469,11 +470,13 @@ def _missing_checkins(loaded: LoadedChunk) -> list[dict[str, object]]:
         policy=facts.policy,
         calendar=facts.calendar,
     )
+    closed = closed_item_ids(facts.items)
     return checkins_to_create(
         per_item=per_item,
         assignments=[
             (entry.assignment.item_id, entry.assignment.department_id, entry.assignment.role)
             for entry in loaded.facts.assignments
+            if entry.assignment.item_id not in closed
         ],
         specs=loaded.specs,
         existing=loaded.existing,

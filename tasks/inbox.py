@@ -4,7 +4,8 @@ Each kind of decision registers an `InboxSource` (`register`): how to list a pla
 decisions (header fields only, one query), how to load one with its content for the form,
 whether it is still pending (locking the row), and the kind's own apply function, the same
 one the CLI and bulk decisions call. Extension requests (延期申请) are registered here,
-report review (报送审核) in `tasks.inbox_review`; `tasks.inbox_runs` imports every source.
+report review (报送审核) in `tasks.inbox_review`, completion requests (办结申请) in
+`tasks.inbox_completion`; `tasks.inbox_runs` imports every source.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from models.vocabulary import (
     InboxKind,
 )
 from notifications.context import as_number
+from tasks.attachments import attachments_of_submissions
 from tasks.submissions import approve_extension, load_checkin, reject_extension
 
 PendingLister = Callable[[Session, int], list[PendingDecision]]
@@ -158,17 +160,28 @@ def load_extension(session: Session, extension_id: int, now: datetime) -> Pendin
         texts.append((f"最近一次报送（第{latest.version}版）进展", latest.narrative))
         if latest.problems:
             texts.append(("存在问题", latest.problems))
+    figures = target_figures(checkin.item, latest)
+    names: tuple[str, ...] = ()
+    if latest is not None:
+        evidence = attachments_of_submissions(session=session, submission_ids=[latest.id])
+        names = tuple(info.file_name for info in evidence.get(latest.id, []))
+    return replace(
+        header, facts=tuple(facts), texts=tuple(texts), figures=figures, attachments=names
+    )
+
+
+def target_figures(item: Item, latest: Submission | None) -> tuple[Figure, ...]:
+    """The item's targets (loaded) against the numbers `latest` reported (— when none)."""
     reported = latest.values if latest is not None else {}
-    figures = tuple(
+    return tuple(
         Figure(
             target=target.text,
             reported=as_number(reported.get(str(target.id))),
             goal=target.value,
             unit=target.unit,
         )
-        for target in checkin.item.targets
+        for target in item.targets
     )
-    return replace(header, facts=tuple(facts), texts=tuple(texts), figures=figures)
 
 
 def extension_is_pending(session: Session, extension_id: int) -> bool:

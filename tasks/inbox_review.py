@@ -13,12 +13,12 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from models.inbox import Answer, Figure, PendingDecision
+from models.inbox import Answer, PendingDecision
 from models.report_review import ReviewSelection
 from models.supervision import Checkin, Submission
 from models.vocabulary import AssignmentRole, CheckinKind, InboxKind, SelfStatusValue
-from notifications.context import as_number
-from tasks.inbox import InboxSource, register
+from tasks.attachments import attachments_of_submissions
+from tasks.inbox import InboxSource, register, target_figures
 from tasks.report_review import PendingReview, accept_report, pending_reviews, return_report
 from tasks.submissions import load_checkin
 
@@ -86,16 +86,14 @@ def load_report_review(
         texts.append(("存在问题", submission.problems))
     if submission.next_steps:
         texts.append(("下一步计划", submission.next_steps))
-    figures = tuple(
-        Figure(
-            target=target.text,
-            reported=as_number(submission.values.get(str(target.id))),
-            goal=target.value,
-            unit=target.unit,
-        )
-        for target in checkin.item.targets
+    evidence = attachments_of_submissions(session=session, submission_ids=[submission.id])
+    return replace(
+        _header(pending),
+        facts=tuple(facts),
+        texts=tuple(texts),
+        figures=target_figures(checkin.item, submission),
+        attachments=tuple(info.file_name for info in evidence.get(submission.id, [])),
     )
-    return replace(_header(pending), facts=tuple(facts), texts=tuple(texts), figures=figures)
 
 
 def report_review_is_pending(session: Session, submission_id: int) -> bool:

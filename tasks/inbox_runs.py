@@ -41,11 +41,11 @@ from models.inbox import (
     run_tags,
 )
 from models.vocabulary import InboxKind
-from tasks import inbox_review
+from tasks import inbox_completion, inbox_review
 from tasks.inbox import pending_decisions
 
 logger = logging.getLogger(__name__)
-SOURCES_LOADED = (inbox_review.__name__,)
+SOURCES_LOADED = (inbox_review.__name__, inbox_completion.__name__)
 """Every kind's source module, imported so that its source is registered."""
 
 INBOX_FLOW = "inbox_decision"

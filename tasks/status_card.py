@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models.clock import local_date
+from models.closure import closed_label
 from models.daily_pass import item_label
 from models.directory import Department
 from models.ladder import is_overdue
@@ -95,6 +96,11 @@ def status_card(*, session: Session, item_id: int, state: str, today: date) -> s
         "",
         f"**状态：** {COLOUR_LABELS.get(item.colour, item.colour)} · "
         f"{ItemState.label_of(state)}（截至 {today.isoformat()}）",
+        *(
+            ["", f"**办结：** {closed_label(local_date(item.closed_at))}"]
+            if item.closed_at is not None
+            else []
+        ),
         "",
         "**责任部门：** "
         + (
@@ -150,7 +156,8 @@ def status_card(*, session: Session, item_id: int, state: str, today: date) -> s
 
 
 def plan_table(*, session: Session, plan_id: int, today: date) -> list[dict[str, Any]]:
-    """One row per item of the plan: number, title, colour, pending/overdue check-ins, level."""
+    """One row per item of the plan: number, title, colour, pending/overdue check-ins, level,
+    and `已办结（date）` for a closed item."""
     items = list(
         session.scalars(select(Item).where(Item.plan_id == plan_id).order_by(Item.position))
     )
@@ -182,6 +189,7 @@ def plan_table(*, session: Session, plan_id: int, today: date) -> list[dict[str,
             "逾期": stats[item.id][2],
             "督办级别": stats[item.id][3],
             "待交办": "是" if item.needs_assignment else "",
+            "办结": closed_label(local_date(item.closed_at) if item.closed_at else None),
         }
         for item in items
     ]

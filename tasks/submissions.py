@@ -8,6 +8,7 @@ commit together (see `tasks.events`). A check-in accepts answers until its ladde
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -19,12 +20,13 @@ from models.errors import DubanError, InputError, NotFoundError
 from models.forms import SubmissionForm
 from models.limits import check_extension_date
 from models.plan import Item
-from models.settings import Settings
+from models.settings import Settings, get_settings
 from models.supervision import Checkin, Extension, Submission
 from models.vocabulary import CheckinStatus, ExtensionDecision, ReviewDecision
 from notifications.compose import enqueue_receipt_email
 from notifications.decision_mail import enqueue_extension_decision_email
 from notifications.outbox import HeaderInjectionError
+from tasks.attachments import NewAttachment, store_attachments
 from tasks.calendar_store import work_calendar
 from tasks.checkins import approve_extension_of
 from tasks.events import record_event, related
@@ -136,6 +138,7 @@ def record_submission(
     now: datetime,
     idempotency_key: str | None = None,
     settings: Settings | None = None,
+    attachments: Sequence[NewAttachment] = (),
 ) -> Submission:
     """Add the next version of a department's answer; event and receipt in the same session.
 
@@ -146,6 +149,8 @@ def record_submission(
     (`InputError` otherwise); an extension in the form is recorded as a request. The
     receipt email (回执) is enqueued with `settings` (default: the process settings); a
     receipt whose subject would carry CR/LF is refused and logged, and the answer is kept.
+    `attachments` (accepted evidence files) are stored with the new version, before its
+    receipt, which lists them; a repeated `idempotency_key` stores none again.
     """
     if idempotency_key is not None:
         existing = session.scalars(
@@ -201,6 +206,15 @@ def record_submission(
             new_date=form.extension.new_date,
             reason=form.extension.reason,
             now=now,
+        )
+    if attachments:
+        store_attachments(
+            session=session,
+            files=attachments,
+            department_id=checkin.department_id,
+            submission_id=submission.id,
+            now=now,
+            settings=settings or get_settings(),
         )
     _enqueue_receipt(session=session, submission=submission, now=now, settings=settings)
     return submission

@@ -30,6 +30,7 @@ from models.db import transaction
 from models.errors import NotFoundError
 from models.plan import Item, Phase, Plan
 from models.policy import SupervisionPolicy, parse_policy
+from models.vocabulary import ItemState
 from tasks.calendar_store import work_calendar
 from tasks.checkins import items_with_pending_before
 from tasks.events import publish_pending_events
@@ -52,10 +53,14 @@ def _plan(session: Session, plan_id: int) -> Plan:
 
 
 def item_run_label(sessions: Sessions, item_id: int) -> str:
-    """`第4项 标题` (at most 120 characters) of an item, for its flow run's name."""
+    """`第4项 标题` (at most 120 characters) of an item, for its flow run's name; a closed
+    item's name ends with `（已办结）`."""
     with sessions() as session:
         item = session.get(Item, item_id)
-        return item_label(item)[:120] if item else f"任务 {item_id}"
+        if item is None:
+            return f"任务 {item_id}"
+        suffix = f"（{ItemState.CLOSED.label}）" if item.closed_at is not None else ""
+        return item_label(item)[: 120 - len(suffix)] + suffix
 
 
 def plan_of_item(sessions: Sessions, item_id: int) -> int:

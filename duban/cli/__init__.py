@@ -9,6 +9,7 @@ from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError
 
 from duban.cli import calendar as calendar_cli
+from duban.cli import closure as closure_cli
 from duban.cli import db as db_cli
 from duban.cli import departments as departments_cli
 from duban.cli import deploy as deploy_cli
@@ -45,6 +46,7 @@ report_cli.register(app)
 score_cli.register(app)
 serve_cli.register(app)
 supervise_cli.register(app)
+closure_cli.register(supervise_cli.item_app)
 review_cli.register(app)
 
 

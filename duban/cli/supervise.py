@@ -12,6 +12,7 @@ from rich.table import Table
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from duban.cli.closure import closure_summary
 from duban.cli.output import console, fail, line
 from duban.cli.review import review_status_lines
 from duban.runtime import open_store
@@ -34,7 +35,7 @@ from tasks.status_card import CHECKIN_STATUS_LABELS, COLOUR_LABELS, KIND_LABELS,
 if TYPE_CHECKING:
     from prefect import State
 
-item_app = typer.Typer(help="任务交办与转办。", no_args_is_help=True)
+item_app = typer.Typer(help="任务交办、转办、办结与销号。", no_args_is_help=True)
 checkin_app = typer.Typer(help="报送：查看、延期。", no_args_is_help=True)
 
 
@@ -182,6 +183,7 @@ def status_command(
         for item in flagged:
             console.print(line((f"待交办：{item_label(item)}（编号 {item.id}）", "yellow")))
         review_status_lines(session=session, plan_id=stored.id, today=today)
+        closure_summary(session=session, plan_id=stored.id)
         late = overdue_checkins(session=session, today=today, plan_id=stored.id, limit=50)
         if late:
             console.print(line((f"逾期报送 {len(late)} 条：", "red")))

@@ -13,6 +13,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from models.clock import local_date
+from models.completion import ItemClosure
 from models.directory import Department
 from models.errors import NotFoundError
 from models.outbox import DomainEvent
@@ -20,6 +21,7 @@ from models.plan import Item, Plan, Section, Target
 from models.review import (
     AssignmentRow,
     CheckinRow,
+    ClosureRow,
     DepartmentRow,
     EscalationRow,
     ExtensionRow,
@@ -36,6 +38,7 @@ from models.review import (
     year_period,
 )
 from models.supervision import Assignment, Checkin, Extension, Notice, Submission
+from tasks.attachments import file_names_by_item
 from tasks.instructions import instruction_facts
 
 STATUS_EVENT = "duban.item.status_changed"
@@ -182,6 +185,7 @@ def load_review_inputs(
             Submission.problems,
             Submission.next_steps,
             Submission.values,
+            Submission.id.label("submission_id"),
             func.row_number()
             .over(
                 partition_by=Checkin.item_id,
@@ -208,6 +212,7 @@ def load_review_inputs(
                 for key, value in (row.values or {}).items()
                 if (number := _number(value)) is not None
             },
+            submission_id=row.submission_id,
         )
         for row in session.execute(select(ranked).where(ranked.c.rank == 1))
     )
@@ -259,6 +264,19 @@ def load_review_inputs(
             select(Department.id, Department.name).where(Department.id.in_(department_ids))
         )
     )
+    closures = tuple(
+        ClosureRow(*row)
+        for row in session.execute(
+            select(
+                ItemClosure.item_id,
+                ItemClosure.closed_at,
+                ItemClosure.reason,
+                ItemClosure.reopened_at,
+            )
+            .join(Item, ItemClosure.item_id == Item.id)
+            .where(in_plan, ItemClosure.closed_at <= as_of)
+        )
+    )
     return ReviewInputs(
         plan=plan,
         period=period,
@@ -277,5 +295,9 @@ def load_review_inputs(
             fact
             for fact in instruction_facts(session=session, item_ids=item_ids)
             if fact.given_at <= as_of
+        ),
+        closures=closures,
+        attachments=file_names_by_item(
+            session=session, latest={s.item_id: s.submission_id for s in submissions}
         ),
     )

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 
+from models.attachments import attachment_summary
 from models.orders import COLOURS as COLOUR_WORDS
 from models.review import COLOUR_NAMES, COLOURS, Review, SectionBlock, TargetLine
 from tasks.reporting.blocks import (
@@ -26,6 +27,7 @@ from tasks.reporting.blocks import (
     fmt_pct,
 )
 from tasks.reporting.chapters import LEVEL_NAMES, attention_blocks, closing, department_blocks
+from tasks.reporting.closures import closed_blocks
 from tasks.reporting.instructions import instruction_blocks
 from tasks.reporting.tongbao import progress_paragraphs
 
@@ -168,11 +170,14 @@ def _one_section(index: int, block: SectionBlock) -> list[Block]:
         status = item.status
         if item.status_date is not None:
             status += f"（{item.status_date.month}月{item.status_date.day}日）"
+        if item.closed_on is not None:
+            status = f"已办结（{item.closed_on.month}月{item.closed_on.day}日）；{status}"
         notes = []
         for name, text in (
             ("进展", item.narrative),
             ("问题", item.problems),
             ("下步", item.next_steps),
+            ("附件", attachment_summary(item.attachments)),
         ):
             if text:
                 notes.append(f"{name}：{text}")
@@ -220,6 +225,7 @@ def build_outline(review: Review, *, generated_at: datetime) -> tuple[str, list[
     )
     blocks: list[Block] = [lead]
     blocks += overview(review)
+    blocks += closed_blocks(review)
     blocks += section_blocks(review)
     blocks += department_blocks(review)
     attention = attention_blocks(review)

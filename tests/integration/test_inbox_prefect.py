@@ -11,6 +11,8 @@ are disabled so that only the test's own syncs create runs.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import io
 import json
 import subprocess
 import time
@@ -32,15 +34,20 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from models import clock
+from models.attachments import AttachmentLimits, judge_file
+from models.completion import CompletionRequest, ItemClosure
 from models.db import make_sessionmaker, transaction
 from models.forms import ExtensionRequest, SubmissionForm
 from models.inbox import INBOX_TAG
 from models.outbox import DomainEvent, OutboxMessage
-from models.settings import get_settings
+from models.settings import Settings, get_settings
 from models.supervision import Checkin, CheckinReview, Extension, Submission
 from models.vocabulary import ExtensionDecision, SelfStatusValue
+from tasks.attachments import NewAttachment, store_attachments
+from tasks.closure import request_completion
 from tasks.inbox_runs import sync_inbox
 from tasks.submissions import record_submission
+from tests import attachment_files
 from tests.faults.workers import DUBAN, deploy, duban_env, stop_worker
 from tests.portal_rows import CheckinRows, make_checkin
 from tests.prefect_server import PrefectServer, start_prefect_server
@@ -425,4 +432,70 @@ async def test_a_report_waits_for_review_and_a_return_reaches_the_department(api
     assert checkin is not None and (checkin.status, checkin.returns) == ("pending", 1)
     to_department = [mail for mail in mails if mail.to_addrs == [email]]
     assert len(to_department) == 1 and "太简略，请补充活动清单。" in to_department[0].text_body
+    assert await _sync(api, plan_id) == (0, 0, 0)
+
+
+def _upload(name: str, data: bytes) -> NewAttachment:
+    judged = judge_file(name, io.BytesIO(data), size=len(data), limits=AttachmentLimits())
+    return NewAttachment(
+        judged=judged,
+        size=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+        spool=io.BytesIO(data),
+    )
+
+
+async def test_a_completion_request_waits_with_its_evidence_and_approval_closes_the_item(
+    api: Inbox,
+) -> None:
+    with transaction(api.sessions) as session:
+        rows = make_checkin(session)
+        request = request_completion(
+            session=session,
+            item_id=rows.item.id,
+            department_id=rows.department.id,
+            summary="全年举办学术交流活动212场次，任务完成。",
+            now=clock.now(),
+        )
+        store_attachments(
+            session=session,
+            files=[_upload("验收材料.pdf", attachment_files.pdf())],
+            department_id=rows.department.id,
+            now=clock.now(),
+            settings=Settings(secret_key="i" * 40, _env_file=None),
+            completion_request_id=request.id,
+        )
+        plan_id, item_id, request_id = rows.item.plan_id, rows.item.id, request.id
+        checkin_id, email = rows.checkin.id, rows.department.contact_emails[0]
+        department = rows.department.name
+    assert await _sync(api, plan_id) == (1, 1, 0)
+    run = _only_waiting_run(api, plan_id)
+    assert run["name"] == f"待销号：第1项 搭建高水平科技开放交流平台—{department}"
+    assert "inbox:completion" in run["tags"]
+    assert run["parameters"] == {"kind": "completion", "decision_id": request_id}
+    text = await _description(run)
+    for expected in (
+        "全年举办学术交流活动212场次，任务完成。",
+        "附件：验收材料.pdf",
+        "是否批准办结",
+    ):
+        assert expected in text, text
+
+    await aresume_flow_run(UUID(run["id"]), run_input={"decision": "批准", "by": "赵敏"})
+    done = _wait_for_state(api, run["id"], "COMPLETED", "FAILED", "CRASHED")
+    assert (done["state_type"], done["state_name"]) == ("COMPLETED", "已处理"), done["state"]
+    with api.sessions() as session:
+        stored = session.get(CompletionRequest, request_id)
+        closures = list(session.scalars(select(ItemClosure).where(ItemClosure.item_id == item_id)))
+        checkin = session.get(Checkin, checkin_id)
+        mails = list(session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "closure")))
+    assert stored is not None and (stored.decision, stored.decided_by) == ("approved", "赵敏")
+    assert [closure.completion_request_id for closure in closures] == [request_id]
+    assert checkin is not None and checkin.status == "cancelled"
+    closed = [
+        mail
+        for mail in mails
+        if mail.key.startswith(f"closure:{closures[0].id}:closed") and email in mail.to_addrs
+    ]
+    assert len(closed) == 1
     assert await _sync(api, plan_id) == (0, 0, 0)

@@ -78,3 +78,17 @@ def test_deployments_named_per_plan_count_as_present() -> None:
     assert _deployed("supervise-plan", {"supervise-plan-3"})
     assert _deployed("supervise-plan", {"supervise-plan"})
     assert not _deployed("supervise-plan", {"supervise-plan-x", "supervise-item"})
+
+
+def test_the_attachment_store_is_checked(tmp_path: Path) -> None:
+    from duban.doctor import check_attachment_store
+
+    in_database = check_attachment_store(settings())
+    assert in_database.ok and in_database.detail == "存于数据库（每个不超过20 MB，每次最多10个）"
+    shared = check_attachment_store(settings(attachment_dir=tmp_path / "evidence"))
+    assert shared.ok and (tmp_path / "evidence").is_dir()
+    blocked = tmp_path / "file"
+    blocked.write_text("not a directory")
+    broken = check_attachment_store(settings(attachment_dir=blocked / "evidence"))
+    assert not broken.ok
+    assert "不可写" in broken.detail and "DUBAN_ATTACHMENT_DIR" in broken.fix
