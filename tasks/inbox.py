@@ -185,9 +185,13 @@ def target_figures(item: Item, latest: Submission | None) -> tuple[Figure, ...]:
 
 
 def extension_is_pending(session: Session, extension_id: int) -> bool:
-    """True while the request is undecided; locks its row (PostgreSQL) for the apply."""
+    """True while the request is undecided and its check-in still awaited (as listed by
+    `pending_extensions`); locks both rows (PostgreSQL) for the apply."""
     extension = session.get(Extension, extension_id, with_for_update=True)
-    return extension is not None and extension.decision == ExtensionDecision.PENDING
+    if extension is None or extension.decision != ExtensionDecision.PENDING:
+        return False
+    checkin = session.get(Checkin, extension.checkin_id, with_for_update=True)
+    return checkin is not None and checkin.status == CheckinStatus.PENDING
 
 
 def apply_extension(session: Session, answer: Answer, now: datetime) -> str:
