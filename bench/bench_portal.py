@@ -229,7 +229,9 @@ def percentiles(values: list[float]) -> str:
     return f"p50 {p50:.1f} ms, p95 {p95:.1f} ms, p99 {p99:.1f} ms"
 
 
-def start_portal(url: str, data_dir: Path, port: int, workers: int) -> subprocess.Popen[bytes]:
+def start_portal(
+    url: str, data_dir: Path, port: int, workers: int, server: list[str] | None = None
+) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "DUBAN_DATABASE_URL": url,
@@ -246,6 +248,7 @@ def start_portal(url: str, data_dir: Path, port: int, workers: int) -> subproces
             str(port),
             "--workers",
             str(workers),
+            *(server or []),
         ],
         env=env,
         stdout=subprocess.DEVNULL,
@@ -264,11 +267,37 @@ def start_portal(url: str, data_dir: Path, port: int, workers: int) -> subproces
     raise SystemExit("the portal did not start within 60 s")
 
 
-def serve(port: int, workers: int) -> None:
+def hello_app() -> object:
+    """The floor: a bare Starlette app answering every `/c/{token}` with a small page."""
+    from starlette.applications import Starlette
+    from starlette.responses import HTMLResponse
+    from starlette.routing import Route
+
+    async def hello(request: object) -> HTMLResponse:  # noqa: ARG001
+        return HTMLResponse("<!doctype html><p>hello</p>")
+
+    return Starlette(routes=[Route("/c/{token}", hello)])
+
+
+def serve(port: int, workers: int, *, http: str = "auto", loop: str = "auto") -> None:
     """Child process: the portal with raised limits until SIGTERM (`duban portal` itself
-    for several workers; the same app under one uvicorn process otherwise).
+    for several workers; the same app under one uvicorn process otherwise, with uvicorn's
+    `http` and `loop` implementations as asked; `http` "floor" serves `hello_app`).
     """
     import uvicorn
+
+    if http.startswith("floor"):
+        floor_http = http.partition(":")[2] or "auto"
+        uvicorn.run(
+            hello_app(),  # type: ignore[arg-type]
+            host="127.0.0.1",
+            port=port,
+            access_log=False,
+            log_level="warning",
+            http=floor_http,
+            loop=loop,
+        )
+        return
 
     from duban.runtime import open_store
     from portal.app import create_app
@@ -283,7 +312,39 @@ def serve(port: int, workers: int) -> None:
         serve_portal(settings, host="127.0.0.1", port=port, workers=workers, limits=limits)
         return
     app = RedactedAccessLog(create_app(settings, open_store(settings).sessions, limits=limits))
-    uvicorn.run(app, host="127.0.0.1", port=port, access_log=False, log_level="warning")
+    uvicorn.run(
+        app,
+        host="127.0.0.1",
+        port=port,
+        access_log=False,
+        log_level="warning",
+        http=http,
+        loop=loop,
+    )
+
+
+def insert_commit_floor(url: str, count: int = 2000) -> str:
+    """CPU and wall time of one INSERT + COMMIT from this process through SQLAlchemy Core
+    (a throw-away table): what storing one row costs at the least, server work excluded."""
+    from sqlalchemy import text
+
+    engine = make_engine(url)
+    with engine.begin() as connection:
+        connection.execute(text("create table if not exists bench_floor (id integer, note text)"))
+    cpu, wall = time.process_time(), time.perf_counter()
+    for n in range(count):
+        with engine.begin() as connection:
+            connection.execute(
+                text("insert into bench_floor (id, note) values (:id, :note)"),
+                {"id": n, "note": "已举办学术活动120场次。"},
+            )
+    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    with engine.begin() as connection:
+        connection.execute(text("drop table bench_floor"))
+    return (
+        f"INSERT + COMMIT ({count}, one at a time): {cpu / count * 1000:.2f} ms CPU here, "
+        f"{wall / count * 1000:.2f} ms wall"
+    )
 
 
 def main() -> None:
@@ -293,10 +354,20 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument(
+        "--http", default="auto", help="uvicorn's HTTP implementation (auto, h11, httptools)"
+    )
+    parser.add_argument("--loop", default="auto", help="uvicorn's event loop (auto, asyncio)")
+    parser.add_argument(
+        "--floor",
+        action="store_true",
+        help="measure the physical limit instead: a bare Starlette app under the same load "
+        "(GET phase) and one INSERT + COMMIT",
+    )
     parser.add_argument("--serve", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
-        serve(args.serve, args.workers)
+        serve(args.serve, args.workers, http=args.http, loop=args.loop)
         return
 
     print(
@@ -321,9 +392,16 @@ def main() -> None:
         f"{args.concurrency}; workers: {args.workers}; {args.seconds:g} s per phase"
     )
     port = free_port()
-    portal = start_portal(url, workdir, port, args.workers)
+    http = f"floor:{args.http}" if args.floor else args.http
+    print(
+        f"uvicorn: http {args.http}, loop {args.loop}"
+        + (" (bare Starlette app)" if args.floor else "")
+    )
+    portal = start_portal(url, workdir, port, args.workers, ["--http", http, "--loop", args.loop])
+    phases = (("GET", False),) if args.floor else (("GET", False), ("answers", True))
+    accepted = 0
     try:
-        for phase, answer in (("GET", False), ("answers", True)):
+        for phase, answer in phases:
             cpu_before, started = process_cpu(portal.pid), time.perf_counter()
             stats = asyncio.run(
                 load(port, links, seconds=args.seconds, concurrency=args.concurrency, answer=answer)
@@ -350,6 +428,9 @@ def main() -> None:
             portal.wait(timeout=30)
         except subprocess.TimeoutExpired:
             portal.kill()
+    if args.floor:
+        print(insert_commit_floor(url))
+        return
     sessions = make_sessionmaker(engine)
     with sessions() as session:
         stored = session.scalar(select(func.count()).select_from(Submission)) or 0

@@ -12,6 +12,7 @@ is the clock: flows only read `as_of`.
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from datetime import datetime
 from typing import Any
 
@@ -43,6 +44,9 @@ from tasks.supervision import (
 
 BATCH_THRESHOLD = 200
 CHUNK_SIZE = DEFAULT_PASS_CHUNK_SIZE
+# True inside a city-scale `supervise_plan` pass, which publishes the domain events of all
+# its `supervise_item` runs once after them (one events connection per pass, not per item).
+_PASS_PUBLISHES: ContextVar[bool] = ContextVar("duban_pass_publishes", default=False)
 
 
 def _database() -> Sessions:
@@ -88,13 +92,16 @@ def state_name(state: str) -> str:
 async def supervise_item(item_id: int, as_of: datetime | None = None) -> State[Any]:
     """Reconcile one item at `as_of` (default now), emit its events, leave its status card.
 
+    Inside a city-scale `supervise_plan` pass the pass emits the events after its item runs.
+
     Finishes in a Completed state named `Escalated`, `Overdue`, `AwaitingCheckin`,
     `OnTrack`, or `已办结` for a closed item. Running it again at the same `as_of` changes nothing.
     """
     moment = clock.resolve(as_of)
     sessions = _database()
     summary = reconcile_now(sessions, plan_of_item(sessions, item_id), [item_id], moment)[0]
-    publish_events(sessions)
+    if not _PASS_PUBLISHES.get():
+        publish_events(sessions)
     card = item_card(sessions, item_id, summary["state"], moment)
     await acreate_markdown_artifact(
         markdown=card, key=f"duban-item-{item_id}", description=summary["label"][:200]
@@ -234,10 +241,16 @@ async def supervise_plan(
         preview = preview_pass(sessions, plan_id, candidates, moment)
         due = [result.item_id for result in preview if result.changed]
         labels = run_tags(sessions, due, scope.phase_key)
-        for item_id in due:
-            with tags(*labels[item_id].tags):
-                await supervise_item(item_id=item_id, as_of=moment, return_state=True)
-            runs += 1
+        token = _PASS_PUBLISHES.set(True)
+        try:
+            for item_id in due:
+                with tags(*labels[item_id].tags):
+                    await supervise_item(item_id=item_id, as_of=moment, return_state=True)
+                runs += 1
+        finally:
+            _PASS_PUBLISHES.reset(token)
+        if due:
+            publish_events(sessions)
         changed = len(due)
     await acreate_table_artifact(
         table=plan_summary(sessions, plan_id, moment),

@@ -17,13 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from models.catch_up import HELD
-from models.clock import LOCAL_TZ, local_date
+from models.clock import local_date
 from models.directory import Department
 from models.outbox import OutboxMessage
-from models.plan import Plan
+from models.plan import Item, Plan
 from models.policy import SupervisionPolicy, parse_policy
 from models.report import Report
 from models.settings import Settings, get_settings
@@ -31,14 +31,10 @@ from models.supervision import Checkin, Extension, Notice, Submission
 from models.vocabulary import NoticeKind, RecipientRole
 from notifications.context import (
     ContextRows,
-    as_number,
     build_item_context,
     chunked,
-    item_context,
     load_context_rows,
-    load_item,
     period_label,
-    submission_summary,
 )
 from notifications.links import instruct_links
 from notifications.outbox import (
@@ -49,8 +45,8 @@ from notifications.outbox import (
     enqueue_messages,
     insert_messages,
 )
-from notifications.rendering import format_date, render_message
-from tasks.attachments import submission_attachment_links
+from notifications.receipt import receipt_for
+from notifications.rendering import render_message
 
 logger = logging.getLogger(__name__)
 ITEM_KINDS = ("assignment", "request", "reminder", "escalation")
@@ -312,26 +308,21 @@ def enqueue_receipt_email(
 ) -> OutboxMessage | None:
     """Enqueue the receipt (回执) for one submission version to the department's contacts.
 
-    Returns None when the department has no contact address.
+    Returns None when the department has no contact address. Loads the check-in and the
+    extension asked for with this version, then composes with `notifications.receipt`
+    (which `tasks.submissions` calls directly with the rows it holds).
     """
-    settings = settings or get_settings()
-    checkin = session.get(Checkin, submission.checkin_id)
+    checkin = session.scalars(
+        select(Checkin)
+        .where(Checkin.id == submission.checkin_id)
+        .options(
+            selectinload(Checkin.item).selectinload(Item.plan),
+            selectinload(Checkin.item).selectinload(Item.targets),
+            selectinload(Checkin.department),
+        )
+    ).first()
     if checkin is None:
         return None
-    department = session.get(Department, checkin.department_id)
-    if department is None or not department.contact_emails:
-        return None
-    item = load_item(session, checkin.item_id)
-    context = item_context(
-        session=session,
-        settings=settings,
-        item=item,
-        department=department,
-        checkin=checkin,
-        now=now,
-        recipient_name=f"{department.name} {department.contact_name}".strip(),
-        exclude_submission_id=submission.id,
-    )
     extension = session.scalars(
         select(Extension)
         .where(
@@ -340,37 +331,17 @@ def enqueue_receipt_email(
         )
         .limit(1)
     ).first()
-    targets = {str(target.id): target for target in item.targets}
-    submitted_local = submission.submitted_at.astimezone(LOCAL_TZ)
-    context["submission"] = {
-        **submission_summary(submission),
-        "submitted_text": f"{format_date(submitted_local.date())}{submitted_local:%H:%M}",
-        "figures": [
-            {"text": targets[key].text, "unit": targets[key].unit, "value": number}
-            for key, value in submission.values.items()
-            if key in targets and (number := as_number(value)) is not None
-        ],
-        "extension": (
-            {"requested_date": extension.requested_date, "reason": extension.reason}
-            if extension is not None
-            else None
-        ),
-        "attachments": submission_attachment_links(
-            session=session, submission_id=submission.id, settings=settings, now=now
-        ),
-        "attachment_link_days": settings.attachment_link_days,
-    }
-    rendered = render_message("receipt", context)
-    return enqueue_message(
+    message = receipt_for(
         session=session,
-        key=_outbox_key("receipt", str(submission.id)),
-        kind="receipt",
-        to=list(department.contact_emails),
-        subject=rendered.subject,
-        text_body=rendered.text,
-        html_body=rendered.html,
+        checkin=checkin,
+        submission=submission,
+        extension=extension,
         now=now,
+        settings=settings,
     )
+    if message is None:
+        return None
+    return enqueue_messages(session=session, messages=[message], now=now).rows[message.key]
 
 
 def enqueue_report_email(

@@ -15,7 +15,8 @@ import hashlib
 import logging
 import re
 import secrets
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -57,7 +58,7 @@ from portal.attachments import (
     read_upload,
 )
 from portal.closure import completion_path, completion_routes
-from portal.formdata import FIELD_LABELS, parse_form
+from portal.formdata import FIELD_LABELS, ParsedForm, parse_form
 from portal.instruct import instruct_routes
 from portal.pages import CheckinPage, load_page, page_context, previous_answer
 from portal.security import (
@@ -325,68 +326,49 @@ def create_app(
         moment: datetime,
     ) -> Response:
         digest = token_digest(request.path_params["token"])
-        page: CheckinPage | None = None
-        try:
-            page = await run_in_threadpool(read_page, claims, False)
-            if not csrf_valid(
-                settings=settings,
-                link_digest=digest,
-                nonce=request.cookies.get(CSRF_COOKIE),
-                value=raw.get(CSRF_FIELD, ""),
-            ):
-                message = "页面已过期或来源不明，请重新打开邮件中的链接后再提交。"
-                return render(request, "error.html", {"message": message}, status=403)
-            return await save(request, claims, page, digest, raw, moment, upload)
-        except (InvalidLink, CheckinClosed):
-            return invalid(request)
-        except InputError as exc:
-            errors, status = [exc.reason], 422
-        except Exception:
-            logger.exception("portal: an answer could not be stored; the form keeps it")
-            errors, status = [UNSAVED_MESSAGE], 503
-        return await form_again(
-            request, claims, page, digest=digest, raw=raw, errors=errors, status=status
+        csrf_ok = csrf_valid(
+            settings=settings,
+            link_digest=digest,
+            nonce=request.cookies.get(CSRF_COOKIE),
+            value=raw.get(CSRF_FIELD, ""),
         )
-
-    async def save(
-        request: Request,
-        claims: LinkClaims,
-        page: CheckinPage,
-        digest: str,
-        raw: dict[str, str],
-        moment: datetime,
-        upload: UploadedForm | None = None,
-    ) -> Response:
-        checkin = page.checkin
-        parsed = parse_form(
-            raw,
-            targets=page.targets,
-            due_date=checkin.due_date,
-            plan_year=checkin.item.plan.year,
-        )
-        answered = parse_answers(raw, [instruction.id for instruction in page.instructions])
-        refusals = upload.refusals if upload is not None else []
-        if parsed.form is None or answered.errors or refusals:
-            errors = answered.errors + parsed.errors + refusals
-            return await form_again(
-                request, claims, page, digest=digest, raw=raw, errors=errors, status=422
-            )
         submit_id = raw.get("submit_id", "")[:64]
         key = None
         if submit_id:
             key = hashlib.sha256(f"{claims.checkin_id}|{submit_id}".encode()).hexdigest()
-        form = parsed.form
+        read: list[CheckinPage] = []  # the page once read, for the form shown again
+        refusals = upload.refusals if upload is not None else []
 
-        def write() -> int:
+        def store() -> tuple[ParsedForm | None, list[str], int]:
+            """One transaction (one thread hop): read the page (`InvalidLink` if gone or
+            closed), then refuse a bad CSRF value (None), invalid fields, unanswered leader
+            instructions or refused files (their messages), else store the version with its
+            files and its answers to the instructions. A version number raced for is
+            retried."""
             attempt = 0
             while True:
                 try:
                     with transaction(sessions) as session:
+                        page = load_page(session=session, claims=claims, history=False)
+                        read[:] = [page]
+                        if not csrf_ok:
+                            return None, [], 0
+                        checkin = page.checkin
+                        parsed = parse_form(
+                            raw,
+                            targets=page.targets,
+                            due_date=checkin.due_date,
+                            plan_year=checkin.item.plan.year,
+                        )
+                        answered = parse_answers(raw, [i.id for i in page.instructions])
+                        errors = answered.errors + parsed.errors + refusals
+                        if parsed.form is None or errors:
+                            return parsed, errors, 0
                         submission = record_submission(
                             session=session,
                             checkin_id=claims.checkin_id,
                             department_id=claims.department_id,
-                            form=form,
+                            form=parsed.form,
                             source="form",
                             now=moment,
                             idempotency_key=key,
@@ -399,14 +381,50 @@ def create_app(
                             answers=answered.answers,
                             now=moment,
                         )
-                        return submission.version
+                        return parsed, [], submission.version
                 except IntegrityError:
                     attempt += 1
                     if attempt >= WRITE_ATTEMPTS:
                         raise
 
-        version = await run_in_threadpool(write)
-        context = page_context(page) | {"version": version, "extension": form.extension}
+        try:
+            parsed, errors, version = await run_in_threadpool(store)
+        except (InvalidLink, CheckinClosed):
+            return invalid(request)
+        except InputError as exc:
+            errors, status = [exc.reason], 422
+        except Exception:
+            logger.exception("portal: an answer could not be stored; the form keeps it")
+            errors, status = [UNSAVED_MESSAGE], 503
+        else:
+            page = read[0]
+            if parsed is None:
+                message = "页面已过期或来源不明，请重新打开邮件中的链接后再提交。"
+                return render(request, "error.html", {"message": message}, status=403)
+            if not errors:
+                return done(request, page, version, parsed, moment, upload)
+            status = 422
+        return await form_again(
+            request,
+            claims,
+            read[0] if read else None,
+            digest=digest,
+            raw=raw,
+            errors=errors,
+            status=status,
+        )
+
+    def done(
+        request: Request,
+        page: CheckinPage,
+        version: int,
+        parsed: ParsedForm,
+        moment: datetime,
+        upload: UploadedForm | None,
+    ) -> Response:
+        """The confirmation; pending events are published once it is sent."""
+        extension = parsed.form.extension if parsed.form is not None else None
+        context = page_context(page) | {"version": version, "extension": extension}
         context["attachment_names"] = (
             [new.judged.file_name for new in upload.accepted] if upload else []
         )
@@ -463,7 +481,16 @@ def create_app(
         emit=lambda moment: BackgroundTask(_publish_quietly, publish, sessions, moment),
         secure_cookie=secure_cookie,
     )
-    app = Starlette(routes=routes, exception_handlers={Exception: server_error})
+
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        # Prefect's settings take about 0.7 s of CPU to import, holding the GIL: done on the
+        # first answer's publish, every request in flight then stalled for seconds
+        if publish is publish_if_configured:
+            await run_in_threadpool(_prefect_api_configured)
+        yield
+
+    app = Starlette(routes=routes, exception_handlers={Exception: server_error}, lifespan=lifespan)
     return SecurityHeaders(app)
 
 

@@ -21,7 +21,7 @@ from models.forms import (
     SubmissionForm,
 )
 from models.limits import check_extension_date, normalise_text
-from models.plan import Target
+from portal.pages import PageTarget
 
 FIELD_LABELS = {
     "status": "进展状态",
@@ -62,7 +62,7 @@ def _number(text: str) -> float | None:
 
 
 def parse_form(
-    raw: Mapping[str, str], *, targets: Sequence[Target], due_date: date, plan_year: int
+    raw: Mapping[str, str], *, targets: Sequence[PageTarget], due_date: date, plan_year: int
 ) -> ParsedForm:
     """Validate posted fields against the item's targets; never raises for bad input.
 

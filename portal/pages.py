@@ -6,19 +6,21 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import and_, select
-from sqlalchemy.orm import Session, contains_eager
+from sqlalchemy import and_, bindparam, exists, select
+from sqlalchemy.orm import Session
 
+from models.attachment_table import Attachment
 from models.clock import LOCAL_TZ
-from models.instruction import Instruction, answer_field, leader_title
+from models.directory import Department
+from models.instruction import Instruction, InstructionAnswer, answer_field, leader_title
 from models.limits import add_days, latest_extension_date
-from models.plan import Item, Phase, Target
+from models.plan import Item, Phase, Plan, Target
 from models.supervision import Checkin, Extension, Submission
-from models.vocabulary import CheckinStatus, ReviewDecision, SelfStatusValue
+from models.vocabulary import AssignmentRole, CheckinStatus, ReviewDecision, SelfStatusValue
 from notifications.links import InvalidLink, LinkClaims
 from tasks.attachments import AttachmentInfo, attachments_of_submissions
 from tasks.instructions import open_instructions
-from tasks.submissions import accepts_answers, list_submissions
+from tasks.submissions import accepts_answers
 
 WEEKDAYS = "一二三四五六日"
 DECISION_LABELS = {
@@ -29,65 +31,227 @@ DECISION_LABELS = {
 }
 
 
+@dataclass(frozen=True, slots=True)
+class PagePlan:
+    """The plan facts the page shows."""
+
+    id: int
+    title: str
+    year: int
+
+
+@dataclass(frozen=True, slots=True)
+class PageItem:
+    """The item facts the page shows, with its plan."""
+
+    id: int
+    number: str
+    title: str
+    body: str
+    plan_id: int
+    plan: PagePlan
+
+
+@dataclass(frozen=True, slots=True)
+class PageDepartment:
+    """The answering department."""
+
+    id: int
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class PageCheckin:
+    """The check-in a link names, with its item (and plan) and department, read as plain
+    rows (the attribute names follow the ORM's `Checkin`)."""
+
+    id: int
+    item_id: int
+    department_id: int
+    phase_key: str
+    due_date: date
+    status: CheckinStatus
+    asks: str
+    role: AssignmentRole
+    review: ReviewDecision | None
+    return_reason: str
+    item: PageItem
+    department: PageDepartment
+
+
+@dataclass(frozen=True, slots=True)
+class PageTarget:
+    """One of the item's targets (a `value_<id>` field of the form)."""
+
+    id: int
+    text: str
+    unit: str
+
+
+@dataclass(frozen=True, slots=True)
+class PageSubmission:
+    """One earlier version of the department's answer."""
+
+    id: int
+    version: int
+    submitted_at: datetime
+    status: str
+    narrative: str
+    problems: str
+    next_steps: str
+    values: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class PageExtension:
+    """One extension request of the check-in and its decision."""
+
+    requested_date: date
+    reason: str
+    decision: str
+
+
 @dataclass(frozen=True)
 class CheckinPage:
-    """Everything the form page needs, loaded inside one session."""
+    """Everything the form page needs, read in one session (plain rows, not ORM objects)."""
 
-    checkin: Checkin
-    targets: list[Target]
+    checkin: PageCheckin
+    targets: list[PageTarget]
     phase_name: str
-    submissions: list[Submission]
-    extensions: list[Extension]
+    submissions: list[PageSubmission]
+    extensions: list[PageExtension]
     instructions: list[Instruction] = field(default_factory=list)
     attachments: dict[int, list[AttachmentInfo]] = field(default_factory=dict)
 
 
+# Built once: Core statements over the mapped columns (their types convert the values),
+# so a page costs three cached statements and no ORM identity-map work.
+_CHECKIN_ROWS = (
+    select(
+        Checkin.id,
+        Checkin.item_id,
+        Checkin.department_id,
+        Checkin.phase_key,
+        Checkin.due_date,
+        Checkin.status,
+        Checkin.asks,
+        Checkin.role,
+        Checkin.review,
+        Checkin.return_reason,
+        Item.number,
+        Item.title,
+        Item.body,
+        Item.plan_id,
+        Plan.title.label("plan_title"),
+        Plan.year,
+        Department.name.label("department_name"),
+        Phase.name.label("phase_name"),
+        Target.id.label("target_id"),
+        Target.text.label("target_text"),
+        Target.unit.label("target_unit"),
+        exists()
+        .where(
+            Instruction.item_id == Checkin.item_id,
+            ~exists().where(InstructionAnswer.instruction_id == Instruction.id),
+        )
+        .label("open_instructions"),
+    )
+    .select_from(Checkin)
+    .join(Item, Item.id == Checkin.item_id)
+    .join(Plan, Plan.id == Item.plan_id)
+    .join(Department, Department.id == Checkin.department_id)
+    .outerjoin(Phase, and_(Phase.plan_id == Item.plan_id, Phase.key == Checkin.phase_key))
+    .outerjoin(Target, Target.item_id == Item.id)
+    .where(Checkin.id == bindparam("checkin_id"))
+    .order_by(Target.position, Target.id)
+)
+_SUBMISSION_ROWS = (
+    select(
+        Submission.id,
+        Submission.version,
+        Submission.submitted_at,
+        Submission.status,
+        Submission.narrative,
+        Submission.problems,
+        Submission.next_steps,
+        Submission.values,
+        exists().where(Attachment.submission_id == Submission.id).label("has_files"),
+    )
+    .where(Submission.checkin_id == bindparam("checkin_id"))
+    .order_by(Submission.version.desc())
+)
+_EXTENSION_ROWS = (
+    select(Extension.requested_date, Extension.reason, Extension.decision)
+    .where(Extension.checkin_id == bindparam("checkin_id"))
+    .order_by(Extension.requested_at.desc(), Extension.id.desc())
+)
+
+
 def load_page(*, session: Session, claims: LinkClaims, history: bool = True) -> CheckinPage:
     """Load the check-in a verified link names; `InvalidLink` if gone, not the department's,
-    or closed. Reads only, in five statements: the check-in with its item, plan, department
-    and phase name (one join), then its targets, the item's open leader instructions,
-    submissions and extension requests (the last two left empty without `history`, which is
-    all a POST needs to store an answer), and with `history` a sixth for the earlier versions'
-    attachments (names only, no bytes).
+    or closed. Reads only: one statement for the check-in with its item, plan, department,
+    phase name and targets (one row per target) and whether the item has open leader
+    instructions (then one more for them), then, with `history`, its submissions (each saying
+    whether it has evidence files), extension requests and, where there are files, their names
+    (no bytes; a POST needs none of these to store an answer).
     """
-    row = session.execute(
-        select(Checkin, Phase.name)
-        .join(Checkin.item)
-        .join(Item.plan)
-        .join(Checkin.department)
-        .outerjoin(Phase, and_(Phase.plan_id == Item.plan_id, Phase.key == Checkin.phase_key))
-        .where(Checkin.id == claims.checkin_id)
-        .options(contains_eager(Checkin.item).contains_eager(Item.plan))
-        .options(contains_eager(Checkin.department))
-    ).first()
-    if row is None:
+    ident = {"checkin_id": claims.checkin_id}
+    rows = session.execute(_CHECKIN_ROWS, ident).all()
+    if not rows:
         raise InvalidLink
-    checkin, phase_name = row._tuple()
-    if checkin.department_id != claims.department_id or not accepts_answers(checkin):
+    head = rows[0]
+    if head.department_id != claims.department_id or not accepts_answers(head):
         raise InvalidLink
-    targets = session.scalars(
-        select(Target).where(Target.item_id == checkin.item_id).order_by(Target.position)
+    plan = PagePlan(id=head.plan_id, title=head.plan_title, year=head.year)
+    item = PageItem(
+        id=head.item_id,
+        number=head.number,
+        title=head.title,
+        body=head.body,
+        plan_id=head.plan_id,
+        plan=plan,
     )
+    checkin = PageCheckin(
+        id=head.id,
+        item_id=head.item_id,
+        department_id=head.department_id,
+        phase_key=head.phase_key,
+        due_date=head.due_date,
+        status=head.status,
+        asks=head.asks,
+        role=head.role,
+        review=head.review,
+        return_reason=head.return_reason,
+        item=item,
+        department=PageDepartment(id=head.department_id, name=head.department_name),
+    )
+    targets = [
+        PageTarget(id=row.target_id, text=row.target_text, unit=row.target_unit)
+        for row in rows
+        if row.target_id is not None
+    ]
     page = CheckinPage(
         checkin=checkin,
-        targets=list(targets),
-        phase_name=phase_name or checkin.phase_key,
+        targets=targets,
+        phase_name=head.phase_name or head.phase_key,
         submissions=[],
         extensions=[],
     )
-    page.instructions.extend(open_instructions(session=session, item_id=checkin.item_id))
+    if head.open_instructions:  # read only when the item has some (most have none)
+        page.instructions.extend(open_instructions(session=session, item_id=checkin.item_id))
     if not history:
         return page
-    extensions = session.scalars(
-        select(Extension)
-        .where(Extension.checkin_id == checkin.id)
-        .order_by(Extension.requested_at.desc(), Extension.id.desc())
-    )
-    page.submissions.extend(list_submissions(session=session, checkin_id=checkin.id))
-    page.extensions.extend(extensions)
-    page.attachments.update(
-        attachments_of_submissions(session=session, submission_ids=[s.id for s in page.submissions])
-    )
+    with_files: list[int] = []
+    for row in session.execute(_SUBMISSION_ROWS, ident):
+        *fields, has_files = row
+        page.submissions.append(PageSubmission(*fields))
+        if has_files:
+            with_files.append(row.id)
+    page.extensions.extend(PageExtension(*row) for row in session.execute(_EXTENSION_ROWS, ident))
+    if with_files:
+        page.attachments.update(
+            attachments_of_submissions(session=session, submission_ids=with_files)
+        )
     return page
 
 
@@ -172,7 +336,7 @@ def page_context(page: CheckinPage) -> dict[str, Any]:
     }
 
 
-def returned_context(checkin: Checkin) -> dict[str, Any]:
+def returned_context(checkin: PageCheckin) -> dict[str, Any]:
     """The office's return (退回) the form shows above its fields: the reason, and whether
     the department has answered it with a new version (the report then waits for review)."""
     if checkin.review != ReviewDecision.RETURNED or not checkin.return_reason:

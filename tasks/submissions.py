@@ -10,10 +10,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, contains_eager
 
 from models.calendar import WorkCalendar
 from models.errors import DubanError, InputError, NotFoundError
@@ -23,9 +23,9 @@ from models.plan import Item
 from models.settings import Settings, get_settings
 from models.supervision import Checkin, Extension, Submission
 from models.vocabulary import CheckinStatus, ExtensionDecision, ReviewDecision
-from notifications.compose import enqueue_receipt_email
 from notifications.decision_mail import enqueue_extension_decision_email
 from notifications.outbox import HeaderInjectionError
+from notifications.receipt import insert_receipt
 from tasks.attachments import NewAttachment, store_attachments
 from tasks.calendar_store import work_calendar
 from tasks.checkins import approve_extension_of
@@ -43,7 +43,21 @@ class CheckinClosed(DubanError):
         super().__init__("该报送已关闭，不再接受提交。")
 
 
-def accepts_answers(checkin: Checkin) -> bool:
+class HasCheckinStatus(Protocol):
+    """A check-in as an ORM row or a plain read row (`portal.pages.PageCheckin`)."""
+
+    @property
+    def status(self) -> CheckinStatus:
+        """The check-in's status."""
+        ...
+
+    @property
+    def review(self) -> ReviewDecision | None:
+        """The office's decision on its latest report (审核), if any."""
+        ...
+
+
+def accepts_answers(checkin: HasCheckinStatus) -> bool:
     """True while the check-in's ladder is open (it may still be answered and edited); a
     report the office accepted (审核通过) closes it."""
     return checkin.status not in CLOSED_STATUSES and checkin.review != ReviewDecision.ACCEPTED
@@ -52,20 +66,25 @@ def accepts_answers(checkin: Checkin) -> bool:
 def load_checkin(*, session: Session, checkin_id: int, for_update: bool = False) -> Checkin:
     """The check-in with its item, targets, plan and department loaded; `NotFoundError` if none.
 
-    `for_update` locks the row (PostgreSQL) so concurrent submissions get distinct versions.
+    One statement: the check-in joined to its item, plan, department and targets.
+    `for_update` locks the check-in row (PostgreSQL) so concurrent submissions get distinct
+    versions.
     """
     query = (
         select(Checkin)
+        .join(Checkin.item)
+        .join(Item.plan)
+        .join(Checkin.department)
         .where(Checkin.id == checkin_id)
         .options(
-            selectinload(Checkin.item).selectinload(Item.targets),
-            selectinload(Checkin.item).selectinload(Item.plan),
-            selectinload(Checkin.department),
+            contains_eager(Checkin.item).contains_eager(Item.plan),
+            contains_eager(Checkin.item).joinedload(Item.targets),
+            contains_eager(Checkin.department),
         )
     )
     if for_update:
         query = query.with_for_update(of=Checkin)
-    checkin = session.scalars(query).first()
+    checkin = session.scalars(query).unique().one_or_none()
     if checkin is None:
         raise NotFoundError(f"报送 {checkin_id} 不存在。")
     return checkin
@@ -153,13 +172,18 @@ def record_submission(
     receipt, which lists them; a repeated `idempotency_key` stores none again.
     """
     if idempotency_key is not None:
-        existing = session.scalars(
-            select(Submission).where(Submission.idempotency_key == idempotency_key)
+        # a plain-column probe first (the usual answer is "none"), the row only on a repeat
+        repeat = session.execute(
+            select(Submission.id, Submission.checkin_id).where(
+                Submission.idempotency_key == idempotency_key
+            )
         ).first()
-        if existing is not None:
-            if existing.checkin_id != checkin_id:
+        if repeat is not None:
+            if repeat.checkin_id != checkin_id:
                 raise InputError("重复提交标识与报送不符。")
-            return existing
+            existing = session.get(Submission, repeat.id)
+            if existing is not None:
+                return existing
     checkin = _owned_open_checkin(
         session=session, checkin_id=checkin_id, department_id=department_id
     )
@@ -199,8 +223,9 @@ def record_submission(
             "source": source,
         },
     )
+    extension = None
     if form.extension is not None:
-        _add_extension(
+        extension = _add_extension(
             session=session,
             checkin=checkin,
             new_date=form.extension.new_date,
@@ -216,18 +241,42 @@ def record_submission(
             now=now,
             settings=settings or get_settings(),
         )
-    _enqueue_receipt(session=session, submission=submission, now=now, settings=settings)
+    _enqueue_receipt(
+        session=session,
+        checkin=checkin,
+        submission=submission,
+        # the receipt names a request made with this version, not an earlier identical one
+        extension=extension if extension is not None and extension.requested_at == now else None,
+        now=now,
+        settings=settings,
+        files=bool(attachments),
+    )
     return submission
 
 
 def _enqueue_receipt(
-    *, session: Session, submission: Submission, now: datetime, settings: Settings | None
+    *,
+    session: Session,
+    checkin: Checkin,
+    submission: Submission,
+    extension: Extension | None,
+    now: datetime,
+    settings: Settings | None,
+    files: bool = False,
 ) -> None:
+    """The receipt from the rows already loaded; a subject with CR/LF is refused before
+    anything is written (no savepoint needed), and the answer is kept. `files`: the version
+    has evidence files for the receipt to list."""
     try:
-        with session.begin_nested():
-            enqueue_receipt_email(
-                session=session, submission=submission, now=now, settings=settings
-            )
+        insert_receipt(
+            session=session,
+            files=files,
+            checkin=checkin,
+            submission=submission,
+            extension=extension,
+            now=now,
+            settings=settings,
+        )
     except HeaderInjectionError:
         logger.warning(
             "no receipt for submission %s: its subject would contain a line break",

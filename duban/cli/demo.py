@@ -74,6 +74,13 @@ def _print_summary(
         f"部门经表单报送 {run.submissions} 次，申请延期 {run.extensions_requested} 次，"
         f"批准 {run.extensions_approved} 次；模拟工作日 {run.workdays} 天，用时 {seconds:.0f} 秒。"
     )
+    loop = run.loop
+    console.print(
+        f"督查室审核：通过 {loop.accepted} 份、退回 {loop.returned} 份（部门已重新报送）；"
+        f"领导批示 {loop.instructions} 条（下次报送须写明落实情况）；"
+        f"申请办结 {loop.completions_requested} 项、销号 {loop.completions_approved} 项，"
+        f"随报送上传佐证材料 {loop.evidence_files} 份。"
+    )
     spent = "，".join(f"{phase} {value:.0f} 秒" for phase, value in run.seconds.items())
     console.print(f"用时分布：{spent}", markup=False)
     console.print(f"邮件库（Maildir，共 {summary.mail_count} 封）：{settings.mail_store.resolve()}")

@@ -19,7 +19,21 @@ import httpx
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from duban.demo.actors import DemoError, Inbox, answer, collect_links
+from duban.demo.actors import (
+    DemoError,
+    Inbox,
+    answer,
+    collect_links,
+    request_completion,
+    write_instruction,
+)
+from duban.demo.office import (
+    INSTRUCTION_TEXT,
+    LoopCounts,
+    LoopScript,
+    office_decides,
+    returned_checkins,
+)
 from duban.demo.script import (
     DEMO_SCRIPT,
     SUPERVISOR,
@@ -68,6 +82,7 @@ class DemoOptions:
     until: date = date(2021, 12, 31)
     out_dir: Path | None = None
     script: dict[str, Behaviour] = field(default_factory=lambda: dict(DEMO_SCRIPT))
+    loop: LoopScript = field(default_factory=LoopScript)
 
 
 @dataclass
@@ -82,6 +97,7 @@ class DemoRun:
     workdays: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
     final_moment: datetime | None = None
+    loop: LoopCounts = field(default_factory=LoopCounts)
 
     @contextmanager
     def timed(self, phase: str) -> Iterator[None]:
@@ -156,6 +172,7 @@ def _views(session: Session, checkin_ids: list[int]) -> list[CheckinView]:
             original_due_date=row.original_due_date,
             submitted=row.status != "pending",
             extension_requested=row.id in requested,
+            kind=row.kind,
         )
         for row in rows
     ]
@@ -182,18 +199,28 @@ def departments_act(
     calendar: WorkCalendar,
     script: dict[str, Behaviour],
     run: DemoRun,
+    loop: LoopScript,
 ) -> None:
-    """Let every simulated department do what its script says today, through the form."""
-    plans: list[tuple[Action, str, dict[str, float]]] = []
+    """Let every simulated department do what its script says today, through the form: a
+    returned report is answered with a second version, and from `loop.close_from` the
+    `loop.closers` attach evidence to their self-assessment and request completion."""
+    plans: list[tuple[Action, CheckinView, str, dict[str, float]]] = []
+    returned = returned_checkins(store=store, checkin_ids=sorted(inbox.links))
     with store.sessions() as session:
         for view in _views(session, sorted(inbox.links)):
             action = decide_action(view, today=today, calendar=calendar, script=script)
             if action is not None:
                 pace = script[view.department].pace
                 title, values = _values(session, view.item_id, today, pace)
-                plans.append((action, title, values))
-    for action, title, values in plans:
+                plans.append((action, view, title, values))
+    for action, view, title, values in plans:
         problems = "场地与经费未落实，活动无法按期开展。" if action.status == "blocked" else ""
+        closing = (
+            action.kind == "submit"
+            and today >= loop.close_from
+            and view.kind == "self_assessment"
+            and view.department in loop.closers
+        )
         answer(
             client=client,
             url=inbox.links[action.checkin_id],
@@ -201,11 +228,34 @@ def departments_act(
             values=values,
             item_title=title,
             problems=problems,
+            second_version=action.checkin_id in returned,
+            evidence=closing,
         )
         if action.kind == "extend":
             run.extensions_requested += 1
-        else:
-            run.submissions += 1
+            continue
+        run.submissions += 1
+        if closing:
+            run.loop.evidence_files += 1
+            summary = f"{title}：年度任务已全部完成，年度工作总结及佐证材料已随自查报告报送。"
+            if request_completion(
+                client=client, form_url=inbox.links[action.checkin_id], summary=summary
+            ):
+                run.loop.completions_requested += 1
+
+
+def leader_instructs(
+    *, client: httpx.Client, inbox: Inbox, today: date, loop: LoopScript, run: DemoRun
+) -> None:
+    """From `loop.instruct_from`, the first leader who received an escalation with an instruct
+    link writes an instruction on that item (once in the year)."""
+    if run.loop.instructions or today < loop.instruct_from:
+        return
+    for item_id, url in sorted(inbox.instruct.items()):
+        if clock.local_date(inbox.instruct_since[item_id]) >= loop.instruct_from:
+            write_instruction(client=client, url=url, text=INSTRUCTION_TEXT)
+            run.loop.instructions += 1
+            return
 
 
 def supervisor_decides(*, store: Store, today: date, now: datetime, run: DemoRun) -> None:
@@ -265,6 +315,15 @@ async def simulate_year(
                 inbox=inbox, mail_store=settings.mail_store, settings=settings, now=sim.moment
             )
             supervisor_decides(store=store, today=day, now=sim.moment, run=run)
+            office_decides(
+                store=store,
+                plan_id=plan_id,
+                today=day,
+                now=sim.moment,
+                loop=options.loop,
+                counts=run.loop,
+            )
+            leader_instructs(client=client, inbox=inbox, today=day, loop=options.loop, run=run)
             sim.moment = at(day, 10, 0)
             departments_act(
                 store=store,
@@ -274,6 +333,7 @@ async def simulate_year(
                 calendar=calendar,
                 script=options.script,
                 run=run,
+                loop=options.loop,
             )
         with run.timed(PHASE_RELAY):
             await relay_once(sessions=store.sessions, settings=settings, now=sim.moment)

@@ -55,6 +55,7 @@ class CheckinView:
     original_due_date: date
     submitted: bool
     extension_requested: bool
+    kind: str = ""
 
 
 @dataclass(frozen=True)

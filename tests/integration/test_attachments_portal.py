@@ -370,7 +370,7 @@ async def test_files_and_their_submission_commit_together(
     def broken(**_kwargs: object) -> None:
         raise RuntimeError("the receipt could not be composed")
 
-    monkeypatch.setattr("tasks.submissions.enqueue_receipt_email", broken)
+    monkeypatch.setattr("tasks.submissions.insert_receipt", broken)
     settings = settings_with()
     url = form_path(settings, rows)
     async with client(settings, sessions) as web:
