@@ -15,6 +15,7 @@ from typing import Any
 from prefect import State, flow
 from prefect.states import Completed
 
+from flows.inbox import sync_inbox_after_pass
 from flows.review import quarter_review, year_review
 from flows.supervise import supervise_plan
 from models import clock
@@ -60,6 +61,7 @@ async def supervise_plan_on_workdays(
     state: State[Any] = await supervise_plan(
         plan_id=plan_id, as_of=moment, batch=batch, shards=shards, return_state=True
     )
+    await sync_inbox_after_pass(plan_id, moment)
     return final_state_of(state)
 
 

@@ -21,6 +21,8 @@ __all__ = [
     "DeductionKind",
     "EventType",
     "ExtensionDecision",
+    "InboxChoice",
+    "InboxKind",
     "InstructionSource",
     "InstructionState",
     "ItemProgress",
@@ -402,3 +404,28 @@ class AttachmentStorage(_Labelled):
 
 
 _LABELS[AttachmentStorage] = {"database": "数据库", "directory": "共享目录"}
+
+
+class InboxKind(_Labelled):
+    """A kind of decision that waits for a supervisor in the inbox (a run waiting for input)."""
+
+    EXTENSION = "extension"
+    REPORT_REVIEW = "report_review"
+    COMPLETION = "completion"
+
+
+_LABELS[InboxKind] = {
+    "extension": "延期申请",
+    "report_review": "报送审核",
+    "completion": "办结申请",
+}
+
+
+class InboxChoice(StrEnum):
+    """The answers an inbox form offers; the value is the Chinese word the Prefect UI shows
+    in the form's drop-down (the UI displays enum values, not labels)."""
+
+    APPROVE = "批准"
+    REJECT = "驳回"
+    ACCEPT = "通过"
+    RETURN = "退回"

@@ -33,6 +33,7 @@ KINDS: dict[str, str] = {
     "receipt": "回执",
     "returned": "退回",
     "review_overdue": "审核超时督办",
+    "extension_decision": "延期审批结果",
     "instruction": "领导批示",
     "closure": "办结",
 }

@@ -127,4 +127,15 @@ def sample_context(kind: str) -> dict[str, Any]:
             "summary": "全年举办学术交流活动212场次，新建院士专家工作站5家。",
             "request_id": 3,
         }
+    if kind == "extension_decision":
+        base["due_date"] = date(2021, 7, 15)
+        base["decision"] = {
+            "approved": True,
+            "label": "已批准",
+            "requested_date": date(2021, 7, 15),
+            "previous_due_date": date(2021, 6, 30),
+            "request_reason": "场地改造，活动顺延。",
+            "reason": "",
+            "decided_by": "督查室",
+        }
     return base

@@ -23,6 +23,7 @@ from models.plan import Item
 from models.settings import Settings, get_settings
 from models.supervision import Checkin, Extension, Submission
 from models.vocabulary import CheckinStatus, ExtensionDecision, ReviewDecision
+from notifications.decision_mail import enqueue_extension_decision_email
 from notifications.outbox import HeaderInjectionError
 from notifications.receipt import insert_receipt
 from tasks.attachments import NewAttachment, store_attachments
@@ -360,7 +361,8 @@ def approve_extension(
 
     The new due date is the requested date moved to a working day if needed; the approval
     itself is `tasks.checkins.approve_extension_of` (the check-in must still be pending and
-    the date later, else `InputError`); `original_due_date` is never changed.
+    the date later, else `InputError`); `original_due_date` is never changed. Emails the
+    department the decision (`notifications.decision_mail`).
     """
     extension, checkin = _pending_extension(session=session, extension_id=extension_id)
     due, year = checkin.due_date, checkin.item.plan.year
@@ -375,13 +377,28 @@ def approve_extension(
         decided_by=decided_by,
         now=now,
     )
+    _enqueue_decision(session=session, extension=extension, checkin=checkin, reason="", now=now)
     return extension
 
 
+def _enqueue_decision(
+    *, session: Session, extension: Extension, checkin: Checkin, reason: str, now: datetime
+) -> None:
+    """The department's 延期审批结果 email, in the decision's transaction (once per request)."""
+    try:
+        with session.begin_nested():
+            enqueue_extension_decision_email(
+                session=session, extension=extension, checkin=checkin, reason=reason, now=now
+            )
+    except HeaderInjectionError:
+        logger.warning("no decision email for extension %s: line break in subject", extension.id)
+
+
 def reject_extension(
-    *, session: Session, extension_id: int, decided_by: str, now: datetime
+    *, session: Session, extension_id: int, decided_by: str, now: datetime, reason: str = ""
 ) -> Extension:
-    """Reject a pending request; the due date stays. Writes `duban.checkin.extension_rejected`."""
+    """Reject a pending request; the due date stays. Writes `duban.checkin.extension_rejected`
+    (with `reason`) and emails the department the decision."""
     extension, checkin = _pending_extension(session=session, extension_id=extension_id)
     extension.decision = ExtensionDecision.REJECTED
     extension.decided_at = now
@@ -395,8 +412,10 @@ def reject_extension(
             "extension_id": extension.id,
             "due_date": checkin.due_date.isoformat(),
             "decided_by": decided_by,
+            "reason": reason,
         },
     )
+    _enqueue_decision(session=session, extension=extension, checkin=checkin, reason=reason, now=now)
     return extension
 
 

@@ -13,6 +13,7 @@ from duban.cli import closure as closure_cli
 from duban.cli import db as db_cli
 from duban.cli import departments as departments_cli
 from duban.cli import deploy as deploy_cli
+from duban.cli import inbox as inbox_cli
 from duban.cli import instruct as instruct_cli
 from duban.cli import mail as mail_cli
 from duban.cli import misc as misc_cli
@@ -48,6 +49,7 @@ serve_cli.register(app)
 supervise_cli.register(app)
 closure_cli.register(supervise_cli.item_app)
 review_cli.register(app)
+inbox_cli.register(app)
 
 
 def main() -> None:

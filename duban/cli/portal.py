@@ -71,7 +71,7 @@ def list_command(
     console.print(f"共 {len(extensions)} 条。")
 
 
-def _decide(extension_id: int, decided_by: str, *, approve: bool) -> None:
+def _decide(extension_id: int, decided_by: str, *, approve: bool, reason: str = "") -> None:
     store = open_store()
     now = clock.now()
     with transaction(store.sessions) as session:
@@ -85,7 +85,11 @@ def _decide(extension_id: int, decided_by: str, *, approve: bool) -> None:
             )
         else:
             ext = reject_extension(
-                session=session, extension_id=extension_id, decided_by=decided_by, now=now
+                session=session,
+                extension_id=extension_id,
+                decided_by=decided_by,
+                now=now,
+                reason=reason,
             )
             message = f"已驳回延期申请 {ext.id}（报送 {ext.checkin_id}）。"
     console.print(message)
@@ -108,9 +112,10 @@ def approve_command(
 def reject_command(
     extension_id: int = typer.Argument(..., help="延期申请编号（见 duban extension list）。"),
     by: str = typer.Option("督查室", "--by", help="审批人。"),
+    reason: str = typer.Option("", "--reason", help="驳回理由（写入邮件和事件）。"),
 ) -> None:
-    """驳回延期：截止日期不变。"""
-    _decide(extension_id, by, approve=False)
+    """驳回延期：截止日期不变，并邮件告知申请部门。"""
+    _decide(extension_id, by, approve=False, reason=reason)
 
 
 def register(app: typer.Typer) -> None:
