@@ -23,6 +23,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from models.attainment import attainment_percent
 from models.clock import LOCAL_TZ, local_date
 from models.ladder import is_overdue
+from models.report_review import review_report_lines
 from models.review import (
     COLOURS,
     STATUS_NAMES,
@@ -156,6 +157,14 @@ def build_review(inputs: ReviewInputs) -> Review:
     escalations = [e for e in inputs.escalations if start_moment <= e.decided_at <= window_end]
     escalations_by_level = dict(sorted(Counter(e.level for e in escalations).items()))
     escalations_by_dept = Counter(e.department_id for e in escalations)
+    review_returns, awaiting_review = review_report_lines(
+        decisions=inputs.review_decisions,
+        awaiting=inputs.awaiting_review,
+        names=names,
+        items={i.id: (i.number, i.title) for i in items},
+        start=start_moment,
+        end=window_end,
+    )
     granted = sum(
         1
         for ext in inputs.extensions
@@ -251,6 +260,8 @@ def build_review(inputs: ReviewInputs) -> Review:
         weeks=weeks,
         item_count=len(items),
         missed_milestones=_missed_milestones(in_period, outcomes, lines, names),
+        review_returns=review_returns,
+        awaiting_review=awaiting_review,
     )
 
 
