@@ -47,6 +47,7 @@ from tasks.reporting.chapters import department_blocks
 from tasks.reporting.data import load_plan, load_review_inputs
 from tasks.submissions import CheckinClosed, accepts_answers, record_submission
 from tests.builders import BuiltPlan, make_department, make_plan
+from tests.integration.test_pass_statements import counting
 
 CALENDAR = WorkCalendar()
 POLICY = default_policy().model_copy(
@@ -369,3 +370,19 @@ def test_the_quarter_report_counts_returns_per_department_and_reports_awaiting_r
     run_pass(session, built, date(2021, 7, 5))
     item = session.get_one(Item, first.item_id)
     assert item.colour != "red"
+
+
+def test_reviewer_escalations_keep_the_chunk_statement_count_fixed(session: Session) -> None:
+    def statements(items: int) -> tuple[int, int]:
+        built, checkins = supervised(session, items=items)
+        for checkin in checkins:
+            submit(session, checkin, at(date(2021, 6, 28), 10))
+        session.flush()
+        with counting(session) as seen:
+            keys = run_pass(session, built, date(2021, 7, 2))
+        return len(seen), sum(1 for key in keys if ":review_overdue:" in key)
+
+    small, small_escalations = statements(2)
+    large, large_escalations = statements(8)
+    assert (small_escalations, large_escalations) == (2, 8)
+    assert small == large, (small, large)
