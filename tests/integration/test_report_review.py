@@ -169,6 +169,11 @@ def test_return_emails_the_department_and_the_ladder_resumes(session: Session) -
     assert "2021年7月1日" in office.text_body
     before = (count(session, Notice), count(session, OutboxMessage), count(session, DomainEvent))
     assert run_pass(session, built, date(2021, 7, 2)) == []
+    assert (
+        count(session, Notice),
+        count(session, OutboxMessage),
+        count(session, DomainEvent),
+    ) == before
     assert not [k for k in run_pass(session, built, date(2021, 7, 5)) if "review" in k]
     assert count(session, Notice) == before[0]
 
