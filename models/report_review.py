@@ -12,13 +12,16 @@ filter.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 
 from models.calendar import WorkCalendar
+from models.clock import local_date
 from models.ladder import is_overdue
 from models.policy import ReviewRule
+from models.review import AwaitingLine, AwaitingReviewRow, ReturnLine, ReviewDecisionRow
 from models.vocabulary import AssignmentRole, CheckinStatus, ReviewDecision, SelfStatusValue
 
 __all__ = [
@@ -31,6 +34,7 @@ __all__ = [
     "review_due_date",
     "review_notice_key",
     "review_overdue",
+    "review_report_lines",
     "review_state",
     "select_candidates",
 ]
@@ -202,3 +206,46 @@ def select_candidates(
     """The candidates in `selection`, oldest report first (then by check-in id)."""
     chosen = [candidate for candidate in candidates if matches(candidate, selection)]
     return sorted(chosen, key=lambda c: (c.submitted_at, c.checkin_id))
+
+
+def review_report_lines(
+    *,
+    decisions: Iterable[ReviewDecisionRow],
+    awaiting: Iterable[AwaitingReviewRow],
+    names: Mapping[int, str],
+    items: Mapping[int, tuple[str, str]],
+    start: datetime,
+    end: datetime,
+) -> tuple[tuple[ReturnLine, ...], tuple[AwaitingLine, ...]]:
+    """The review figures of a period report: per department, reports accepted and
+    returned between `start` and `end` (most returns first, then by name), and the reports
+    still waiting for review (oldest first). `items` maps an item id to (number, title)."""
+    accepted: Counter[int] = Counter()
+    returned: Counter[int] = Counter()
+    for row in decisions:
+        if start <= row.decided_at <= end:
+            target = returned if row.decision == ReviewDecision.RETURNED else accepted
+            target[row.department_id] += 1
+    departments = set(accepted) | set(returned)
+    returns = sorted(
+        (
+            ReturnLine(names.get(d, "未知部门"), accepted.get(d, 0), returned.get(d, 0))
+            for d in departments
+        ),
+        key=lambda line: (-line.returned, line.name),
+    )
+    waiting = sorted(
+        (
+            AwaitingLine(
+                items[row.item_id][0],
+                items[row.item_id][1],
+                names.get(row.department_id, "未知部门"),
+                local_date(row.submitted_at),
+                row.overdue,
+            )
+            for row in awaiting
+            if row.item_id in items
+        ),
+        key=lambda line: (line.submitted_on, line.number),
+    )
+    return tuple(returns), tuple(waiting)

@@ -220,6 +220,26 @@ class ClosureRow:
 
 
 @dataclass(frozen=True)
+class ReviewDecisionRow:
+    """One review decision (审核) on a department's report: accepted or returned, when."""
+
+    item_id: int
+    department_id: int
+    decision: str
+    decided_at: datetime
+
+
+@dataclass(frozen=True)
+class AwaitingReviewRow:
+    """A report waiting for the office's decision, and whether the office is past its time."""
+
+    item_id: int
+    department_id: int
+    submitted_at: datetime
+    overdue: bool
+
+
+@dataclass(frozen=True)
 class ReviewInputs:
     """Everything a review is computed from, as plain rows (see `tasks.reporting.data`)."""
 
@@ -239,6 +259,8 @@ class ReviewInputs:
     instructions: tuple[InstructionFact, ...] = ()
     closures: tuple[ClosureRow, ...] = ()
     attachments: Mapping[int, tuple[str, ...]] = field(default_factory=dict)
+    review_decisions: tuple[ReviewDecisionRow, ...] = ()
+    awaiting_review: tuple[AwaitingReviewRow, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -360,6 +382,26 @@ class ClosedLine:
 
 
 @dataclass(frozen=True)
+class ReturnLine:
+    """A department's review record in the period: reports accepted and returned (退回)."""
+
+    name: str
+    accepted: int
+    returned: int
+
+
+@dataclass(frozen=True)
+class AwaitingLine:
+    """A report waiting for review (待审核) at the report's data date."""
+
+    number: str
+    title: str
+    department: str
+    submitted_on: date
+    overdue: bool
+
+
+@dataclass(frozen=True)
 class WeekPoint:
     """Colour counts of the plan's items at the end of one week."""
 
@@ -415,6 +457,8 @@ class Review:
         return counts
 
     closed: tuple[ClosedLine, ...] = field(default=())
+    review_returns: tuple[ReturnLine, ...] = field(default=())
+    awaiting_review: tuple[AwaitingLine, ...] = field(default=())
 
     @property
     def summary(self) -> dict[str, object]:

@@ -31,6 +31,7 @@ from models.closure import closed_as_of
 from models.instruction import summarise_instructions
 from models.ladder import is_overdue
 from models.progress import PaceVerdict
+from models.report_review import review_report_lines
 from models.review import (
     COLOURS,
     BlockedLine,
@@ -166,6 +167,14 @@ def build_review(inputs: ReviewInputs) -> Review:
     escalations = [e for e in inputs.escalations if start_moment <= e.decided_at <= window_end]
     escalations_by_level = dict(sorted(Counter(e.level for e in escalations).items()))
     escalations_by_dept = Counter(e.department_id for e in escalations)
+    review_returns, awaiting_review = review_report_lines(
+        decisions=inputs.review_decisions,
+        awaiting=inputs.awaiting_review,
+        names=names,
+        items={i.id: (i.number, i.title) for i in items},
+        start=start_moment,
+        end=window_end,
+    )
     granted = sum(
         1
         for ext in inputs.extensions
@@ -273,6 +282,8 @@ def build_review(inputs: ReviewInputs) -> Review:
         instructions=instructions.facts,
         instructions_answered=instructions.answered,
         closed=_closed_lines(inputs, lines, start_moment, window_end),
+        review_returns=review_returns,
+        awaiting_review=awaiting_review,
     )
 
 

@@ -524,6 +524,7 @@ def _review_escalation_emails(
             items={item.id: item for item in facts.items},
             checkins={checkin.id: checkin for checkin, _ in facts.awaiting_review},
             departments=dict(loaded.departments),
+            latest=facts.latest,
             calendar=facts.calendar,
             policy=facts.policy,
             now=now,

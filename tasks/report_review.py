@@ -20,7 +20,7 @@ writes the escalations' emails with `enqueue_review_escalation_emails`.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -564,14 +564,16 @@ def enqueue_review_escalation_emails(
     items: dict[int, Item],
     checkins: dict[int, Checkin],
     departments: dict[int, Department],
+    latest: Mapping[tuple[int, int], Submission],
     calendar: WorkCalendar,
     policy: SupervisionPolicy,
     now: datetime,
     settings: Settings | None = None,
 ) -> int:
     """Compose and insert the emails of the review escalations recorded under `keys` (to
-    the office's 主要负责人, the office's contacts in Cc), from rows the pass loaded; one
-    query for the notices, one insert. Returns rows added. Does not commit."""
+    the office's 主要负责人, the office's contacts in Cc), from rows the pass loaded (`latest`:
+    the latest submission per (item, department)); one query for the notices, one insert.
+    Returns rows added. Does not commit."""
     wanted = sorted(set(keys))
     if not wanted:
         return 0
@@ -600,9 +602,9 @@ def enqueue_review_escalation_emails(
             phases=[],
             last=None,
         )
-        latest = _latest(session, checkin.id)
+        last = latest.get((item.id, department.id))
         context["review"] = {
-            "version": latest.version if latest is not None else 1,
+            "version": last.version if last is not None else 1,
             "submitted_text": _submitted_text(arrived),
             "due_date": due or today,
             "waiting_days": (today - local_date(arrived)).days,

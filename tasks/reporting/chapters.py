@@ -66,6 +66,53 @@ def department_blocks(review: Review) -> list[Block]:
         bars = tuple((d.name, d.counts.on_time_rate) for d in ranked[:30])
         title = "图3 各部室按时报送率" + ("（前30名）" if len(ranked) > 30 else "")
         blocks.append(Chart("departments", title, "bar", bars=bars))
+    blocks.extend(review_blocks(review))
+    return blocks
+
+
+def review_blocks(review: Review) -> list[Block]:
+    """The office's review (审核) in section 三: reports accepted and returned (退回) per
+    department in the period, and the reports still waiting for review; nothing when the
+    period saw no decision and nothing waits."""
+    if not review.review_returns and not review.awaiting_review:
+        return []
+    returned = sum(line.returned for line in review.review_returns)
+    accepted = sum(line.accepted for line in review.review_returns)
+    late = sum(1 for line in review.awaiting_review if line.overdue)
+    text = f"本期督查室审核通过报送{accepted}份，退回{returned}次"
+    if returned:
+        worst = review.review_returns[0]
+        text += f"，退回最多的是{worst.name}（{worst.returned}次）"
+    text += f"；截至数据截止日尚有{len(review.awaiting_review)}份报送待审核"
+    text += f"，其中{late}份已超过审核期限。" if late else "。"
+    blocks: list[Block] = [Paragraph(text)]
+    if review.review_returns:
+        blocks.append(
+            Table(
+                ("部室", "审核通过", "退回"),
+                tuple(
+                    (line.name, str(line.accepted), str(line.returned))
+                    for line in review.review_returns
+                ),
+            )
+        )
+    if review.awaiting_review:
+        blocks.append(
+            Table(
+                ("序号", "任务", "责任部室", "报送日期", "审核情况"),
+                tuple(
+                    (
+                        line.number,
+                        line.title,
+                        line.department,
+                        fmt_day(line.submitted_on),
+                        "已超过审核期限" if line.overdue else "待审核",
+                    )
+                    for line in review.awaiting_review
+                ),
+                caption="待审核的报送",
+            )
+        )
     return blocks
 
 

@@ -18,8 +18,10 @@ from models.directory import Department
 from models.errors import NotFoundError
 from models.outbox import DomainEvent
 from models.plan import Item, Plan, Section, Target
+from models.report_review import ReviewSelection
 from models.review import (
     AssignmentRow,
+    AwaitingReviewRow,
     CheckinRow,
     ClosureRow,
     DepartmentRow,
@@ -28,6 +30,7 @@ from models.review import (
     ItemRow,
     Period,
     PlanRow,
+    ReviewDecisionRow,
     ReviewInputs,
     SectionRow,
     StatusChange,
@@ -37,9 +40,17 @@ from models.review import (
     parse_period,
     year_period,
 )
-from models.supervision import Assignment, Checkin, Extension, Notice, Submission
+from models.supervision import (
+    Assignment,
+    Checkin,
+    CheckinReview,
+    Extension,
+    Notice,
+    Submission,
+)
 from tasks.attachments import file_names_by_item
 from tasks.instructions import instruction_facts
+from tasks.report_review import pending_reviews
 
 STATUS_EVENT = "duban.item.status_changed"
 COLOUR_KEYS = ("colour", "color", "to", "new", "status")
@@ -258,6 +269,9 @@ def load_review_inputs(
         if suffix.isdigit() and int(suffix) in item_ids and colour is not None:
             changes.append(StatusChange(int(suffix), occurred_at, colour))
     department_ids = {a.department_id for a in assignments} | {c.department_id for c in checkins}
+    decisions, awaiting = review_rows(session=session, plan_id=plan.id, as_of=as_of)
+    department_ids |= {row.department_id for row in decisions}
+    department_ids |= {row.department_id for row in awaiting}
     departments = tuple(
         DepartmentRow(*row)
         for row in session.execute(
@@ -300,4 +314,38 @@ def load_review_inputs(
         attachments=file_names_by_item(
             session=session, latest={s.item_id: s.submission_id for s in submissions}
         ),
+        review_decisions=decisions,
+        awaiting_review=awaiting,
     )
+
+
+def review_rows(
+    *, session: Session, plan_id: int, as_of: datetime
+) -> tuple[tuple[ReviewDecisionRow, ...], tuple[AwaitingReviewRow, ...]]:
+    """The plan's review decisions made by `as_of` and the reports waiting for review that
+    arrived by then (`tasks.report_review.pending_reviews`)."""
+    decisions = tuple(
+        ReviewDecisionRow(*row)
+        for row in session.execute(
+            select(
+                Checkin.item_id,
+                Checkin.department_id,
+                CheckinReview.decision,
+                CheckinReview.decided_at,
+            )
+            .join(Checkin, Checkin.id == CheckinReview.checkin_id)
+            .join(Item, Item.id == Checkin.item_id)
+            .where(Item.plan_id == plan_id, CheckinReview.decided_at <= as_of)
+        ).tuples()
+    )
+    awaiting = tuple(
+        AwaitingReviewRow(
+            row.candidate.item_id,
+            row.candidate.department_id,
+            row.candidate.submitted_at,
+            row.overdue,
+        )
+        for row in pending_reviews(session, selection=ReviewSelection(plan_id=plan_id), as_of=as_of)
+        if row.candidate.submitted_at <= as_of
+    )
+    return decisions, awaiting

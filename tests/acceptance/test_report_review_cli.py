@@ -55,6 +55,7 @@ def test_supervisor_returns_one_report_and_bulk_accepts_a_departments(tmp_path: 
                 now=now,
             )
         first_id, second_id = first.checkin.id, second.checkin.id
+        first_plan = first.item.plan_id
         second_department = second.department.name
 
     listed = run(tmp_path, "review", "list", "--as-of", "2021-09-22")
@@ -97,6 +98,10 @@ def test_supervisor_returns_one_report_and_bulk_accepts_a_departments(tmp_path: 
     nothing = run(tmp_path, "review", "accept")
     assert nothing.returncode == 1 and "请指定报送编号" in nothing.stderr
     assert "没有待审核的报送" in run(tmp_path, "review", "list").stdout
+    status = run(tmp_path, "status", "--plan", str(first_plan), "--as-of", "2021-09-22")
+    assert status.returncode == 0, status.stderr
+    assert "已退回待重新报送 1 份" in status.stdout
+    assert "审核：通过 0 份，退回 1 次" in status.stdout
 
     with store.sessions() as session:
         decisions = {row.checkin_id: row.decision for row in session.scalars(select(CheckinReview))}

@@ -24,12 +24,15 @@ from sqlalchemy.orm import Session
 
 from models.calendar import WorkCalendar
 from models.clock import LOCAL_TZ, resolve
+from models.directory import Department
 from models.errors import InputError
 from models.forms import SubmissionForm
 from models.outbox import DomainEvent, OutboxMessage
 from models.plan import Item
 from models.policy import ReviewRule, SupervisionPolicy, default_policy
 from models.report_review import ReviewSelection
+from models.review import quarter_period
+from models.review_figures import build_review
 from models.supervision import Checkin, CheckinReview, Notice
 from models.vocabulary import CheckinStatus, ReviewDecision
 from tasks.assignment import start_supervision
@@ -40,8 +43,11 @@ from tasks.report_review import (
     pending_reviews,
     return_report,
 )
+from tasks.reporting.chapters import department_blocks
+from tasks.reporting.data import load_plan_row, load_review_inputs
 from tasks.submissions import CheckinClosed, accepts_answers, record_submission
 from tests.builders import BuiltPlan, make_department, make_plan
+from tests.integration.test_pass_statements import counting
 
 CALENDAR = WorkCalendar()
 POLICY = default_policy().model_copy(
@@ -163,6 +169,11 @@ def test_return_emails_the_department_and_the_ladder_resumes(session: Session) -
     assert "2021年7月1日" in office.text_body
     before = (count(session, Notice), count(session, OutboxMessage), count(session, DomainEvent))
     assert run_pass(session, built, date(2021, 7, 2)) == []
+    assert (
+        count(session, Notice),
+        count(session, OutboxMessage),
+        count(session, DomainEvent),
+    ) == before
     assert not [k for k in run_pass(session, built, date(2021, 7, 5)) if "review" in k]
     assert count(session, Notice) == before[0]
 
@@ -329,3 +340,54 @@ def test_review_none_reviews_nothing(session: Session) -> None:
     with pytest.raises(InputError, match="无需审核"):
         accept_report(session, checkin.id, "赵敏", at(date(2021, 6, 29)))
     assert accepts_answers(checkin)
+
+
+def test_the_quarter_report_counts_returns_per_department_and_reports_awaiting_review(
+    session: Session,
+) -> None:
+    built, checkins = supervised(session, items=3)
+    for checkin in checkins:
+        submit(session, checkin, at(date(2021, 6, 28), 10))
+    first, second, _third = checkins
+    return_report(session, first.id, "赵敏", "太简略", at(date(2021, 6, 29)), calendar=CALENDAR)
+    submit(session, first, at(date(2021, 6, 30), 10))
+    accept_report(session, first.id, "赵敏", at(date(2021, 7, 1)))
+    accept_report(session, second.id, "赵敏", at(date(2021, 6, 29)))
+    session.flush()
+    as_of = at(date(2021, 7, 5))
+    plan = load_plan_row(session=session, plan_id=built.plan.id)
+    inputs = load_review_inputs(
+        session=session, plan=plan, period=quarter_period(2021, 2), as_of=as_of
+    )
+    review = build_review(inputs)
+    names = {c.department_id: session.get_one(Department, c.department_id).name for c in checkins}
+    # Q2 ends 06-30: the return (06-29) and the second's acceptance count, not 07-01's.
+    assert {(line.name, line.accepted, line.returned) for line in review.review_returns} == {
+        (names[first.department_id], 0, 1),
+        (names[second.department_id], 1, 0),
+    }
+    assert [(line.department, line.overdue) for line in review.awaiting_review] == [
+        (names[checkins[2].department_id], True)
+    ]
+    text = " ".join(getattr(block, "text", "") for block in department_blocks(review))
+    assert "退回1次" in text and "尚有1份报送待审核" in text and "1份已超过审核期限" in text
+    # The item returned once and answered is not red for it.
+    run_pass(session, built, date(2021, 7, 5))
+    item = session.get_one(Item, first.item_id)
+    assert item.colour != "red"
+
+
+def test_reviewer_escalations_keep_the_chunk_statement_count_fixed(session: Session) -> None:
+    def statements(items: int) -> tuple[int, int]:
+        built, checkins = supervised(session, items=items)
+        for checkin in checkins:
+            submit(session, checkin, at(date(2021, 6, 28), 10))
+        session.flush()
+        with counting(session) as seen:
+            keys = run_pass(session, built, date(2021, 7, 2))
+        return len(seen), sum(1 for key in keys if ":review_overdue:" in key)
+
+    small, small_escalations = statements(2)
+    large, large_escalations = statements(8)
+    assert (small_escalations, large_escalations) == (2, 8)
+    assert small == large, (small, large)

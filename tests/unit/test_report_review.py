@@ -24,9 +24,11 @@ from models.report_review import (
     review_due_date,
     review_notice_key,
     review_overdue,
+    review_report_lines,
     review_state,
     select_candidates,
 )
+from models.review import AwaitingReviewRow, ReturnLine, ReviewDecisionRow
 from models.vocabulary import EventType, NoticeKind, ReviewDecision
 from tests.unit.test_daily_pass import facts
 
@@ -183,3 +185,34 @@ def test_an_unreviewed_report_escalates_to_the_office_head_once() -> None:
     assert review_escalations(waiting, today=date(2021, 7, 1)) == []
     checkin.returns = 1
     assert review_escalations(waiting, today=date(2021, 7, 2))[0].key.endswith(":r1")
+
+
+def test_report_lines_count_the_period_only_and_list_the_waiting_oldest_first() -> None:
+    start = datetime(2021, 3, 31, 16, tzinfo=UTC)
+    end = datetime(2021, 6, 30, 15, 59, tzinfo=UTC)
+    decisions = [
+        ReviewDecisionRow(1, 2, "returned", datetime(2021, 4, 2, tzinfo=UTC)),
+        ReviewDecisionRow(1, 2, "accepted", datetime(2021, 4, 9, tzinfo=UTC)),
+        ReviewDecisionRow(3, 5, "returned", datetime(2021, 5, 9, tzinfo=UTC)),
+        ReviewDecisionRow(3, 5, "returned", datetime(2021, 5, 19, tzinfo=UTC)),
+        ReviewDecisionRow(3, 5, "returned", datetime(2021, 7, 1, tzinfo=UTC)),
+    ]
+    awaiting = [
+        AwaitingReviewRow(3, 5, datetime(2021, 6, 28, tzinfo=UTC), False),
+        AwaitingReviewRow(1, 2, datetime(2021, 6, 20, tzinfo=UTC), True),
+    ]
+    returns, waiting = review_report_lines(
+        decisions=decisions,
+        awaiting=awaiting,
+        names={2: "学会部", 5: "普及部"},
+        items={1: ("1", "任务一"), 3: ("3", "任务三")},
+        start=start,
+        end=end,
+    )
+    assert returns == (ReturnLine("普及部", 0, 2), ReturnLine("学会部", 1, 1))
+    assert [(w.number, w.department, w.overdue) for w in waiting] == [
+        ("1", "学会部", True),
+        ("3", "普及部", False),
+    ]
+    empty = review_report_lines(decisions=[], awaiting=[], names={}, items={}, start=start, end=end)
+    assert empty == ((), ())
