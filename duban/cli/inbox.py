@@ -17,8 +17,6 @@ from duban.cli.output import console, plain
 from duban.runtime import open_store
 from models import clock
 from models.inbox import run_name
-from tasks.inbox import pending_decisions
-from tasks.inbox_runs import sync_inbox  # also registers every kind's source
 
 app = typer.Typer(help="收件箱：待督查室决定的事项（延期、审核、办结）。", no_args_is_help=True)
 _PLAN = typer.Option(..., "--plan", help="计划编号。")
@@ -27,6 +25,10 @@ _PLAN = typer.Option(..., "--plan", help="计划编号。")
 @app.command("list")
 def list_command(plan: int = _PLAN) -> None:
     """列出计划中等待决定的事项（数据库中的记录；Prefect 界面按标签 duban-inbox 显示同样内容）。"""
+    # Imported here: they import Prefect, which must not load before the CLI configured it.
+    from tasks.inbox import pending_decisions
+    from tasks.inbox_runs import sync_inbox  # noqa: F401  (registers every kind's source)
+
     store = open_store()
     with store.sessions() as session:
         decisions = pending_decisions(session=session, plan_id=plan)
@@ -45,6 +47,8 @@ def list_command(plan: int = _PLAN) -> None:
 @app.command("sync")
 def sync_command(plan: int = _PLAN) -> None:
     """为每项待决定事项在 Prefect 中保留一个等待输入的运行，撤销已在别处处理的。"""
+    from tasks.inbox_runs import sync_inbox
+
     _api_or_fail()
     store = open_store()
     result = asyncio.run(sync_inbox(sessions=store.sessions, plan_id=plan, now=clock.now()))

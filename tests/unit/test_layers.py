@@ -45,3 +45,22 @@ def test_package_imports_stay_in_their_layer(package: str) -> None:
         for root in sorted(imported_roots(path) & FORBIDDEN[package])
     ]
     assert breaches == []
+
+
+def test_the_cli_does_not_import_prefect_before_configuring_it() -> None:
+    """`duban` points Prefect at its data dir and sends Prefect's logs to a file before Prefect
+    is imported (`duban.runtime.configure_prefect_defaults`, `prefect_logs_to_file`); a command
+    module importing Prefect at load time undoes both (the demo printed Prefect's logs)."""
+    import subprocess
+    import sys
+
+    probe = "import sys, duban.cli; print([m for m in sys.modules if m.startswith('prefect')][:3])"
+    done = subprocess.run(  # noqa: S603
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+        cwd=ROOT,
+    )
+    assert done.stdout.strip() == "[]"
