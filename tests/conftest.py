@@ -7,6 +7,7 @@ import tempfile
 import uuid
 import warnings
 from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="duban-prefect-home-"))
@@ -42,9 +43,10 @@ def _pg_available() -> str | None:
     return None
 
 
-@pytest.fixture(scope="session")
-def pg_database_url() -> Iterator[str]:
-    """A fresh, empty PostgreSQL database for this test session, dropped at the end."""
+@contextmanager
+def fresh_pg_database() -> Iterator[str]:
+    """A new, empty PostgreSQL database, dropped afterwards (fails under CI when PostgreSQL is
+    unreachable, skips elsewhere)."""
     problem = _pg_available()
     if problem is not None:
         if os.environ.get("CI"):
@@ -65,6 +67,13 @@ def pg_database_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
+def pg_database_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for this test session, dropped at the end."""
+    with fresh_pg_database() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
 def sqlite_database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     """A SQLite file database for this test session."""
     return f"sqlite:///{tmp_path_factory.mktemp('db') / 'duban.db'}"
@@ -79,6 +88,26 @@ def migrated_engine(request: pytest.FixtureRequest) -> Iterator[Engine]:
     upgrade(engine)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def own_migrated_engine(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Engine]:
+    """A migrated database of the module's own, once per backend: for tests whose rows are
+    committed by other processes (a worker) and cannot be rolled back, so they never leak
+    into the shared database other tests count rows in."""
+    with ExitStack() as stack:
+        if request.param == "sqlite":
+            url = f"sqlite:///{tmp_path_factory.mktemp('own-db') / 'duban.db'}"
+        else:
+            url = stack.enter_context(fresh_pg_database())
+        engine = make_engine(url)
+        upgrade(engine)
+        try:
+            yield engine
+        finally:
+            engine.dispose()
 
 
 @pytest.fixture

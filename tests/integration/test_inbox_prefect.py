@@ -108,12 +108,12 @@ def _start_worker_without_limit(env: dict[str, str], log_path: Path) -> subproce
 @pytest.fixture(scope="module")
 def inbox(
     prefect_server: PrefectServer,
-    migrated_engine: Engine,
+    own_migrated_engine: Engine,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Inbox]:
     """`duban deploy` (once per server) and a `duban worker` on the parametrised database."""
     workdir = tmp_path_factory.mktemp("inbox-worker")
-    env = duban_env(prefect_server, migrated_engine.url.render_as_string(False), workdir)
+    env = duban_env(prefect_server, own_migrated_engine.url.render_as_string(False), workdir)
     if prefect_server.api_url not in DEPLOYED:
         deploy(env, 1, zombie_after=600)
         _disable_automations(prefect_server)
@@ -121,7 +121,7 @@ def inbox(
     log = workdir / "worker.log"
     worker = _start_worker_without_limit(env, log)
     try:
-        yield Inbox(server=prefect_server, engine=migrated_engine, env=env, log=log)
+        yield Inbox(server=prefect_server, engine=own_migrated_engine, env=env, log=log)
     finally:
         stop_worker(worker)
 
