@@ -114,6 +114,11 @@ def run_pass(session: Session, built: BuiltPlan, day: date) -> list[str]:
     return [key for result in results for key in result.notices]
 
 
+def mine(built: BuiltPlan) -> ReviewSelection:
+    """This test's plan only: other tests (and processes) commit reports to the same database."""
+    return ReviewSelection(plan_id=built.plan.id)
+
+
 def count(session: Session, model: type[object]) -> int:
     return int(session.scalar(select(func.count()).select_from(model)) or 0)  # type: ignore[arg-type]
 
@@ -129,9 +134,11 @@ def checkin_events(session: Session, checkin: Checkin) -> list[str]:
 
 
 def test_accept_closes_the_checkin_with_its_event(session: Session) -> None:
-    _, (checkin,) = supervised(session)
+    built, (checkin,) = supervised(session)
     submit(session, checkin, at(date(2021, 6, 28), 10))
-    waiting = pending_reviews(session, as_of=at(date(2021, 6, 29)), calendar=CALENDAR)
+    waiting = pending_reviews(
+        session, selection=mine(built), as_of=at(date(2021, 6, 29)), calendar=CALENDAR
+    )
     assert [p.candidate.checkin_id for p in waiting] == [checkin.id]
     assert waiting[0].review_due == date(2021, 7, 1)
     assert not waiting[0].overdue
@@ -146,7 +153,7 @@ def test_accept_closes_the_checkin_with_its_event(session: Session) -> None:
     assert checkin.status == CheckinStatus.SUBMITTED
     assert not accepts_answers(checkin)
     assert checkin_events(session, checkin)[-1] == "duban.checkin.accepted"
-    assert pending_reviews(session) == []
+    assert pending_reviews(session, selection=mine(built)) == []
     with pytest.raises(CheckinClosed):
         submit(session, checkin, at(date(2021, 6, 30)))
 
@@ -206,7 +213,7 @@ def test_return_emails_the_department_and_the_ladder_resumes(session: Session) -
     assert reason in mail.text_body and "2021年7月12日" in mail.text_body
     assert "&lt;b&gt;责任人&lt;/b&gt;" in mail.html_body and "<b>责任人" not in mail.html_body
     assert "/c/" in mail.text_body  # the form link
-    assert pending_reviews(session) == []
+    assert pending_reviews(session, selection=mine(built)) == []
 
     # The ladder after the return, epoch 1, by hand.
     assert run_pass(session, built, date(2021, 7, 6)) == [f"checkin:{checkin.id}:request:e1"]
@@ -222,7 +229,7 @@ def test_return_emails_the_department_and_the_ladder_resumes(session: Session) -
     # Version 2 answers the return; the office accepts; the item is not red for it.
     submit(session, checkin, at(date(2021, 7, 16), 10))
     assert checkin.status == CheckinStatus.SUBMITTED
-    waiting = pending_reviews(session)
+    waiting = pending_reviews(session, selection=mine(built))
     assert [(p.candidate.checkin_id, p.version, p.returns) for p in waiting] == [(checkin.id, 2, 1)]
     accept_report(session, checkin.id, "督查室 赵敏", at(date(2021, 7, 19), 10))
     later = run_pass(session, built, date(2021, 7, 19))
@@ -329,14 +336,14 @@ def test_bulk_decisions_write_one_audit_row_event_and_email_each(session: Sessio
         .kind
         == "returned"
     )
-    assert pending_reviews(session) == []
+    assert pending_reviews(session, selection=mine(built)) == []
 
 
 def test_review_none_reviews_nothing(session: Session) -> None:
     policy = default_policy().model_copy(update={"review": ReviewRule(checkins="none")})
-    _, (checkin,) = supervised(session, policy)
+    built, (checkin,) = supervised(session, policy)
     submit(session, checkin, at(date(2021, 6, 28), 10))
-    assert pending_reviews(session) == []
+    assert pending_reviews(session, selection=mine(built)) == []
     with pytest.raises(InputError, match="无需审核"):
         accept_report(session, checkin.id, "赵敏", at(date(2021, 6, 29)))
     assert accepts_answers(checkin)
