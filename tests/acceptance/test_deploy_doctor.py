@@ -176,7 +176,7 @@ def test_go_live_path_with_basic_auth_from_the_environment(
     assert duban("db", "upgrade", env=operator_env).returncode == 0
     deployed = duban("deploy", "--plan", "7", env=operator_env)
     assert deployed.returncode == 0, deployed.stdout + deployed.stderr
-    assert "已部署 6 个流程（计划 7）" in deployed.stdout
+    assert "已部署 8 个流程（计划 7）" in deployed.stdout  # with inbox-decision and inbox-sync
     assert "还没有编号为 7 的计划" in deployed.stderr
     response = httpx.get(
         f"{prefect_server.api_url}/deployments/name/supervise-plan-on-workdays/supervise-plan",
