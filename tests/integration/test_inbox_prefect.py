@@ -59,8 +59,12 @@ DEPLOYED: set[str] = set()
 
 
 @pytest.fixture(scope="module")
-def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectServer]:
-    """A Prefect server subprocess (SQLite) shared by the module."""
+def prefect_server(
+    tmp_path_factory: pytest.TempPathFactory, own_migrated_engine: Engine
+) -> Iterator[PrefectServer]:
+    """A Prefect server subprocess (SQLite) per database of the module: one server serves
+    one duban database, as deployed (decision keys such as `extension-1` restart in each
+    fresh database, and a server that saw another database's would hold its runs)."""
     server = start_prefect_server(tmp_path_factory.mktemp("inbox-prefect"))
     try:
         yield server
