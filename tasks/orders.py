@@ -10,8 +10,6 @@ notice) issues nothing twice.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -60,14 +58,6 @@ def allocate_numbers(session: Session, *, kind: str, year: int, count: int) -> i
 def orders_dir(settings: Settings) -> Path:
     """Where the orders' Word documents are written."""
     return settings.data_dir / "orders"
-
-
-def _write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".order-")
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-    os.replace(temporary, path)
 
 
 def order_attachment(order: SupervisionOrder, settings: Settings) -> dict[str, str]:
@@ -157,6 +147,9 @@ def issue_orders(
     issued = session.scalars(
         select(SupervisionOrder).where(SupervisionOrder.notice_key.in_(list(keys)))
     ).all()
+    # Imported here: tasks.reporting.store imports this module (orders_in_period).
+    from tasks.reporting.store import write_atomically
+
     attachments: dict[int, list[dict[str, str]]] = {}
     for order in issued:
         notice = keys[order.notice_key]
@@ -168,7 +161,7 @@ def issue_orders(
             recipient=departments[order.department_id].name,
         )
         attachment = order_attachment(order, settings)
-        _write(Path(attachment["path"]), data)
+        write_atomically(Path(attachment["path"]), data)
         attachments[notice.id] = [attachment]
     return attachments
 
