@@ -116,9 +116,16 @@ def _returns(session: Session, inputs: ReviewInputs) -> list[ReturnFact]:
     return [ReturnFact(item, dept, checkin, local_date(at)) for item, dept, checkin, at in rows]
 
 
-def accountability(
-    *, session: Session, inputs: ReviewInputs
-) -> tuple[dict[int, PaceVerdict], list[DepartmentScore]]:
+@dataclass(frozen=True)
+class Accountability:
+    """Each item's 序时进度, each department's score, and the rule that scored them."""
+
+    progress: dict[int, PaceVerdict]
+    scores: list[DepartmentScore]
+    rule: ScoringRule
+
+
+def accountability(*, session: Session, inputs: ReviewInputs) -> Accountability:
     """Each item's 序时进度 and each department's score for the rows the report loaded."""
     plan, ends = _plan_facts(session, inputs.plan.id)
     policy = parse_policy(plan.policy) if plan.policy else default_policy()
@@ -167,7 +174,7 @@ def accountability(
         progress=progress,
     )
     scores = score_departments(score_inputs, policy.scoring, work_calendar(session=session))
-    return progress, scores
+    return Accountability(progress, scores, policy.scoring)
 
 
 def department_scores(
@@ -182,10 +189,8 @@ def department_scores(
     plan_row = load_plan_row(session=session, plan_id=plan_id)
     period = choose_period(plan=plan_row, as_of=as_of, quarter=quarter, year=year)
     inputs = load_review_inputs(session=session, plan=plan_row, period=period, as_of=as_of)
-    plan = session.get_one(Plan, plan_id)
-    policy = parse_policy(plan.policy) if plan.policy else default_policy()
-    progress, scores = accountability(session=session, inputs=inputs)
-    return ScoreSheet(plan_row.title, period, as_of, policy.scoring, scores, progress)
+    found = accountability(session=session, inputs=inputs)
+    return ScoreSheet(plan_row.title, period, as_of, found.rule, found.scores, found.progress)
 
 
 SCORE_COLUMNS = (

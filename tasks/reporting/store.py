@@ -101,10 +101,10 @@ def generate_report(
     plan = load_plan_row(session=session, plan_id=plan_id)
     period = choose_period(plan=plan, as_of=as_of, quarter=quarter, year=year)
     inputs = load_review_inputs(session=session, plan=plan, period=period, as_of=as_of)
-    progress, scores = accountability(session=session, inputs=inputs)
+    found = accountability(session=session, inputs=inputs)
     start = datetime.combine(period.start, time.min, tzinfo=LOCAL_TZ)
     orders = orders_in_period(session, plan_id=plan.id, start=start, until=as_of)
-    review = with_pace(build_review(inputs), inputs, progress, scores, orders)
+    review = with_pace(build_review(inputs), inputs, found.progress, found.scores, orders)
     files: dict[str, str] = {}
     markdown = render_markdown(review, generated_at=generated_at)
     for fmt in dict.fromkeys(formats):
