@@ -45,7 +45,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from models.calendar import WorkCalendar
-from models.clock import resolve
+from models.clock import local_date, resolve
 from models.completion import ItemClosure
 from models.db import make_sessionmaker, transaction
 from models.department_page import DepartmentPage
@@ -57,7 +57,7 @@ from models.outbox import DomainEvent, OutboxMessage
 from models.plan import Item
 from models.plan_reader.document import read_plan_file
 from models.policy import default_policy
-from models.settings import Settings
+from models.settings import Settings, get_settings
 from models.supervision import Checkin, CheckinReview, Notice, Submission
 from models.vocabulary import CheckinStatus, InstructionSource
 from notifications.links import (
@@ -65,6 +65,7 @@ from notifications.links import (
     make_department_token,
     make_instruct_token,
     make_token,
+    verify_department_token,
     verify_token,
 )
 from portal.app import create_app
@@ -516,3 +517,31 @@ async def test_the_page_takes_a_fixed_number_of_statements(
             seen.append(statements)
     assert [len(statements) for statements in seen] == [PAGE_QUERIES] * 3
     assert all(set(statements) == {"SELECT"} for statements in seen)
+
+
+def test_every_email_to_a_department_carries_its_own_page_link(world: World) -> None:
+    """Requests, reminders and escalations of 第3项, the return of 第4项's report, the
+    instruction on it and the closure of 普及部's 第6项: each email's text and HTML carry
+    the page link of the department it is about, and only that one. Escalations go to the
+    department's own 分管领导/主要负责人 (Cc its contact): its page is theirs to see."""
+    contacts = {"学会部": "xuehuibu@example.org", "普及部": "pujibu@example.org"}
+    with world.sessions() as session:
+        mails = list(session.scalars(select(OutboxMessage).order_by(OutboxMessage.key)))
+    kinds: set[str] = set()
+    for name, department_id in world.departments.items():
+        own = [m for m in mails if contacts[name] in [*m.to_addrs, *m.cc_addrs]]
+        assert own, name
+        for mail in own:
+            kinds.add(mail.kind)
+            # emails composed without explicit settings use the process's (`get_settings`)
+            signed = SETTINGS if "portal.test" in mail.text_body else get_settings()
+            base = re.escape(signed.public_url)
+            found = re.findall(base + r"/d/([A-Za-z0-9_.-]+)", mail.text_body)
+            assert len(found) == 1, (mail.kind, mail.key)
+            html_links = set(re.findall(rf'href="{base}/d/([^"]+)"', mail.html_body))
+            assert html_links == set(found)
+            moment = at(local_date(mail.created_at))
+            claims = verify_department_token(found[0], settings=signed, now=moment)
+            assert claims.department_id == department_id, (name, mail.key)
+            assert "本部门全部督办事项" in mail.text_body
+    assert {"request", "reminder", "escalation", "returned", "instruction", "closure"} <= kinds
