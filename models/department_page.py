@@ -61,6 +61,7 @@ class DepartmentCheckin:
     plan_id: int
     plan_title: str
     item_number: str
+    item_position: int
     item_title: str
     colour: str
     kind: str
@@ -99,6 +100,7 @@ class PageRow:
     kind_label: str
     role_label: str
     colour: str
+    colour_label: str
     colour_badge: str
     level: int
     level_label: str
@@ -156,6 +158,7 @@ def _page_row(
         kind_label=CheckinKind.label_of(row.kind),
         role_label=AssignmentRole.label_of(row.role),
         colour=colour.value,
+        colour_label=colour.label,
         colour_badge=colour.badge,
         level=level,
         level_label=level_labels.get((row.plan_id, level), f"第{level}级督办")
@@ -174,8 +177,8 @@ def _submitted_by(submitted_at: datetime | None, now: datetime) -> datetime | No
     return submitted_at if submitted_at is not None and submitted_at <= now else None
 
 
-def _order(row: DepartmentCheckin) -> tuple[date, str, str, int]:
-    return (row.due_date, row.plan_title, row.item_number, row.checkin_id)
+def _order(row: DepartmentCheckin) -> tuple[date, int, int, int]:
+    return (row.due_date, row.plan_id, row.item_position, row.checkin_id)
 
 
 def _form_checkin(rows: Iterable[DepartmentCheckin]) -> DepartmentCheckin | None:

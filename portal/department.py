@@ -50,7 +50,7 @@ def _row(row: PageRow, *, settings: Settings, department_id: int, now: datetime)
         "due": format_date(row.due_date),
         "overdue_days": row.overdue_days,
         "colour": row.colour,
-        "colour_badge": row.colour_badge,
+        "colour_label": row.colour_label,
         "level": row.level,
         "level_label": row.level_label,
         "detail": row.detail,
