@@ -183,11 +183,15 @@ def _order(row: DepartmentCheckin) -> tuple[date, int, int, int]:
 
 def _form_checkin(rows: Iterable[DepartmentCheckin]) -> DepartmentCheckin | None:
     """The check-in of one item whose form a row opens: its earliest pending one, else its
-    latest by due date."""
+    latest answered one (a closed item's pending check-ins are cancelled; the answered ones
+    keep the reports), else its latest by due date."""
     ordered = sorted(rows, key=_order)
     pending = [row for row in ordered if row.status == CheckinStatus.PENDING]
     if pending:
         return pending[0]
+    answered = [row for row in ordered if row.status == CheckinStatus.SUBMITTED]
+    if answered:
+        return answered[-1]
     return ordered[-1] if ordered else None
 
 
