@@ -82,6 +82,18 @@ def _canonical_payload(token: str, serializer: URLSafeSerializer) -> Any:
     return payload
 
 
+def _unexpired(expires_ordinal: int, now: datetime) -> date:
+    """The expiry date a token's payload names, if `now`'s local day is not past it; else
+    (or when the ordinal is no date) `InvalidLink`."""
+    try:
+        expires_on = date.fromordinal(expires_ordinal)
+    except (ValueError, OverflowError):
+        raise InvalidLink from None
+    if local_date(now) > expires_on:
+        raise InvalidLink
+    return expires_on
+
+
 def link_expiry(*, settings: Settings, due_date: date, issued_on: date | None = None) -> date:
     """The last local date on which a link for a check-in due on `due_date` is accepted:
     `link_valid_days_after_due` after the due date, or after `issued_on` when the email
@@ -126,12 +138,7 @@ def verify_token(
     ):
         raise InvalidLink
     checkin_id, department_id, token_purpose, expires_ordinal = payload
-    try:
-        expires_on = date.fromordinal(expires_ordinal)
-    except (ValueError, OverflowError):
-        raise InvalidLink from None
-    if local_date(now) > expires_on:
-        raise InvalidLink
+    expires_on = _unexpired(expires_ordinal, now)
     return LinkClaims(
         checkin_id=checkin_id,
         department_id=department_id,
@@ -219,12 +226,7 @@ def verify_instruct_token(token: str, *, settings: Settings, now: datetime) -> I
     ):
         raise InvalidLink
     _, item_id, department_id, role, expires_ordinal = payload
-    try:
-        expires_on = date.fromordinal(expires_ordinal)
-    except (ValueError, OverflowError):
-        raise InvalidLink from None
-    if local_date(now) > expires_on:
-        raise InvalidLink
+    expires_on = _unexpired(expires_ordinal, now)
     return InstructClaims(
         item_id=item_id,
         department_id=department_id,
@@ -366,12 +368,7 @@ def verify_department_token(token: str, *, settings: Settings, now: datetime) ->
     ):
         raise InvalidLink
     _, department_id, expires_ordinal = payload
-    try:
-        expires_on = date.fromordinal(expires_ordinal)
-    except (ValueError, OverflowError):
-        raise InvalidLink from None
-    if local_date(now) > expires_on:
-        raise InvalidLink
+    expires_on = _unexpired(expires_ordinal, now)
     return DepartmentClaims(
         department_id=department_id, purpose=PURPOSE_DEPARTMENT, expires_on=expires_on
     )
