@@ -545,3 +545,11 @@ def test_every_email_to_a_department_carries_its_own_page_link(world: World) -> 
             assert claims.department_id == department_id, (name, mail.key)
             assert "本部门全部督办事项" in mail.text_body
     assert {"request", "reminder", "escalation", "returned", "instruction", "closure"} <= kinds
+
+
+async def test_a_department_link_is_rate_limited_like_a_form_link(world: World) -> None:
+    url = _url(world.departments["学会部"])
+    async with _client(world, at(DATE3)) as client:
+        statuses = [(await client.get(url)).status_code for _ in range(31)]
+    assert statuses[:30] == [200] * 30
+    assert statuses[30] == 429
