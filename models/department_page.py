@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import cache
 
 from models.closure import closed_as_of
 from models.instruction import InstructionFact
@@ -134,6 +135,17 @@ def _label(row: DepartmentCheckin) -> str:
     return f"{number} {row.item_title}".strip()
 
 
+@cache
+def _labels(kind: str, role: str, colour: str) -> tuple[str, str, Colour]:
+    """The labels of a row's kind and role and its colour (an unknown colour is `none`),
+    computed once per combination (a page has hundreds of rows and a handful of these)."""
+    return (
+        CheckinKind.label_of(kind),
+        AssignmentRole.label_of(role),
+        Colour.of(colour) or Colour.NONE,
+    )
+
+
 def _page_row(
     row: DepartmentCheckin,
     *,
@@ -143,10 +155,7 @@ def _page_row(
     by: str = "",
     since: datetime | None = None,
 ) -> PageRow:
-    try:
-        colour = Colour(row.colour)
-    except ValueError:
-        colour = Colour.NONE
+    kind_label, role_label, colour = _labels(row.kind, row.role, row.colour)
     owed = row.status == CheckinStatus.PENDING
     overdue = is_overdue(row.due_date, today, answered=not owed)
     level = row.escalation_level
@@ -155,8 +164,8 @@ def _page_row(
         due_date=row.due_date,
         plan_title=row.plan_title,
         item_label=_label(row),
-        kind_label=CheckinKind.label_of(row.kind),
-        role_label=AssignmentRole.label_of(row.role),
+        kind_label=kind_label,
+        role_label=role_label,
         colour=colour.value,
         colour_label=colour.label,
         colour_badge=colour.badge,
