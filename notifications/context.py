@@ -22,7 +22,7 @@ from models.plan import Item, Phase, Plan
 from models.settings import Settings
 from models.supervision import LATEST_FIRST, Checkin, Submission
 from models.vocabulary import AssignmentRole, CheckinStatus, SelfStatusValue
-from notifications.links import form_url
+from notifications.links import department_url, form_url
 from notifications.rendering import format_date
 
 _T = TypeVar("_T")
@@ -279,6 +279,10 @@ def build_item_context(
             )
             if checkin is not None and checkin.status != CheckinStatus.CANCELLED
             else None
+        ),
+        # the page of the department the email is about (本部门督办事项), in every email's footer
+        "department_page_url": department_url(
+            settings=settings, department_id=department.id, issued_on=today
         ),
     }
 

@@ -13,6 +13,12 @@ Tokens are secrets: never log them; log `token_digest(token)` if a reference is 
 Instruct tokens (`make_instruct_token`, purpose `instruct`) let one leader write an
 instruction (批示) on one item: signed under their own salt, with the purpose first in a
 five-element payload, so a form token never verifies as an instruct token, nor the reverse.
+
+Department tokens (`make_department_token`, purpose `department`) open one department's
+read-only page (本部门督办事项): their own salt, the purpose first in a three-element
+payload, valid through `link_valid_days_after_due` days after the local day of the email
+that carries them (every email carries a fresh one, so the link a department last received
+keeps working); no other kind of token verifies as one, nor the reverse.
 """
 
 from __future__ import annotations
@@ -76,6 +82,18 @@ def _canonical_payload(token: str, serializer: URLSafeSerializer) -> Any:
     return payload
 
 
+def _unexpired(expires_ordinal: int, now: datetime) -> date:
+    """The expiry date a token's payload names, if `now`'s local day is not past it; else
+    (or when the ordinal is no date) `InvalidLink`."""
+    try:
+        expires_on = date.fromordinal(expires_ordinal)
+    except (ValueError, OverflowError):
+        raise InvalidLink from None
+    if local_date(now) > expires_on:
+        raise InvalidLink
+    return expires_on
+
+
 def link_expiry(*, settings: Settings, due_date: date, issued_on: date | None = None) -> date:
     """The last local date on which a link for a check-in due on `due_date` is accepted:
     `link_valid_days_after_due` after the due date, or after `issued_on` when the email
@@ -120,12 +138,7 @@ def verify_token(
     ):
         raise InvalidLink
     checkin_id, department_id, token_purpose, expires_ordinal = payload
-    try:
-        expires_on = date.fromordinal(expires_ordinal)
-    except (ValueError, OverflowError):
-        raise InvalidLink from None
-    if local_date(now) > expires_on:
-        raise InvalidLink
+    expires_on = _unexpired(expires_ordinal, now)
     return LinkClaims(
         checkin_id=checkin_id,
         department_id=department_id,
@@ -213,12 +226,7 @@ def verify_instruct_token(token: str, *, settings: Settings, now: datetime) -> I
     ):
         raise InvalidLink
     _, item_id, department_id, role, expires_ordinal = payload
-    try:
-        expires_on = date.fromordinal(expires_ordinal)
-    except (ValueError, OverflowError):
-        raise InvalidLink from None
-    if local_date(now) > expires_on:
-        raise InvalidLink
+    expires_on = _unexpired(expires_ordinal, now)
     return InstructClaims(
         item_id=item_id,
         department_id=department_id,
@@ -317,3 +325,66 @@ def attachment_url(
         settings=settings, attachment_id=attachment_id, department_id=department_id, now=now
     )
     return f"{settings.public_url}/f/{token}"
+
+
+PURPOSE_DEPARTMENT = "department"
+_DEPARTMENT_SALT = "duban.link.department.v1"
+
+
+@dataclass(frozen=True)
+class DepartmentClaims:
+    """What a verified department token grants: reading one department's own page."""
+
+    department_id: int
+    purpose: str
+    expires_on: date
+
+
+def department_link_expiry(*, settings: Settings, issued_on: date) -> date:
+    """The last local date a department-page link mailed on `issued_on` is accepted: the
+    same lifetime as a form link (`link_valid_days_after_due`), counted from the mailing."""
+    return add_days(issued_on, settings.link_valid_days_after_due)
+
+
+def make_department_token(*, settings: Settings, department_id: int, expires_on: date) -> str:
+    """Sign a department-page token for `department_id` valid through `expires_on`.
+
+    Signed under its own salt with the purpose `department` first, in a payload of another
+    length than a form, attachment or instruct token's: none verifies as another kind.
+    """
+    payload = [PURPOSE_DEPARTMENT, int(department_id), expires_on.toordinal()]
+    return str(_serializer(settings, _DEPARTMENT_SALT).dumps(payload))
+
+
+def verify_department_token(token: str, *, settings: Settings, now: datetime) -> DepartmentClaims:
+    """The claims of a valid department `token` at `now`, or `InvalidLink` (canonical
+    spelling only, valid through the local day of its expiry, as `verify_token`)."""
+    payload = _canonical_payload(token, _serializer(settings, _DEPARTMENT_SALT))
+    if (
+        not isinstance(payload, list)
+        or len(payload) != 3
+        or payload[0] != PURPOSE_DEPARTMENT
+        or not all(isinstance(payload[i], int) and not isinstance(payload[i], bool) for i in (1, 2))
+    ):
+        raise InvalidLink
+    _, department_id, expires_ordinal = payload
+    expires_on = _unexpired(expires_ordinal, now)
+    return DepartmentClaims(
+        department_id=department_id, purpose=PURPOSE_DEPARTMENT, expires_on=expires_on
+    )
+
+
+def department_url(*, settings: Settings, department_id: int, issued_on: date) -> str:
+    """The absolute URL of one department's own page (`/d/<token>`) for an email sent on
+    the local day `issued_on`."""
+    token = make_department_token(
+        settings=settings,
+        department_id=department_id,
+        expires_on=department_link_expiry(settings=settings, issued_on=issued_on),
+    )
+    return f"{settings.public_url}/d/{token}"
+
+
+def department_claims_key(claims: DepartmentClaims) -> str:
+    """The rate-limit key of a department link (what it grants, however it is spelled)."""
+    return f"{claims.purpose}:{claims.department_id}"

@@ -58,6 +58,7 @@ from portal.attachments import (
     read_upload,
 )
 from portal.closure import completion_path, completion_routes
+from portal.department import department_routes
 from portal.formdata import FIELD_LABELS, ParsedForm, parse_form
 from portal.instruct import instruct_routes
 from portal.pages import CheckinPage, load_page, page_context, previous_answer
@@ -470,6 +471,9 @@ def create_app(
         limits=limits,
         secure_cookie=secure_cookie,
         emit=lambda moment: BackgroundTask(_publish_quietly, publish, sessions, moment),
+    )
+    routes += department_routes(
+        settings=settings, sessions=sessions, now=now, render=render, limiter=counter, limits=limits
     )
     routes += completion_routes(
         settings=settings,
