@@ -28,16 +28,18 @@ from notifications.links import token_digest
 from portal.security import Limiter, RateLimiter, RateLimits
 
 access_logger = logging.getLogger("duban.portal.access")
-_TOKEN_PATH = re.compile(r"^/([cdf])/([^/?#]+)")
+# Every one-letter route carries a signed token in its second segment (form, department page,
+# download, instruction): all of them are redacted, so a new link kind cannot leak by omission.
+_TOKEN_PATH = re.compile(r"^/([a-z])/([^/?#]+)")
 # How `serve` passes its options to worker processes (uvicorn re-imports the app factory).
 WORKER_OPTIONS_ENV = "DUBAN_PORTAL_WORKER_OPTIONS"
 LIMITS_FILE = "portal-limits.db"
 
 
 def redact_path(path: str) -> str:
-    """`/c/<token>` (form), `/d/<token>` (department page) and `/f/<token>` (download) become
-    `/c/~<digest>`, `/d/~<digest>`, `/f/~<digest>`;
-    other paths are returned as they are."""
+    """`/c/<token>` (form), `/d/<token>` (department page), `/f/<token>` (download) and
+    `/i/<token>` (instruction) become `/c/~<digest>` and so on; other paths are returned as
+    they are."""
     return _TOKEN_PATH.sub(lambda match: f"/{match.group(1)}/~{token_digest(match.group(2))}", path)
 
 
