@@ -365,19 +365,20 @@ class _Worker:
 
 async def _drain(
     worker: _Worker,
-    queue: asyncio.Queue[OutboxMessage],
+    queue: asyncio.Queue[OutboxMessage | None],
     still_leased: Callable[[OutboxMessage], bool],
     on_expired: Callable[[OutboxMessage], None],
 ) -> None:
+    """Send rows from `queue` over `worker`'s connection until a `None` (no more rows)."""
     try:
-        while not queue.empty():
-            row = queue.get_nowait()
+        while (row := await queue.get()) is not None:
             await worker.commit.reserve()
             if still_leased(row):
                 await worker.send(row)
             else:
                 worker.commit.release()
                 on_expired(row)
+        queue.put_nowait(None)  # for the next worker
     finally:
         await worker.close()
 
@@ -416,41 +417,111 @@ async def _drain_chat(
     await asyncio.gather(*(robot(queue) for queue in by_robot.values()))
 
 
-async def _deliver_batch(
-    rows: list[OutboxMessage],
+@dataclass
+class _Feed:
+    """Claims batches and feeds their email rows to the workers' queue, claiming the next
+    batch (in a thread) while the current one is being sent, once the queue is down to half
+    a batch; chat rows go to a `_drain_chat` per batch. Puts `None` when nothing is left."""
+
+    sessions: sessionmaker[Session]
+    moment: Callable[[], datetime]
+    options: RelayOptions
+    result: RelayResult
+    queue: asyncio.Queue[OutboxMessage | None]
+    chat_rows: Callable[[list[OutboxMessage], Mapping[str, str]], None]
+    claimed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def _claim(self) -> tuple[list[OutboxMessage], dict[str, str]]:
+        with transaction(self.sessions) as session:
+            rows = outbox.claim_messages(
+                session=session,
+                now=self.moment(),
+                limit=self.options.batch_size,
+                lease=self.options.lease,
+            )
+            chatting = any(row.channel != Channel.EMAIL for row in rows)
+            return rows, chat.robot_secrets(session=session) if chatting else {}
+
+    async def run(self, first: list[OutboxMessage], secrets: dict[str, str]) -> None:
+        rows = first
+        low = max(1, self.options.batch_size // 2)
+        try:
+            while rows:
+                self.result.claimed += len(rows)
+                emails = [row for row in rows if row.channel == Channel.EMAIL]
+                chats = [row for row in rows if row.channel != Channel.EMAIL]
+                for row in emails:
+                    self.queue.put_nowait(row)
+                if chats:
+                    self.chat_rows(chats, secrets)
+                while self.queue.qsize() > low:
+                    await asyncio.sleep(0.002)
+                rows, secrets = await asyncio.to_thread(self._claim)
+        finally:
+            self.queue.put_nowait(None)
+
+
+async def _deliver_stream(
+    first: list[OutboxMessage],
+    secrets: dict[str, str],
     *,
+    sessions: sessionmaker[Session],
     settings: Settings,
     options: RelayOptions,
     commit: _GroupCommit,
+    moment: Callable[[], datetime],
+    result: RelayResult,
     still_leased: Callable[[OutboxMessage], bool],
     on_expired: Callable[[OutboxMessage], None],
-    secrets: Mapping[str, str] | None = None,
 ) -> None:
-    """Send `rows` over up to `options.concurrency` connections (chat rows to their robots,
-    `_drain_chat`, with the robots' `secrets`) while `commit` records the outcomes; returns
-    once every outcome is committed. A database error stops the sends and is raised (the
-    rows not yet committed stay `sending` until their lease runs out)."""
-    queue: asyncio.Queue[OutboxMessage] = asyncio.Queue()
-    chat_rows = [row for row in rows if row.channel != Channel.EMAIL]
-    for row in rows:
-        if row.channel == Channel.EMAIL:
-            queue.put_nowait(row)
+    """Send `first` and every batch claimed after it over up to `options.concurrency`
+    connections, kept open from batch to batch (chat rows to their robots, `_drain_chat`),
+    while `commit` records the outcomes; returns once every outcome is committed. A
+    database error stops the sends and is raised (the rows not yet committed stay `sending`
+    until their lease runs out)."""
+    queue: asyncio.Queue[OutboxMessage | None] = asyncio.Queue()
+    chat_senders: list[asyncio.Future[None]] = []
+
+    def chat_rows(rows: list[OutboxMessage], robot_secrets: Mapping[str, str]) -> None:
+        chat_senders.append(
+            asyncio.ensure_future(
+                _drain_chat(
+                    rows,
+                    commit,
+                    robot_secrets,
+                    options.chat_interval_seconds,
+                    still_leased,
+                    on_expired,
+                )
+            )
+        )
+
+    feed = _Feed(
+        sessions=sessions,
+        moment=moment,
+        options=options,
+        result=result,
+        queue=queue,
+        chat_rows=chat_rows,
+    )
+    # A worker connects on its first row, so one that gets none opens no connection.
     workers = [
         _Worker(settings=settings, options=options, commit=commit)
-        for _ in range(max(1, min(options.concurrency, queue.qsize())) if queue.qsize() else 0)
+        for _ in range(max(1, options.concurrency))
     ]
     committer: asyncio.Future[None] = asyncio.create_task(commit.run())
-    chat_sender = _drain_chat(
-        chat_rows,
-        commit,
-        secrets or {},
-        options.chat_interval_seconds,
-        still_leased,
-        on_expired,
-    )
-    senders: asyncio.Future[list[None]] = asyncio.gather(
-        *(_drain(worker, queue, still_leased, on_expired) for worker in workers), chat_sender
-    )
+
+    async def send_all() -> None:
+        feeding = asyncio.ensure_future(feed.run(first, secrets))
+        drains = [_drain(worker, queue, still_leased, on_expired) for worker in workers]
+        try:
+            await asyncio.gather(feeding, *drains)
+            await asyncio.gather(*chat_senders)
+        finally:
+            for task in (feeding, *chat_senders):
+                task.cancel()
+
+    senders: asyncio.Future[None] = asyncio.ensure_future(send_all())
     try:
         either: set[asyncio.Future[Any]] = {committer, senders}
         await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
@@ -475,11 +546,13 @@ async def relay_once(
 ) -> RelayResult:
     """Deliver every row that is ready at `now` (default: the clock), batch by batch.
 
-    Outcomes are committed in group commits, at most `options.window` rows sent ahead of
-    their commit. A claimed row whose lease would run out before its send could finish is
-    left alone (counted as lost) so that another relay taking it over cannot race this one.
-    Returns the counts; never raises for SMTP problems or a bad row (they become retries or
-    dead letters); raises the database's error if outcomes cannot be committed.
+    Batches stream: the next is claimed while the current one is sent, over connections
+    kept open from batch to batch. Outcomes are committed in group commits, at most
+    `options.window` rows sent ahead of their commit. A claimed row whose lease would run
+    out before its send could finish is left alone (counted as lost) so that another relay
+    taking it over cannot race this one. Returns the counts; never raises for SMTP problems
+    or a bad row (they become retries or dead letters); raises the database's error if
+    outcomes cannot be committed.
     """
     options = options or RelayOptions()
     result = RelayResult()
@@ -496,26 +569,28 @@ async def relay_once(
         result.lost += 1
         result.errors.append(f"{row.id}: 租约将到期，留给下一轮投递")
 
-    while True:
-        with transaction(sessions) as session:
-            rows = outbox.claim_messages(
-                session=session, now=moment(), limit=options.batch_size, lease=options.lease
-            )
-            chatting = any(row.channel != Channel.EMAIL for row in rows)
-            secrets = chat.robot_secrets(session=session) if chatting else {}
-        if not rows:
-            return result
-        result.claimed += len(rows)
-        commit = _GroupCommit(sessions=sessions, moment=moment, options=options, result=result)
-        await _deliver_batch(
-            rows,
-            settings=settings,
-            options=options,
-            commit=commit,
-            still_leased=still_leased,
-            on_expired=expired,
-            secrets=secrets,
+    with transaction(sessions) as session:
+        rows = outbox.claim_messages(
+            session=session, now=moment(), limit=options.batch_size, lease=options.lease
         )
+        chatting = any(row.channel != Channel.EMAIL for row in rows)
+        secrets = chat.robot_secrets(session=session) if chatting else {}
+    if not rows:
+        return result
+    commit = _GroupCommit(sessions=sessions, moment=moment, options=options, result=result)
+    await _deliver_stream(
+        rows,
+        secrets,
+        sessions=sessions,
+        settings=settings,
+        options=options,
+        commit=commit,
+        moment=moment,
+        result=result,
+        still_leased=still_leased,
+        on_expired=expired,
+    )
+    return result
 
 
 async def relay_forever(
