@@ -22,6 +22,7 @@ from jinja2 import (
     Environment,
     PackageLoader,
     StrictUndefined,
+    Template,
     TemplateNotFound,
     select_autoescape,
 )
@@ -109,6 +110,20 @@ def environment() -> Environment:
     )
 
 
+@lru_cache(maxsize=len(KINDS))
+def _templates(kind: str) -> tuple[Template, Template, Template]:
+    """The compiled subject, text and HTML templates of `kind`, looked up once."""
+    env = environment()
+    try:
+        return (
+            env.get_template(f"{kind}.subject.j2"),
+            env.get_template(f"{kind}.txt.j2"),
+            env.get_template(f"{kind}.html.j2"),
+        )
+    except TemplateNotFound as exc:
+        raise UnknownKindError(f"邮件模板缺失：{exc.name}") from exc
+
+
 def render_message(kind: str, context: Mapping[str, Any]) -> RenderedMessage:
     """Render the subject, text and HTML of `kind` with `context`.
 
@@ -117,13 +132,7 @@ def render_message(kind: str, context: Mapping[str, Any]) -> RenderedMessage:
     """
     if kind not in KINDS:
         raise UnknownKindError(f"未知的邮件类型：{kind}（可用：{'、'.join(KINDS)}）")
-    env = environment()
-    try:
-        subject_template = env.get_template(f"{kind}.subject.j2")
-        text_template = env.get_template(f"{kind}.txt.j2")
-        html_template = env.get_template(f"{kind}.html.j2")
-    except TemplateNotFound as exc:
-        raise UnknownKindError(f"邮件模板缺失：{exc.name}") from exc
+    subject_template, text_template, html_template = _templates(kind)
     values = dict(context)
     values.setdefault("kind_label", KINDS[kind])
     subject = check_header(subject_template.render(values).strip())
