@@ -132,8 +132,10 @@ def load_chunk_facts(
     }
     assignments = [
         (assignment, departments[assignment.department_id])
-        for assignment in session.scalars(
-            select(Assignment).where(open_assignment).order_by(Assignment.id)
+        for assignment in session.execute(
+            select(Assignment.id, Assignment.item_id, Assignment.department_id, Assignment.role)
+            .where(open_assignment)
+            .order_by(Assignment.id)
         )
     ]
     sent = set(
