@@ -4,6 +4,7 @@
 [--postgres URL] [--pg-checkins 1000000] [--no-prefect [--profile N]]`. `--no-prefect` runs
 the same passes as `reconcile_items` chunks in process (duban's own work, without Prefect's);
 `--profile N` prints each of those passes' N costliest functions (cProfile, cumulative).
+The in-process passes also print their CPU time, the steadier figure on a shared machine.
 Prints the machine, versions, the load average and timings.
 Targets (issue 4): start < 60 s (SQLite, ~180,000 check-ins), one pass < 30 s including
 Prefect's cost; due/overdue among 1,000,000 check-ins on PostgreSQL < 2 s.
@@ -254,7 +255,7 @@ def _in_process(url: str, plan_id: int, *, skip_request_day: bool, profile: int 
         profiler = cProfile.Profile() if profile else None
         if profiler is not None:
             profiler.enable()
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         notices = 0
         for start in range(0, len(ids), size):
             with transaction(sessions) as session:
@@ -267,7 +268,11 @@ def _in_process(url: str, plan_id: int, *, skip_request_day: bool, profile: int 
                     calendar=default_calendar(),
                 )
             notices += sum(len(result.notices) for result in results)
-        _timed(f"in-process pass, {label} {day}", started, f"-> {notices} notices (no Prefect)")
+        _timed(
+            f"in-process pass, {label} {day}",
+            started,
+            f"(CPU {time.process_time() - cpu:.2f} s) -> {notices} notices (no Prefect)",
+        )
         if profiler is not None:
             profiler.disable()
             pstats.Stats(profiler).sort_stats("cumulative").print_stats(profile)

@@ -1,8 +1,9 @@
 """The outbox relay: claims pending rows and delivers them over SMTP with aiosmtplib, and
 chat rows (`OutboxMessage.channel`) to their group robots (`notifications.chat`).
 
-A batch is split over a few workers; each keeps one SMTP connection open for its share and
-reconnects after any failure. A row is marked sent only after the server's 250 for DATA.
+Batches stream to a few workers: the next batch is claimed (in a thread) while the current
+one is sent, and each worker keeps one SMTP connection open from batch to batch,
+reconnecting after any failure. A row is marked sent only after the server's 250 for DATA.
 Outcomes are recorded by one group committer: every outcome reported while the previous
 commit ran goes into the next transaction (one executemany UPDATE for the accepted rows),
 in a worker thread so the connections keep sending meanwhile. A worker takes one of
