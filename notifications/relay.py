@@ -369,10 +369,12 @@ async def _drain(
     queue: asyncio.Queue[OutboxMessage | None],
     still_leased: Callable[[OutboxMessage], bool],
     on_expired: Callable[[OutboxMessage], None],
+    on_take: Callable[[], None],
 ) -> None:
     """Send rows from `queue` over `worker`'s connection until a `None` (no more rows)."""
     try:
         while (row := await queue.get()) is not None:
+            on_take()
             await worker.commit.reserve()
             if still_leased(row):
                 await worker.send(row)
@@ -420,9 +422,10 @@ async def _drain_chat(
 
 @dataclass
 class _Feed:
-    """Claims batches and feeds their email rows to the workers' queue, claiming the next
-    batch (in a thread) while the current one is being sent, once the queue is down to half
-    a batch; chat rows go to a `_drain_chat` per batch. Puts `None` when nothing is left."""
+    """Claims batches (in a thread) and feeds their email rows to the workers' queue,
+    claiming the next one while the current one is being sent, once the queue is down to a
+    quarter of a batch (so at most 1.25 batches wait in memory); chat rows go to a
+    `_drain_chat` per batch. Puts `None` when nothing is left."""
 
     sessions: sessionmaker[Session]
     moment: Callable[[], datetime]
@@ -430,7 +433,15 @@ class _Feed:
     result: RelayResult
     queue: asyncio.Queue[OutboxMessage | None]
     chat_rows: Callable[[list[OutboxMessage], Mapping[str, str]], None]
-    claimed: asyncio.Event = field(default_factory=asyncio.Event)
+    low_water: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def taken(self) -> None:
+        """A worker took a row: wake the feed once the queue is low."""
+        if self.queue.qsize() <= self._low():
+            self.low_water.set()
+
+    def _low(self) -> int:
+        return max(1, self.options.batch_size // 4)
 
     def _claim(self) -> tuple[list[OutboxMessage], dict[str, str]]:
         with transaction(self.sessions) as session:
@@ -443,28 +454,30 @@ class _Feed:
             chatting = any(row.channel != Channel.EMAIL for row in rows)
             return rows, chat.robot_secrets(session=session) if chatting else {}
 
-    async def run(self, first: list[OutboxMessage], secrets: dict[str, str]) -> None:
-        rows = first
-        low = max(1, self.options.batch_size // 2)
+    async def run(self) -> None:
+        """Claim and feed batches until a claim finds nothing."""
         try:
-            while rows:
+            while True:
+                rows, secrets = await asyncio.to_thread(self._claim)
+                if not rows:
+                    return
                 self.result.claimed += len(rows)
-                emails = [row for row in rows if row.channel == Channel.EMAIL]
                 chats = [row for row in rows if row.channel != Channel.EMAIL]
-                for row in emails:
-                    self.queue.put_nowait(row)
+                for row in rows:
+                    if row.channel == Channel.EMAIL:
+                        self.queue.put_nowait(row)
+                del rows, row  # sent rows are not kept while the feed waits
                 if chats:
                     self.chat_rows(chats, secrets)
-                while self.queue.qsize() > low:
-                    await asyncio.sleep(0.002)
-                rows, secrets = await asyncio.to_thread(self._claim)
+                    del chats
+                while self.queue.qsize() > self._low():
+                    self.low_water.clear()
+                    await self.low_water.wait()
         finally:
             self.queue.put_nowait(None)
 
 
 async def _deliver_stream(
-    first: list[OutboxMessage],
-    secrets: dict[str, str],
     *,
     sessions: sessionmaker[Session],
     settings: Settings,
@@ -475,7 +488,7 @@ async def _deliver_stream(
     still_leased: Callable[[OutboxMessage], bool],
     on_expired: Callable[[OutboxMessage], None],
 ) -> None:
-    """Send `first` and every batch claimed after it over up to `options.concurrency`
+    """Claim batch after batch and send them over up to `options.concurrency`
     connections, kept open from batch to batch (chat rows to their robots, `_drain_chat`),
     while `commit` records the outcomes; returns once every outcome is committed. A
     database error stops the sends and is raised (the rows not yet committed stay `sending`
@@ -513,8 +526,8 @@ async def _deliver_stream(
     committer: asyncio.Future[None] = asyncio.create_task(commit.run())
 
     async def send_all() -> None:
-        feeding = asyncio.ensure_future(feed.run(first, secrets))
-        drains = [_drain(worker, queue, still_leased, on_expired) for worker in workers]
+        feeding = asyncio.ensure_future(feed.run())
+        drains = [_drain(worker, queue, still_leased, on_expired, feed.taken) for worker in workers]
         try:
             await asyncio.gather(feeding, *drains)
             await asyncio.gather(*chat_senders)
@@ -570,18 +583,8 @@ async def relay_once(
         result.lost += 1
         result.errors.append(f"{row.id}: 租约将到期，留给下一轮投递")
 
-    with transaction(sessions) as session:
-        rows = outbox.claim_messages(
-            session=session, now=moment(), limit=options.batch_size, lease=options.lease
-        )
-        chatting = any(row.channel != Channel.EMAIL for row in rows)
-        secrets = chat.robot_secrets(session=session) if chatting else {}
-    if not rows:
-        return result
     commit = _GroupCommit(sessions=sessions, moment=moment, options=options, result=result)
     await _deliver_stream(
-        rows,
-        secrets,
         sessions=sessions,
         settings=settings,
         options=options,
