@@ -1,12 +1,13 @@
 """The outbox relay: claims pending rows and delivers them over SMTP with aiosmtplib, and
 chat rows (`OutboxMessage.channel`) to their group robots (`notifications.chat`).
 
-Batches stream to a few workers: the next batch is claimed (in a thread) while the current
-one is sent, and each worker keeps one SMTP connection open from batch to batch,
-reconnecting after any failure. A row is marked sent only after the server's 250 for DATA.
-Outcomes are recorded by one group committer: every outcome reported while the previous
-commit ran goes into the next transaction (one executemany UPDATE for the accepted rows),
-in a worker thread so the connections keep sending meanwhile. A worker takes one of
+Batches stream to a few workers: the next batch is claimed (on the relay's one database
+thread, which also commits) while the current one is sent, and each worker keeps one SMTP
+connection open from batch to batch, reconnecting after any failure. A row is marked sent
+only after the server's 250 for DATA. Outcomes are recorded by one group committer: every
+outcome reported while the previous commit ran goes into the next transaction (one
+executemany UPDATE for the accepted rows), on that database thread so the connections keep
+sending meanwhile. A worker takes one of
 `RelayOptions.window` slots before each send and the slot is freed once that row's
 outcome is committed, so at any moment at most `window` rows are sent or being sent
 without their outcome on disk: a crash re-sends at most those, once each and with the
@@ -20,10 +21,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import socket
 import ssl
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -163,6 +166,13 @@ class _GroupCommit:
         self.pending: list[_Report] = []
         self.wake = asyncio.Event()
         self.closed = False
+        # The relay's one database thread: commits and claims take turns on it (one SQLite
+        # writer, one malloc arena for the rows), off the event loop.
+        self.database = ThreadPoolExecutor(max_workers=1, thread_name_prefix="duban-relay-db")
+
+    async def in_database_thread(self, work: Callable[[], Any]) -> Any:
+        """Run `work` on the relay's database thread."""
+        return await asyncio.get_running_loop().run_in_executor(self.database, work)
 
     async def reserve(self) -> None:
         """Wait for a free slot in the duplicate window."""
@@ -206,7 +216,9 @@ class _GroupCommit:
                 continue
             await self._gather()
             batch, self.pending = self.pending, []
-            statuses = await asyncio.to_thread(self._commit, batch)
+            statuses: list[str | None] = await self.in_database_thread(
+                functools.partial(self._commit, batch)
+            )
             for report, status in zip(batch, statuses, strict=True):
                 self._count(report, status)
                 self.slots.release()
@@ -422,10 +434,10 @@ async def _drain_chat(
 
 @dataclass
 class _Feed:
-    """Claims batches (in a thread) and feeds their email rows to the workers' queue,
-    claiming the next one while the current one is being sent, once the queue is down to a
-    quarter of a batch (so at most 1.25 batches wait in memory); chat rows go to a
-    `_drain_chat` per batch. Puts `None` when nothing is left."""
+    """Claims batches (on the relay's database thread) and feeds their email rows to the
+    workers' queue, claiming the next one while the current one is being sent, once the
+    queue is down to a quarter of a batch (so at most 1.25 batches wait in memory); chat
+    rows go to a `_drain_chat` per batch. Puts `None` when nothing is left."""
 
     sessions: sessionmaker[Session]
     moment: Callable[[], datetime]
@@ -433,6 +445,7 @@ class _Feed:
     result: RelayResult
     queue: asyncio.Queue[OutboxMessage | None]
     chat_rows: Callable[[list[OutboxMessage], Mapping[str, str]], None]
+    commit: _GroupCommit
     low_water: asyncio.Event = field(default_factory=asyncio.Event)
 
     def taken(self) -> None:
@@ -458,7 +471,7 @@ class _Feed:
         """Claim and feed batches until a claim finds nothing."""
         try:
             while True:
-                rows, secrets = await asyncio.to_thread(self._claim)
+                rows, secrets = await self.commit.in_database_thread(self._claim)
                 if not rows:
                     return
                 self.result.claimed += len(rows)
@@ -517,6 +530,7 @@ async def _deliver_stream(
         result=result,
         queue=queue,
         chat_rows=chat_rows,
+        commit=commit,
     )
     # A worker connects on its first row, so one that gets none opens no connection.
     workers = [
@@ -549,6 +563,7 @@ async def _deliver_stream(
         commit.close()
         if not committer.done():
             await committer
+        commit.database.shutdown(wait=False)
 
 
 async def relay_once(
