@@ -1,9 +1,11 @@
 """Supervision at province scale: start a 5,000-item plan, run supervise_plan passes.
 
 `python -m bench supervision [--items 5000] [--departments 500] [--per-item 3]
-[--postgres URL] [--pg-checkins 1000000] [--no-prefect]`. `--no-prefect` runs the same passes
-as `reconcile_items` chunks in process (duban's own work, without Prefect's). Prints the
-machine, versions and timings.
+[--postgres URL] [--pg-checkins 1000000] [--no-prefect [--profile N]]`. `--no-prefect` runs
+the same passes as `reconcile_items` chunks in process (duban's own work, without Prefect's);
+`--profile N` prints each of those passes' N costliest functions (cProfile, cumulative).
+The in-process passes also print their CPU time, the steadier figure on a shared machine.
+Prints the machine, versions, the load average and timings.
 Targets (issue 4): start < 60 s (SQLite, ~180,000 check-ins), one pass < 30 s including
 Prefect's cost; due/overdue among 1,000,000 check-ins on PostgreSQL < 2 s.
 """
@@ -12,8 +14,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import os
 import platform
+import pstats
 import random
 import tempfile
 import time
@@ -34,6 +38,11 @@ def _machine() -> None:
         f"machine: {platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
     )
     print(f"versions: prefect {prefect.__version__}, sqlalchemy {sqlalchemy.__version__}")
+    _load()
+
+
+def _load() -> None:
+    print("load average: " + " ".join(f"{value:.2f}" for value in os.getloadavg()))
 
 
 def _seed(engine: Engine, *, items: int, departments: int, per_item: int) -> int:
@@ -194,7 +203,8 @@ def _sqlite(args: argparse.Namespace) -> None:
         "(target < 60 s)",
     )
     if args.no_prefect:
-        _in_process(url, plan_id, skip_request_day=args.skip_request_day)
+        _in_process(url, plan_id, skip_request_day=args.skip_request_day, profile=args.profile)
+        _load()
         return
     from prefect.testing.utilities import prefect_test_harness
 
@@ -221,7 +231,7 @@ def _sqlite(args: argparse.Namespace) -> None:
             )
 
 
-def _in_process(url: str, plan_id: int, *, skip_request_day: bool) -> None:
+def _in_process(url: str, plan_id: int, *, skip_request_day: bool, profile: int = 0) -> None:
     """The same passes as `reconcile_items` chunks in this process: duban's work, no Prefect."""
     from sqlalchemy import select
 
@@ -242,7 +252,10 @@ def _in_process(url: str, plan_id: int, *, skip_request_day: bool) -> None:
     if not skip_request_day:
         days += [("request day", date(2021, 1, 22)), ("same day again", date(2021, 1, 22))]
     for label, day in days:
-        started = time.perf_counter()
+        profiler = cProfile.Profile() if profile else None
+        if profiler is not None:
+            profiler.enable()
+        started, cpu = time.perf_counter(), time.process_time()
         notices = 0
         for start in range(0, len(ids), size):
             with transaction(sessions) as session:
@@ -255,7 +268,14 @@ def _in_process(url: str, plan_id: int, *, skip_request_day: bool) -> None:
                     calendar=default_calendar(),
                 )
             notices += sum(len(result.notices) for result in results)
-        _timed(f"in-process pass, {label} {day}", started, f"-> {notices} notices (no Prefect)")
+        _timed(
+            f"in-process pass, {label} {day}",
+            started,
+            f"(CPU {time.process_time() - cpu:.2f} s) -> {notices} notices (no Prefect)",
+        )
+        if profiler is not None:
+            profiler.disable()
+            pstats.Stats(profiler).sort_stats("cumulative").print_stats(profile)
 
 
 def _postgres(url: str, checkins: int) -> None:
@@ -329,6 +349,9 @@ def main() -> None:
     parser.add_argument("--skip-request-day", action="store_true")
     parser.add_argument(
         "--no-prefect", action="store_true", help="run the passes in process, without Prefect"
+    )
+    parser.add_argument(
+        "--profile", type=int, default=0, help="with --no-prefect: print N costliest functions"
     )
     args = parser.parse_args()
     _machine()

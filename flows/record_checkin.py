@@ -14,10 +14,12 @@ from datetime import datetime
 from typing import Any
 
 from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
 from prefect.flow_runs import apause_flow_run
 from prefect.input import RunInput
 from prefect.runtime import flow_run
 from pydantic import Field, ValidationError
+from sqlalchemy.orm import Session, sessionmaker
 
 from models import clock
 from models.db import transaction
@@ -46,13 +48,12 @@ class CheckinEntry(RunInput):
     next_steps: str = Field(default="", title="下一步计划")
 
 
-def describe_checkin(checkin_id: int) -> dict[str, Any]:
+def describe_checkin(sessions: sessionmaker[Session], checkin_id: int) -> dict[str, Any]:
     """The check-in's item, department, due date and targets, for the form's description.
 
     Raises `NotFoundError` for an unknown check-in.
     """
-    store = store_for(get_settings().effective_database_url)
-    with store.sessions() as session:
+    with sessions() as session:
         checkin = load_checkin(session=session, checkin_id=checkin_id)
         item = checkin.item
         return {
@@ -96,16 +97,20 @@ def to_submission_form(entry: CheckinEntry) -> SubmissionForm:
         raise InputError(f"代报内容不合格：{field}：{error['msg']}") from exc
 
 
-@task(name="save_submission")
+@task(name="save_submission", cache_policy=NO_CACHE)
 async def save_submission(
-    checkin_id: int, department_id: int, form: SubmissionForm, now: datetime, key: str
+    sessions: sessionmaker[Session],
+    checkin_id: int,
+    department_id: int,
+    form: SubmissionForm,
+    now: datetime,
+    key: str,
 ) -> dict[str, Any]:
     """Write the submission (idempotent on `key`) and its event in one transaction, then emit.
 
     Returns the submission's id and version.
     """
-    store = store_for(get_settings().effective_database_url)
-    with transaction(store.sessions) as session:
+    with transaction(sessions) as session:
         submission = record_submission(
             session=session,
             checkin_id=checkin_id,
@@ -116,7 +121,7 @@ async def save_submission(
             idempotency_key=key,
         )
         result = {"submission_id": submission.id, "version": submission.version}
-    publish_pending_events(sessions=store.sessions, now=now)
+    publish_pending_events(sessions=sessions, now=now)
     return result
 
 
@@ -133,7 +138,8 @@ async def record_checkin(
     is the flow run id, so a retried run never stores the entry twice. A pause that times out
     fails the run without writing anything.
     """
-    info = describe_checkin(checkin_id)
+    sessions = store_for(get_settings().effective_database_url).sessions
+    info = describe_checkin(sessions, checkin_id)
     department = department_id if department_id is not None else int(info["department_id"])
     entry = await apause_flow_run(
         wait_for_input=CheckinEntry.with_initial_data(description=form_description(info)),
@@ -143,5 +149,5 @@ async def record_checkin(
     form = to_submission_form(entry)
     run_id = flow_run.get_id() or f"local-{clock.now().timestamp()}"
     return await save_submission(
-        checkin_id, department, form, clock.resolve(as_of), f"{SOURCE}:{run_id}"[:64]
+        sessions, checkin_id, department, form, clock.resolve(as_of), f"{SOURCE}:{run_id}"[:64]
     )

@@ -14,6 +14,8 @@ from typing import Any
 
 from prefect import flow, task
 from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
+from prefect.cache_policies import NO_CACHE
+from sqlalchemy.orm import Session, sessionmaker
 
 from models import clock
 from models.db import transaction
@@ -27,8 +29,9 @@ from tasks.store import store_for
 ARTIFACT_ROW_BUDGET = 400
 
 
-@task(name="generate_review_report")
+@task(name="generate_review_report", cache_policy=NO_CACHE)
 def generate_review_report(
+    sessions: sessionmaker[Session],
     plan_id: int,
     *,
     as_of: datetime,
@@ -38,8 +41,7 @@ def generate_review_report(
     year: bool,
 ) -> GeneratedReport:
     """Compute and write the report and commit its row, event and email in one transaction."""
-    store = store_for(get_settings().effective_database_url)
-    with transaction(store.sessions) as session:
+    with transaction(sessions) as session:
         return generate_report(
             session=session,
             plan_id=plan_id,
@@ -76,7 +78,9 @@ async def _run_review(
     moment = clock.resolve(as_of)
     generated_at = clock.now()
     target = out_dir or str((settings.data_dir / "reports").resolve())
+    sessions = store_for(settings.effective_database_url).sessions
     result = generate_review_report(
+        sessions,
         plan_id,
         as_of=moment,
         generated_at=generated_at,
@@ -97,8 +101,7 @@ async def _run_review(
         key=f"review-plan{plan_id}-{label}-departments",
         description=f"{result.review.period.title}各部室报送情况",
     )
-    store = store_for(settings.effective_database_url)
-    publish_pending_events(sessions=store.sessions, now=generated_at)
+    publish_pending_events(sessions=sessions, now=generated_at)
     return {
         "report_id": result.report_id,
         "period": result.review.period.label,

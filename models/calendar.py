@@ -142,6 +142,7 @@ class WorkCalendar:
         self._on_warning = on_warning or _log.warning
         self._cache: dict[date, bool] = {}
         self._covered: dict[int, bool] = {}
+        self._shifted: dict[tuple[date, int], date] = {}
         self._lock = Lock()
         self.warnings: list[str] = []
 
@@ -250,15 +251,22 @@ class WorkCalendar:
         """The `n`-th workday after `day` (before it if `n` < 0), not counting `day` itself.
 
         `n == 0` returns `day` if it is a workday, else the next workday on or after it.
+        Answers are cached (a daily pass asks the same few due dates for every check-in).
         """
+        known = self._shifted.get((day, n))
+        if known is not None:
+            return known
+        start = day
         if n == 0:
-            return self.next_workday_on_or_after(day)
-        step = _ONE_DAY if n > 0 else -_ONE_DAY
-        remaining = abs(n)
-        while remaining:
-            day += step
-            if self.is_workday(day):
-                remaining -= 1
+            day = self.next_workday_on_or_after(day)
+        else:
+            step = _ONE_DAY if n > 0 else -_ONE_DAY
+            remaining = abs(n)
+            while remaining:
+                day += step
+                if self.is_workday(day):
+                    remaining -= 1
+        self._shifted[(start, n)] = day
         return day
 
     def workdays_between(self, start: date, end: date) -> int:

@@ -17,6 +17,7 @@ from enum import StrEnum
 from typing import Any
 
 from models.errors import InputError
+from models.formats import cn_number
 from models.vocabulary import InboxChoice, InboxKind
 
 INBOX_TAG = "duban-inbox"
@@ -156,9 +157,7 @@ def run_tags(decision: PendingDecision) -> list[str]:
 
 
 def _number(value: float | None) -> str:
-    if value is None:
-        return "—"
-    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+    return "—" if value is None else cn_number(value)
 
 
 def _cell(text: str) -> str:

@@ -20,6 +20,7 @@ from sqlalchemy import Date, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, IntPK, Timestamp
+from models.formats import cn_day
 
 ORDER_COUNTER = "order"
 COLOURS = {"blue": "蓝色", "yellow": "黄色", "red": "红色"}
@@ -123,5 +124,4 @@ def order_text(
     return OrderText(matter, requirement)
 
 
-def _day(day: date) -> str:
-    return f"{day.year}年{day.month}月{day.day}日"
+_day = cn_day

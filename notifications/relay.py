@@ -1,11 +1,13 @@
 """The outbox relay: claims pending rows and delivers them over SMTP with aiosmtplib, and
 chat rows (`OutboxMessage.channel`) to their group robots (`notifications.chat`).
 
-A batch is split over a few workers; each keeps one SMTP connection open for its share and
-reconnects after any failure. A row is marked sent only after the server's 250 for DATA.
-Outcomes are recorded by one group committer: every outcome reported while the previous
-commit ran goes into the next transaction (one executemany UPDATE for the accepted rows),
-in a worker thread so the connections keep sending meanwhile. A worker takes one of
+Batches stream to a few workers: the next batch is claimed (on the relay's one database
+thread, which also commits) while the current one is sent, and each worker keeps one SMTP
+connection open from batch to batch, reconnecting after any failure. A row is marked sent
+only after the server's 250 for DATA. Outcomes are recorded by one group committer: every
+outcome reported while the previous commit ran goes into the next transaction (one
+executemany UPDATE for the accepted rows), on that database thread so the connections keep
+sending meanwhile. A worker takes one of
 `RelayOptions.window` slots before each send and the slot is freed once that row's
 outcome is committed, so at any moment at most `window` rows are sent or being sent
 without their outcome on disk: a crash re-sends at most those, once each and with the
@@ -19,10 +21,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import socket
 import ssl
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -162,6 +166,13 @@ class _GroupCommit:
         self.pending: list[_Report] = []
         self.wake = asyncio.Event()
         self.closed = False
+        # The relay's one database thread: commits and claims take turns on it (one SQLite
+        # writer, one malloc arena for the rows), off the event loop.
+        self.database = ThreadPoolExecutor(max_workers=1, thread_name_prefix="duban-relay-db")
+
+    async def in_database_thread(self, work: Callable[[], Any]) -> Any:
+        """Run `work` on the relay's database thread."""
+        return await asyncio.get_running_loop().run_in_executor(self.database, work)
 
     async def reserve(self) -> None:
         """Wait for a free slot in the duplicate window."""
@@ -205,7 +216,9 @@ class _GroupCommit:
                 continue
             await self._gather()
             batch, self.pending = self.pending, []
-            statuses = await asyncio.to_thread(self._commit, batch)
+            statuses: list[str | None] = await self.in_database_thread(
+                functools.partial(self._commit, batch)
+            )
             for report, status in zip(batch, statuses, strict=True):
                 self._count(report, status)
                 self.slots.release()
@@ -365,19 +378,22 @@ class _Worker:
 
 async def _drain(
     worker: _Worker,
-    queue: asyncio.Queue[OutboxMessage],
+    queue: asyncio.Queue[OutboxMessage | None],
     still_leased: Callable[[OutboxMessage], bool],
     on_expired: Callable[[OutboxMessage], None],
+    on_take: Callable[[], None],
 ) -> None:
+    """Send rows from `queue` over `worker`'s connection until a `None` (no more rows)."""
     try:
-        while not queue.empty():
-            row = queue.get_nowait()
+        while (row := await queue.get()) is not None:
+            on_take()
             await worker.commit.reserve()
             if still_leased(row):
                 await worker.send(row)
             else:
                 worker.commit.release()
                 on_expired(row)
+        queue.put_nowait(None)  # for the next worker
     finally:
         await worker.close()
 
@@ -416,41 +432,124 @@ async def _drain_chat(
     await asyncio.gather(*(robot(queue) for queue in by_robot.values()))
 
 
-async def _deliver_batch(
-    rows: list[OutboxMessage],
+@dataclass
+class _Feed:
+    """Claims batches (on the relay's database thread) and feeds their email rows to the
+    workers' queue, claiming the next one while the current one is being sent, once the
+    queue is down to a quarter of a batch (so at most 1.25 batches wait in memory); chat
+    rows go to a `_drain_chat` per batch. Puts `None` when nothing is left."""
+
+    sessions: sessionmaker[Session]
+    moment: Callable[[], datetime]
+    options: RelayOptions
+    result: RelayResult
+    queue: asyncio.Queue[OutboxMessage | None]
+    chat_rows: Callable[[list[OutboxMessage], Mapping[str, str]], None]
+    commit: _GroupCommit
+    low_water: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def taken(self) -> None:
+        """A worker took a row: wake the feed once the queue is low."""
+        if self.queue.qsize() <= self._low():
+            self.low_water.set()
+
+    def _low(self) -> int:
+        return max(1, self.options.batch_size // 4)
+
+    def _claim(self) -> tuple[list[OutboxMessage], dict[str, str]]:
+        with transaction(self.sessions) as session:
+            rows = outbox.claim_messages(
+                session=session,
+                now=self.moment(),
+                limit=self.options.batch_size,
+                lease=self.options.lease,
+            )
+            chatting = any(row.channel != Channel.EMAIL for row in rows)
+            return rows, chat.robot_secrets(session=session) if chatting else {}
+
+    async def run(self) -> None:
+        """Claim and feed batches until a claim finds nothing."""
+        try:
+            while True:
+                rows, secrets = await self.commit.in_database_thread(self._claim)
+                if not rows:
+                    return
+                self.result.claimed += len(rows)
+                chats = [row for row in rows if row.channel != Channel.EMAIL]
+                for row in rows:
+                    if row.channel == Channel.EMAIL:
+                        self.queue.put_nowait(row)
+                del rows, row  # sent rows are not kept while the feed waits
+                if chats:
+                    self.chat_rows(chats, secrets)
+                    del chats
+                while self.queue.qsize() > self._low():
+                    self.low_water.clear()
+                    await self.low_water.wait()
+        finally:
+            self.queue.put_nowait(None)
+
+
+async def _deliver_stream(
     *,
+    sessions: sessionmaker[Session],
     settings: Settings,
     options: RelayOptions,
     commit: _GroupCommit,
+    moment: Callable[[], datetime],
+    result: RelayResult,
     still_leased: Callable[[OutboxMessage], bool],
     on_expired: Callable[[OutboxMessage], None],
-    secrets: Mapping[str, str] | None = None,
 ) -> None:
-    """Send `rows` over up to `options.concurrency` connections (chat rows to their robots,
-    `_drain_chat`, with the robots' `secrets`) while `commit` records the outcomes; returns
-    once every outcome is committed. A database error stops the sends and is raised (the
-    rows not yet committed stay `sending` until their lease runs out)."""
-    queue: asyncio.Queue[OutboxMessage] = asyncio.Queue()
-    chat_rows = [row for row in rows if row.channel != Channel.EMAIL]
-    for row in rows:
-        if row.channel == Channel.EMAIL:
-            queue.put_nowait(row)
+    """Claim batch after batch and send them over up to `options.concurrency`
+    connections, kept open from batch to batch (chat rows to their robots, `_drain_chat`),
+    while `commit` records the outcomes; returns once every outcome is committed. A
+    database error stops the sends and is raised (the rows not yet committed stay `sending`
+    until their lease runs out)."""
+    queue: asyncio.Queue[OutboxMessage | None] = asyncio.Queue()
+    chat_senders: list[asyncio.Future[None]] = []
+
+    def chat_rows(rows: list[OutboxMessage], robot_secrets: Mapping[str, str]) -> None:
+        chat_senders.append(
+            asyncio.ensure_future(
+                _drain_chat(
+                    rows,
+                    commit,
+                    robot_secrets,
+                    options.chat_interval_seconds,
+                    still_leased,
+                    on_expired,
+                )
+            )
+        )
+
+    feed = _Feed(
+        sessions=sessions,
+        moment=moment,
+        options=options,
+        result=result,
+        queue=queue,
+        chat_rows=chat_rows,
+        commit=commit,
+    )
+    # A worker connects on its first row, so one that gets none opens no connection.
     workers = [
         _Worker(settings=settings, options=options, commit=commit)
-        for _ in range(max(1, min(options.concurrency, queue.qsize())) if queue.qsize() else 0)
+        for _ in range(max(1, options.concurrency))
     ]
     committer: asyncio.Future[None] = asyncio.create_task(commit.run())
-    chat_sender = _drain_chat(
-        chat_rows,
-        commit,
-        secrets or {},
-        options.chat_interval_seconds,
-        still_leased,
-        on_expired,
-    )
-    senders: asyncio.Future[list[None]] = asyncio.gather(
-        *(_drain(worker, queue, still_leased, on_expired) for worker in workers), chat_sender
-    )
+
+    async def send_all() -> None:
+        feeding = asyncio.ensure_future(feed.run())
+        drains = [_drain(worker, queue, still_leased, on_expired, feed.taken) for worker in workers]
+        try:
+            await asyncio.gather(feeding, *drains)
+            await asyncio.gather(*chat_senders)
+        finally:
+            for task in (feeding, *chat_senders):
+                task.cancel()
+
+    senders: asyncio.Future[None] = asyncio.ensure_future(send_all())
     try:
         either: set[asyncio.Future[Any]] = {committer, senders}
         await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
@@ -464,6 +563,7 @@ async def _deliver_batch(
         commit.close()
         if not committer.done():
             await committer
+        commit.database.shutdown(wait=False)
 
 
 async def relay_once(
@@ -475,11 +575,13 @@ async def relay_once(
 ) -> RelayResult:
     """Deliver every row that is ready at `now` (default: the clock), batch by batch.
 
-    Outcomes are committed in group commits, at most `options.window` rows sent ahead of
-    their commit. A claimed row whose lease would run out before its send could finish is
-    left alone (counted as lost) so that another relay taking it over cannot race this one.
-    Returns the counts; never raises for SMTP problems or a bad row (they become retries or
-    dead letters); raises the database's error if outcomes cannot be committed.
+    Batches stream: the next is claimed while the current one is sent, over connections
+    kept open from batch to batch. Outcomes are committed in group commits, at most
+    `options.window` rows sent ahead of their commit. A claimed row whose lease would run
+    out before its send could finish is left alone (counted as lost) so that another relay
+    taking it over cannot race this one. Returns the counts; never raises for SMTP problems
+    or a bad row (they become retries or dead letters); raises the database's error if
+    outcomes cannot be committed.
     """
     options = options or RelayOptions()
     result = RelayResult()
@@ -496,26 +598,18 @@ async def relay_once(
         result.lost += 1
         result.errors.append(f"{row.id}: 租约将到期，留给下一轮投递")
 
-    while True:
-        with transaction(sessions) as session:
-            rows = outbox.claim_messages(
-                session=session, now=moment(), limit=options.batch_size, lease=options.lease
-            )
-            chatting = any(row.channel != Channel.EMAIL for row in rows)
-            secrets = chat.robot_secrets(session=session) if chatting else {}
-        if not rows:
-            return result
-        result.claimed += len(rows)
-        commit = _GroupCommit(sessions=sessions, moment=moment, options=options, result=result)
-        await _deliver_batch(
-            rows,
-            settings=settings,
-            options=options,
-            commit=commit,
-            still_leased=still_leased,
-            on_expired=expired,
-            secrets=secrets,
-        )
+    commit = _GroupCommit(sessions=sessions, moment=moment, options=options, result=result)
+    await _deliver_stream(
+        sessions=sessions,
+        settings=settings,
+        options=options,
+        commit=commit,
+        moment=moment,
+        result=result,
+        still_leased=still_leased,
+        on_expired=expired,
+    )
+    return result
 
 
 async def relay_forever(

@@ -1,5 +1,10 @@
 """Rendering email from zh-CN Jinja2 templates: one `Environment`, autoescaped HTML, strict.
 
+`make_environment` is the one Jinja2 factory of duban (email here, the form in
+`portal/app.py`, the HTML report in `tasks/reporting/html.py`): strict undefined variables,
+no reloading, the shared filters of `models.formats`; each caller keeps its own loader and
+autoescape rule (email: `.html.j2` only; the form: always; reports: HTML).
+
 Each kind has `<kind>.subject.j2`, `<kind>.txt.j2` and `<kind>.html.j2` under
 `notifications/templates/`. HTML templates are autoescaped (department narratives are shown
 as text); undefined variables raise; a subject that would contain CR or LF is refused.
@@ -7,21 +12,23 @@ as text); undefined variables raise; a subject that would contain CR or LF is re
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import date
 from functools import lru_cache
 from typing import Any
 
 from jinja2 import (
+    BaseLoader,
     Environment,
     PackageLoader,
     StrictUndefined,
+    Template,
     TemplateNotFound,
     select_autoescape,
 )
 
 from models.errors import DubanError
+from models.formats import cn_date, cn_day, cn_moment, cn_number, cn_percent
 from notifications.outbox import check_header
 
 KINDS: dict[str, str] = {
@@ -38,7 +45,10 @@ KINDS: dict[str, str] = {
     "closure": "办结",
 }
 
-WEEKDAYS = ("星期一", "星期二", "星期三", "星期四", "星期五", "星期六", "星期日")
+
+# The emails' names for the shared formats (`models.formats`).
+format_date = cn_date
+format_number = cn_number
 
 
 class UnknownKindError(DubanError):
@@ -54,34 +64,64 @@ class RenderedMessage:
     html: str
 
 
-def format_date(value: date) -> str:
-    """`2021年6月30日（星期三）`: a date as a Chinese reader expects it, with its weekday."""
-    return f"{value.year}年{value.month}月{value.day}日（{WEEKDAYS[value.weekday()]}）"
+# The filters every template may use, whichever environment loads it.
+SHARED_FILTERS: dict[str, Callable[..., str]] = {
+    "cn_date": cn_date,
+    "cn_day": cn_day,
+    "cn_moment": cn_moment,
+    "num": cn_number,
+    "pct": cn_percent,
+}
 
 
-def format_number(value: float | int) -> str:
-    """A reported or target number without a useless `.0` (`200`, `12.5`)."""
-    as_float = float(value)
-    return str(int(as_float)) if as_float.is_integer() else f"{as_float:g}"
+def make_environment(
+    loader: BaseLoader,
+    *,
+    autoescape: bool | Callable[[str | None], bool],
+    trim_blocks: bool = True,
+    keep_trailing_newline: bool = False,
+) -> Environment:
+    """A Jinja2 environment over `loader` with duban's settings and the shared filters.
+
+    Undefined variables raise, templates are compiled once (no reloading); `trim_blocks`
+    also strips a block tag's leading whitespace.
+    """
+    env = Environment(
+        loader=loader,
+        autoescape=autoescape,  # noqa: S701 (each caller passes its own rule)
+        undefined=StrictUndefined,
+        trim_blocks=trim_blocks,
+        lstrip_blocks=trim_blocks,
+        keep_trailing_newline=keep_trailing_newline,
+        auto_reload=False,
+    )
+    env.filters.update(SHARED_FILTERS)
+    return env
 
 
 @lru_cache(maxsize=1)
 def environment() -> Environment:
-    """The one Jinja2 environment of duban's email (autoescape for `.html.j2`, strict)."""
-    env = Environment(
-        loader=PackageLoader("notifications", "templates"),
+    """The email's environment (autoescape for `.html.j2` only)."""
+    return make_environment(
+        PackageLoader("notifications", "templates"),
         autoescape=select_autoescape(
             enabled_extensions=("html.j2",), default_for_string=True, default=False
         ),
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=False,
-        auto_reload=False,
     )
-    env.filters["cn_date"] = format_date
-    env.filters["num"] = format_number
-    return env
+
+
+@lru_cache(maxsize=len(KINDS))
+def _templates(kind: str) -> tuple[Template, Template, Template]:
+    """The compiled subject, text and HTML templates of `kind`, looked up once."""
+    env = environment()
+    try:
+        return (
+            env.get_template(f"{kind}.subject.j2"),
+            env.get_template(f"{kind}.txt.j2"),
+            env.get_template(f"{kind}.html.j2"),
+        )
+    except TemplateNotFound as exc:
+        raise UnknownKindError(f"邮件模板缺失：{exc.name}") from exc
 
 
 def render_message(kind: str, context: Mapping[str, Any]) -> RenderedMessage:
@@ -92,13 +132,7 @@ def render_message(kind: str, context: Mapping[str, Any]) -> RenderedMessage:
     """
     if kind not in KINDS:
         raise UnknownKindError(f"未知的邮件类型：{kind}（可用：{'、'.join(KINDS)}）")
-    env = environment()
-    try:
-        subject_template = env.get_template(f"{kind}.subject.j2")
-        text_template = env.get_template(f"{kind}.txt.j2")
-        html_template = env.get_template(f"{kind}.html.j2")
-    except TemplateNotFound as exc:
-        raise UnknownKindError(f"邮件模板缺失：{exc.name}") from exc
+    subject_template, text_template, html_template = _templates(kind)
     values = dict(context)
     values.setdefault("kind_label", KINDS[kind])
     subject = check_header(subject_template.render(values).strip())

@@ -48,6 +48,7 @@ from notifications.links import (
     token_digest,
     verify_token,
 )
+from notifications.rendering import make_environment
 from portal.attachments import (
     FormTooLarge,
     UploadedForm,
@@ -125,14 +126,7 @@ def _prefect_api_configured() -> bool:
 
 def template_environment() -> jinja2.Environment:
     """The portal's one Jinja2 environment: autoescape on, undefined variables are errors."""
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        auto_reload=False,
-    )
+    return make_environment(jinja2.FileSystemLoader(TEMPLATES_DIR), autoescape=True)
 
 
 def create_app(

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from models.attachment_table import Attachment
 from models.clock import LOCAL_TZ
 from models.directory import Department
+from models.formats import cn_date, cn_number
 from models.instruction import Instruction, InstructionAnswer, answer_field, leader_title
 from models.limits import add_days, latest_extension_date
 from models.plan import Item, Phase, Plan, Target
@@ -22,7 +23,6 @@ from tasks.attachments import AttachmentInfo, attachments_of_submissions
 from tasks.instructions import open_instructions
 from tasks.submissions import accepts_answers
 
-WEEKDAYS = "一二三四五六日"
 DECISION_LABELS = {
     "pending": "待审批",
     "approved": "已批准",
@@ -255,19 +255,14 @@ def load_page(*, session: Session, claims: LinkClaims, history: bool = True) -> 
     return page
 
 
-def format_date(day: date) -> str:
-    """`2026年6月30日（星期二）`."""
-    return f"{day.year}年{day.month}月{day.day}日（星期{WEEKDAYS[day.weekday()]}）"
+# The form's names for the shared formats (`models.formats`).
+format_date = cn_date
+format_number = cn_number
 
 
 def format_moment(moment: datetime) -> str:
     """A timestamp in local time, `2026-06-30 14:05`."""
     return moment.astimezone(LOCAL_TZ).strftime("%Y-%m-%d %H:%M")
-
-
-def format_number(value: float) -> str:
-    """`200` for whole numbers, `12.5` otherwise."""
-    return f"{value:g}" if value != int(value) else str(int(value))
 
 
 def page_context(page: CheckinPage) -> dict[str, Any]:

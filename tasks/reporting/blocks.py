@@ -1,11 +1,19 @@
-"""The building blocks of a report outline and the number/date formats they use (pure)."""
+"""The building blocks of a report outline and the number/date formats they use (pure).
+
+The formats are `models.formats`' (one formatter for emails, form and reports), under the
+names the report modules use.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
 
-from models.clock import LOCAL_TZ
+from models.formats import cn_day as fmt_day
+from models.formats import cn_moment as fmt_moment
+from models.formats import cn_number as fmt_num
+from models.formats import cn_percent as fmt_pct
+
+__all__ = ["fmt_day", "fmt_moment", "fmt_num", "fmt_pct"]
 
 
 @dataclass(frozen=True)
@@ -46,24 +54,3 @@ class Chart:
 
 
 Block = Heading | Paragraph | Table | Chart
-
-
-def fmt_pct(value: float | None) -> str:
-    """`85.7%`, or `—` for None."""
-    return "—" if value is None else f"{value:.1f}%"
-
-
-def fmt_num(value: float) -> str:
-    """A number without a needless `.0`."""
-    return str(int(value)) if float(value).is_integer() else f"{value:g}"
-
-
-def fmt_day(day: date) -> str:
-    """`2021年9月30日`."""
-    return f"{day.year}年{day.month}月{day.day}日"
-
-
-def fmt_moment(moment: datetime) -> str:
-    """`2021年9月30日 17:00` in Asia/Shanghai."""
-    local = moment.astimezone(LOCAL_TZ)
-    return f"{fmt_day(local.date())} {local:%H:%M}"

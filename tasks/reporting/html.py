@@ -5,20 +5,21 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
 from models.review import Review
+from notifications.rendering import make_environment
 from tasks.reporting import charts
 from tasks.reporting.outline import Block, Chart, Heading, Paragraph, Table, build_outline
 
 TEMPLATES = Path(__file__).with_name("templates")
 COLOUR_CLASSES = {"绿灯": "green", "黄灯": "amber", "红灯": "red"}
 
-environment = Environment(
-    loader=FileSystemLoader(TEMPLATES),
+environment = make_environment(
+    FileSystemLoader(TEMPLATES),
     autoescape=select_autoescape(["html", "j2"], default=True),
-    undefined=StrictUndefined,
+    trim_blocks=False,
     keep_trailing_newline=True,
 )
 

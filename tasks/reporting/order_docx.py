@@ -14,6 +14,7 @@ from docx.enum.text import WD_ALIGN_PARAGRAPH
 from docx.shared import Pt, RGBColor
 
 from models.clock import local_date
+from models.formats import cn_day
 from models.orders import COLOUR_RGB, COLOURS, SupervisionOrder
 from tasks.reporting.docx import (
     BODY_SIZE,
@@ -26,8 +27,7 @@ from tasks.reporting.docx import (
 
 
 def _day(order: SupervisionOrder) -> str:
-    day = local_date(order.issued_at)
-    return f"{day.year}年{day.month}月{day.day}日"
+    return cn_day(local_date(order.issued_at))
 
 
 def build_order_docx(

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from datetime import datetime
 
 from models.attachments import attachment_summary
+from models.formats import cn_month_day
 from models.orders import COLOURS as COLOUR_WORDS
 from models.review import COLOUR_NAMES, COLOURS, Review, SectionBlock, TargetLine
 from tasks.reporting.blocks import (
@@ -169,9 +170,9 @@ def _one_section(index: int, block: SectionBlock) -> list[Block]:
     for item in block.items:
         status = item.status
         if item.status_date is not None:
-            status += f"（{item.status_date.month}月{item.status_date.day}日）"
+            status += f"（{cn_month_day(item.status_date)}）"
         if item.closed_on is not None:
-            status = f"已办结（{item.closed_on.month}月{item.closed_on.day}日）；{status}"
+            status = f"已办结（{cn_month_day(item.closed_on)}）；{status}"
         notes = []
         for name, text in (
             ("进展", item.narrative),

@@ -109,20 +109,20 @@ def score_blocks(review: Review) -> list[Block]:
     best, worst = review.scores[0], review.scores[-1]
     text = (
         f"按考核规则计分，本期{len(review.scores)}个部室中"
-        f"得分最高的是{best.name}（{best.score:g}分）"
+        f"得分最高的是{best.name}（{fmt_num(best.score)}分）"
     )
     if len(review.scores) > 1:
-        text += f"，最低的是{worst.name}（{worst.score:g}分）"
+        text += f"，最低的是{worst.name}（{fmt_num(worst.score)}分）"
     rows = tuple(
         (
             str(line.rank),
             line.name,
-            f"{line.score:g}",
+            fmt_num(line.score),
             line.grade,
-            f"{line.weighted_tasks:g}",
-            f"{line.load_factor:g}",
+            fmt_num(line.weighted_tasks),
+            fmt_num(line.load_factor),
             "；".join(
-                f"{kind.label}{lost:g}分"
+                f"{kind.label}{fmt_num(lost)}分"
                 for kind in type(line.deductions[0].kind)
                 if (lost := line.lost(kind))
             )

@@ -40,8 +40,9 @@ def main() -> None:
     settings = Settings(smtp_port=int(port), smtp_timeout_seconds=5)
     options = RelayOptions(batch_size=1, concurrency=1, lease=timedelta(minutes=1))
     if mode == "hang_window":
+        # batches of 4 < 20 rows: the window must hold across streamed batches too
         options = RelayOptions(
-            batch_size=50, concurrency=4, window=WINDOW, lease=timedelta(minutes=1)
+            batch_size=4, concurrency=4, window=WINDOW, lease=timedelta(minutes=1)
         )
     asyncio.run(
         relay_once(

@@ -281,3 +281,21 @@ async def test_long_outage_never_dead_letters(sessions: sessionmaker[Session]) -
     row = rows(sessions)["outage"]
     assert (row.status, row.attempts) == ("pending", 5)
     assert row.next_attempt_at - (moment - timedelta(hours=2)) <= timedelta(hours=1)
+
+
+async def test_batches_stream_over_connections_kept_open(sessions: sessionmaker[Session]) -> None:
+    """Batches of 5 over 2 connections: the next batch is claimed while one is being sent,
+    the connections stay open from batch to batch, and each message goes once."""
+    ids = {enqueue(sessions, [f"s{n}@example.org"], key=f"s{n}") for n in range(23)}
+    with ScriptedServer() as server:
+        result = await relay_once(
+            sessions=sessions,
+            settings=settings_for(server),
+            now=NOW,
+            options=RelayOptions(batch_size=5, concurrency=2, window=4),
+        )
+        handler = server.handler
+    assert (result.claimed, result.sent, result.lost) == (23, 23, 0)
+    assert handler.connections == 2
+    assert handler.message_ids() == {f"<{message_id}@example.org>": 1 for message_id in ids}
+    assert {row.status for row in rows(sessions).values()} == {"sent"}
