@@ -35,7 +35,7 @@ from duban.demo.office import (
     office_decides,
     returned_checkins,
 )
-from duban.demo.plans import SECOND_PLAN_LABEL, import_second_plan, item_figures
+from duban.demo.plans import SECOND_PLAN_LABEL, has_work, item_figures, prepare_second_plan
 from duban.demo.script import (
     DEMO_SCRIPT,
     SUPERVISOR,
@@ -123,9 +123,8 @@ def at(day: date, hour: int, minute: int = 0) -> datetime:
     return datetime.combine(day, time(hour, minute), tzinfo=clock.LOCAL_TZ)
 
 
-def prepare(settings: Settings, *, start: date) -> tuple[Store, int, int]:
-    """Migrate, load the demo directory, import seed 002 and the 八项行动 and start
-    supervising both on `start`; returns the store and the two plans' ids."""
+def prepare(settings: Settings, *, start: date) -> tuple[Store, int]:
+    """Migrate, load the demo directory, import seed 002 and start supervising it on `start`."""
     upgrade(make_engine(settings.effective_database_url))
     store = open_store(settings)
     moment = at(start, 8, 0)
@@ -151,8 +150,7 @@ def prepare(settings: Settings, *, start: date) -> tuple[Store, int, int]:
             policy=default_policy(),
             calendar=default_calendar(),
         )
-        second = import_second_plan(session=session, now=moment, calendar=default_calendar())
-    return store, outcome.plan_id, second
+    return store, outcome.plan_id
 
 
 def _views(session: Session, checkin_ids: list[int]) -> list[CheckinView]:
@@ -284,12 +282,10 @@ async def simulate_year(
 
     calendar = default_calendar()
     started = perf_counter()
-    store, plan_id, second_id = prepare(settings, start=options.start)
-    run = DemoRun(
-        plan_id=plan_id,
-        second_plan_id=second_id,
-        seconds={PHASE_PREPARE: perf_counter() - started},
-    )
+    store, plan_id = prepare(settings, start=options.start)
+    run = DemoRun(plan_id=plan_id, seconds={PHASE_PREPARE: perf_counter() - started})
+    with run.timed(PHASE_PREPARE):
+        second_id = run.second_plan_id = prepare_second_plan(store, now=at(options.start, 8, 0))
     out_dir = options.out_dir or settings.data_dir / "reports"
     sim = SimClock(at(options.start, 8, 0))
     inbox = Inbox()
@@ -301,7 +297,8 @@ async def simulate_year(
     }
 
     async def after_pass(day: date) -> None:
-        await supervise_plan(plan_id=second_id, as_of=clock.resolve(day), return_state=True)
+        if has_work(store, second_id, clock.resolve(day)):
+            await supervise_plan(plan_id=second_id, as_of=clock.resolve(day), return_state=True)
         phase = PHASE_SUPERVISION if run.workdays else PHASE_FIRST_DAY
         run.seconds[phase] = run.seconds.get(phase, 0.0) + perf_counter() - mark[0]
         sim.moment = at(day, 9, 30)

@@ -293,15 +293,34 @@ def test_the_eight_actions_are_supervised_against_their_targets(
         ]
         scores = {line.name: line for line in sheet.scores}
     # 考核 2021Q3, by docs/scoring.md: no deduction for 学会部 and 普及部 (three tasks each, load
-    # factor 0.97) nor 办公室 (one task, 0.95); 素质中心's (六) is 欠序时进度 (1 point), 99 x 0.95.
+    # factor 0.97) nor 办公室 (one task, 0.95). 素质中心's (六): its June report climbed to level
+    # 2 on 5 July (1 point, counted in the quarter it was issued) and the item is 欠序时进度 on
+    # 30 September (1 point): 98 x 0.95.
     assert {name: line.score for name, line in scores.items()} == {
         "学会部": 97.0,
         "普及部": 97.0,
         "办公室": 95.0,
-        "素质中心": 94.05,
+        "素质中心": 93.1,
     }
-    behind = scores["素质中心"].deductions
-    assert [(d.kind, d.points) for d in behind] == [(DeductionKind.BEHIND, 1.0)]
+    lost = sorted((d.item_number, d.kind, d.points) for d in scores["素质中心"].deductions)
+    assert lost == sorted(
+        [("(六)", DeductionKind.ESCALATION, 1.0), ("(六)", DeductionKind.BEHIND, 1.0)]
+    )
     report = Path(run.second_reports["2021Q3"]["md"]).read_text(encoding="utf-8")
     assert "对照序时进度，纳入督办的8项任务中，超进度3项，达进度4项，欠进度1项" in report
     assert "实施农民、老年人科学素质提升行动" in report.split("欠序时进度的任务")[1]
+    # On 30 June 素质中心's first report is due that day and not in: (六) is not measurable yet.
+    june = Path(run.second_reports["2021Q2"]["md"]).read_text(encoding="utf-8")
+    assert "对照序时进度，纳入督办的8项任务中，超进度3项，达进度4项，其他1项" in june
+    with open_store(settings).sessions() as session:
+        notes = summarise(
+            session=session,
+            plan_id=run.plan_id,
+            until=UNTIL,
+            mail_store=settings.mail_store,
+            second_plan_id=run.second_plan_id,
+        ).notes
+    assert "八项行动对照序时进度：2021Q3 超进度 3、达进度 4、欠进度 1；" in "\n".join(notes)
+    assert any(
+        note.startswith("督办单：共 ") and note.endswith("其中八项行动 2 份") for note in notes
+    )
