@@ -133,8 +133,8 @@ def second_plan_lines(session: Session, plan_id: int, until: date) -> list[str]:
     plan = session.get_one(Plan, plan_id)
     items = session.scalar(select(func.count()).where(Item.plan_id == plan_id)) or 0
     lines = [
-        f"第二个计划：{plan.title}，{items} 项，按季度报送（取自种子000的2023年讲话，"
-        "演示中年份改为2021年导入；文件 examples/eight_actions_2021.yaml）"
+        f"第二个计划：种子000的八项行动 {items} 项（原为2023年讲话，演示按{plan.year}年导入，"
+        "按季度报送；examples/eight_actions_2021.yaml）"
     ]
     periods: list[tuple[str, datetime, bool]] = []
     q3_day = default_calendar().last_workday_of_quarter(plan.year, 3)
