@@ -255,7 +255,9 @@ def test_the_eight_actions_are_supervised_against_their_targets(
                 .join(Assignment, Assignment.item_id == Item.id)
                 .join(Department, Department.id == Assignment.department_id)
                 .where(Item.plan_id == plan.id, Assignment.role == "lead")
-            ).tuples()
+            )
+            .tuples()
+            .all()
         )
         assert leads == file_leads and len(leads) == 8  # every item's lead, from the directory
         progress_dues = set(
@@ -267,7 +269,9 @@ def test_the_eight_actions_are_supervised_against_their_targets(
         )
         assert progress_dues == {date(2021, 6, 30), date(2021, 9, 30)}  # quarterly, the 30th
         numbers = dict(
-            session.execute(select(Item.id, Item.number).where(Item.plan_id == plan.id)).tuples()
+            session.execute(select(Item.id, Item.number).where(Item.plan_id == plan.id))
+            .tuples()
+            .all()
         )
         sheet = department_scores(session=session, plan_id=plan.id, as_of=q3, quarter="2021Q3")
         assert {numbers[item]: verdict.progress for item, verdict in sheet.progress.items()} == (
