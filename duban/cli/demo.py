@@ -81,6 +81,8 @@ def _print_summary(
         f"申请办结 {loop.completions_requested} 项、销号 {loop.completions_approved} 项，"
         f"随报送上传佐证材料 {loop.evidence_files} 份。"
     )
+    for note in summary.notes:
+        console.print(note, markup=False)
     spent = "，".join(f"{phase} {value:.0f} 秒" for phase, value in run.seconds.items())
     console.print(f"用时分布：{spent}", markup=False)
     console.print(f"邮件库（Maildir，共 {summary.mail_count} 封）：{settings.mail_store.resolve()}")
@@ -185,7 +187,11 @@ def demo_command(
     store = open_store(settings)
     with store.sessions() as session:
         summary = summarise(
-            session=session, plan_id=run.plan_id, until=end, mail_store=settings.mail_store
+            session=session,
+            plan_id=run.plan_id,
+            until=end,
+            mail_store=settings.mail_store,
+            second_plan_id=run.second_plan_id,
         )
     _write_state(settings, run)
     _print_summary(summary, run, settings, time.monotonic() - started, log)

@@ -14,6 +14,7 @@ the item through the form.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -58,15 +59,16 @@ class LoopCounts:
 def office_decides(
     *,
     store: Store,
-    plan_id: int,
+    plan_ids: Collection[int],
     today: date,
     now: datetime,
     loop: LoopScript,
     counts: LoopCounts,
     year_end: bool = False,
 ) -> None:
-    """Review the reports and approve the completion requests that arrived before today
-    (at `year_end`, before the year review, everything that arrived by `now`)."""
+    """Review the reports of the plans `plan_ids` and approve their completion requests that
+    arrived before today (at `year_end`, before the year review, everything that arrived by
+    `now`)."""
     if today < loop.review_from:
         return
 
@@ -77,7 +79,7 @@ def office_decides(
         waiting = [
             review
             for review in pending_reviews(session, as_of=now)
-            if review.candidate.plan_id == plan_id and arrived(review.candidate.submitted_at)
+            if review.candidate.plan_id in plan_ids and arrived(review.candidate.submitted_at)
         ]
         for review in waiting:
             candidate = review.candidate
@@ -93,10 +95,11 @@ def office_decides(
             else:
                 accept_report(session, candidate.checkin_id, SUPERVISOR, now)
                 counts.accepted += 1
-        for request in pending_completions(session=session, plan_id=plan_id):
-            if arrived(request.requested_at):
-                approve_completion(session, request.request_id, SUPERVISOR, now)
-                counts.completions_approved += 1
+        for plan_id in plan_ids:
+            for request in pending_completions(session=session, plan_id=plan_id):
+                if arrived(request.requested_at):
+                    approve_completion(session, request.request_id, SUPERVISOR, now)
+                    counts.completions_approved += 1
 
 
 def returned_checkins(*, store: Store, checkin_ids: list[int]) -> set[int]:

@@ -1,4 +1,5 @@
-"""The demo driver: import seed 002, start supervision, and live through 2021 day by day.
+"""The demo driver: import seed 002 and seed 000's 八项行动 (`duban.demo.plans`), start
+supervising both, and live through 2021 day by day.
 
 Every step goes through the real parts: the Prefect flows with `as_of`, the outbox relay to
 the embedded SMTP server, simulated departments answering through the form over HTTP, a
@@ -34,6 +35,7 @@ from duban.demo.office import (
     office_decides,
     returned_checkins,
 )
+from duban.demo.plans import SECOND_PLAN_LABEL, has_work, item_figures, prepare_second_plan
 from duban.demo.script import (
     DEMO_SCRIPT,
     SUPERVISOR,
@@ -41,17 +43,14 @@ from duban.demo.script import (
     Behaviour,
     CheckinView,
     decide_action,
-    reported_value,
 )
 from duban.demo.services import SimClock, local_services
 from duban.runtime import Store, open_store
 from models import clock
-from models.attainment import elapsed_share
 from models.calendar import WorkCalendar, default_calendar
 from models.db import make_engine, transaction, upgrade
 from models.directory import Department
 from models.directory_file import load_directory_file
-from models.plan import Item
 from models.plan_reader.document import read_plan_file
 from models.policy import default_policy
 from models.settings import Settings
@@ -87,9 +86,11 @@ class DemoOptions:
 
 @dataclass
 class DemoRun:
-    """What the run produced: the plan, the reports written and the counters of the loop."""
+    """What the run produced: the plans, the reports written and the counters of the loop."""
 
     plan_id: int
+    second_plan_id: int = 0  # the 八项行动 (`duban.demo.plans`)
+    second_reports: dict[str, dict[str, str]] = field(default_factory=dict)
     reports: dict[str, dict[str, str]] = field(default_factory=dict)
     submissions: int = 0
     extensions_requested: int = 0
@@ -178,18 +179,6 @@ def _views(session: Session, checkin_ids: list[int]) -> list[CheckinView]:
     ]
 
 
-def _values(session: Session, item_id: int, day: date, pace: float) -> tuple[str, dict[str, float]]:
-    item = session.scalars(
-        select(Item).where(Item.id == item_id).options(selectinload(Item.targets))
-    ).one()
-    share = elapsed_share(start=date(day.year, 1, 1), end=date(day.year, 12, 31), as_of=day)
-    values = {
-        str(target.id): reported_value(target.value, share_of_year=share, pace=pace)
-        for target in item.targets
-    }
-    return item.title, values
-
-
 def departments_act(
     *,
     store: Store,
@@ -211,7 +200,7 @@ def departments_act(
             action = decide_action(view, today=today, calendar=calendar, script=script)
             if action is not None:
                 pace = script[view.department].pace
-                title, values = _values(session, view.item_id, today, pace)
+                title, values = item_figures(session, view.item_id, today, pace)
                 plans.append((action, view, title, values))
     for action, view, title, values in plans:
         problems = "场地与经费未落实，活动无法按期开展。" if action.status == "blocked" else ""
@@ -289,11 +278,14 @@ async def simulate_year(
     """
     from flows.review import quarter_review, year_review
     from flows.simulate import simulate
+    from flows.supervise import supervise_plan
 
     calendar = default_calendar()
     started = perf_counter()
     store, plan_id = prepare(settings, start=options.start)
     run = DemoRun(plan_id=plan_id, seconds={PHASE_PREPARE: perf_counter() - started})
+    with run.timed(PHASE_PREPARE):
+        second_id = run.second_plan_id = prepare_second_plan(store, now=at(options.start, 8, 0))
     out_dir = options.out_dir or settings.data_dir / "reports"
     sim = SimClock(at(options.start, 8, 0))
     inbox = Inbox()
@@ -305,6 +297,8 @@ async def simulate_year(
     }
 
     async def after_pass(day: date) -> None:
+        if has_work(store, second_id, clock.resolve(day)):
+            await supervise_plan(plan_id=second_id, as_of=clock.resolve(day), return_state=True)
         phase = PHASE_SUPERVISION if run.workdays else PHASE_FIRST_DAY
         run.seconds[phase] = run.seconds.get(phase, 0.0) + perf_counter() - mark[0]
         sim.moment = at(day, 9, 30)
@@ -317,7 +311,7 @@ async def simulate_year(
             supervisor_decides(store=store, today=day, now=sim.moment, run=run)
             office_decides(
                 store=store,
-                plan_id=plan_id,
+                plan_ids=(plan_id, second_id),
                 today=day,
                 now=sim.moment,
                 loop=options.loop,
@@ -346,8 +340,16 @@ async def simulate_year(
                     as_of=sim.moment,
                     out_dir=str(out_dir),
                 )
+                second = await quarter_review(
+                    plan_id=second_id,
+                    quarter=quarter_days[day],
+                    as_of=sim.moment,
+                    out_dir=str(out_dir),
+                )
             run.reports[quarter_days[day]] = dict(result["files"])
             on_report(quarter_days[day], run.reports[quarter_days[day]])
+            run.second_reports[quarter_days[day]] = dict(second["files"])
+            on_report(f"{SECOND_PLAN_LABEL} {quarter_days[day]}", dict(second["files"]))
         run.workdays += 1
         on_day(day, total)
         mark[0] = perf_counter()
@@ -368,7 +370,7 @@ async def simulate_year(
         with run.timed(PHASE_FORM):  # the office clears what waits for it before the review
             office_decides(
                 store=store,
-                plan_id=plan_id,
+                plan_ids=(plan_id, second_id),
                 today=options.until,
                 now=sim.moment,
                 loop=options.loop,
@@ -378,9 +380,12 @@ async def simulate_year(
         sim.moment = at(options.until, 17, 30)
         with run.timed(PHASE_REPORTS):
             result = await year_review(plan_id=plan_id, as_of=sim.moment, out_dir=str(out_dir))
+            second = await year_review(plan_id=second_id, as_of=sim.moment, out_dir=str(out_dir))
         period = f"{options.until.year}年度"
         run.reports[period] = dict(result["files"])
         on_report(period, run.reports[period])
+        run.second_reports[period] = dict(second["files"])
+        on_report(f"{SECOND_PLAN_LABEL} {period}", run.second_reports[period])
         with run.timed(PHASE_RELAY):
             await relay_once(sessions=store.sessions, settings=settings, now=sim.moment)
     run.final_moment = sim.moment

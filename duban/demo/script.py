@@ -3,10 +3,18 @@
 Each department answers every check-in it is prompted for at a fixed offset in working days
 from the due date; one never answers, one asks for an extension once, one reports an item as
 blocked. The acceptance tests derive the expected closing numbers from the same script.
+
+Figures against numeric targets (the second plan's, `duban.demo.plans`) follow each
+department's `pace`: the share of the straight line to the year's end it keeps (1.0: exactly
+on it). 学会部 runs ahead (1.5: 超进度), 普及部 on pace (1.05: 达进度, a little above the line so
+a figure reported a day before the quarter's end still meets the line at the end), and 素质中心
+behind (0.6: 欠进度); 素质中心 also reports four working days late, so its check-ins climb to
+level 2 and a 督办单 is issued.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import date
 
@@ -20,7 +28,8 @@ class Behaviour:
     `offset_workdays` is when it submits relative to the due date (negative: early; None:
     never). `extension_month` names the month whose first check-in it asks to extend by
     `extension_workdays` instead (asked `extension_lead_workdays` before the due date).
-    `blocked_items` are item numbers it reports as blocked.
+    `blocked_items` are item numbers it reports as blocked; `pace` scales the figures it
+    reports against numeric targets (`reported_value`).
     """
 
     offset_workdays: int | None
@@ -32,8 +41,8 @@ class Behaviour:
 
 
 DEMO_SCRIPT: dict[str, Behaviour] = {
-    "学会部": Behaviour(offset_workdays=-2),
-    "普及部": Behaviour(offset_workdays=-1, blocked_items=frozenset({"8"}), pace=0.8),
+    "学会部": Behaviour(offset_workdays=-2, pace=1.5),
+    "普及部": Behaviour(offset_workdays=-1, blocked_items=frozenset({"8"}), pace=1.05),
     "办公室": Behaviour(offset_workdays=0),
     "素质中心": Behaviour(offset_workdays=4, pace=0.6),
     "机关党支部": Behaviour(offset_workdays=-1, extension_month=9),
@@ -95,6 +104,9 @@ def decide_action(
     return Action(kind="submit", checkin_id=view.checkin_id, status=status)
 
 
-def reported_value(target_value: float, *, share_of_year: float, pace: float) -> float:
-    """The cumulative number a department reports: its pace times a straight line."""
-    return round(target_value * min(1.0, max(0.0, share_of_year)) * pace, 1)
+def reported_value(target_value: float, *, share: float, pace: float) -> float:
+    """The cumulative number a department reports: its pace times the straight line's value
+    (`share` of the target, 0..1), rounded up to one decimal (a rounded-down figure could
+    fall just below the line)."""
+    exact = target_value * min(1.0, max(0.0, share)) * pace
+    return math.ceil(round(exact * 10, 6)) / 10

@@ -5,16 +5,20 @@ from __future__ import annotations
 import mailbox
 from collections import Counter
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, time
 from pathlib import Path
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from models import clock
+from models.calendar import default_calendar
 from models.directory import Department
-from models.plan import Item
+from models.orders import SupervisionOrder
+from models.plan import Item, Plan
 from models.supervision import Checkin, Notice
+from models.vocabulary import ItemProgress
+from tasks.scoring import department_scores
 
 COLOUR_NAMES = {"green": "绿灯", "amber": "黄灯", "red": "红灯", "none": "未评定"}
 KIND_NAMES = {
@@ -25,6 +29,7 @@ KIND_NAMES = {
     "receipt": "回执",
     "report": "通报",
 }
+ORDER_COLOURS = {"blue": "蓝", "yellow": "黄", "red": "红"}
 
 
 @dataclass(frozen=True)
@@ -51,6 +56,7 @@ class DemoSummary:
     notices: dict[tuple[str, int], int]
     departments: list[DepartmentLine]
     mail_count: int
+    notes: tuple[str, ...] = ()
 
 
 def notice_counts(*, session: Session, plan_id: int) -> dict[tuple[str, int], int]:
@@ -66,8 +72,18 @@ def notice_counts(*, session: Session, plan_id: int) -> dict[tuple[str, int], in
     }
 
 
-def summarise(*, session: Session, plan_id: int, until: date, mail_store: Path) -> DemoSummary:
-    """Count what the run left: a check-in is on time when first submitted by its due date."""
+def summarise(
+    *,
+    session: Session,
+    plan_id: int,
+    until: date,
+    mail_store: Path,
+    second_plan_id: int | None = None,
+) -> DemoSummary:
+    """Count what the run left: a check-in is on time when first submitted by its due date.
+
+    Colours, notices and punctuality are the first plan's; `notes` describe the second plan
+    (`second_plan_lines`) and the 督办单 issued in both."""
     colour_query = (
         select(Item.colour, func.count()).where(Item.plan_id == plan_id).group_by(Item.colour)
     )
@@ -94,6 +110,78 @@ def summarise(*, session: Session, plan_id: int, until: date, mail_store: Path) 
         for name, c in sorted(tally.items())
     ]
     mail_count = len(list(mailbox.Maildir(mail_store, create=True).iterkeys()))
+    notes = [] if not second_plan_id else second_plan_lines(session, second_plan_id, until)
+    notes.append(orders_line(session, second_plan_id))
     return DemoSummary(
-        colours=colours, notices=notices, departments=departments, mail_count=mail_count
+        colours=colours,
+        notices=notices,
+        departments=departments,
+        mail_count=mail_count,
+        notes=tuple(notes),
     )
+
+
+def _counts(progress: dict[ItemProgress, int]) -> str:
+    return "、".join(f"{kind.label} {n}" for kind, n in progress.items() if n) or "—"
+
+
+def second_plan_lines(session: Session, plan_id: int, until: date) -> list[str]:
+    """The second plan in three lines: what it is, its items against 序时进度 in the Q3 通报
+    (when the run got there) and the year's, and its year 考核 scores with where to check them.
+    The as-of moments are the reviews' (17:00 on the quarter's last working day, 17:30 on
+    `until`), so the figures are the reports'."""
+    plan = session.get_one(Plan, plan_id)
+    items = session.scalar(select(func.count()).where(Item.plan_id == plan_id)) or 0
+    lines = [
+        f"第二个计划：种子000的八项行动 {items} 项（原为2023年讲话，演示按{plan.year}年导入，"
+        "按季度报送；examples/eight_actions_2021.yaml）"
+    ]
+    periods: list[tuple[str, datetime, bool]] = []
+    q3_day = default_calendar().last_workday_of_quarter(plan.year, 3)
+    if until >= q3_day:
+        q3_review = datetime.combine(q3_day, time(17), clock.LOCAL_TZ)
+        periods.append((f"{plan.year}Q3", q3_review, False))
+    year_end = datetime.combine(until, time(17, 30), clock.LOCAL_TZ)
+    periods.append((f"{plan.year}年度", year_end, True))
+    parts, year_sheet = [], None
+    for label, moment, year in periods:
+        sheet = department_scores(
+            session=session,
+            plan_id=plan_id,
+            as_of=moment,
+            quarter=None if year else label,
+            year=year,
+        )
+        tally = dict.fromkeys(ItemProgress, 0)
+        for verdict in sheet.progress.values():
+            tally[verdict.progress] += 1
+        parts.append(f"{label} {_counts(tally)}")
+        year_sheet = sheet
+    lines.append("八项行动对照序时进度：" + "；".join(parts))
+    if year_sheet is not None and year_sheet.scores:
+        scores = "、".join(f"{line.name} {line.score:.2f}" for line in year_sheet.scores)
+        lowest = year_sheet.scores[-1].name
+        lines.append(
+            f"八项行动{plan.year}年度考核：{scores}"
+            f"（扣分明细：duban score --plan {plan_id} --year {plan.year} --detail {lowest}）"
+        )
+    return lines
+
+
+def orders_line(session: Session, second_plan_id: int | None) -> str:
+    """How many 督办单 were issued, by colour, and how many of them in the second plan."""
+    rows = session.execute(
+        select(SupervisionOrder.colour, Item.plan_id, func.count())
+        .join(Item, Item.id == SupervisionOrder.item_id)
+        .group_by(SupervisionOrder.colour, Item.plan_id)
+    ).all()
+    by_colour: Counter[str] = Counter()
+    second = 0
+    for colour, plan, count in rows:
+        by_colour[colour] += count
+        second += count if plan == second_plan_id else 0
+    colours = "、".join(
+        f"{name} {by_colour[colour]}" for colour, name in ORDER_COLOURS.items() if by_colour[colour]
+    )
+    line = f"督办单：共 {sum(by_colour.values())} 份" + (f"（{colours}）" if colours else "")
+    return line + (f"，其中八项行动 {second} 份" if second_plan_id else "")

@@ -50,6 +50,10 @@ def test_demo_is_quiet_and_its_mail_links_open_afterwards(tmp_path: Path) -> Non
     assert not [line for line in lines if " | INFO " in line or "Flow run" in line], output
     assert "已生成 2021年度 报告：data/reports/duban-plan1-2021.{html,docx,md}" in output
     assert "督办演示：全年运行结果" in output and "用时分布：" in output
+    # The second plan (seed 000's 八项行动) has its own reports and summary lines.
+    assert "已生成 八项行动 2021年度 报告：data/reports/duban-plan2-2021.{html,docx,md}" in output
+    assert "第二个计划：" in output and "八项行动对照序时进度：" in output
+    assert "督办单：共 " in output
     log = tmp_path / "data" / "logs" / "demo-prefect.log"
     assert "Beginning flow run" in log.read_text(encoding="utf-8")
 
