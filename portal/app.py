@@ -57,7 +57,7 @@ from portal.attachments import (
     is_multipart,
     read_upload,
 )
-from portal.closure import completion_path, completion_routes
+from portal.closure import completion_path, completion_routes, settled_responder
 from portal.formdata import FIELD_LABELS, ParsedForm, parse_form
 from portal.instruct import instruct_routes
 from portal.pages import CheckinPage, load_page, page_context, previous_answer
@@ -199,6 +199,8 @@ def create_app(
             return limited(request)
         return claims
 
+    settled = settled_responder(sessions=sessions, render=render, invalid=invalid)
+
     def read_page(claims: LinkClaims, history: bool = True) -> CheckinPage:
         with sessions() as session:
             return load_page(session=session, claims=claims, history=history)
@@ -280,7 +282,7 @@ def create_app(
         try:
             page = await run_in_threadpool(read_page, claims)
         except InvalidLink:
-            return invalid(request)
+            return await settled(request, claims)
         return form_page(request, page, digest=token_digest(request.path_params["token"]))
 
     async def submit(request: Request) -> Response:
@@ -390,7 +392,7 @@ def create_app(
         try:
             parsed, errors, version = await run_in_threadpool(store)
         except (InvalidLink, CheckinClosed):
-            return invalid(request)
+            return await settled(request, claims)
         except InputError as exc:
             errors, status = [exc.reason], 422
         except Exception:
