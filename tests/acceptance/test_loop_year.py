@@ -742,7 +742,6 @@ def test_item_13_closed_by_the_office_by_hand(year: Year) -> None:
 def test_old_links_of_settled_checkins_say_so(year: Year) -> None:
     """GET-safe: the old link of an accepted report or a closed item says so, in Chinese,
     and changes nothing."""
-    year.clock[0] = at(END, 18)
     with year.sessions() as session:
 
         def checkin(number: str, due: date) -> int:
@@ -757,11 +756,22 @@ def test_old_links_of_settled_checkins_say_so(year: Year) -> None:
         before = _counts(session)
 
     async def open_links() -> list[httpx.Response]:
+        # Each link while it is valid (30 days after its due date): the November one on
+        # 12-20, the year-end one on the last evening.
+        opened = []
         async with year.open_http():
-            return [await year.http.get(path) for path in (accepted, closed, accepted + "x")]
+            for path, moment in (
+                (accepted, at(END, 18)),
+                (closed, at(date(2021, 12, 20), 18)),
+                (accepted + "x", at(END, 18)),
+            ):
+                year.clock[0] = moment
+                opened.append(await year.http.get(path))
+        return opened
 
     done, ended, bad = asyncio.run(open_links())
-    assert done.status_code == 410 and "已审核通过" in done.text and "无需再报送" in done.text
+    assert done.status_code == 410
+    assert "已审核通过" in done.text and "无需再报送" in done.text
     assert "2021年12月27日" in done.text
     assert ended.status_code == 410 and "已办结" in ended.text and "2021年11月23日" in ended.text
     assert bad.status_code == 404 and "链接不可用" in bad.text
