@@ -545,6 +545,25 @@ def _notices(session: Session, item_id: int) -> list[tuple[date, str, int, list[
     ]
 
 
+LOOP_ITEM_EVENTS = (
+    "duban.item.instructed",
+    "duban.item.completion_requested",
+    "duban.item.completion_rejected",
+    "duban.item.closed",
+    "duban.item.reopened",
+)
+REVIEW_EVENTS = ("duban.checkin.accepted", "duban.checkin.returned")
+
+
+def _events(session: Session, resource: str, types: tuple[str, ...]) -> list[tuple[date, str]]:
+    rows = session.execute(
+        select(DomainEvent.occurred_at, DomainEvent.type)
+        .where(DomainEvent.resource_id == resource, DomainEvent.type.in_(types))
+        .order_by(DomainEvent.occurred_at, DomainEvent.id)
+    ).tuples()
+    return [(local_date(when), kind) for when, kind in rows]
+
+
 def _reviews(session: Session, item_id: int) -> list[tuple[date, int, str, date]]:
     rows = session.execute(
         select(Checkin.original_due_date, Submission.version, CheckinReview)
@@ -649,6 +668,10 @@ def test_item_3_returned_and_answered_again_by_hand(year: Year) -> None:
             f"checkin:{july.id}:escalation:1:e1",
             f"checkin:{july.id}:escalation:2:e1",
         ]
+        assert _events(session, f"duban.checkin.{july.id}", REVIEW_EVENTS) == [
+            (date(2021, 7, 19), "duban.checkin.returned"),
+            (date(2021, 8, 2), "duban.checkin.accepted"),
+        ]
         versions = session.scalars(
             select(Submission.narrative)
             .where(Submission.checkin_id == july.id)
@@ -702,6 +725,14 @@ def test_item_4_instructed_escalated_reviewers_chased_and_closed_by_hand(year: Y
             .order_by(Checkin.original_due_date)
         ).all()
         assert statuses[-1] == (date(2021, 12, 31), "cancelled")
+        # Each decision's domain event, written with it.
+        assert _events(session, f"duban.item.{item_id}", LOOP_ITEM_EVENTS) == [
+            (date(2021, 9, 28), "duban.item.instructed"),
+            (date(2021, 11, 18), "duban.item.completion_requested"),
+            (date(2021, 11, 19), "duban.item.completion_rejected"),
+            (date(2021, 11, 22), "duban.item.completion_requested"),
+            (date(2021, 11, 23), "duban.item.closed"),
+        ]
         assert all(status == "submitted" for _, status in statuses[:-1])
     # The instruct links: the 分管领导's escalation carries theirs; at level 3 only the
     # 主要负责人's own copy carries a link, the office's copy none.
