@@ -263,8 +263,8 @@ def create_app(
         )
         return response
 
-    def unsaved(request: Request, raw: dict[str, str]) -> Response:
-        """The answer could not be stored: the page that lists what was typed, and says so."""
+    def typed(raw: dict[str, str]) -> list[tuple[str, str]]:
+        """What the department typed, labelled, for a page that keeps it."""
         fields = [(label, raw[name]) for name, label in FIELD_LABELS.items() if raw.get(name)]
         fields += [(name, value) for name, value in raw.items() if name.startswith("value_")]
         fields += [
@@ -272,7 +272,11 @@ def create_app(
             for name, value in raw.items()
             if name.startswith(ANSWER_FIELD_PREFIX) and value
         ]
-        context = {"message": UNSAVED_MESSAGE, "fields": fields}
+        return fields
+
+    def unsaved(request: Request, raw: dict[str, str]) -> Response:
+        """The answer could not be stored: the page that lists what was typed, and says so."""
+        context = {"message": UNSAVED_MESSAGE, "fields": typed(raw)}
         return render(request, "unsaved.html", context, 503)
 
     async def show(request: Request) -> Response:
@@ -392,7 +396,7 @@ def create_app(
         try:
             parsed, errors, version = await run_in_threadpool(store)
         except (InvalidLink, CheckinClosed):
-            return await settled(request, claims)
+            return await settled(request, claims, typed(raw))
         except InputError as exc:
             errors, status = [exc.reason], 422
         except Exception:

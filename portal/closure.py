@@ -16,7 +16,7 @@ import hashlib
 import logging
 import re
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -308,16 +308,18 @@ def settled_responder(
     sessions: sessionmaker[Session],
     render: Render,
     invalid: Callable[[Request], Response],
-) -> Callable[[Request, LinkClaims], Awaitable[Response]]:
+) -> Callable[..., Awaitable[Response]]:
     """The answer to a verified form link whose check-in no longer takes answers: the page
-    saying the item is closed or the report accepted (410, nothing changed), else the
-    generic invalid-link page."""
+    saying the item is closed or the report accepted (410, nothing changed, what a POST
+    typed shown to copy), else the generic invalid-link page."""
 
     def read(claims: LinkClaims) -> SettledLink | None:
         with sessions() as session:
             return settled_link(session=session, claims=claims)
 
-    async def respond(request: Request, claims: LinkClaims) -> Response:
+    async def respond(
+        request: Request, claims: LinkClaims, typed: Sequence[tuple[str, str]] = ()
+    ) -> Response:
         try:
             settled = await run_in_threadpool(read, claims)
         except Exception:
@@ -325,7 +327,12 @@ def settled_responder(
             settled = None
         if settled is None:
             return invalid(request)
-        context = {"title": settled.title, "message": settled.message, "item": settled.item}
+        context = {
+            "title": settled.title,
+            "message": settled.message,
+            "item": settled.item,
+            "fields": list(typed),
+        }
         return render(request, "settled.html", context, status=410)
 
     return respond

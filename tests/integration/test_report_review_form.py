@@ -60,6 +60,7 @@ async def test_the_form_shows_the_return_reason_and_takes_the_next_version(
     assert "链接不可用" not in closed.text
     assert "已举办学术活动" not in closed.text
     assert again.status_code == 410 and "无需再报送" in again.text
+    assert "<textarea readonly>第三版</textarea>" in again.text  # what was typed is kept
     with portal.sessions() as session:
         checkin = session.get_one(Checkin, portal.rows.checkin.id)
         assert (checkin.status, checkin.review, checkin.returns) == ("submitted", "accepted", 1)
