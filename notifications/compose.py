@@ -11,8 +11,9 @@ from __future__ import annotations
 import hashlib
 import logging
 import mimetypes
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -203,45 +204,98 @@ def messages_from_rows(
             phases=rows.phases.get(item.plan_id, []),
             last=rows.latest.get((item.id, department.id)),
         )
+        copies = [(notice.key, emails, copied, context)]
         if notice.kind == NoticeKind.ESCALATION:
             if item.plan_id not in policies:
                 policies[item.plan_id] = parse_policy(item.plan.policy or None)
             context["level"] = notice.level
             context["level_label"] = escalation_label(policies[item.plan_id], notice.level)
             context["reason"] = notice.reason
-            context["instruct_links"] = instruct_links(
-                settings=settings,
-                item_id=item.id,
-                department_id=department.id,
-                recipients=notice.recipients,
-                now=now,
+            copies = _escalation_copies(
+                notice,
+                copies[0],
+                partial(
+                    instruct_links,
+                    settings=settings,
+                    item_id=item.id,
+                    department_id=department.id,
+                    now=now,
+                ),
             )
         attached = list((attachments or {}).get(notice.id, ()))
-        context["attached"] = [attachment["filename"] for attachment in attached]
-        try:
-            rendered = render_message(notice.kind, context)
-            for value in (rendered.subject, *emails, *copied):
-                check_header(value)
-        except HeaderInjectionError:
-            logger.warning(
-                "no email for notice %s: its subject or an address contains a line break",
-                notice.key,
+        for key, to, cc, own in copies:
+            own["attached"] = [attachment["filename"] for attachment in attached]
+            try:
+                rendered = render_message(notice.kind, own)
+                for value in (rendered.subject, *to, *cc):
+                    check_header(value)
+            except HeaderInjectionError:
+                logger.warning(
+                    "no email for notice %s: its subject or an address contains a line break",
+                    notice.key,
+                )
+                continue
+            messages.append(
+                NewMessage(
+                    key=_outbox_key("notice", key),
+                    kind=notice.kind,
+                    to=to,
+                    cc=cc,
+                    subject=rendered.subject,
+                    text_body=rendered.text,
+                    html_body=rendered.html,
+                    notice_id=notice.id,
+                    attachments=attached,
+                )
             )
-            continue
-        messages.append(
-            NewMessage(
-                key=_outbox_key("notice", notice.key),
-                kind=notice.kind,
-                to=emails,
-                cc=copied,
-                subject=rendered.subject,
-                text_body=rendered.text,
-                html_body=rendered.html,
-                notice_id=notice.id,
-                attachments=attached,
-            )
-        )
     return messages
+
+
+_Copy = tuple[str, list[str], list[str], dict[str, Any]]
+_LEADER_ROLES = frozenset({RecipientRole.LEADER.value, RecipientRole.HEAD.value})
+
+
+def _escalation_copies(
+    notice: Notice,
+    default: _Copy,
+    links_for: Callable[..., list[dict[str, object]]],
+) -> list[_Copy]:
+    """An escalation's emails, `(business key, to, cc, context)` each, from the one email
+    `default` would be.
+
+    A leader's instruct link is seen by that leader alone: when the escalation goes to one
+    leader and nobody else, that one email (key `notice:<key>`) carries the link; otherwise
+    the others (the office, contacts in Cc) get the shared copy without links under the same
+    key and each leader (分管领导, 主要负责人) an own copy with their link only, keyed
+    `notice:<key>:leader:<digest>` (stable: composing again sends nothing twice)."""
+    key, to, cc, context = default
+    recipients = [
+        r for r in notice.recipients if isinstance(r, dict) and r.get("email") and not r.get(HELD)
+    ]
+    leaders = [r for r in recipients if str(r.get("role") or "") in _LEADER_ROLES]
+    emails = {str(r["email"]) for r in leaders}
+    others = [r for r in recipients if str(r["email"]) not in emails]
+    if not others and len(emails) <= 1:
+        return [
+            (key, to, cc, context | {"instruct_links": links_for(recipients=notice.recipients)})
+        ]
+    copies: list[_Copy] = []
+    if others:
+        named = [r for r in others if r.get("role") != RecipientRole.CONTACT.value] or others
+        shared_to, names = _addresses(named)
+        shared_cc = [e for e in _addresses(others)[0] if e not in shared_to]
+        shared = {"recipient_name": "、".join(names) or context["recipient_name"]}
+        copies.append((key, shared_to, shared_cc, context | shared | {"instruct_links": []}))
+    for email in dict.fromkeys(str(r["email"]) for r in leaders):
+        own = [r for r in leaders if r["email"] == email]
+        name = next((str(r["name"]) for r in own if r.get("name")), "")
+        digest = hashlib.sha256(email.encode()).hexdigest()[:16]
+        mine = {
+            "recipient_name": name or context["recipient_name"],
+            "instruct_links": links_for(recipients=own),
+        }
+        copies.append((f"{key}:leader:{digest}", [email], [], context | mine))
+    return copies
 
 
 def insert_notice_emails(
@@ -291,11 +345,11 @@ def enqueue_notice_email(
 ) -> OutboxMessage | None:
     """Render `notice` (assignment, request, reminder, escalation) and enqueue its email.
 
-    Recipients come from `notice.recipients` (`{role, name, email}`); an escalation goes to
-    the leaders with the department's contacts in Cc. Returns the outbox row (the existing
-    one if the notice was enqueued before), or None, writing nothing, when the notice has no
-    item, no department or no recipient with an address. The batch of one of
-    `enqueue_notice_emails`.
+    Recipients come from `notice.recipients` (`{role, name, email}`); an escalation to
+    leaders and others gives each leader an own copy with their instruct link
+    (`_escalation_copies`). Returns the notice's first outbox row (the existing one if the
+    notice was enqueued before), or None, writing nothing, when the notice has no item, no
+    department or no recipient with an address. The batch of one of `enqueue_notice_emails`.
     """
     messages = notice_messages(session=session, notices=[notice], now=now, settings=settings)
     if not messages:

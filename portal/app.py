@@ -58,7 +58,7 @@ from portal.attachments import (
     is_multipart,
     read_upload,
 )
-from portal.closure import completion_path, completion_routes
+from portal.closure import completion_path, completion_routes, settled_responder
 from portal.department import department_routes
 from portal.formdata import FIELD_LABELS, ParsedForm, parse_form
 from portal.instruct import instruct_routes
@@ -194,6 +194,8 @@ def create_app(
             return limited(request)
         return claims
 
+    settled = settled_responder(sessions=sessions, render=render, invalid=invalid)
+
     def read_page(claims: LinkClaims, history: bool = True) -> CheckinPage:
         with sessions() as session:
             return load_page(session=session, claims=claims, history=history)
@@ -256,8 +258,8 @@ def create_app(
         )
         return response
 
-    def unsaved(request: Request, raw: dict[str, str]) -> Response:
-        """The answer could not be stored: the page that lists what was typed, and says so."""
+    def typed(raw: dict[str, str]) -> list[tuple[str, str]]:
+        """What the department typed, labelled, for a page that keeps it."""
         fields = [(label, raw[name]) for name, label in FIELD_LABELS.items() if raw.get(name)]
         fields += [(name, value) for name, value in raw.items() if name.startswith("value_")]
         fields += [
@@ -265,7 +267,11 @@ def create_app(
             for name, value in raw.items()
             if name.startswith(ANSWER_FIELD_PREFIX) and value
         ]
-        context = {"message": UNSAVED_MESSAGE, "fields": fields}
+        return fields
+
+    def unsaved(request: Request, raw: dict[str, str]) -> Response:
+        """The answer could not be stored: the page that lists what was typed, and says so."""
+        context = {"message": UNSAVED_MESSAGE, "fields": typed(raw)}
         return render(request, "unsaved.html", context, 503)
 
     async def show(request: Request) -> Response:
@@ -275,7 +281,7 @@ def create_app(
         try:
             page = await run_in_threadpool(read_page, claims)
         except InvalidLink:
-            return invalid(request)
+            return await settled(request, claims)
         return form_page(request, page, digest=token_digest(request.path_params["token"]))
 
     async def submit(request: Request) -> Response:
@@ -385,7 +391,7 @@ def create_app(
         try:
             parsed, errors, version = await run_in_threadpool(store)
         except (InvalidLink, CheckinClosed):
-            return invalid(request)
+            return await settled(request, claims, typed(raw))
         except InputError as exc:
             errors, status = [exc.reason], 422
         except Exception:

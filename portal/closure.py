@@ -16,7 +16,7 @@ import hashlib
 import logging
 import re
 import secrets
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -30,6 +30,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from models.clock import local_date
 from models.closure import MAX_SUMMARY_CHARS, ItemClosureFacts
 from models.completion import CompletionRequest
 from models.db import transaction
@@ -38,8 +39,8 @@ from models.errors import InputError
 from models.limits import normalise_text
 from models.plan import Item
 from models.settings import Settings
-from models.supervision import Checkin
-from models.vocabulary import AssignmentRole
+from models.supervision import Checkin, CheckinReview
+from models.vocabulary import AssignmentRole, ReviewDecision
 from notifications.links import InvalidLink, LinkClaims, token_digest
 from portal.pages import CheckinPage, format_date, format_moment
 from portal.security import CSRF_COOKIE, CSRF_FIELD, csrf_token, csrf_valid, new_nonce
@@ -253,3 +254,85 @@ def completion_routes(
         Route("/c/{token}" + PATH_SUFFIX, show, methods=["GET", "HEAD"]),
         Route("/c/{token}" + PATH_SUFFIX, submit, methods=["POST"]),
     ]
+
+
+@dataclass(frozen=True)
+class SettledLink:
+    """Why a form link no longer takes answers, for the page that says so."""
+
+    title: str
+    message: str
+    item: str
+
+
+def settled_link(*, session: Session, claims: LinkClaims) -> SettledLink | None:
+    """The settled state of the check-in a verified form link names: its item closed
+    (已办结, with the date) or its report accepted (审核通过, with the date); None for any
+    other link that does not open (gone, not the department's, cancelled otherwise). Reads
+    only: the check-in, its item and, for an accepted one, the acceptance's date."""
+    checkin = session.get(Checkin, claims.checkin_id)
+    if checkin is None or checkin.department_id != claims.department_id:
+        return None
+    item = session.get(Item, checkin.item_id)
+    if item is None:
+        return None
+    label = f"第{item.number}项 {item.title}"
+    if item.closed_at is not None:
+        closed_on = format_date(local_date(item.closed_at))
+        return SettledLink(
+            title="任务已办结",
+            message=f"该任务已于{closed_on}办结（销号），无需再报送。",
+            item=label,
+        )
+    if checkin.review != ReviewDecision.ACCEPTED:
+        return None
+    accepted = session.scalar(
+        select(CheckinReview.decided_at)
+        .where(
+            CheckinReview.checkin_id == checkin.id,
+            CheckinReview.decision == ReviewDecision.ACCEPTED,
+        )
+        .order_by(CheckinReview.id.desc())
+        .limit(1)
+    )
+    when = f"已于{format_date(local_date(accepted))}" if accepted is not None else "已"
+    return SettledLink(
+        title="报送已审核通过",
+        message=f"本次报送（截止{format_date(checkin.due_date)}）{when}经督查室审核通过，无需再报送。",
+        item=label,
+    )
+
+
+def settled_responder(
+    *,
+    sessions: sessionmaker[Session],
+    render: Render,
+    invalid: Callable[[Request], Response],
+) -> Callable[..., Awaitable[Response]]:
+    """The answer to a verified form link whose check-in no longer takes answers: the page
+    saying the item is closed or the report accepted (410, nothing changed, what a POST
+    typed shown to copy), else the generic invalid-link page."""
+
+    def read(claims: LinkClaims) -> SettledLink | None:
+        with sessions() as session:
+            return settled_link(session=session, claims=claims)
+
+    async def respond(
+        request: Request, claims: LinkClaims, typed: Sequence[tuple[str, str]] = ()
+    ) -> Response:
+        try:
+            settled = await run_in_threadpool(read, claims)
+        except Exception:
+            logger.exception("portal: could not read why a link is closed")
+            settled = None
+        if settled is None:
+            return invalid(request)
+        context = {
+            "title": settled.title,
+            "message": settled.message,
+            "item": settled.item,
+            "fields": list(typed),
+        }
+        return render(request, "settled.html", context, status=410)
+
+    return respond

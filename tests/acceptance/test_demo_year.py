@@ -159,9 +159,9 @@ def test_every_mail_link_opens_and_escalations_reach_the_right_people(
     store = open_store(settings)
     with store.sessions() as session:
         escalated = {
-            message_id: (level, name)
-            for message_id, level, name in session.execute(
-                select(OutboxMessage.id, Notice.level, Department.name)
+            message_id: (level, name, notice_id)
+            for message_id, level, name, notice_id in session.execute(
+                select(OutboxMessage.id, Notice.level, Department.name, Notice.id)
                 .join(Notice, OutboxMessage.notice_id == Notice.id)
                 .join(Department, Department.id == Notice.department_id)
                 .where(Notice.kind == "escalation")
@@ -173,6 +173,7 @@ def test_every_mail_link_opens_and_escalations_reach_the_right_people(
     box = mailbox.Maildir(settings.mail_store, factory=None, create=False)
     paths: dict[str, datetime] = {}
     escalations = 0
+    top: dict[int, list[tuple[str, str]]] = {}
     for key in box.iterkeys():
         message = message_from_bytes(box.get_bytes(key), policy=default)
         kind = str(message["X-Duban-Kind"])
@@ -187,16 +188,21 @@ def test_every_mail_link_opens_and_escalations_reach_the_right_people(
             continue
         escalations += 1
         message_id = str(message["Message-ID"]).strip("<>").split("@")[0]
-        level, name = escalated[message_id]
+        level, name, notice_id = escalated[message_id]
         person, to = people[name], str(message["To"])
         if level == 1:
             assert person["contact"]["email"] in to
         elif level == 2:
             assert person["leader"]["email"] in to
         else:
-            assert person["head"]["email"] in to
-            assert all(address in to for address in office)
+            # The head gets an own copy (their instruct link is theirs alone), the office
+            # the shared one.
+            top.setdefault(notice_id, []).append((person["head"]["email"], to))
     assert escalations > 0
+    for copies in top.values():
+        heads = [to for head, to in copies if head in to]
+        assert len(heads) == 1 and "," not in heads[0], copies
+        assert all(any(address in to for _, to in copies) for address in office), copies
 
     async def open_all() -> Counter[int]:
         transport = httpx.ASGITransport(app=app)

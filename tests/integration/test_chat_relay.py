@@ -160,7 +160,9 @@ async def test_escalations_reach_each_app_in_its_format_once(
         )
         emails = len(smtp.handler.deliveries)
     assert result.dead == 0 and result.retried == 0, result.errors
-    assert result.sent == 3 + emails and emails == 4  # the 交办 and levels 1-3
+    # The 交办, levels 1-2, and level 3 twice: the head's own copy (their instruct link is
+    # theirs alone) and the office's.
+    assert result.sent == 3 + emails and emails == 5
     assert again.claimed == 0
     assert receiver.rejected == []
     by_app = {message.app: message for message in receiver.received}

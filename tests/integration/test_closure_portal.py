@@ -102,7 +102,11 @@ async def test_lead_department_requests_completion_from_its_form(portal: Portal)
         assert page.status_code == 200 and "已办结" in page.text
         assert "2021年9月21日" in page.text
         assert 'id="completion-form"' not in page.text
-        assert (await client.get(url)).status_code == 404, "the cancelled check-in's form"
+        # The cancelled check-in's old form link says the item is closed, with the date.
+        settled = await client.get(url)
+        assert settled.status_code == 410, "the cancelled check-in's form"
+        assert "任务已办结" in settled.text and "2021年9月21日" in settled.text
+        assert 'id="checkin-form"' not in settled.text
     assert closure_counts(portal) == (1, 1, 2)
 
 

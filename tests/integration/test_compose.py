@@ -78,7 +78,11 @@ def test_escalation_title_follows_the_plan_policy_ladder(session: Session) -> No
     assert "第2级督办（分管领导、督查室督办）" in two.text_body
 
 
-def test_escalation_goes_to_leaders_with_the_department_in_cc(session: Session) -> None:
+def test_an_escalation_to_a_leader_and_the_department_gives_the_leader_an_own_copy(
+    session: Session,
+) -> None:
+    # The leader's instruct link is the leader's alone: the department's contact gets the
+    # escalation without it, the leader an own copy with it (not Cc'd to the contact).
     world = make_world(session)
     notice = add_notice(session, world, kind="escalation", level=1)
     notice.recipients = [
@@ -87,11 +91,27 @@ def test_escalation_goes_to_leaders_with_the_department_in_cc(session: Session) 
     ]
     message = enqueue_notice_email(session=session, notice=notice, now=NOW, settings=SETTINGS)
     assert message is not None
-    assert (message.to_addrs, message.cc_addrs) == (
-        ["zhangwei@example.org"],
-        ["xuehui@example.org"],
+    rows = {
+        row.key: row
+        for row in session.scalars(
+            select(OutboxMessage).where(OutboxMessage.notice_id == notice.id)
+        )
+    }
+    shared = rows.pop(f"notice:{notice.key}")
+    assert shared.id == message.id
+    (own,) = rows.values()
+    assert own.key.startswith(f"notice:{notice.key}:leader:")
+    assert (shared.to_addrs, shared.cc_addrs) == (["xuehui@example.org"], [])
+    assert (own.to_addrs, own.cc_addrs) == (["zhangwei@example.org"], [])
+    assert shared.text_body.startswith("王芳：") and own.text_body.startswith("张伟：")
+    assert "/i/" not in shared.text_body and "/i/" not in (shared.html_body or "")
+    assert own.text_body.count("/i/") == 1
+    again = enqueue_notice_email(session=session, notice=notice, now=NOW, settings=SETTINGS)
+    assert again is not None and again.id == shared.id
+    total = session.scalar(
+        select(func.count()).select_from(OutboxMessage).where(OutboxMessage.notice_id == notice.id)
     )
-    assert message.text_body.startswith("张伟：")
+    assert total == 2
 
 
 def test_notice_without_address_writes_nothing(session: Session) -> None:

@@ -54,20 +54,41 @@ def test_an_escalation_carries_one_link_per_leader_bound_to_item_and_leader(
     ]
     session.add_all(notices)
     session.flush()
-    escalation = enqueue_notice_email(
-        session=session, notice=notices[0], now=NOW, settings=SETTINGS
-    )
+    shared = enqueue_notice_email(session=session, notice=notices[0], now=NOW, settings=SETTINGS)
     reminder = enqueue_notice_email(session=session, notice=notices[1], now=NOW, settings=SETTINGS)
-    assert escalation is not None and reminder is not None
-    found = tokens(escalation.text_body)
-    assert len(found) == 2 and tokens(escalation.html_body).count(found[0]) == 2
+    assert shared is not None and reminder is not None
+    # The office and the contact (Cc) get the escalation without any leader's link; each
+    # leader an own copy, to them alone, with their own link only.
+    assert (shared.to_addrs, shared.cc_addrs) == (["office@example.org"], [dept.contact_emails[0]])
+    assert tokens(shared.text_body) == [] and tokens(shared.html_body or "") == []
+    own = {
+        m.to_addrs[0]: m
+        for m in session.scalars(
+            select(OutboxMessage).where(
+                OutboxMessage.notice_id == notices[0].id, OutboxMessage.id != shared.id
+            )
+        )
+    }
+    copies = [own.pop(dept.leader_email), own.pop(dept.head_email)]
+    assert own == {}
+    assert [(m.to_addrs, m.cc_addrs) for m in copies] == [
+        ([dept.leader_email], []),
+        ([dept.head_email], []),
+    ]
+    assert all(m.key.startswith(f"notice:{notices[0].key}:leader:") for m in copies)
+    found = [token for m in copies for token in tokens(m.text_body)]
+    assert len(found) == 2
+    assert [tokens(m.html_body or "").count(t) for m, t in zip(copies, found, strict=True)] == [
+        2,
+        2,
+    ]
     claims = [verify_instruct_token(token, settings=SETTINGS, now=NOW) for token in found]
     assert [(c.item_id, c.department_id, c.role) for c in claims] == [
         (item.id, dept.id, "leader"),
         (item.id, dept.id, "head"),
     ]
-    assert f"分管领导 {dept.leader_name}：https://" in escalation.text_body
-    assert "领导批示（无需登录" in escalation.text_body
+    assert f"分管领导 {dept.leader_name}：https://" in copies[0].text_body
+    assert "领导批示（无需登录" in copies[0].text_body
     assert tokens(reminder.text_body) == []
     for token in found:
         try:

@@ -52,5 +52,15 @@ async def test_the_form_shows_the_return_reason_and_takes_the_next_version(
         accept_report(session, portal.rows.checkin.id, "督查室 赵敏", NOW + timedelta(days=2))
     async with portal.client() as client:
         closed = await client.get(url)
-    assert closed.status_code != 200
+        again = await client.post(url, data={"status": "on_track", "narrative": "第三版"})
+    # The old link says the report was accepted (not the generic invalid-link page); GET
+    # and POST change nothing.
+    assert closed.status_code == 410
+    assert "报送已审核通过" in closed.text and "经督查室审核通过，无需再报送" in closed.text
+    assert "链接不可用" not in closed.text
     assert "已举办学术活动" not in closed.text
+    assert again.status_code == 410 and "无需再报送" in again.text
+    assert "<textarea readonly>第三版</textarea>" in again.text  # what was typed is kept
+    with portal.sessions() as session:
+        checkin = session.get_one(Checkin, portal.rows.checkin.id)
+        assert (checkin.status, checkin.review, checkin.returns) == ("submitted", "accepted", 1)
