@@ -54,10 +54,10 @@ DEPARTMENT_KINDS = ("request", "reminder")
 they answer one event and carry its whole text)."""
 
 LEADER_KINDS = ("escalation",)
-"""Notices a leader's digest gathers."""
+"""Notices a leader's digest gathers (分管领导, 主要负责人 and 督查室 alike; an escalation to
+the contacts alone goes to the department's digest)."""
 
 _CONTACT = "contact"
-_OFFICE = "office"
 
 
 class DeliveryRule(BaseModel):
@@ -145,28 +145,31 @@ def held_entries(
     """The digest entries of one notice under `rule`; empty: the notice keeps its own email.
 
     A request or reminder under `departments: digest` goes to its department's digest. An
-    escalation under `leaders: digest` goes to each leader's (and head's) own digest, and its
-    department's contacts (the Cc of the single email) see it in their department's digest
-    when departments get digests too. An escalation under `leaders: each` keeps its email.
+    escalation with leaders among its recipients (分管领导, 主要负责人, 督查室) under
+    `leaders: digest` goes to each one's own digest, and its department's contacts (the Cc
+    of the single email) see it in their department's digest when departments get digests
+    too; under `leaders: each` it keeps its email (Cc included). An escalation to the
+    contacts alone (the ladder's first rung) is a department notice.
     """
     if department_id is None:
         return []
     people = _people(recipients)
     contacts = [(name, email) for role, name, email in people if role == _CONTACT]
-    leaders = [(name, email) for role, name, email in people if role not in {_CONTACT, _OFFICE}]
+    leaders = [(name, email) for role, name, email in people if role != _CONTACT]
     department = department_recipient(department_id)
+    departments_digest = rule.departments == "digest" and bool(contacts)
     entries: list[HeldEntry] = []
-    if kind in DEPARTMENT_KINDS:
-        if rule.departments == "digest" and contacts:
+    if kind in DEPARTMENT_KINDS or (kind in LEADER_KINDS and not leaders):
+        if departments_digest:
             entries.append(_entry(key, department, contacts))
-    elif kind in LEADER_KINDS and rule.leaders == "digest" and leaders:
+    elif kind in LEADER_KINDS and rule.leaders == "digest":
         seen: set[str] = set()
         for name, email in leaders:
             recipient = leader_recipient(email)
             if recipient not in seen:
                 seen.add(recipient)
                 entries.append(_entry(key, recipient, [(name, email)]))
-        if rule.departments == "digest" and contacts:
+        if departments_digest:
             entries.append(_entry(key, department, contacts))
     return entries
 
