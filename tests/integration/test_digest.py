@@ -19,7 +19,9 @@ from models.digest import DeliveryRule, DigestEntry
 from models.directory import Department
 from models.outbox import OutboxMessage
 from models.policy import SupervisionPolicy, default_policy
+from models.robots import Robot, robot_rows
 from models.supervision import Checkin, Notice
+from models.vocabulary import Channel
 from tasks.assignment import start_supervision
 from tasks.digest import compose_digests
 from tasks.reconcile import reconcile_items
@@ -217,6 +219,32 @@ def test_the_default_policy_keeps_one_email_per_notice(session: Session) -> None
     assert run_pass(session, plan, date(2021, 6, 23), [[0, 1]]) == []
     assert len(mail(session, plan, "request")) == 2
     assert waiting(session, plan) == [] and mail(session, plan, "digest") == []
+
+
+LEADER_GROUP = "https://oapi.dingtalk.com/robot/send?access_token=digestleaders01"
+
+
+def test_chat_robots_keep_one_plain_text_per_escalation(session: Session) -> None:
+    """Digests are email only: a leader group's robot still gets each escalation's text."""
+    plan = supervised(session, leads=[0, 0])
+    department = plan.departments[0]
+    department.robots = robot_rows(
+        department=[], leader=[Robot(kind=Channel.DINGTALK, url=LEADER_GROUP)], head=[]
+    )
+    session.flush()
+    for day in (date(2021, 6, 23), date(2021, 6, 30), date(2021, 7, 1)):
+        run_pass(session, plan, day, [[0, 1]])
+    keys = run_pass(session, plan, date(2021, 7, 5), [[0, 1]])
+    assert len([key for key in keys if ":leader:" in key]) == 1
+    chats = [
+        row
+        for row in session.scalars(
+            select(OutboxMessage).where(OutboxMessage.channel == Channel.DINGTALK)
+        )
+        if row.to_addrs == [LEADER_GROUP]
+    ]
+    assert len(chats) == 2  # one per escalation, as without digests
+    assert all("任务" in row.text_body and "督办" in row.text_body for row in chats)
 
 
 @contextmanager
