@@ -212,6 +212,9 @@ def test_leaders_get_one_digest_each_per_day(session: Session) -> None:
     assert row.text_body.count(f"{first.name}：") == 2
     assert "分管领导督办（第2级）" in row.text_body and "已逾期5天" in row.text_body
     assert row.text_body.count("批示链接：http") == 2
+    # The 督办单 issued with each level-2 escalation travel with the digest.
+    assert len(row.attachments) == 2, row.attachments
+    assert "附件：" in row.text_body
 
 
 def test_the_default_policy_keeps_one_email_per_notice(session: Session) -> None:
