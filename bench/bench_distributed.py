@@ -1,6 +1,7 @@
 """Province scale on workers: the daily job as deployment runs on PostgreSQL with W workers.
 
-Run: `.venv/bin/python -m bench distributed [--sizes 100,1000] [--workers 2] [--departments 500]`.
+Run: `.venv/bin/python -m bench distributed [--sizes 100,1000] [--workers 2] [--departments 500]
+[--digest off|on|both]`.
 Per size: a fresh app database seeded as `bench scale` does (N items × 3 departments, monthly
 check-ins, 500 departments; the policy is stored on the plan, so the deployment runs use it),
 a Prefect server subprocess on its own fresh PostgreSQL database, `duban deploy --plan`,
@@ -16,6 +17,10 @@ W `duban worker --limit 2` processes (`DUBAN_PASS_SHARDS=W`) and an aiosmtpd sin
 4. the day's email: `duban mail relay --once`, one relay, then (the same rows put back to
    pending) W relays at once, into the sink;
 5. the 2021Q1 report: a `quarter-review` deployment run on the quarter's last working day.
+
+`--digest on` runs it all with daily digests (`delivery: digest` for departments and leaders,
+docs/email.md), `both` once without and once with; a last table compares the emails each pass
+put in the outbox (the request day's is the figure of issue #14) and the relays' time.
 
 Peak memory of every flow-run process comes from `bench/peak_site/sitecustomize.py` (on the
 workers' PYTHONPATH): each process writes its `VmHWM` at exit to a file named by its flow
@@ -72,6 +77,7 @@ RUN_DEADLINE = 3 * 3600.0
 NOTICES = "select count(*) from notice"
 REPORTS = "select count(*) from report"
 PENDING = "select count(*) from outbox_message where status = 'pending'"
+PENDING_EMAIL = PENDING + " and channel = 'email'"
 
 
 def read_peaks(directory: Path) -> dict[str, float]:
@@ -207,16 +213,23 @@ def execute(url: str, statement: str, **params: Any) -> int:
     return int(affected)
 
 
-def store_policy(url: str, plan_id: int) -> None:
-    """Store the benchmark's policy on the plan, so that deployment runs read the same one."""
+def store_policy(url: str, plan_id: int, *, digest: bool = False) -> None:
+    """Store the benchmark's policy on the plan, so that deployment runs read the same one
+    (with daily digests for departments and leaders when `digest`)."""
     from models.db import make_engine, make_sessionmaker, transaction
+    from models.digest import DeliveryRule
     from models.plan import Plan
 
+    policy = _policy()
+    if digest:
+        policy = policy.model_copy(
+            update={"delivery": DeliveryRule(departments="digest", leaders="digest")}
+        )
     engine = make_engine(url)
     with transaction(make_sessionmaker(engine)) as session:
         plan = session.get(Plan, plan_id)
         assert plan is not None
-        plan.policy = _policy().model_dump(mode="json")
+        plan.policy = policy.model_dump(mode="json")
     engine.dispose()
 
 
@@ -411,19 +424,21 @@ def _report(name: str, result: dict[str, Any]) -> None:
     print(f"  {name}: {shown} ({load()})", flush=True)
 
 
-def measure(size: int, args: argparse.Namespace, tmp: Path) -> dict[str, dict[str, Any]]:
-    """Every stage for one size; returns stage name -> result."""
+def measure(
+    size: int, args: argparse.Namespace, tmp: Path, *, digest: bool = False
+) -> dict[str, dict[str, Any]]:
+    """Every stage for one size (with daily digests when `digest`); stage name -> result."""
     from tests.prefect_server import fresh_postgres_database, start_prefect_server
 
     workers = args.workers
     results: dict[str, dict[str, Any]] = {}
-    work = tmp / f"n{size}"
+    work = tmp / f"n{size}{'-digest' if digest else ''}"
     peaks_dir = work / "peaks"
     peaks_dir.mkdir(parents=True)
     with fresh_database() as url, fresh_postgres_database("bench_dist_prefect") as prefect_url:
         started = time.perf_counter()
         plan_id = seed(url, items=size, departments=args.departments)
-        store_policy(url, plan_id)
+        store_policy(url, plan_id, digest=digest)
         print(
             f"{size} items seeded in {time.perf_counter() - started:.1f} s ({load()})", flush=True
         )
@@ -473,12 +488,14 @@ def measure(size: int, args: argparse.Namespace, tmp: Path) -> dict[str, dict[st
                     "where status = 'pending'",
                 )
                 print(f"  start-day email marked sent directly: {marked}", flush=True)
+                store_policy(url, plan_id, digest=digest)  # start_supervision stored its own
 
                 for label, day in (
                     ("2. catch-up pass 03-17", CATCH_UP),
                     ("3. request-day pass 03-18", REQUEST_DAY),
                 ):
                     before = count(url, NOTICES)
+                    emails_before = count(url, PENDING_EMAIL)
                     parameters: dict[str, Any] = {
                         "plan_id": plan_id,
                         "as_of": resolve(day).isoformat(),
@@ -488,6 +505,7 @@ def measure(size: int, args: argparse.Namespace, tmp: Path) -> dict[str, dict[st
                         parameters["batch"] = True
                     result = deployment_stage(api, peaks_dir, PLAN_DEPLOYMENT, parameters)
                     result["rows"] = count(url, NOTICES) - before
+                    result["emails"] = count(url, PENDING_EMAIL) - emails_before
                     results[label] = result
                     _report(label, result)
 
@@ -566,6 +584,26 @@ def tables(sizes: list[int], results: dict[int, dict[str, dict[str, Any]]]) -> s
     return "\n".join(lines)
 
 
+def digest_table(sizes: list[int], runs: dict[str, dict[int, dict[str, dict[str, Any]]]]) -> str:
+    """Emails per pass and relay seconds, without and with digests, per size."""
+    lines = [
+        "| digests | items | emails 03-17 (catch-up) | emails 03-18 (request day) "
+        "| relay x1 s | relay xW s | load |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for mode, results in runs.items():
+        for n in sizes:
+            stages = results[n]
+            relays = [stages[name] for name in stages if name.startswith("4")]
+            lines.append(
+                f"| {mode} | {n:,} | {stages['2. catch-up pass 03-17']['emails']:,} "
+                f"| {stages['3. request-day pass 03-18']['emails']:,} "
+                f"| {relays[0]['seconds']:.2f} | {relays[1]['seconds']:.2f} "
+                f"| {stages['load']['value']} |"
+            )
+    return "\n".join(lines)
+
+
 def main() -> None:
     """Measure every size; print the machine line and the tables."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -579,15 +617,31 @@ def main() -> None:
         action="store_true",
         help="let supervise_plan choose city or batch mode (default: batch at every size)",
     )
+    parser.add_argument(
+        "--digest",
+        choices=("off", "on", "both"),
+        default="off",
+        help="daily digests for departments and leaders: off (one email per notice), on, both",
+    )
     args = parser.parse_args()
     sizes = [int(size) for size in args.sizes.split(",")]
+    modes = {"off": ["off"], "on": ["on"], "both": ["off", "on"]}[args.digest]
     print(machine(), flush=True)
-    results: dict[int, dict[str, dict[str, Any]]] = {}
+    runs: dict[str, dict[int, dict[str, dict[str, Any]]]] = {}
     with tempfile.TemporaryDirectory(prefix="duban-bench-distributed-") as tmp:
-        for size in sizes:
-            results[size] = measure(size, args, Path(tmp))
+        for mode in modes:
+            results = runs[mode] = {}
+            for size in sizes:
+                print(f"digests {mode}, {size:,} items", flush=True)
+                results[size] = measure(size, args, Path(tmp), digest=mode == "on")
+                results[size]["load"] = {"value": load(), "seconds": 0.0, "rows": 0}
+    for mode, results in runs.items():
+        print()
+        print(f"digests {mode}:")
+        shown = {n: {k: v for k, v in r.items() if k != "load"} for n, r in results.items()}
+        print(tables(sizes, shown))
     print()
-    print(tables(sizes, results))
+    print(digest_table(sizes, runs))
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ from models import clock
 from models.daily_pass import ItemResult
 from models.settings import DEFAULT_PASS_CHUNK_SIZE, get_settings
 from models.vocabulary import Colour, ItemState
+from tasks.digest import compose_digests_now
 from tasks.store import store_for
 from tasks.supervision import (
     Sessions,
@@ -194,6 +195,13 @@ async def supervise_shard(
     )
 
 
+def _compose_digests(sessions: Sessions, moment: datetime) -> None:
+    """The pass's digests (`tasks.digest`), after all its chunks, item runs and shards."""
+    keys = compose_digests_now(sessions, moment)
+    if keys:
+        get_run_logger().info("已生成每日汇总邮件 %d 封。", len(keys))
+
+
 @flow(name="supervise-plan", flow_run_name=_plan_run_name)
 async def supervise_plan(
     plan_id: int,
@@ -252,6 +260,8 @@ async def supervise_plan(
         if due:
             publish_events(sessions)
         changed = len(due)
+    if not missing:  # a failed shard's re-run composes the day's digests once
+        _compose_digests(sessions, moment)
     await acreate_table_artifact(
         table=plan_summary(sessions, plan_id, moment),
         key=f"duban-plan-{plan_id}",

@@ -17,6 +17,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from models.digest import DeliveryRule
 from models.errors import InputError
 from models.orders import OrderRule
 from models.scoring import ScoringRule
@@ -162,6 +163,7 @@ class SupervisionPolicy(_Frozen):
     default_phases: tuple[PhaseTemplate, ...]
     scoring: ScoringRule = Field(default_factory=ScoringRule)
     orders: OrderRule = Field(default_factory=OrderRule)
+    delivery: DeliveryRule = Field(default_factory=DeliveryRule)
     review: ReviewRule = ReviewRule()
 
     @field_validator("review", mode="before")

@@ -4,6 +4,7 @@ from models.attachment_table import Attachment
 from models.base import Base
 from models.calendar_days import CalendarDay
 from models.completion import CompletionRequest, ItemClosure
+from models.digest import DigestEntry
 from models.directory import Department, DepartmentAlias
 from models.instruction import Instruction, InstructionAnswer
 from models.orders import DocumentCounter, SupervisionOrder
@@ -29,6 +30,7 @@ __all__ = [
     "CompletionRequest",
     "Department",
     "DepartmentAlias",
+    "DigestEntry",
     "DocumentCounter",
     "DomainEvent",
     "Extension",

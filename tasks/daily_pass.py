@@ -50,6 +50,7 @@ from notifications.context import ContextRows, next_pending_checkins
 from notifications.outbox import NewMessage, insert_messages
 from tasks.catch_up import record_summaries
 from tasks.checkins import own_schedules, phase_windows
+from tasks.digest import hold_for_digest
 from tasks.orders import issue_orders
 from tasks.report_review import enqueue_review_escalation_emails, review_keys, review_pass_facts
 from tasks.sql import insert_events, insert_ignoring, table_of
@@ -393,27 +394,32 @@ def apply_decision(
         now=now,
     )
     if recorded:
+        orders = issue_orders(
+            session=session,
+            notices=recorded,
+            items=items,
+            departments=loaded.departments,
+            checkins=checkins,
+            calendar=facts.calendar,
+            now=now,
+        )
+        # Digest delivery (tasks.digest): held notices wait for the end-of-pass digest.
+        single = hold_for_digest(
+            session=session, notices=recorded, policy=facts.policy, now=now, attachments=orders
+        )
         rows = ContextRows(
             items=items,
             phases={facts.plan_id: loaded.phases},
             latest=dict(facts.latest),
-            next_pending=_next_pending(session, recorded),
+            next_pending=_next_pending(session, single),
         )
         messages = messages_from_rows(
-            notices=recorded,
+            notices=single,
             rows=rows,
             checkins=checkins,
             departments=loaded.departments,
             now=now,
-            attachments=issue_orders(
-                session=session,
-                notices=recorded,
-                items=items,
-                departments=loaded.departments,
-                checkins=checkins,
-                calendar=facts.calendar,
-                now=now,
-            ),
+            attachments=orders,
         )
         messages += escalation_chat_messages(
             notices=recorded,

@@ -29,6 +29,7 @@ app = typer.Typer(help="邮件：发件箱、投递、内置邮件服务器与�
 
 OUTBOX_STATUS_LABELS = OutboxStatus.labels()
 CHAT_KIND = "群消息"
+LABELS = {**KINDS, "digest": "每日汇总"}  # the digest renders outside KINDS (notifications.digest)
 
 
 def _local(moment: datetime | None) -> str:
@@ -59,7 +60,7 @@ def list_command(
         table.add_row(
             row.id[:12],
             Channel.label_of(row.channel),
-            KINDS.get(row.kind)
+            LABELS.get(row.kind)
             or (CHAT_KIND if row.kind == "chat" else NoticeKind.label_of(row.kind)),
             OUTBOX_STATUS_LABELS.get(row.status, row.status),
             str(row.attempts),
@@ -83,7 +84,7 @@ def show_command(message_id: str = typer.Argument(..., help="邮件编号（至�
         fail(f"发件箱中没有唯一匹配 {message_id} 的邮件（编号至少写前6位）。")
     console.print(f"编号：{row.id}", markup=False)
     console.print(
-        f"渠道：{Channel.label_of(row.channel)}  类型：{KINDS.get(row.kind, row.kind)}"
+        f"渠道：{Channel.label_of(row.channel)}  类型：{LABELS.get(row.kind, row.kind)}"
         f"  状态：{OUTBOX_STATUS_LABELS[row.status]}"
     )
     console.print(
@@ -262,7 +263,7 @@ def store_command(
         table.add_row(
             mail.message_id.strip("<>").partition("@")[0][:12] or mail.key[:24],
             _local(mail.date),
-            KINDS.get(mail.kind, mail.kind),
+            LABELS.get(mail.kind, mail.kind),
             mail.envelope_to or mail.to,
             mail.subject,
         )

@@ -1,0 +1,288 @@
+"""The daily digest (每日汇总): which notices wait for a digest, and how a digest is grouped.
+
+The policy's `delivery:` (`DeliveryRule`) chooses per recipient kind: `each` (one email per
+notice, the default) or `digest`. Under `digest` the pass records the notice as always but
+sends no email of its own: `held_entries` turns it into `DigestEntry` rows, one per
+digest recipient (`department:<id>` for a department's contacts, `leader:<email>` for one
+leader). A separate set-based step (`tasks.digest.compose_digests`, at the end of a pass)
+claims every entry not yet in a digest and composes one digest per recipient
+(`group_digests`): each item once, each of its check-ins once with what is due.
+
+A digest's business key is `digest:<date>:<recipient>:<n>` with `n` the smallest notice id it
+carries: the entries it claims are claimed by no other digest, so two composers (shards
+finishing together) never make the same key, and a re-run finds nothing to claim.
+Notices recorded after the day's digest went out (a `supervise-item` run triggered by an
+event) wait for the next pass, normally the next day's: one digest per recipient per day.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import Date, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from models.base import Base, IntPK, JsonList, Timestamp
+from models.catch_up import HELD
+
+__all__ = [
+    "DEPARTMENT_KINDS",
+    "LEADER_KINDS",
+    "DeliveryRule",
+    "DigestEntry",
+    "DigestLine",
+    "DigestPlan",
+    "EntryFacts",
+    "HeldEntry",
+    "department_recipient",
+    "digest_key",
+    "group_digests",
+    "held_entries",
+    "leader_recipient",
+]
+
+Delivery = Literal["each", "digest"]
+
+DEPARTMENT_KINDS = ("request", "reminder")
+"""Notices a department's digest gathers (assignments, receipts and returns stay single:
+they answer one event and carry its whole text)."""
+
+LEADER_KINDS = ("escalation",)
+"""Notices a leader's digest gathers (分管领导, 主要负责人 and 督查室 alike; an escalation to
+the contacts alone goes to the department's digest)."""
+
+_CONTACT = "contact"
+
+
+class DeliveryRule(BaseModel):
+    """How notices reach their recipients (`delivery:` in the policy).
+
+    `departments`: requests and reminders to a department's contacts; `leaders`: escalations
+    to leaders (分管领导, 主要负责人). `each` sends one email per notice (today's behaviour,
+    the default), `digest` one digest per recipient per day.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    departments: Delivery = "each"
+    leaders: Delivery = "each"
+
+
+class DigestEntry(Base):
+    """One notice waiting for (`digest_key` NULL) or carried by a digest to one recipient.
+
+    `recipient` is `department:<id>` or `leader:<email>`; `addresses` and `names` are the
+    digest's To and greeting; `attachments` are the notice's files (a 督办单) that the digest
+    carries instead of its email. A notice goes to a recipient once (`uq_digest_entry`).
+    """
+
+    __tablename__ = "digest_entry"
+    __table_args__ = (
+        UniqueConstraint("notice_id", "recipient", name="uq_digest_entry"),
+        Index("ix_digest_entry_waiting", "digest_key", "id"),
+    )
+
+    id: Mapped[IntPK]
+    notice_id: Mapped[int] = mapped_column(ForeignKey("notice.id", ondelete="CASCADE"))
+    recipient: Mapped[str] = mapped_column(String(200))
+    addresses: Mapped[JsonList]
+    names: Mapped[JsonList]
+    attachments: Mapped[JsonList]
+    day: Mapped[date] = mapped_column(Date)
+    digest_key: Mapped[str | None] = mapped_column(String(200), default=None)
+    created_at: Mapped[Timestamp]
+
+
+def department_recipient(department_id: int) -> str:
+    return f"department:{department_id}"
+
+
+def leader_recipient(email: str) -> str:
+    return f"leader:{email.strip().lower()}"
+
+
+@dataclass(frozen=True)
+class HeldEntry:
+    """A `DigestEntry` to insert for a notice (by its key, as the notice ids come later)."""
+
+    notice_key: str
+    recipient: str
+    addresses: tuple[str, ...]
+    names: tuple[str, ...]
+
+
+def _people(recipients: Sequence[Any]) -> list[tuple[str, str, str]]:
+    """`(role, name, email)` of the recipients with an address the catch-up cap did not hold."""
+    people: list[tuple[str, str, str]] = []
+    for recipient in recipients:
+        if isinstance(recipient, str):
+            if recipient:
+                people.append((_CONTACT, "", recipient))
+            continue
+        if not isinstance(recipient, Mapping) or recipient.get(HELD):
+            continue
+        email = str(recipient.get("email") or "")
+        if email:
+            role = str(recipient.get("role") or _CONTACT)
+            people.append((role, str(recipient.get("name") or ""), email))
+    return people
+
+
+def held_entries(
+    *,
+    key: str,
+    kind: str,
+    department_id: int | None,
+    recipients: Sequence[Any],
+    rule: DeliveryRule,
+) -> list[HeldEntry]:
+    """The digest entries of one notice under `rule`; empty: the notice keeps its own email.
+
+    A request or reminder under `departments: digest` goes to its department's digest. An
+    escalation with leaders among its recipients (分管领导, 主要负责人, 督查室) under
+    `leaders: digest` goes to each one's own digest, and its department's contacts (the Cc
+    of the single email) see it in their department's digest when departments get digests
+    too; under `leaders: each` it keeps its email (Cc included). An escalation to the
+    contacts alone (the ladder's first rung) is a department notice.
+    """
+    if department_id is None:
+        return []
+    people = _people(recipients)
+    contacts = [(name, email) for role, name, email in people if role == _CONTACT]
+    leaders = [(name, email) for role, name, email in people if role != _CONTACT]
+    department = department_recipient(department_id)
+    departments_digest = rule.departments == "digest" and bool(contacts)
+    entries: list[HeldEntry] = []
+    if kind in DEPARTMENT_KINDS or (kind in LEADER_KINDS and not leaders):
+        if departments_digest:
+            entries.append(_entry(key, department, contacts))
+    elif kind in LEADER_KINDS and rule.leaders == "digest":
+        seen: set[str] = set()
+        for name, email in leaders:
+            recipient = leader_recipient(email)
+            if recipient not in seen:
+                seen.add(recipient)
+                entries.append(_entry(key, recipient, [(name, email)]))
+        if departments_digest:
+            entries.append(_entry(key, department, contacts))
+    return entries
+
+
+def _entry(key: str, recipient: str, people: Sequence[tuple[str, str]]) -> HeldEntry:
+    addresses = tuple(dict.fromkeys(email for _, email in people))
+    names = tuple(dict.fromkeys(name for name, _ in people if name))
+    return HeldEntry(notice_key=key, recipient=recipient, addresses=addresses, names=names)
+
+
+@dataclass(frozen=True)
+class EntryFacts:
+    """What grouping needs of one claimed entry and its notice."""
+
+    entry_id: int
+    recipient: str
+    notice_id: int
+    kind: str
+    level: int
+    item_id: int
+    department_id: int
+    checkin_id: int | None
+    due_date: date | None
+    item_order: tuple[Any, ...] = ()
+
+
+@dataclass
+class DigestLine:
+    """One check-in (or an item-level notice) in a digest: what is due, once.
+
+    `kinds` are the notice kinds that fell on it (a request and a reminder on one check-in
+    make one line); `level` the highest escalation level among them (0: none).
+    """
+
+    item_id: int
+    department_id: int
+    checkin_id: int | None
+    due_date: date | None
+    kinds: list[str] = field(default_factory=list)
+    level: int = 0
+
+
+@dataclass
+class DigestPlan:
+    """One digest to compose: its key, recipient, the entries it carries and its items in
+    order (each item once, its lines by due date)."""
+
+    key: str
+    recipient: str
+    day: date
+    entry_ids: list[int]
+    notice_ids: list[int]
+    items: list[tuple[int, list[DigestLine]]]
+
+
+def digest_key(day: date, recipient: str, first_notice_id: int) -> str:
+    """`digest:<date>:<recipient>:<n>`, hashed below 200 characters for a long address."""
+    key = f"digest:{day.isoformat()}:{recipient}:{first_notice_id}"
+    if len(key) <= 200:
+        return key
+    digest = hashlib.sha256(recipient.encode()).hexdigest()
+    return f"digest:{day.isoformat()}:sha256:{digest}:{first_notice_id}"
+
+
+def group_digests(entries: Sequence[EntryFacts], *, day: date) -> list[DigestPlan]:
+    """One digest per recipient of `entries`, in recipient order: its items in `item_order`
+    (then id) order, each item once; within an item one line per check-in (by due date, then
+    id) gathering the kinds and the highest level of its notices. Pure."""
+    by_recipient: defaultdict[str, list[EntryFacts]] = defaultdict(list)
+    for entry in entries:
+        by_recipient[entry.recipient].append(entry)
+    plans: list[DigestPlan] = []
+    for recipient in sorted(by_recipient):
+        mine = by_recipient[recipient]
+        orders: dict[int, tuple[Any, ...]] = {}
+        lines: dict[tuple[int, int, int | None], DigestLine] = {}
+        for entry in sorted(mine, key=lambda e: e.notice_id):
+            orders.setdefault(entry.item_id, entry.item_order)
+            slot = (entry.item_id, entry.department_id, entry.checkin_id)
+            line = lines.get(slot)
+            if line is None:
+                line = lines[slot] = DigestLine(
+                    entry.item_id, entry.department_id, entry.checkin_id, entry.due_date
+                )
+            if entry.kind not in line.kinds:
+                line.kinds.append(entry.kind)
+            line.level = max(line.level, entry.level)
+        per_item: defaultdict[int, list[DigestLine]] = defaultdict(list)
+        for line in lines.values():
+            per_item[line.item_id].append(line)
+        items = [
+            (
+                item_id,
+                sorted(
+                    per_item[item_id],
+                    key=lambda line: (
+                        line.due_date or date.max,
+                        line.department_id,
+                        line.checkin_id or 0,
+                    ),
+                ),
+            )
+            for item_id in sorted(per_item, key=lambda item_id: (orders[item_id], item_id))
+        ]
+        notice_ids = sorted({entry.notice_id for entry in mine})
+        plans.append(
+            DigestPlan(
+                key=digest_key(day, recipient, notice_ids[0]),
+                recipient=recipient,
+                day=day,
+                entry_ids=sorted(entry.entry_id for entry in mine),
+                notice_ids=notice_ids,
+                items=items,
+            )
+        )
+    return plans

@@ -1,0 +1,289 @@
+"""The daily digest end to end on SQLite and PostgreSQL: held notices, one digest per
+recipient per day across chunks, re-runs, late notices, leaders' digests, chat robots, and a
+statement count that does not grow with the number of departments."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session
+
+from models.calendar import WorkCalendar
+from models.clock import resolve
+from models.digest import DeliveryRule, DigestEntry
+from models.directory import Department
+from models.outbox import OutboxMessage
+from models.policy import SupervisionPolicy, default_policy
+from models.robots import Robot, robot_rows
+from models.supervision import Checkin, Notice
+from models.vocabulary import Channel
+from tasks.assignment import start_supervision
+from tasks.digest import compose_digests
+from tasks.reconcile import reconcile_items
+from tests.builders import make_department, make_plan
+
+CALENDAR = WorkCalendar()
+DIGEST = default_policy().model_copy(
+    update={"delivery": DeliveryRule(departments="digest", leaders="digest")}
+)
+
+
+@dataclass
+class Supervised:
+    plan_id: int
+    item_ids: list[int]
+    departments: list[Department]
+    policy: SupervisionPolicy
+
+
+def supervised(
+    session: Session, leads: list[int], policy: SupervisionPolicy = DIGEST
+) -> Supervised:
+    """A started plan whose item n is led by department `leads[n]` (new departments)."""
+    make_department(session, office=True)
+    departments = [make_department(session) for _ in range(max(leads) + 1)]
+    built = make_plan(
+        session, items=[(f"任务{n}", [departments[lead]], []) for n, lead in enumerate(leads)]
+    )
+    start_supervision(
+        session=session,
+        plan_id=built.plan.id,
+        now=resolve(date(2021, 5, 24)),
+        policy=policy,
+        calendar=CALENDAR,
+    )
+    return Supervised(built.plan.id, [item.id for item in built.items], departments, policy)
+
+
+def run_pass(session: Session, plan: Supervised, day: date, chunks: list[list[int]]) -> list[str]:
+    """Reconcile `chunks` (item indexes) one after another, then compose the digests."""
+    as_of = resolve(day)
+    for chunk in chunks:
+        reconcile_items(
+            session=session,
+            plan_id=plan.plan_id,
+            item_ids=[plan.item_ids[n] for n in chunk],
+            as_of=as_of,
+            policy=plan.policy,
+            calendar=CALENDAR,
+        )
+    return compose_digests(session=session, now=as_of)
+
+
+def mail(session: Session, plan: Supervised, *kinds: str) -> list[OutboxMessage]:
+    """This plan's outbox rows of `kinds`: its departments' addresses (other tests' rows
+    in the shared database are left out)."""
+    addresses = {
+        address
+        for department in plan.departments
+        for address in (*department.contact_emails, department.leader_email, department.head_email)
+    }
+    rows = session.scalars(
+        select(OutboxMessage).where(OutboxMessage.kind.in_(kinds)).order_by(OutboxMessage.key)
+    )
+    return [row for row in rows if set(row.to_addrs) & addresses]
+
+
+def waiting(session: Session, plan: Supervised) -> list[DigestEntry]:
+    return list(
+        session.scalars(
+            select(DigestEntry)
+            .join(Notice, Notice.id == DigestEntry.notice_id)
+            .where(Notice.item_id.in_(plan.item_ids), DigestEntry.digest_key.is_(None))
+        )
+    )
+
+
+def test_a_request_day_in_several_chunks_sends_one_digest_per_department(session: Session) -> None:
+    plan = supervised(session, leads=[0, 0, 0, 1, 1, 2])
+    # Three chunks, each holding items of several departments.
+    keys = run_pass(session, plan, date(2021, 6, 23), [[0, 3], [1, 4, 5], [2]])
+    requests = list(
+        session.scalars(
+            select(Notice).where(Notice.item_id.in_(plan.item_ids), Notice.kind == "request")
+        )
+    )
+    assert len(requests) == 6
+    assert mail(session, plan, "request") == []  # no email per notice
+    digests = mail(session, plan, "digest")
+    assert sorted(keys) == sorted(row.key for row in digests)
+    by_department = {
+        department.name: [row for row in digests if row.to_addrs == department.contact_emails]
+        for department in plan.departments
+    }
+    assert {name: len(rows) for name, rows in by_department.items()} == {
+        department.name: 1 for department in plan.departments
+    }
+    first = by_department[plan.departments[0].name][0]
+    assert first.key == f"digest:2021-06-23:department:{plan.departments[0].id}:" + str(
+        min(n.id for n in requests if n.department_id == plan.departments[0].id)
+    )
+    assert first.subject == (
+        f"【督办汇总】{plan.departments[0].name} 2021年6月23日（星期三）：3项任务、3项待办"
+    )
+    text = first.text_body
+    for title in ("任务0", "任务1", "任务2"):
+        assert text.count(f" {title}\n") == 1, text
+    assert "任务3" not in text
+    assert text.count("报送提醒，报送截止 2021年6月30日（星期三）") == 3
+    assert text.count("填报链接：http") == 3
+    assert "填报链接" not in first.html_body and first.html_body.count("打开填报页面") == 3
+    assert waiting(session, plan) == []
+
+
+def test_a_rerun_sends_nothing_twice(session: Session) -> None:
+    plan = supervised(session, leads=[0, 1])
+    first = run_pass(session, plan, date(2021, 6, 23), [[0, 1]])
+    assert len(first) == 2
+    assert run_pass(session, plan, date(2021, 6, 23), [[0], [1]]) == []
+    assert compose_digests(session=session, now=resolve(date(2021, 6, 23))) == []
+    assert len(mail(session, plan, "digest")) == 2
+
+
+def test_a_notice_recorded_after_the_days_digest_goes_in_the_next_digest(session: Session) -> None:
+    plan = supervised(session, leads=[0, 0])
+    # The pass of 23 June reconciles item 0 and composes; an event-triggered supervise-item
+    # run later that day reconciles item 1 (its notice waits: item runs compose nothing).
+    assert len(run_pass(session, plan, date(2021, 6, 23), [[0]])) == 1
+    reconcile_items(
+        session=session,
+        plan_id=plan.plan_id,
+        item_ids=[plan.item_ids[1]],
+        as_of=datetime.fromisoformat("2021-06-23T15:00:00+08:00"),
+        policy=plan.policy,
+        calendar=CALENDAR,
+    )
+    assert len(waiting(session, plan)) == 1
+    # The next day's pass carries it, in that day's digest.
+    keys = run_pass(session, plan, date(2021, 6, 24), [[0, 1]])
+    assert len(keys) == 1 and keys[0].startswith("digest:2021-06-24:department:")
+    (late,) = [row for row in mail(session, plan, "digest") if row.key == keys[0]]
+    assert " 任务1\n" in late.text_body and " 任务0\n" not in late.text_body
+    assert waiting(session, plan) == []
+
+
+def test_a_line_reported_before_the_digest_is_left_out(session: Session) -> None:
+    plan = supervised(session, leads=[0, 0])
+    reconcile_items(
+        session=session,
+        plan_id=plan.plan_id,
+        item_ids=plan.item_ids,
+        as_of=resolve(date(2021, 6, 23)),
+        policy=plan.policy,
+        calendar=CALENDAR,
+    )
+    checkin = session.scalars(
+        select(Checkin)
+        .join(Notice, Notice.checkin_id == Checkin.id)
+        .where(Notice.item_id == plan.item_ids[0], Notice.kind == "request")
+    ).one()
+    checkin.status = "submitted"
+    session.flush()
+    (key,) = compose_digests(session=session, now=resolve(date(2021, 6, 23)))
+    (row,) = [row for row in mail(session, plan, "digest") if row.key == key]
+    assert " 任务1\n" in row.text_body and " 任务0\n" not in row.text_body
+
+
+def test_leaders_get_one_digest_each_per_day(session: Session) -> None:
+    plan = supervised(session, leads=[0, 0, 1])
+    for day in (date(2021, 6, 23), date(2021, 6, 30), date(2021, 7, 1)):
+        run_pass(session, plan, day, [[0, 1, 2]])
+    # 5 July: three workdays after the 30 June due date the ladder reaches level 2 (分管领导).
+    keys = run_pass(session, plan, date(2021, 7, 5), [[0], [1, 2]])
+    escalations = list(
+        session.scalars(
+            select(Notice).where(
+                Notice.item_id.in_(plan.item_ids), Notice.kind == "escalation", Notice.level == 2
+            )
+        )
+    )
+    assert len(escalations) == 3
+    assert mail(session, plan, "escalation") == []
+    leader_digests = [key for key in keys if ":leader:" in key]
+    assert len(leader_digests) == 2  # one per leader, not one per escalation
+    first = plan.departments[0]
+    (row,) = [r for r in mail(session, plan, "digest") if r.to_addrs == [first.leader_email]]
+    assert row.key in leader_digests
+    assert row.text_body.count(f"{first.name}：") == 2
+    assert "分管领导督办（第2级）" in row.text_body and "已逾期5天" in row.text_body
+    assert row.text_body.count("批示链接：http") == 2
+    # The 督办单 issued with each level-2 escalation travel with the digest.
+    assert len(row.attachments) == 2, row.attachments
+    assert "附件：" in row.text_body
+
+
+def test_the_default_policy_keeps_one_email_per_notice(session: Session) -> None:
+    plan = supervised(session, leads=[0, 1], policy=default_policy())
+    assert run_pass(session, plan, date(2021, 6, 23), [[0, 1]]) == []
+    assert len(mail(session, plan, "request")) == 2
+    assert waiting(session, plan) == [] and mail(session, plan, "digest") == []
+
+
+LEADER_GROUP = "https://oapi.dingtalk.com/robot/send?access_token=digestleaders01"
+
+
+def test_chat_robots_keep_one_plain_text_per_escalation(session: Session) -> None:
+    """Digests are email only: a leader group's robot still gets each escalation's text."""
+    plan = supervised(session, leads=[0, 0])
+    department = plan.departments[0]
+    department.robots = robot_rows(
+        department=[], leader=[Robot(kind=Channel.DINGTALK, url=LEADER_GROUP)], head=[]
+    )
+    session.flush()
+    for day in (date(2021, 6, 23), date(2021, 6, 30), date(2021, 7, 1)):
+        run_pass(session, plan, day, [[0, 1]])
+    keys = run_pass(session, plan, date(2021, 7, 5), [[0, 1]])
+    assert len([key for key in keys if ":leader:" in key]) == 1
+    chats = [
+        row
+        for row in session.scalars(
+            select(OutboxMessage).where(OutboxMessage.channel == Channel.DINGTALK)
+        )
+        if row.to_addrs == [LEADER_GROUP]
+    ]
+    assert len(chats) == 2  # one per escalation, as without digests
+    assert all("任务" in row.text_body and "督办" in row.text_body for row in chats)
+
+
+@contextmanager
+def counting(session: Session) -> Iterator[list[str]]:
+    statements: list[str] = []
+    connection = session.connection()
+
+    def count(*args: Any) -> None:
+        statements.append(str(args[2]).split()[0])
+
+    event.listen(connection, "before_cursor_execute", count)
+    try:
+        yield statements
+    finally:
+        event.remove(connection, "before_cursor_execute", count)
+
+
+def composition_statements(session: Session, departments: int) -> tuple[int, int]:
+    plan = supervised(session, leads=[n // 2 for n in range(2 * departments)])
+    as_of = resolve(date(2021, 6, 23))
+    reconcile_items(
+        session=session,
+        plan_id=plan.plan_id,
+        item_ids=plan.item_ids,
+        as_of=as_of,
+        policy=plan.policy,
+        calendar=CALENDAR,
+    )
+    with counting(session) as statements:
+        keys = compose_digests(session=session, now=as_of)
+        session.flush()
+    return len(statements), len(keys)
+
+
+def test_composition_statements_do_not_grow_with_departments(session: Session) -> None:
+    small, small_digests = composition_statements(session, 3)
+    large, large_digests = composition_statements(session, 12)
+    assert (small_digests, large_digests) == (3, 12)
+    assert small == large <= 12, (small, large)

@@ -1,0 +1,156 @@
+"""The daily digest's pure rules: which notices are held, and how a digest is grouped."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from models.digest import (
+    DeliveryRule,
+    EntryFacts,
+    digest_key,
+    group_digests,
+    held_entries,
+)
+from models.policy import default_policy, parse_policy
+
+CONTACT = {"role": "contact", "name": "王联系", "email": "c@example.org"}
+CONTACT2 = {"role": "contact", "name": "", "email": "c2@example.org"}
+LEADER = {"role": "leader", "name": "李分管", "email": "Leader@example.org"}
+HEAD = {"role": "head", "name": "张主任", "email": "head@example.org"}
+OFFICE = {"role": "office", "name": "督查室", "email": "office@example.org"}
+BOTH = DeliveryRule(departments="digest", leaders="digest")
+
+
+def held(
+    kind: str, recipients: list[object], rule: DeliveryRule
+) -> list[tuple[str, tuple[str, ...]]]:
+    return [
+        (entry.recipient, entry.addresses)
+        for entry in held_entries(
+            key="k", kind=kind, department_id=7, recipients=recipients, rule=rule
+        )
+    ]
+
+
+def test_the_default_policy_sends_one_email_per_notice() -> None:
+    assert default_policy().delivery == DeliveryRule(departments="each", leaders="each")
+    for kind in ("request", "reminder", "escalation", "assignment"):
+        assert held(kind, [CONTACT, LEADER], default_policy().delivery) == []
+
+
+def test_the_policy_reads_delivery_per_recipient_kind() -> None:
+    policy = parse_policy({**default_policy().to_mapping(), "delivery": {"departments": "digest"}})
+    assert policy.delivery == DeliveryRule(departments="digest", leaders="each")
+    with pytest.raises(Exception, match="delivery"):
+        parse_policy({**default_policy().to_mapping(), "delivery": {"departments": "weekly"}})
+
+
+def test_a_department_notice_goes_to_its_departments_digest_with_all_contacts() -> None:
+    assert held("request", [CONTACT, CONTACT2], BOTH) == [
+        ("department:7", ("c@example.org", "c2@example.org"))
+    ]
+    assert held("reminder", [CONTACT], DeliveryRule(departments="digest")) == [
+        ("department:7", ("c@example.org",))
+    ]
+    # Assignments (交办) keep their own email: they carry the item's whole text.
+    assert held("assignment", [CONTACT], BOTH) == []
+
+
+def test_an_escalation_goes_to_each_leaders_own_digest() -> None:
+    entries = held("escalation", [LEADER, HEAD, OFFICE, CONTACT], BOTH)
+    assert entries == [
+        ("leader:leader@example.org", ("Leader@example.org",)),
+        ("leader:head@example.org", ("head@example.org",)),
+        ("leader:office@example.org", ("office@example.org",)),
+        ("department:7", ("c@example.org",)),
+    ]
+    # Leaders on digests, departments not: the contacts' Cc is dropped (they have reminders).
+    assert held("escalation", [LEADER, CONTACT], DeliveryRule(leaders="digest")) == [
+        ("leader:leader@example.org", ("Leader@example.org",))
+    ]
+    # Leaders on single emails: the escalation keeps its email (with the contacts in Cc).
+    assert held("escalation", [LEADER, CONTACT], DeliveryRule(departments="digest")) == []
+
+
+def test_a_first_rung_escalation_to_the_contacts_is_a_department_notice() -> None:
+    assert held("escalation", [CONTACT], DeliveryRule(departments="digest")) == [
+        ("department:7", ("c@example.org",))
+    ]
+    assert held("escalation", [CONTACT], DeliveryRule(leaders="digest")) == []
+
+
+def test_recipients_the_catch_up_cap_held_and_notices_without_department_are_not_held() -> None:
+    assert held("request", [{**CONTACT, "held": "1"}], BOTH) == []
+    assert (
+        held_entries(key="k", kind="request", department_id=None, recipients=[CONTACT], rule=BOTH)
+        == []
+    )
+
+
+def fact(
+    entry: int,
+    notice: int,
+    kind: str,
+    item: int,
+    checkin: int | None,
+    due: date | None,
+    *,
+    recipient: str = "department:1",
+    level: int = 0,
+    order: int = 0,
+) -> EntryFacts:
+    return EntryFacts(
+        entry_id=entry,
+        recipient=recipient,
+        notice_id=notice,
+        kind=kind,
+        level=level,
+        item_id=item,
+        department_id=1,
+        checkin_id=checkin,
+        due_date=due,
+        item_order=(order,),
+    )
+
+
+def test_a_digest_lists_each_item_once_and_each_checkin_once_with_what_is_due() -> None:
+    day = date(2021, 6, 25)
+    entries = [
+        fact(1, 30, "reminder", 5, 50, date(2021, 6, 25), order=2),
+        fact(2, 31, "request", 4, 41, date(2021, 7, 2), order=1),
+        fact(3, 20, "request", 5, 50, date(2021, 6, 25), order=2),
+        fact(4, 32, "escalation", 4, 40, date(2021, 6, 18), level=1, order=1),
+        fact(5, 33, "escalation", 4, 40, date(2021, 6, 18), level=2, order=1),
+        fact(6, 34, "escalation", 4, 40, date(2021, 6, 18), recipient="leader:l@x", level=2),
+    ]
+    plans = group_digests(entries, day=day)
+    assert [plan.recipient for plan in plans] == ["department:1", "leader:l@x"]
+    department, leader = plans
+    assert department.key == "digest:2021-06-25:department:1:20"
+    assert department.entry_ids == [1, 2, 3, 4, 5]
+    assert department.notice_ids == [20, 30, 31, 32, 33]
+    # Items in plan order (item 4 before 5), lines by due date, kinds in notice order.
+    assert [
+        (item_id, [(line.checkin_id, line.due_date, line.kinds, line.level) for line in lines])
+        for item_id, lines in department.items
+    ] == [
+        (
+            4,
+            [
+                (40, date(2021, 6, 18), ["escalation"], 2),
+                (41, date(2021, 7, 2), ["request"], 0),
+            ],
+        ),
+        (5, [(50, date(2021, 6, 25), ["request", "reminder"], 0)]),
+    ]
+    assert leader.key == "digest:2021-06-25:leader:l@x:34"
+    assert [item_id for item_id, _ in leader.items] == [4]
+
+
+def test_digest_keys_are_stable_and_short() -> None:
+    assert digest_key(date(2021, 1, 4), "department:3", 9) == "digest:2021-01-04:department:3:9"
+    long = digest_key(date(2021, 1, 4), "leader:" + "x" * 250 + "@example.org", 9)
+    assert len(long) <= 200 and long.startswith("digest:2021-01-04:sha256:") and long.endswith(":9")
+    assert group_digests([], day=date(2021, 1, 4)) == []
