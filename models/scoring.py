@@ -16,7 +16,7 @@ The rule (documented with its reasoning in `docs/scoring.md`; every number is a 
 - The department's mean is the weighted mean of its task scores, so carrying many tasks does
   not by itself cost points; the load factor K (`load_factors`: 1.0 from 6 weighted tasks,
   0.97 from 3, else 0.95) then rewards carrying load, as peers' 考核 rules do. Score = mean × K,
-  rounded to two decimals; grade by `grades` (优秀 ≥ 95, 良好 ≥ 85, 合格 ≥ 70, else 不合格).
+  rounded to two decimals half up (四舍五入); grade by `grades` (优秀 ≥ 95, 良好 ≥ 85, 合格 ≥ 70, else 不合格).
 - Rank by score, then on-time rate, then name; equal scores and rates share a rank.
 
 Pure: the caller loads the facts (`tasks.scoring`).
@@ -28,12 +28,15 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from models.calendar import WorkCalendar
 from models.progress import PaceVerdict
 from models.vocabulary import AssignmentRole, DeductionKind, ItemProgress
+
+_CENT = Decimal("0.01")
 
 
 class ScoringRule(BaseModel):
@@ -200,7 +203,7 @@ class DepartmentScore:
 
     def lost(self, kind: DeductionKind) -> float:
         """Points lost for `kind` across all tasks (before weighting)."""
-        return round(sum(d.points for d in self.deductions if d.kind == kind), 2)
+        return _points(sum(d.points for d in self.deductions if d.kind == kind))
 
     @property
     def on_time_rate(self) -> float | None:
@@ -210,7 +213,13 @@ class DepartmentScore:
 
 
 def _points(value: float) -> float:
-    return round(value, 2)
+    """`value` to two decimals, halves rounded up (四舍五入) as an office's spreadsheet does.
+
+    Python's `round` works on the binary value: (700 + 95.4) / 8 is stored as 99.42499…, which
+    `round` makes 99.42 where an office writes 99.43. The shortest decimal that reads back as
+    the same float (`repr`) is the number the arithmetic meant, so that is what is rounded.
+    """
+    return float(Decimal(repr(value)).quantize(_CENT, rounding=ROUND_HALF_UP))
 
 
 def _checkin_deductions(

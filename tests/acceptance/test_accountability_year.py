@@ -337,8 +337,8 @@ def test_digests_and_scores_of_two_departments_over_the_year(seeded: Engine) -> 
     }
     assert (xuehui.on_time, xuehui.late, xuehui.missing) == (63, 1, 0)
     assert [t.score for t in xuehui.tasks if t.item_number == "4"] == [95.4]
-    # 99.425 is 99.42499… in binary floating point, so two decimals give 99.42.
-    assert (xuehui.mean, xuehui.score, xuehui.grade) == (99.42, 99.42, "优秀")
+    # 99.425 rounds half up (四舍五入) to 99.43, as an office's spreadsheet gives it.
+    assert (xuehui.mean, xuehui.score, xuehui.grade) == (99.43, 99.43, "优秀")
     # 普及部: item 7 still missing on 12-31 (3 + 2 + 1: 94); item 9 reported 10-27, 2 working
     # days late (10-26, 10-27): 1.4, and its level 1 of 10-26: 0.5 -> 98.1. Mean
     # (5 × 100 + 94 + 98.1) / 7 = 692.1 / 7 = 98.871… -> 98.87.

@@ -167,3 +167,13 @@ def test_a_rule_with_other_points_changes_the_score_and_bad_steps_are_refused() 
         ScoringRule(grades=((70.0, "合格"), (90.0, "优秀"), (0.0, "不合格")))
     with pytest.raises(ValidationError):
         ScoringRule(surprise=1)  # type: ignore[call-arg]
+
+
+def test_points_round_half_up_as_an_office_does() -> None:
+    """99.425 is 99.42499… as a float; an office's 四舍五入 gives 99.43, and so does duban."""
+    from models.scoring import _points
+
+    assert _points((700 + 95.4) / 8) == 99.43
+    assert _points(0.1 + 0.2) == 0.3
+    assert _points(97.005) == 97.01
+    assert _points(88.724999) == 88.72
