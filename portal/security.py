@@ -111,20 +111,26 @@ class RateLimiter:
 
 
 _SCHEMA = """
-create table if not exists hits (key text not null, at real not null);
-create index if not exists hits_key_at on hits (key, at);
-create index if not exists hits_at on hits (at);
+create table if not exists counts (
+    key text not null, bucket real not null, n integer not null, primary key (key, bucket)
+) without rowid;
+create index if not exists counts_bucket on counts (bucket);
 """
+BUCKETS_PER_WINDOW = 60
 
 
 class SharedRateLimiter:
     """Sliding-window counts in one SQLite file, shared by every process that opens it.
 
-    Each `allow` is one short write transaction (`BEGIN IMMEDIATE`): count the key's hits
-    in the window (at most `limit` index entries), record one if allowed. Hits older than
-    the longest window seen are deleted every `prune_every` calls. The clock must be wall
-    time (`time.time`), the same in every process. The file holds only keys (client
-    addresses and check-in ids), never tokens; losing it only resets the counts.
+    Hits are counted in buckets of `window / 60` (one second for the usual minute): each
+    `allow` is one short write transaction (`BEGIN IMMEDIATE`) that sums the key's buckets
+    overlapping the window (at most 61 rows, whatever the limit) and adds one to the current
+    bucket if allowed. A bucket counts while any part of it is inside the window, so a hit
+    is forgotten at most one bucket later than an exact sliding window would (never
+    earlier): the limits are never exceeded. Buckets older than the longest window seen
+    are deleted every `prune_every` calls. The clock must be wall time (`time.time`), the
+    same in every process. The file holds only keys (client addresses and check-in ids),
+    never tokens; losing it only resets the counts.
     """
 
     def __init__(
@@ -138,6 +144,7 @@ class SharedRateLimiter:
         self._window = 0.0
         path.parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as connection:
+            connection.execute("drop table if exists hits")  # the per-hit rows of before
             connection.executescript(_SCHEMA)
 
     def _connect(self) -> sqlite3.Connection:
@@ -155,20 +162,26 @@ class SharedRateLimiter:
     def allow(self, key: str, *, limit: int, window: float) -> bool:
         """Count one request for `key` across processes; see `Limiter.allow`."""
         now = self.clock()
+        step = window / BUCKETS_PER_WINDOW
+        bucket = (now // step) * step
         connection = self._connection()
         self._calls += 1
-        self._window = max(self._window, window)
+        self._window = max(self._window, window + step)
         connection.execute("BEGIN IMMEDIATE")
         try:
             (count,) = connection.execute(
-                "select count(*) from (select 1 from hits where key = ? and at > ? limit ?)",
-                (key, now - window, limit),
+                "select coalesce(sum(n), 0) from counts where key = ? and bucket > ?",
+                (key, now - window - step),
             ).fetchone()
             allowed = bool(count < limit)
             if allowed:
-                connection.execute("insert into hits (key, at) values (?, ?)", (key, now))
+                connection.execute(
+                    "insert into counts (key, bucket, n) values (?, ?, 1) "
+                    "on conflict (key, bucket) do update set n = n + 1",
+                    (key, bucket),
+                )
             if self._calls % self.prune_every == 0:
-                connection.execute("delete from hits where at <= ?", (now - self._window,))
+                connection.execute("delete from counts where bucket <= ?", (now - self._window,))
             connection.execute("COMMIT")
         except BaseException:
             connection.execute("ROLLBACK")

@@ -2,7 +2,8 @@
 
 Link tokens travel in the URL path, so uvicorn's access log (which prints the raw path) is
 disabled; `RedactedAccessLog` logs each request with `/c/<token>` replaced by a short,
-non-reversible digest of the token.
+non-reversible digest of the token. `duban portal` keeps that log off unless asked
+(`--access-log`): under load a line per request is CPU better spent on answers.
 
 `X-Forwarded-For` is believed only from the addresses in `DUBAN_TRUSTED_PROXIES` (IPs or
 CIDR ranges, comma-separated; empty by default, so no forwarding header is trusted, not
@@ -62,6 +63,9 @@ class RedactedAccessLog:
                 status = int(message["status"])
             await send(message)
 
+        if not access_logger.isEnabledFor(logging.INFO):  # off: no redaction, no record
+            await self.app(scope, receive, send)
+            return
         try:
             await self.app(scope, receive, record)
         finally:
@@ -137,6 +141,7 @@ def worker_app() -> ASGIApp:
 
     settings = get_settings()
     options = json.loads(os.environ.get(WORKER_OPTIONS_ENV, "{}"))
+    configure_access_log(enabled=bool(options.get("access_log")))
     limits = RateLimits(**options.get("limits", {}))
     limiter = shared_limiter(settings) if options.get("shared") else RateLimiter()
     return build_app(settings, limits=limits, limiter=limiter)
@@ -149,6 +154,13 @@ def shared_limiter(settings: Settings) -> Limiter:
     return SharedRateLimiter(settings.data_dir / LIMITS_FILE)
 
 
+def configure_access_log(*, enabled: bool) -> None:
+    """Log to stderr at INFO; the redacted access log (one line per request) only when
+    `enabled` (`duban portal --access-log`), else it costs nothing per request."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    access_logger.setLevel(logging.INFO if enabled else logging.WARNING)
+
+
 def serve(
     settings: Settings,
     *,
@@ -156,20 +168,24 @@ def serve(
     port: int | None = None,
     workers: int = 1,
     limits: RateLimits | None = None,
+    access_log: bool = False,
 ) -> None:
     """Run the portal with uvicorn until interrupted (blocks).
 
     One process by default; `workers > 1` starts that many uvicorn worker processes that
-    count rate limits together. Fails before listening on a bad `DUBAN_TRUSTED_PROXIES`.
+    count rate limits together. The access log is off unless `access_log`. Fails before
+    listening on a bad `DUBAN_TRUSTED_PROXIES`.
     """
     import uvicorn
 
     trusted_proxies(settings)
     limits = limits or RateLimits()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    configure_access_log(enabled=access_log)
     options = uvicorn_options(settings, host=host, port=port, workers=workers)
     if workers <= 1:
         uvicorn.run(build_app(settings, limits=limits), **options)
         return
-    os.environ[WORKER_OPTIONS_ENV] = json.dumps({"limits": asdict(limits), "shared": True})
+    os.environ[WORKER_OPTIONS_ENV] = json.dumps(
+        {"limits": asdict(limits), "shared": True, "access_log": access_log}
+    )
     uvicorn.run("portal.server:worker_app", factory=True, **options)
