@@ -202,21 +202,23 @@ def create_app(
 
         The per-address count is a generous backstop; a bad link also counts against the
         address's stricter budget of failed links, so guessing stays bounded, while the
-        per-link limits are keyed on the verified claims, not on the URL's spelling.
+        per-link limits are keyed on the verified claims, not on the URL's spelling. The
+        address is counted first: a refused address counts nothing else.
         """
-        window = limits.window_seconds
-        address = address_of(request)
-        if not counter.allow(f"ip:{address}", limit=limits.per_address, window=window):
-            return limited(request)
+        address, window = f"ip:{address_of(request)}", limits.window_seconds
         try:
             claims = verify_token(request.path_params["token"], settings=settings, now=moment)
         except InvalidLink:
-            if not counter.allow(f"bad:{address}", limit=limits.per_address_invalid, window=window):
+            bad = (f"bad:{address_of(request)}", limits.per_address_invalid)
+            checks = [(address, limits.per_address), bad]
+            if not counter.allow_each(checks, window=window):
                 return limited(request)
             return invalid(request)
         post = request.method == "POST"
         limit = limits.per_token_post if post else limits.per_token_get
-        if not counter.allow(f"{request.method}:{claims_key(claims)}", limit=limit, window=window):
+        link = (f"{request.method}:{claims_key(claims)}", limit)
+        # one count (one transaction when shared): the address first, then the link
+        if not counter.allow_each([(address, limits.per_address), link], window=window):
             return limited(request)
         return claims
 

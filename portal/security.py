@@ -22,7 +22,7 @@ import sqlite3
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -76,6 +76,11 @@ class Limiter(Protocol):
         """Count one request for `key`; False (not counted) when `limit` per `window` is hit."""
         ...
 
+    def allow_each(self, checks: Sequence[tuple[str, int]], *, window: float) -> bool:
+        """`allow` for each `(key, limit)` in order, stopping at the first refused one (the
+        keys before it stay counted); True if all were allowed."""
+        ...
+
 
 @dataclass
 class RateLimiter:
@@ -102,6 +107,10 @@ class RateLimiter:
             hits.append(now)
             return True
 
+    def allow_each(self, checks: Sequence[tuple[str, int]], *, window: float) -> bool:
+        """See `Limiter.allow_each`."""
+        return all(self.allow(key, limit=limit, window=window) for key, limit in checks)
+
     def _evict(self, now: float, window: float) -> None:
         stale = [key for key, hits in self._hits.items() if not hits or hits[-1] <= now - window]
         for key in stale:
@@ -117,6 +126,7 @@ create table if not exists counts (
 create index if not exists counts_bucket on counts (bucket);
 """
 BUCKETS_PER_WINDOW = 60
+LOCK_TIMEOUT_SECONDS = 30.0
 
 
 class SharedRateLimiter:
@@ -143,14 +153,21 @@ class SharedRateLimiter:
         self._calls = 0
         self._window = 0.0
         path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as connection:
-            connection.execute("drop table if exists hits")  # the per-hit rows of before
-            connection.executescript(_SCHEMA)
+        setup = sqlite3.connect(path, timeout=LOCK_TIMEOUT_SECONDS, isolation_level=None)
+        try:
+            setup.execute("PRAGMA journal_mode=WAL")
+            setup.execute("drop table if exists hits")  # the per-hit rows of before
+            setup.executescript(_SCHEMA)
+        finally:
+            setup.close()
 
     def _connect(self) -> sqlite3.Connection:
-        connection = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        connection = sqlite3.connect(self.path, timeout=LOCK_TIMEOUT_SECONDS, isolation_level=None)
         connection.execute("PRAGMA journal_mode=WAL")
         connection.execute("PRAGMA synchronous=OFF")
+        # then no SQLite busy handler (it sleeps 1, 2, 5, 10… ms, on the event loop's
+        # thread): `allow_each` retries a taken lock every 0.2 ms instead
+        connection.execute("PRAGMA busy_timeout=0")
         return connection
 
     def _connection(self) -> sqlite3.Connection:
@@ -161,6 +178,21 @@ class SharedRateLimiter:
 
     def allow(self, key: str, *, limit: int, window: float) -> bool:
         """Count one request for `key` across processes; see `Limiter.allow`."""
+        return self.allow_each([(key, limit)], window=window)
+
+    def allow_each(self, checks: Sequence[tuple[str, int]], *, window: float) -> bool:
+        """See `Limiter.allow_each`: all checks in one write transaction, retried every
+        0.2 ms while another process holds the lock (up to `LOCK_TIMEOUT_SECONDS`)."""
+        deadline = time.monotonic() + LOCK_TIMEOUT_SECONDS
+        while True:
+            try:
+                return self._count(checks, window=window)
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.0002)
+
+    def _count(self, checks: Sequence[tuple[str, int]], *, window: float) -> bool:
         now = self.clock()
         step = window / BUCKETS_PER_WINDOW
         bucket = (now // step) * step
@@ -169,12 +201,15 @@ class SharedRateLimiter:
         self._window = max(self._window, window + step)
         connection.execute("BEGIN IMMEDIATE")
         try:
-            (count,) = connection.execute(
-                "select coalesce(sum(n), 0) from counts where key = ? and bucket > ?",
-                (key, now - window - step),
-            ).fetchone()
-            allowed = bool(count < limit)
-            if allowed:
+            allowed = True
+            for key, limit in checks:
+                (count,) = connection.execute(
+                    "select coalesce(sum(n), 0) from counts where key = ? and bucket > ?",
+                    (key, now - window - step),
+                ).fetchone()
+                if count >= limit:
+                    allowed = False
+                    break
                 connection.execute(
                     "insert into counts (key, bucket, n) values (?, ?, 1) "
                     "on conflict (key, bucket) do update set n = n + 1",
@@ -184,6 +219,7 @@ class SharedRateLimiter:
                 connection.execute("delete from counts where bucket <= ?", (now - self._window,))
             connection.execute("COMMIT")
         except BaseException:
-            connection.execute("ROLLBACK")
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
             raise
         return allowed

@@ -35,6 +35,8 @@ _TOKEN_PATH = re.compile(r"^/([a-z])/([^/?#]+)")
 # How `serve` passes its options to worker processes (uvicorn re-imports the app factory).
 WORKER_OPTIONS_ENV = "DUBAN_PORTAL_WORKER_OPTIONS"
 LIMITS_FILE = "portal-limits.db"
+WORKER_HEALTHCHECK_SECONDS = 60
+LOG_FORMAT = "%(asctime)s %(name)s %(message)s"
 
 
 def redact_path(path: str) -> str:
@@ -120,6 +122,10 @@ def uvicorn_options(
     }
     if workers > 1:
         options["workers"] = workers
+        # a worker answers the supervisor's health check only once it has imported its
+        # code; on a busy machine that takes longer than uvicorn's 5 s, and a worker
+        # thought dead is restarted, again and again
+        options["timeout_worker_healthcheck"] = WORKER_HEALTHCHECK_SECONDS
     return options
 
 
@@ -141,7 +147,7 @@ def worker_app() -> ASGIApp:
 
     settings = get_settings()
     options = json.loads(os.environ.get(WORKER_OPTIONS_ENV, "{}"))
-    configure_access_log(enabled=bool(options.get("access_log")))
+    configure_access_log(enabled=bool(options.get("access_log")), worker=True)
     limits = RateLimits(**options.get("limits", {}))
     limiter = shared_limiter(settings) if options.get("shared") else RateLimiter()
     return build_app(settings, limits=limits, limiter=limiter)
@@ -154,10 +160,12 @@ def shared_limiter(settings: Settings) -> Limiter:
     return SharedRateLimiter(settings.data_dir / LIMITS_FILE)
 
 
-def configure_access_log(*, enabled: bool) -> None:
-    """Log to stderr at INFO; the redacted access log (one line per request) only when
-    `enabled` (`duban portal --access-log`), else it costs nothing per request."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+def configure_access_log(*, enabled: bool, worker: bool = False) -> None:
+    """The redacted access log (one line per request, to stderr) only when `enabled`
+    (`duban portal --access-log`), else it costs nothing per request. The main process
+    logs at INFO; a worker process configures logging only for its access log."""
+    if enabled or not worker:
+        logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     access_logger.setLevel(logging.INFO if enabled else logging.WARNING)
 
 
