@@ -7,14 +7,12 @@ statements and no BEGIN/ROLLBACK round trips; answers still commit in one transa
 
 from __future__ import annotations
 
-import httpx
 from sqlalchemy import Engine, event, func, select
 
 from models.db import make_sessionmaker, transaction
 from models.supervision import Submission
-from portal.app import create_app, reading_sessions
-from portal.security import RateLimiter
-from tests.integration.test_portal import CLIENT, NOW, SETTINGS, Portal, answer
+from portal.app import reading_sessions
+from tests.integration.test_portal import Portal, answer
 from tests.portal_rows import make_checkin
 
 
@@ -22,14 +20,7 @@ async def test_pages_and_answers_over_an_engine(own_migrated_engine: Engine) -> 
     sessions = make_sessionmaker(own_migrated_engine)
     with transaction(sessions) as session:
         rows = make_checkin(session)
-    portal = Portal(sessions=sessions, rows=rows)
-    app = create_app(
-        SETTINGS,
-        sessions,
-        now=lambda: NOW,
-        publish=lambda _sessions, _now: 0,
-        limiter=RateLimiter(clock=lambda: 0.0),
-    )
+    portal = Portal(sessions=sessions, rows=rows)  # the app over the engine's own sessions
     statements: list[str] = []
 
     def count(*args: object) -> None:
@@ -37,8 +28,7 @@ async def test_pages_and_answers_over_an_engine(own_migrated_engine: Engine) -> 
         if verb in {"SELECT", "INSERT", "UPDATE", "DELETE", "BEGIN", "COMMIT", "ROLLBACK"}:
             statements.append(verb)
 
-    transport = httpx.ASGITransport(app=app, client=CLIENT)
-    async with httpx.AsyncClient(transport=transport, base_url="http://portal.test") as client:
+    async with portal.client() as client:
         for version in (1, 2):
             event.listen(own_migrated_engine, "before_cursor_execute", count)
             try:
