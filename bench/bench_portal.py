@@ -205,6 +205,11 @@ async def load(
     return stats
 
 
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages (the machine is shared: p99s depend on them)."""
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def process_cpu(pid: int) -> float:
     """CPU seconds (user + system) of `pid` and its live children, from /proc."""
     ticks = os.sysconf("SC_CLK_TCK")
@@ -221,12 +226,42 @@ def process_cpu(pid: int) -> float:
     return total
 
 
+def percentile(values: list[float], k: int) -> float:
+    """The `k`th percentile of `values` in milliseconds (inf when there are none)."""
+    if len(values) < 2:
+        return float("inf")
+    return statistics.quantiles(values, n=100, method="inclusive")[k - 1] * 1000
+
+
 def percentiles(values: list[float]) -> str:
     if not values:
         return "no requests"
-    cuts = statistics.quantiles(values, n=100, method="inclusive")
-    p50, p95, p99 = (cuts[k - 1] * 1000 for k in (50, 95, 99))
+    p50, p95, p99 = (percentile(values, k) for k in (50, 95, 99))
     return f"p50 {p50:.1f} ms, p95 {p95:.1f} ms, p99 {p99:.1f} ms"
+
+
+# Issue 16's targets at 32 concurrent clients on PostgreSQL: (name, unit, limit, strict).
+TARGETS = (
+    ("CPU per GET", "ms", 3.0, False),
+    ("CPU per answer", "ms", 15.0, False),
+    ("GET p99", "ms", 300.0, True),
+    ("POST p99", "ms", 800.0, True),
+)
+
+
+def verdict_line(figures: dict[str, float], *, database: str, concurrency: int) -> str:
+    """One line: each target's figure and whether it is met, then PASS or FAIL overall."""
+    parts, met = [], []
+    for name, unit, limit, strict in TARGETS:
+        value = figures.get(name, float("inf"))
+        ok = value < limit if strict else value <= limit
+        met.append(ok)
+        sign = "<" if strict else "≤"
+        parts.append(f"{name} {value:.2f} {unit} {'✓' if ok else '✗'} ({sign} {limit:g})")
+    scope = "" if database == "postgresql" and concurrency == 32 else " [targets are for "
+    scope += "" if not scope else "PostgreSQL at 32 clients]"
+    overall = "PASS" if all(met) else "FAIL"
+    return f"targets: {'; '.join(parts)} => {overall}{scope}"
 
 
 def start_portal(
@@ -370,10 +405,7 @@ def main() -> None:
         serve(args.serve, args.workers, http=args.http, loop=args.loop)
         return
 
-    print(
-        f"machine: {platform.machine()} cpus={os.cpu_count()} load average "
-        f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}"
-    )
+    print(f"machine: {platform.machine()} cpus={os.cpu_count()} load average {load_average()}")
     print(f"python {platform.python_version()} on {platform.platform()}")
     names = ("uvicorn", "starlette", "jinja2", "sqlalchemy")
     print("versions: " + ", ".join(f"{name} {version(name)}" for name in names))
@@ -400,16 +432,22 @@ def main() -> None:
     portal = start_portal(url, workdir, port, args.workers, ["--http", http, "--loop", args.loop])
     phases = (("GET", False),) if args.floor else (("GET", False), ("answers", True))
     accepted = 0
+    figures: dict[str, float] = {}
     try:
         for phase, answer in phases:
             cpu_before, started = process_cpu(portal.pid), time.perf_counter()
+            client_before = time.process_time()
             stats = asyncio.run(
                 load(port, links, seconds=args.seconds, concurrency=args.concurrency, answer=answer)
             )
             elapsed, cpu = time.perf_counter() - started, process_cpu(portal.pid) - cpu_before
+            client_cpu = time.process_time() - client_before
             gets = len(stats.latencies.get("GET", []))
             posts = len(stats.latencies.get("POST", []))
-            print(f"-- phase {phase}: {elapsed:.1f} s, portal CPU {cpu:.2f} s")
+            print(
+                f"-- phase {phase}: {elapsed:.1f} s, portal CPU {cpu:.2f} s (server processes "
+                f"only), load client CPU {client_cpu:.2f} s, load average {load_average()}"
+            )
             for kind in ("GET", "POST"):
                 if kind in stats.latencies:
                     done = len(stats.latencies[kind])
@@ -418,10 +456,14 @@ def main() -> None:
                         f"{percentiles(stats.latencies[kind])}, statuses {stats.statuses[kind]}"
                     )
             if answer:
-                print(f"   CPU per answer (page + POST): {cpu / max(posts, 1) * 1000:.1f} ms")
+                figures["CPU per answer"] = cpu / max(posts, 1) * 1000
+                figures["POST p99"] = percentile(stats.latencies.get("POST", []), 99)
+                print(f"   CPU per answer (page + POST): {figures['CPU per answer']:.1f} ms")
                 accepted = stats.statuses.get("POST", {}).get(200, 0)
             else:
-                print(f"   CPU per GET: {cpu / max(gets, 1) * 1000:.2f} ms")
+                figures["CPU per GET"] = cpu / max(gets, 1) * 1000
+                figures["GET p99"] = percentile(stats.latencies.get("GET", []), 99)
+                print(f"   CPU per GET: {figures['CPU per GET']:.2f} ms")
     finally:
         portal.send_signal(signal.SIGINT)
         try:
@@ -447,6 +489,8 @@ def main() -> None:
         f"stored rows: {stored} submissions for {accepted} accepted answers, "
         f"{duplicates} duplicated: {verdict}"
     )
+    print(f"load average at the end: {load_average()}")
+    print(verdict_line(figures, database=engine.dialect.name, concurrency=args.concurrency))
     if verdict != "ok":
         raise SystemExit(1)
 

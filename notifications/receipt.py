@@ -12,15 +12,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from models.clock import LOCAL_TZ
 from models.plan import Phase
 from models.settings import Settings, get_settings
-from models.supervision import Checkin, Extension, Submission
+from models.supervision import LATEST_FIRST, Checkin, Extension, Submission
 from notifications.context import (
-    _latest_submission,
     as_number,
     build_item_context,
     submission_summary,
@@ -28,6 +27,22 @@ from notifications.context import (
 from notifications.outbox import NewMessage, insert_messages
 from notifications.rendering import format_date, render_message
 from tasks.attachments import AttachmentLink, submission_attachment_links
+
+# Built once with bound parameters (compiled once per engine, then cached): the plan's
+# phases, and the department's answer to the item before this version (the same order as
+# `notifications.context`'s latest submission).
+_PHASES = select(Phase).where(Phase.plan_id == bindparam("plan_id")).order_by(Phase.id)
+_PREVIOUS = (
+    select(Submission)
+    .join(Checkin, Submission.checkin_id == Checkin.id)
+    .where(
+        Checkin.item_id == bindparam("item_id"),
+        Checkin.department_id == bindparam("department_id"),
+        Submission.id != bindparam("before_id"),
+    )
+    .order_by(*LATEST_FIRST)
+    .limit(1)
+)
 
 
 def receipt_key(submission_id: int) -> str:
@@ -110,15 +125,15 @@ def receipt_for(
     `files` says it has some, the version's evidence files (two or three statements).
     Reads only."""
     settings = settings or get_settings()
-    phases = session.scalars(
-        select(Phase).where(Phase.plan_id == checkin.item.plan_id).order_by(Phase.id)
-    ).all()
-    last = _latest_submission(
-        session,
-        item_id=checkin.item_id,
-        department_id=checkin.department_id,
-        before_id=submission.id,
-    )
+    phases = session.scalars(_PHASES, {"plan_id": checkin.item.plan_id}).all()
+    last = session.scalars(
+        _PREVIOUS,
+        {
+            "item_id": checkin.item_id,
+            "department_id": checkin.department_id,
+            "before_id": submission.id,
+        },
+    ).first()
     return receipt_message(
         settings=settings,
         checkin=checkin,

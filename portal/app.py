@@ -19,16 +19,17 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+import anyio
+import anyio.to_thread
 import jinja2
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -82,6 +83,11 @@ logger = logging.getLogger(__name__)
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 MAX_BODY_BYTES = 128 * 1024
+# Page reads and answers run in at most this many threads per process: the engine's pool
+# size, so no request opens (and closes again) an overflow connection, and few threads
+# contend for the GIL with the event loop.
+DB_THREADS = 5
+T = TypeVar("T")
 WRITE_ATTEMPTS = 8
 NONCE_PATTERN = re.compile(r"[A-Za-z0-9_-]{16,64}")
 SECURITY_HEADERS = {
@@ -129,6 +135,17 @@ def template_environment() -> jinja2.Environment:
     return make_environment(jinja2.FileSystemLoader(TEMPLATES_DIR), autoescape=True)
 
 
+def reading_sessions(sessions: sessionmaker[Session]) -> sessionmaker[Session]:
+    """Sessions for the page's reads: on a PostgreSQL engine without a transaction
+    (autocommit: no BEGIN and ROLLBACK round trips around three SELECTs); otherwise, and
+    for sessions bound to a connection (the tests' rolled-back ones), `sessions` itself.
+    SQLite keeps its transactions: its `BEGIN IMMEDIATE` is emitted by `models.db`."""
+    bind = sessions.kw.get("bind")
+    if isinstance(bind, Engine) and bind.dialect.name == "postgresql":
+        return sessionmaker(bind.execution_options(isolation_level="AUTOCOMMIT"))
+    return sessions
+
+
 def create_app(
     settings: Settings,
     sessions: sessionmaker[Session],
@@ -147,6 +164,15 @@ def create_app(
     Every response, errors and unrouted paths included, carries `SECURITY_HEADERS`.
     """
     templates = Jinja2Templates(env=template_environment())
+    read_sessions = reading_sessions(sessions)
+    db_threads: list[anyio.CapacityLimiter] = []  # made in the event loop, on first use
+
+    async def in_db_thread(function: Callable[[], T]) -> T:
+        """`function()` in a worker thread, at most `DB_THREADS` at a time."""
+        if not db_threads:
+            db_threads.append(anyio.CapacityLimiter(DB_THREADS))
+        return await anyio.to_thread.run_sync(function, limiter=db_threads[0])
+
     limits = limits or RateLimits()
     counter: Limiter = limiter or RateLimiter()
     secure_cookie = settings.public_url.startswith("https://")
@@ -176,28 +202,30 @@ def create_app(
 
         The per-address count is a generous backstop; a bad link also counts against the
         address's stricter budget of failed links, so guessing stays bounded, while the
-        per-link limits are keyed on the verified claims, not on the URL's spelling.
+        per-link limits are keyed on the verified claims, not on the URL's spelling. The
+        address is counted first: a refused address counts nothing else.
         """
-        window = limits.window_seconds
-        address = address_of(request)
-        if not counter.allow(f"ip:{address}", limit=limits.per_address, window=window):
-            return limited(request)
+        address, window = f"ip:{address_of(request)}", limits.window_seconds
         try:
             claims = verify_token(request.path_params["token"], settings=settings, now=moment)
         except InvalidLink:
-            if not counter.allow(f"bad:{address}", limit=limits.per_address_invalid, window=window):
+            bad = (f"bad:{address_of(request)}", limits.per_address_invalid)
+            checks = [(address, limits.per_address), bad]
+            if not counter.allow_each(checks, window=window):
                 return limited(request)
             return invalid(request)
         post = request.method == "POST"
         limit = limits.per_token_post if post else limits.per_token_get
-        if not counter.allow(f"{request.method}:{claims_key(claims)}", limit=limit, window=window):
+        link = (f"{request.method}:{claims_key(claims)}", limit)
+        # one count (one transaction when shared): the address first, then the link
+        if not counter.allow_each([(address, limits.per_address), link], window=window):
             return limited(request)
         return claims
 
     settled = settled_responder(sessions=sessions, render=render, invalid=invalid)
 
     def read_page(claims: LinkClaims, history: bool = True) -> CheckinPage:
-        with sessions() as session:
+        with read_sessions() as session:
             return load_page(session=session, claims=claims, history=history)
 
     async def form_again(
@@ -214,7 +242,7 @@ def create_app(
         included) when it can still be read, else over `page`, else the kept-text page.
         """
         try:
-            page = await run_in_threadpool(read_page, claims)
+            page = await in_db_thread(lambda: read_page(claims))
         except Exception:
             logger.exception("portal: could not reload the form page")
         if page is None:
@@ -279,7 +307,7 @@ def create_app(
         if isinstance(claims, Response):
             return claims
         try:
-            page = await run_in_threadpool(read_page, claims)
+            page = await in_db_thread(lambda: read_page(claims))
         except InvalidLink:
             return await settled(request, claims)
         return form_page(request, page, digest=token_digest(request.path_params["token"]))
@@ -389,7 +417,7 @@ def create_app(
                         raise
 
         try:
-            parsed, errors, version = await run_in_threadpool(store)
+            parsed, errors, version = await in_db_thread(store)
         except (InvalidLink, CheckinClosed):
             return await settled(request, claims, typed(raw))
         except InputError as exc:
@@ -498,11 +526,18 @@ def create_app(
     return SecurityHeaders(app)
 
 
+_SECURITY_RAW = [
+    (name.lower().encode(), value.encode()) for name, value in SECURITY_HEADERS.items()
+]
+_SECURITY_NAMES = frozenset(name for name, _ in _SECURITY_RAW)
+
+
 class SecurityHeaders:
     """ASGI middleware: set `SECURITY_HEADERS` on every HTTP response, whatever produced it.
 
     It wraps the whole Starlette app, outside its error middleware, so 404 and 405 from the
-    router, 400 from a malformed body and the 500 page all carry the headers.
+    router, 400 from a malformed body and the 500 page all carry the headers. A response's
+    own value of one of these headers is replaced (the raw header list is rebuilt once).
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -516,9 +551,13 @@ class SecurityHeaders:
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                for name, value in SECURITY_HEADERS.items():
-                    headers[name] = value
+                headers = [
+                    (name, value)
+                    for name, value in message.get("headers", ())
+                    if name.lower() not in _SECURITY_NAMES
+                ]
+                headers += _SECURITY_RAW
+                message["headers"] = headers
             await send(message)
 
         await self.app(scope, receive, with_headers)

@@ -196,7 +196,8 @@ def load_page(*, session: Session, claims: LinkClaims, history: bool = True) -> 
     (no bytes; a POST needs none of these to store an answer).
     """
     ident = {"checkin_id": claims.checkin_id}
-    rows = session.execute(_CHECKIN_ROWS, ident).all()
+    connection = session.connection()  # Core statements: no ORM result processing
+    rows = connection.execute(_CHECKIN_ROWS, ident).all()
     if not rows:
         raise InvalidLink
     head = rows[0]
@@ -242,12 +243,14 @@ def load_page(*, session: Session, claims: LinkClaims, history: bool = True) -> 
     if not history:
         return page
     with_files: list[int] = []
-    for row in session.execute(_SUBMISSION_ROWS, ident):
+    for row in connection.execute(_SUBMISSION_ROWS, ident):
         *fields, has_files = row
         page.submissions.append(PageSubmission(*fields))
         if has_files:
             with_files.append(row.id)
-    page.extensions.extend(PageExtension(*row) for row in session.execute(_EXTENSION_ROWS, ident))
+    page.extensions.extend(
+        PageExtension(*row) for row in connection.execute(_EXTENSION_ROWS, ident)
+    )
     if with_files:
         page.attachments.update(
             attachments_of_submissions(session=session, submission_ids=with_files)

@@ -22,7 +22,7 @@ import sqlite3
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -76,6 +76,11 @@ class Limiter(Protocol):
         """Count one request for `key`; False (not counted) when `limit` per `window` is hit."""
         ...
 
+    def allow_each(self, checks: Sequence[tuple[str, int]], *, window: float) -> bool:
+        """`allow` for each `(key, limit)` in order, stopping at the first refused one (the
+        keys before it stay counted); True if all were allowed."""
+        ...
+
 
 @dataclass
 class RateLimiter:
@@ -102,6 +107,10 @@ class RateLimiter:
             hits.append(now)
             return True
 
+    def allow_each(self, checks: Sequence[tuple[str, int]], *, window: float) -> bool:
+        """See `Limiter.allow_each`."""
+        return all(self.allow(key, limit=limit, window=window) for key, limit in checks)
+
     def _evict(self, now: float, window: float) -> None:
         stale = [key for key, hits in self._hits.items() if not hits or hits[-1] <= now - window]
         for key in stale:
@@ -111,20 +120,27 @@ class RateLimiter:
 
 
 _SCHEMA = """
-create table if not exists hits (key text not null, at real not null);
-create index if not exists hits_key_at on hits (key, at);
-create index if not exists hits_at on hits (at);
+create table if not exists counts (
+    key text not null, bucket real not null, n integer not null, primary key (key, bucket)
+) without rowid;
+create index if not exists counts_bucket on counts (bucket);
 """
+BUCKETS_PER_WINDOW = 60
+LOCK_TIMEOUT_SECONDS = 30.0
 
 
 class SharedRateLimiter:
     """Sliding-window counts in one SQLite file, shared by every process that opens it.
 
-    Each `allow` is one short write transaction (`BEGIN IMMEDIATE`): count the key's hits
-    in the window (at most `limit` index entries), record one if allowed. Hits older than
-    the longest window seen are deleted every `prune_every` calls. The clock must be wall
-    time (`time.time`), the same in every process. The file holds only keys (client
-    addresses and check-in ids), never tokens; losing it only resets the counts.
+    Hits are counted in buckets of `window / 60` (one second for the usual minute): each
+    `allow` is one short write transaction (`BEGIN IMMEDIATE`) that sums the key's buckets
+    overlapping the window (at most 61 rows, whatever the limit) and adds one to the current
+    bucket if allowed. A bucket counts while any part of it is inside the window, so a hit
+    is forgotten at most one bucket later than an exact sliding window would (never
+    earlier): the limits are never exceeded. Buckets older than the longest window seen
+    are deleted every `prune_every` calls. The clock must be wall time (`time.time`), the
+    same in every process. The file holds only keys (client addresses and check-in ids),
+    never tokens; losing it only resets the counts.
     """
 
     def __init__(
@@ -137,13 +153,21 @@ class SharedRateLimiter:
         self._calls = 0
         self._window = 0.0
         path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as connection:
-            connection.executescript(_SCHEMA)
+        setup = sqlite3.connect(path, timeout=LOCK_TIMEOUT_SECONDS, isolation_level=None)
+        try:
+            setup.execute("PRAGMA journal_mode=WAL")
+            setup.execute("drop table if exists hits")  # the per-hit rows of before
+            setup.executescript(_SCHEMA)
+        finally:
+            setup.close()
 
     def _connect(self) -> sqlite3.Connection:
-        connection = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        connection = sqlite3.connect(self.path, timeout=LOCK_TIMEOUT_SECONDS, isolation_level=None)
         connection.execute("PRAGMA journal_mode=WAL")
         connection.execute("PRAGMA synchronous=OFF")
+        # then no SQLite busy handler (it sleeps 1, 2, 5, 10… ms, on the event loop's
+        # thread): `allow_each` retries a taken lock every 0.2 ms instead
+        connection.execute("PRAGMA busy_timeout=0")
         return connection
 
     def _connection(self) -> sqlite3.Connection:
@@ -154,23 +178,48 @@ class SharedRateLimiter:
 
     def allow(self, key: str, *, limit: int, window: float) -> bool:
         """Count one request for `key` across processes; see `Limiter.allow`."""
+        return self.allow_each([(key, limit)], window=window)
+
+    def allow_each(self, checks: Sequence[tuple[str, int]], *, window: float) -> bool:
+        """See `Limiter.allow_each`: all checks in one write transaction, retried every
+        0.2 ms while another process holds the lock (up to `LOCK_TIMEOUT_SECONDS`)."""
+        deadline = time.monotonic() + LOCK_TIMEOUT_SECONDS
+        while True:
+            try:
+                return self._count(checks, window=window)
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.0002)
+
+    def _count(self, checks: Sequence[tuple[str, int]], *, window: float) -> bool:
         now = self.clock()
+        step = window / BUCKETS_PER_WINDOW
+        bucket = (now // step) * step
         connection = self._connection()
         self._calls += 1
-        self._window = max(self._window, window)
+        self._window = max(self._window, window + step)
         connection.execute("BEGIN IMMEDIATE")
         try:
-            (count,) = connection.execute(
-                "select count(*) from (select 1 from hits where key = ? and at > ? limit ?)",
-                (key, now - window, limit),
-            ).fetchone()
-            allowed = bool(count < limit)
-            if allowed:
-                connection.execute("insert into hits (key, at) values (?, ?)", (key, now))
+            allowed = True
+            for key, limit in checks:
+                (count,) = connection.execute(
+                    "select coalesce(sum(n), 0) from counts where key = ? and bucket > ?",
+                    (key, now - window - step),
+                ).fetchone()
+                if count >= limit:
+                    allowed = False
+                    break
+                connection.execute(
+                    "insert into counts (key, bucket, n) values (?, ?, 1) "
+                    "on conflict (key, bucket) do update set n = n + 1",
+                    (key, bucket),
+                )
             if self._calls % self.prune_every == 0:
-                connection.execute("delete from hits where at <= ?", (now - self._window,))
+                connection.execute("delete from counts where bucket <= ?", (now - self._window,))
             connection.execute("COMMIT")
         except BaseException:
-            connection.execute("ROLLBACK")
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
             raise
         return allowed

@@ -2,7 +2,8 @@
 
 Link tokens travel in the URL path, so uvicorn's access log (which prints the raw path) is
 disabled; `RedactedAccessLog` logs each request with `/c/<token>` replaced by a short,
-non-reversible digest of the token.
+non-reversible digest of the token. `duban portal` keeps that log off unless asked
+(`--access-log`): under load a line per request is CPU better spent on answers.
 
 `X-Forwarded-For` is believed only from the addresses in `DUBAN_TRUSTED_PROXIES` (IPs or
 CIDR ranges, comma-separated; empty by default, so no forwarding header is trusted, not
@@ -34,6 +35,8 @@ _TOKEN_PATH = re.compile(r"^/([a-z])/([^/?#]+)")
 # How `serve` passes its options to worker processes (uvicorn re-imports the app factory).
 WORKER_OPTIONS_ENV = "DUBAN_PORTAL_WORKER_OPTIONS"
 LIMITS_FILE = "portal-limits.db"
+WORKER_HEALTHCHECK_SECONDS = 60
+LOG_FORMAT = "%(asctime)s %(name)s %(message)s"
 
 
 def redact_path(path: str) -> str:
@@ -62,6 +65,9 @@ class RedactedAccessLog:
                 status = int(message["status"])
             await send(message)
 
+        if not access_logger.isEnabledFor(logging.INFO):  # off: no redaction, no record
+            await self.app(scope, receive, send)
+            return
         try:
             await self.app(scope, receive, record)
         finally:
@@ -116,6 +122,10 @@ def uvicorn_options(
     }
     if workers > 1:
         options["workers"] = workers
+        # a worker answers the supervisor's health check only once it has imported its
+        # code; on a busy machine that takes longer than uvicorn's 5 s, and a worker
+        # thought dead is restarted, again and again
+        options["timeout_worker_healthcheck"] = WORKER_HEALTHCHECK_SECONDS
     return options
 
 
@@ -137,6 +147,7 @@ def worker_app() -> ASGIApp:
 
     settings = get_settings()
     options = json.loads(os.environ.get(WORKER_OPTIONS_ENV, "{}"))
+    configure_access_log(enabled=bool(options.get("access_log")), worker=True)
     limits = RateLimits(**options.get("limits", {}))
     limiter = shared_limiter(settings) if options.get("shared") else RateLimiter()
     return build_app(settings, limits=limits, limiter=limiter)
@@ -149,6 +160,15 @@ def shared_limiter(settings: Settings) -> Limiter:
     return SharedRateLimiter(settings.data_dir / LIMITS_FILE)
 
 
+def configure_access_log(*, enabled: bool, worker: bool = False) -> None:
+    """The redacted access log (one line per request, to stderr) only when `enabled`
+    (`duban portal --access-log`), else it costs nothing per request. The main process
+    logs at INFO; a worker process configures logging only for its access log."""
+    if enabled or not worker:
+        logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    access_logger.setLevel(logging.INFO if enabled else logging.WARNING)
+
+
 def serve(
     settings: Settings,
     *,
@@ -156,20 +176,24 @@ def serve(
     port: int | None = None,
     workers: int = 1,
     limits: RateLimits | None = None,
+    access_log: bool = False,
 ) -> None:
     """Run the portal with uvicorn until interrupted (blocks).
 
     One process by default; `workers > 1` starts that many uvicorn worker processes that
-    count rate limits together. Fails before listening on a bad `DUBAN_TRUSTED_PROXIES`.
+    count rate limits together. The access log is off unless `access_log`. Fails before
+    listening on a bad `DUBAN_TRUSTED_PROXIES`.
     """
     import uvicorn
 
     trusted_proxies(settings)
     limits = limits or RateLimits()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    configure_access_log(enabled=access_log)
     options = uvicorn_options(settings, host=host, port=port, workers=workers)
     if workers <= 1:
         uvicorn.run(build_app(settings, limits=limits), **options)
         return
-    os.environ[WORKER_OPTIONS_ENV] = json.dumps({"limits": asdict(limits), "shared": True})
+    os.environ[WORKER_OPTIONS_ENV] = json.dumps(
+        {"limits": asdict(limits), "shared": True, "access_log": access_log}
+    )
     uvicorn.run("portal.server:worker_app", factory=True, **options)

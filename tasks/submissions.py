@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any, Protocol
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session, contains_eager
 
 from models.calendar import WorkCalendar
@@ -63,6 +63,29 @@ def accepts_answers(checkin: HasCheckinStatus) -> bool:
     return checkin.status not in CLOSED_STATUSES and checkin.review != ReviewDecision.ACCEPTED
 
 
+# Built once (bound parameters, so each is compiled once per engine and cached): the
+# check-in with its item, plan, department and targets, and the answer's two probes.
+_CHECKIN = (
+    select(Checkin)
+    .join(Checkin.item)
+    .join(Item.plan)
+    .join(Checkin.department)
+    .where(Checkin.id == bindparam("checkin_id"))
+    .options(
+        contains_eager(Checkin.item).contains_eager(Item.plan),
+        contains_eager(Checkin.item).joinedload(Item.targets),
+        contains_eager(Checkin.department),
+    )
+)
+_CHECKIN_FOR_UPDATE = _CHECKIN.with_for_update(of=Checkin)
+_REPEAT = select(Submission.id, Submission.checkin_id).where(
+    Submission.idempotency_key == bindparam("key")
+)
+_LATEST_VERSION = select(func.max(Submission.version)).where(
+    Submission.checkin_id == bindparam("checkin_id")
+)
+
+
 def load_checkin(*, session: Session, checkin_id: int, for_update: bool = False) -> Checkin:
     """The check-in with its item, targets, plan and department loaded; `NotFoundError` if none.
 
@@ -70,21 +93,8 @@ def load_checkin(*, session: Session, checkin_id: int, for_update: bool = False)
     `for_update` locks the check-in row (PostgreSQL) so concurrent submissions get distinct
     versions.
     """
-    query = (
-        select(Checkin)
-        .join(Checkin.item)
-        .join(Item.plan)
-        .join(Checkin.department)
-        .where(Checkin.id == checkin_id)
-        .options(
-            contains_eager(Checkin.item).contains_eager(Item.plan),
-            contains_eager(Checkin.item).joinedload(Item.targets),
-            contains_eager(Checkin.department),
-        )
-    )
-    if for_update:
-        query = query.with_for_update(of=Checkin)
-    checkin = session.scalars(query).unique().one_or_none()
+    query = _CHECKIN_FOR_UPDATE if for_update else _CHECKIN
+    checkin = session.scalars(query, {"checkin_id": checkin_id}).unique().one_or_none()
     if checkin is None:
         raise NotFoundError(f"报送 {checkin_id} 不存在。")
     return checkin
@@ -173,11 +183,7 @@ def record_submission(
     """
     if idempotency_key is not None:
         # a plain-column probe first (the usual answer is "none"), the row only on a repeat
-        repeat = session.execute(
-            select(Submission.id, Submission.checkin_id).where(
-                Submission.idempotency_key == idempotency_key
-            )
-        ).first()
+        repeat = session.connection().execute(_REPEAT, {"key": idempotency_key}).first()
         if repeat is not None:
             if repeat.checkin_id != checkin_id:
                 raise InputError("重复提交标识与报送不符。")
@@ -191,9 +197,7 @@ def record_submission(
     unknown = sorted(set(form.values) - target_ids)
     if unknown:
         raise InputError(f"指标 {unknown[0]} 不属于该任务。")
-    latest = session.scalar(
-        select(func.max(Submission.version)).where(Submission.checkin_id == checkin.id)
-    )
+    latest = session.connection().execute(_LATEST_VERSION, {"checkin_id": checkin.id}).scalar()
     submission = Submission(
         checkin_id=checkin.id,
         version=(latest or 0) + 1,

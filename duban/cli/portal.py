@@ -31,6 +31,9 @@ def portal_command(
         min=1,
         help="同一来源地址每分钟最多请求数（兜底限制；同一出口的各部门共用）。",
     ),
+    access_log: bool = typer.Option(
+        False, "--access-log", help="记录访问日志（每个请求一行，链接令牌以摘要代替）。"
+    ),
 ) -> None:
     """启动报送表单服务（部门通过邮件中的链接填报）。"""
     from portal.server import serve
@@ -46,6 +49,7 @@ def portal_command(
         port=port,
         workers=workers,
         limits=RateLimits(per_address=address_limit),
+        access_log=access_log,
     )
 
 

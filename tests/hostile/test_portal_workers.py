@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from portal.security import SharedRateLimiter
+from portal.security import Limiter, RateLimiter, SharedRateLimiter
 from portal.server import uvicorn_options
 from tests.integration.test_portal import SETTINGS
 
@@ -47,8 +48,53 @@ def test_shared_window_slides_and_keys_are_separate(tmp_path: Path) -> None:
     assert first.allow("a", limit=2, window=60) is False
 
 
+def test_shared_counts_cost_the_window_not_the_limit(tmp_path: Path) -> None:
+    # the per-address backstop is generous (6000 a minute): counting it must not read one
+    # row per request, or every request of a deadline rush pays for all the others
+    now = [0.0]
+    limiter = SharedRateLimiter(tmp_path / "limits.db", clock=lambda: now[0])
+    for _ in range(3000):
+        assert limiter.allow("ip:10.0.0.1", limit=10**9, window=60)
+        now[0] += 0.01
+    connection = sqlite3.connect(tmp_path / "limits.db")
+    (rows,) = connection.execute("select count(*) from counts").fetchone()
+    connection.close()
+    assert rows <= 31  # 30 s of hits in one-second buckets
+
+
+def test_shared_hits_are_forgotten_at_most_one_bucket_late(tmp_path: Path) -> None:
+    now = [0.5]
+    limiter = SharedRateLimiter(tmp_path / "limits.db", clock=lambda: now[0])
+    assert limiter.allow("a", limit=1, window=60) is True
+    now[0] = 60.4  # inside the window: refused, as an exact sliding window would
+    assert limiter.allow("a", limit=1, window=60) is False
+    now[0] = 60.6  # just out of the window, still in the bucket it fell in: refused
+    assert limiter.allow("a", limit=1, window=60) is False
+    now[0] = 61.0  # the bucket has left the window
+    assert limiter.allow("a", limit=1, window=60) is True
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_allow_each_stops_at_the_first_refusal(tmp_path: Path, shared: bool) -> None:
+    limiter: Limiter = (
+        SharedRateLimiter(tmp_path / "limits.db", clock=lambda: 5.0)
+        if shared
+        else RateLimiter(clock=lambda: 5.0)
+    )
+    assert limiter.allow_each([("ip", 3), ("link", 1)], window=60) is True
+    # the link is refused: the address stays counted
+    assert limiter.allow_each([("ip", 3), ("link", 1)], window=60) is False
+    assert limiter.allow("ip", limit=3, window=60) is True  # the third
+    # the address is refused: the other key is not counted
+    assert limiter.allow_each([("ip", 3), ("other", 1)], window=60) is False
+    assert limiter.allow("other", limit=1, window=60) is True
+
+
 def test_workers_option_reaches_uvicorn() -> None:
-    assert uvicorn_options(SETTINGS, host=None, port=None, workers=4)["workers"] == 4
+    options = uvicorn_options(SETTINGS, host=None, port=None, workers=4)
+    assert options["workers"] == 4
+    # a busy machine's slow worker start-up is not taken for a dead worker (restart loop)
+    assert options["timeout_worker_healthcheck"] >= 30
     assert "workers" not in uvicorn_options(SETTINGS, host=None, port=None)
 
 
