@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import date, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
@@ -41,7 +41,7 @@ from portal.pages import format_date, format_moment
 from portal.security import Limiter, RateLimits
 from tasks.department_page import department_checkin_due, load_department_page
 
-__all__ = ["department_context", "department_routes"]
+__all__ = ["RowView", "department_context", "department_routes"]
 
 Render = Callable[..., Response]
 
@@ -50,23 +50,45 @@ _CHECKIN_ID = re.compile(r"[1-9][0-9]{0,9}")
 _MAX_ID = 2**31 - 1  # the column is a 32-bit integer on PostgreSQL
 
 
-def _row(row: PageRow, *, base: str) -> dict[str, Any]:
-    return {
-        "plan": row.plan_title,
-        "item": row.item_label,
-        "kind": row.kind_label,
-        "role": row.role_label,
-        "due": format_date(row.due_date),
-        "overdue_days": row.overdue_days,
-        "colour": row.colour,
-        "colour_label": row.colour_label,
-        "level": row.level,
-        "level_label": row.level_label,
-        "detail": row.detail,
-        "by": row.by,
-        "since": format_moment(row.since) if row.since is not None else "",
-        "form_url": f"{base}{row.checkin_id}",
-    }
+class RowView(NamedTuple):
+    """One row as the template shows it. An object, not a dict: Jinja2 looks `row.x` up as
+    an attribute first, and on a dict each of a row's dozen lookups failed and fell back
+    to a subscript (40% of the page's rendering time); a named tuple is also cheaper to
+    build than a frozen dataclass."""
+
+    plan: str
+    item: str
+    kind: str
+    role: str
+    due: str
+    overdue_days: int | None
+    colour: str
+    colour_label: str
+    level: int
+    level_label: str
+    detail: str
+    by: str
+    since: str
+    form_url: str
+
+
+def _row(row: PageRow, *, base: str) -> RowView:
+    return RowView(
+        plan=row.plan_title,
+        item=row.item_label,
+        kind=row.kind_label,
+        role=row.role_label,
+        due=format_date(row.due_date),
+        overdue_days=row.overdue_days,
+        colour=row.colour,
+        colour_label=row.colour_label,
+        level=row.level,
+        level_label=row.level_label,
+        detail=row.detail,
+        by=row.by,
+        since=format_moment(row.since) if row.since is not None else "",
+        form_url=f"{base}{row.checkin_id}",
+    )
 
 
 def department_context(
@@ -76,7 +98,7 @@ def department_context(
     verified department token the page was opened with, which its row links carry."""
     base = f"{settings.public_url}/d/{token}/c/"
 
-    def rows(section: tuple[PageRow, ...]) -> list[dict[str, Any]]:
+    def rows(section: tuple[PageRow, ...]) -> list[RowView]:
         return [_row(row, base=base) for row in section]
 
     record = page.record

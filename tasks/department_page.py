@@ -147,12 +147,13 @@ def load_department_page(
             .order_by(Instruction.given_at, Instruction.id)
         )
     ]
-    level_labels = {
-        (row.plan_id, row.escalation_level): escalation_label(
-            policies[row.plan_id], row.escalation_level
-        )
+    escalated = {
+        (row.plan_id, row.escalation_level)
         for row in checkins
         if row.escalation_level > 0 and row.plan_id in policies
+    }
+    level_labels = {
+        (plan_id, level): escalation_label(policies[plan_id], level) for plan_id, level in escalated
     }
     return assemble_page(
         department_id=department.id,
