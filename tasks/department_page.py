@@ -5,11 +5,14 @@ the department; its check-ins with their items and plans; the plans' policies; t
 closures of the items it has check-ins on; the open leader instructions on the items it
 leads — five SELECTs, no query per row — and hands them to the pure
 `models.department_page.assemble_page`. It reads only.
+
+`department_checkin_due` is the one SELECT behind a row's link (`/d/{token}/c/{id}`): the
+due date of one check-in if it is the department's own, for signing its form link.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
@@ -30,10 +33,20 @@ from models.supervision import Assignment, Checkin
 from models.vocabulary import AssignmentRole
 from notifications.compose import escalation_label
 
-__all__ = ["PAGE_QUERIES", "load_department_page"]
+__all__ = ["PAGE_QUERIES", "department_checkin_due", "load_department_page"]
 
 PAGE_QUERIES = 5
 """The SELECTs one page takes, however many check-ins the department has."""
+
+
+def department_checkin_due(*, session: Session, department_id: int, checkin_id: int) -> date | None:
+    """The due date of check-in `checkin_id` if it belongs to `department_id` (the page
+    lists every check-in of the department, whatever its status), else None."""
+    return session.scalar(
+        select(Checkin.due_date).where(
+            Checkin.id == checkin_id, Checkin.department_id == department_id
+        )
+    )
 
 
 def load_department_page(
@@ -134,12 +147,13 @@ def load_department_page(
             .order_by(Instruction.given_at, Instruction.id)
         )
     ]
-    level_labels = {
-        (row.plan_id, row.escalation_level): escalation_label(
-            policies[row.plan_id], row.escalation_level
-        )
+    escalated = {
+        (row.plan_id, row.escalation_level)
         for row in checkins
         if row.escalation_level > 0 and row.plan_id in policies
+    }
+    level_labels = {
+        (plan_id, level): escalation_label(policies[plan_id], level) for plan_id, level in escalated
     }
     return assemble_page(
         department_id=department.id,

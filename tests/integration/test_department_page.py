@@ -377,6 +377,20 @@ def _url(department_id: int, expires_on: date = date(2021, 7, 28)) -> str:
     return f"/d/{token}"
 
 
+def _row_links(html: str) -> list[str]:
+    """The paths of a page's row links (`/d/<token>/c/<checkin id>`)."""
+    return re.findall(r'href="http://portal\.test(/d/[^"/]+/c/[0-9]+)"', html)
+
+
+async def _form_token(client: httpx.AsyncClient, path: str) -> str:
+    """The form token a row link redirects to (303, `Location: <public url>/c/<token>`)."""
+    response = await client.get(path)
+    assert response.status_code == 303, (path, response.status_code)
+    location = response.headers["Location"]
+    assert location.startswith("http://portal.test/c/")
+    return location.removeprefix("http://portal.test/c/")
+
+
 def _row_counts(world: World) -> tuple[int, ...]:
     tables = (
         Checkin,
@@ -416,14 +430,20 @@ async def test_the_page_over_http_shows_the_rows_and_changes_nothing(world: Worl
     assert page.headers["Cache-Control"] == "no-store"
     assert "default-src 'none'" in page.headers["Content-Security-Policy"]
     assert page.headers["X-Frame-Options"] == "DENY"
-    # every row links to its own check-in's form: a form token of 普及部's check-in
-    links = re.findall(r'href="http://portal\.test/c/([^"]+)"', page.text)
-    assert len(links) == 47 + 1
+    # every row links to its own check-in through the page's token (`/d/<token>/c/<id>`),
+    # which answers with a freshly signed form link of 普及部's check-in
+    links = _row_links(page.text)
+    assert len(links) == len(set(links)) == 47 + 1
+    assert {path.split("/c/")[0] for path in links} == {_url(world.departments["普及部"])}
+    async with _client(world, at(DATE3)) as client:
+        tokens = [await _form_token(client, path) for path in links]
     with world.sessions() as session:
-        for token in links:
+        for path, token in zip(links, tokens, strict=True):
             claims = verify_token(token, settings=SETTINGS, now=at(DATE3))
+            assert claims.checkin_id == int(path.rsplit("/", 1)[1])
             checkin = session.get_one(Checkin, claims.checkin_id)
             assert checkin.department_id == claims.department_id == world.departments["普及部"]
+    assert _row_counts(world) == before
 
 
 async def test_text_is_escaped_and_a_row_link_opens_the_form(world: World) -> None:
@@ -431,8 +451,7 @@ async def test_text_is_escaped_and_a_row_link_opens_the_form(world: World) -> No
         page = await client.get(_url(world.departments["普及部"]))
         assert page.status_code == 200
         assert "已提前完成全年任务&lt;i&gt;" in page.text and CLOSE_REASON not in page.text
-        first = re.findall(r'href="http://portal\.test(/c/[^"]+)"', page.text)[0]
-        form = await client.get(first)
+        form = await client.get(_row_links(page.text)[0], follow_redirects=True)
     assert form.status_code == 200 and "普及部" in form.text
 
 
@@ -451,8 +470,8 @@ async def test_a_link_for_one_department_shows_nothing_of_another(world: World) 
     with world.sessions() as session:
         mine = select(Checkin.id).where(Checkin.department_id == world.departments["学会部"])
         own = set(session.scalars(mine))
-    for token in re.findall(r'href="http://portal\.test/c/([^"]+)"', xuehui.text):
-        assert verify_token(token, settings=SETTINGS, now=at(DATE3)).checkin_id in own
+    shown = {int(path.rsplit("/", 1)[1]) for path in _row_links(xuehui.text)}
+    assert shown and shown <= own
 
 
 async def test_expired_tampered_and_other_purpose_links_are_refused(world: World) -> None:
@@ -553,3 +572,90 @@ async def test_a_department_link_is_rate_limited_like_a_form_link(world: World) 
         statuses = [(await client.get(url)).status_code for _ in range(31)]
     assert statuses[:30] == [200] * 30
     assert statuses[30] == 429
+
+
+async def test_a_row_link_opens_only_its_own_departments_check_ins(world: World) -> None:
+    """`/d/<token>/c/<id>` answers 303 to a form link of check-in `id` only when it is the
+    token's department's: 学会部's token cannot reach 普及部's check-ins (nor the reverse),
+    unknown and malformed ids get the Chinese invalid page; GET and HEAD write nothing."""
+    xuehui, puji = world.departments["学会部"], world.departments["普及部"]
+    with world.sessions() as session:
+        own = {
+            name: set(session.scalars(select(Checkin.id).where(Checkin.department_id == dept)))
+            for name, dept in (("学会部", xuehui), ("普及部", puji))
+        }
+    before = _row_counts(world)
+    async with _client(world, at(DATE3)) as client:
+        page = await client.get(_url(xuehui))
+        mine = _row_links(page.text)[0]
+        checkin_id = int(mine.rsplit("/", 1)[1])
+        token = await _form_token(client, mine)
+        head = await client.head(mine)
+        other = sorted(own["普及部"])[0]
+        crossed = [
+            await client.get(f"{_url(xuehui)}/c/{other}"),
+            await client.get(f"{_url(puji)}/c/{checkin_id}"),
+        ]
+        malformed = [
+            await client.get(f"{_url(xuehui)}/c/{raw}")
+            for raw in ("999999999", "0", f"0{checkin_id}", "abc", "-1", "99999999999", "1.0")
+        ]
+        form_of_other = await client.get(f"{_url(puji)}/c/{other}", follow_redirects=True)
+    claims = verify_token(token, settings=SETTINGS, now=at(DATE3))
+    assert (claims.checkin_id, claims.department_id) == (checkin_id, xuehui)
+    assert head.status_code == 303 and head.headers["Location"].startswith("http://portal.test/c/")
+    assert head.headers["Cache-Control"] == "no-store"
+    for response in [*crossed, *malformed]:
+        assert response.status_code == 404, response.url
+        assert "该“本部门督办事项”链接无效或已过期" in response.text
+        assert "Location" not in response.headers
+    assert form_of_other.status_code == 200 and "普及部" in form_of_other.text
+    assert _row_counts(world) == before
+
+
+async def test_a_row_link_with_an_expired_tampered_or_other_token_is_refused(
+    world: World,
+) -> None:
+    department_id = world.departments["学会部"]
+    with world.sessions() as session:
+        checkin = session.scalars(
+            select(Checkin).where(Checkin.department_id == department_id).limit(1)
+        ).one()
+    good = _url(department_id, expires_on=DATE3)
+    form = make_token(
+        settings=SETTINGS, checkin_id=checkin.id, department_id=department_id, due_date=DATE3
+    )
+    foreign = make_department_token(
+        settings=Settings(secret_key="e" * 40, _env_file=None),
+        department_id=department_id,
+        expires_on=DATE3,
+    )
+    others = [
+        good + "x",
+        good[:-2] + ("AA" if not good.endswith("AA") else "BB"),
+        f"/d/{form}",  # a form token of that very check-in is no department token
+        f"/d/{foreign}",  # signed with another key
+        _url(999_999, expires_on=DATE3),
+    ]
+    async with _client(world, at(DATE3, 23)) as client:
+        valid = await client.get(f"{good}/c/{checkin.id}")
+        refused = [await client.get(f"{url}/c/{checkin.id}") for url in others]
+    async with _client(world, at(DATE3 + timedelta(days=1), 0)) as client:
+        expired = await client.get(f"{good}/c/{checkin.id}")
+    assert valid.status_code == 303
+    for response in [*refused, expired]:
+        assert response.status_code == 404
+        assert "该“本部门督办事项”链接无效或已过期" in response.text
+        assert "Location" not in response.headers
+
+
+async def test_a_row_link_is_rate_limited_per_check_in(world: World) -> None:
+    department_id = world.departments["学会部"]
+    async with _client(world, at(DATE3)) as client:
+        links = _row_links((await client.get(_url(department_id))).text)
+        statuses = [(await client.get(links[0])).status_code for _ in range(31)]
+        second = await client.get(links[1])
+        page = await client.get(_url(department_id))
+    assert statuses[:30] == [303] * 30
+    assert statuses[30] == 429
+    assert second.status_code == 303 and page.status_code == 200

@@ -133,7 +133,9 @@ def test_chromium_photographs_the_department_page(
     assert "主要负责人、督查室督办" in text and "红灯" in text
     assert "按时报送率" in text and "6.2%" in text  # 1 of 16 on time
     assert dom.count('class="row ') == 63
-    assert len(re.findall(rf'href="http://127\.0\.0\.1:{port}/c/', dom)) == 63
+    # each row links through the page's token to its check-in (a redirect to its form)
+    row_links = rf'href="http://127\.0\.0\.1:{port}/d/{re.escape(token)}/c/[0-9]+"'
+    assert len(re.findall(row_links, dom)) == 63
     assert_photographed(shot)
 
 

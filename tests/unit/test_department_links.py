@@ -17,11 +17,13 @@ from notifications.links import (
     make_department_token,
     make_instruct_token,
     make_token,
+    token_digest,
     verify_attachment_token,
     verify_department_token,
     verify_instruct_token,
     verify_token,
 )
+from portal.server import redact_path
 
 MAILED = date(2021, 5, 26)
 
@@ -80,3 +82,11 @@ def test_only_the_canonical_spelling_under_the_right_key_verifies(settings: Sett
             verify_department_token(bad, settings=settings, now=now)
     with pytest.raises(InvalidLink):
         verify_department_token(token, settings=other_key, now=now)
+
+
+def test_a_row_link_of_the_page_is_redacted_in_the_access_log(settings: Settings) -> None:
+    """The page's row links (`/d/<token>/c/<id>`) log the token only as a digest."""
+    token = make_department_token(settings=settings, department_id=7, expires_on=date(2021, 7, 28))
+    redacted = redact_path(f"/d/{token}/c/123")
+    assert token not in redacted
+    assert redacted == f"/d/~{token_digest(token)}/c/123"
