@@ -4,7 +4,10 @@
 templates `digest.{subject,txt,html}.j2`: each item once, each of its check-ins once with
 what is due (due date, days overdue, the escalation level reached) and the form link of the
 check-in, as the single emails carry it; a leader's digest also carries the leader's
-instruct link per item (批示).
+instruct link per item (批示). Like every email about a department's work, a department's
+digest ends with the link to that department's own page (本部门督办事项); a leader's digest,
+which covers the departments the leader is escalated about, ends with one page link per
+department it names (the page each of those departments' single emails to the leader carry).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from models.supervision import Checkin, Notice
 from models.vocabulary import CheckinStatus, NoticeKind
 from notifications.compose import escalation_label
 from notifications.context import item_number
-from notifications.links import form_url, instruct_links
+from notifications.links import department_url, form_url, instruct_links
 from notifications.outbox import NewMessage, check_header
 from notifications.rendering import environment
 
@@ -85,6 +88,7 @@ def digest_context(
     ][:1]
     rendered_items: list[dict[str, Any]] = []
     department_names: list[str] = []
+    department_ids: list[int] = []
     for item_id, lines in plan.items:
         item = items[item_id]
         if item.plan_id not in policies:
@@ -94,6 +98,8 @@ def digest_context(
             department = departments[line.department_id]
             if department.name not in department_names:
                 department_names.append(department.name)
+            if department.id not in department_ids:
+                department_ids.append(department.id)
             checkin = checkins.get(line.checkin_id) if line.checkin_id else None
             due = checkin.due_date if checkin is not None else line.due_date
             rows.append(
@@ -141,6 +147,17 @@ def digest_context(
             }
         )
     first_plan = items[plan.items[0][0]].plan if plan.items else None
+    if not leader:
+        # a department's digest carries that department's own page, as its single emails do
+        department_ids = [int(plan.recipient.removeprefix("department:"))]
+    pages = [
+        {
+            "name": departments[department_id].name,
+            "url": department_url(settings=settings, department_id=department_id, issued_on=today),
+        }
+        for department_id in department_ids
+        if department_id in departments
+    ]
     return {
         "organisation": settings.organisation
         or (first_plan.organisation if first_plan else "")
@@ -152,6 +169,7 @@ def digest_context(
         "sent_on": today,
         "items": rendered_items,
         "checkin_count": sum(len(item["lines"]) for item in rendered_items),
+        "department_pages": pages,
     }
 
 
