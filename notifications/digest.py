@@ -3,7 +3,8 @@
 `digest_message` turns one `models.digest.DigestPlan` into one outbox message with the
 templates `digest.{subject,txt,html}.j2`: each item once, each of its check-ins once with
 what is due (due date, days overdue, the escalation level reached) and the form link of the
-check-in, as the single emails carry it; a leader's digest also carries the leader's
+check-in, as the single emails carry it (a check-in the office returned, 退回重报, with the
+office's reason; its due date is the new one); a leader's digest also carries the leader's
 instruct link per item (批示). Like every email about a department's work, a department's
 digest ends with the link to that department's own page (本部门督办事项); a leader's digest,
 which covers the departments the leader is escalated about, ends with one page link per
@@ -113,6 +114,8 @@ def digest_context(
                     "due_date": due,
                     "overdue_days": (today - due).days if due is not None else None,
                     "asks": checkin.asks if checkin is not None else "",
+                    "returned": NoticeKind.RETURNED in line.kinds,
+                    "reason": line.reason,
                     "form_url": (
                         form_url(
                             settings=settings,
@@ -169,6 +172,9 @@ def digest_context(
         "sent_on": today,
         "items": rendered_items,
         "checkin_count": sum(len(item["lines"]) for item in rendered_items),
+        "returned_count": sum(
+            1 for item in rendered_items for line in item["lines"] if line["returned"]
+        ),
         "department_pages": pages,
     }
 
