@@ -35,7 +35,13 @@ KIND = "digest"
 
 
 def _what(kinds: Sequence[str]) -> str:
-    """`报送提醒`, `到期提醒` … of a line's notices, in the order they fell."""
+    """`报送提醒`, `到期提醒` … of a line's notices, in the order they fell; a returned
+    check-in is `退回重报` first, the request its restarted ladder records being the return's
+    own ask."""
+    if NoticeKind.RETURNED in kinds:
+        kinds = [NoticeKind.RETURNED] + [
+            kind for kind in kinds if kind not in (NoticeKind.RETURNED, NoticeKind.REQUEST)
+        ]
     return "、".join(NoticeKind.label_of(kind) for kind in kinds if kind != NoticeKind.ESCALATION)
 
 

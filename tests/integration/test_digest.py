@@ -21,6 +21,7 @@ from models.clock import resolve
 from models.db import make_sessionmaker, transaction
 from models.digest import DeliveryRule, DigestEntry
 from models.directory import Department
+from models.forms import SubmissionForm
 from models.outbox import OutboxMessage
 from models.policy import SupervisionPolicy, default_policy
 from models.robots import Robot, robot_rows
@@ -28,11 +29,14 @@ from models.settings import Settings
 from models.supervision import Checkin, Notice
 from models.vocabulary import Channel
 from notifications.links import verify_department_token
+from notifications.rendering import format_date
 from portal.app import create_app
 from portal.security import RateLimiter
 from tasks.assignment import start_supervision
 from tasks.digest import compose_digests
 from tasks.reconcile import reconcile_items
+from tasks.report_review import return_report
+from tasks.submissions import record_submission
 from tests.builders import make_department, make_plan
 
 CALENDAR = WorkCalendar()
@@ -273,6 +277,99 @@ async def test_a_department_digests_page_link_opens_that_departments_page(
             # department n leads 任务n (第n+1项): its 7 check-ins of the year, nothing else
             assert "待报送（7项）" in text and text.count(f"第{n + 1}项 任务{n} ") == 7
             assert other not in text
+
+
+def work_plan(session: Session, plan: Supervised, n: int) -> Checkin:
+    """Item n's work plan (实施方案, due 2021-06-30), reported on 25 June."""
+    checkin = session.scalars(
+        select(Checkin).where(Checkin.item_id == plan.item_ids[n], Checkin.kind == "work_plan")
+    ).one()
+    record_submission(
+        session=session,
+        checkin_id=checkin.id,
+        department_id=checkin.department_id,
+        form=SubmissionForm(status="on_track", narrative="工作方案已印发"),
+        source="cli",
+        now=resolve(datetime(2021, 6, 25, 10)),
+    )
+    return checkin
+
+
+RETURN_REASON = "请补充责任分工<b>"
+
+
+def test_a_return_goes_to_the_departments_next_digest_with_its_reason(session: Session) -> None:
+    plan = supervised(session, leads=[0, 0])
+    department = plan.departments[0]
+    assert len(run_pass(session, plan, date(2021, 6, 23), [[0, 1]])) == 1  # the requests
+    checkin = work_plan(session, plan, 0)
+    # 29 June, after the day's pass: the office returns item 0's report.
+    outcome = return_report(
+        session, checkin.id, "督查室", RETURN_REASON, resolve(datetime(2021, 6, 29, 15))
+    )
+    assert outcome.due_date is not None and outcome.due_date > date(2021, 6, 30)
+    # No email of its own: a `returned` notice (the reason kept) and its digest entry, in
+    # the return's transaction.
+    assert outcome.email_key == "" and outcome.digest_notice == f"returned:{outcome.review_id}"
+    assert mail(session, plan, "returned") == []
+    notice = session.scalars(select(Notice).where(Notice.key == outcome.digest_notice)).one()
+    assert (notice.kind, notice.checkin_id, notice.reason) == (
+        "returned",
+        checkin.id,
+        RETURN_REASON,
+    )
+    (entry,) = waiting(session, plan)
+    assert (entry.notice_id, entry.recipient, entry.addresses) == (
+        notice.id,
+        f"department:{department.id}",
+        department.contact_emails,
+    )
+    # The next pass (30 June: item 1's reminder) gathers it into the department's digest.
+    keys = run_pass(session, plan, date(2021, 6, 30), [[0, 1]])
+    assert len(keys) == 1
+    (digest,) = [row for row in mail(session, plan, "digest") if row.key == keys[0]]
+    assert digest.to_addrs == department.contact_emails
+    text = digest.text_body
+    assert text.count(" 任务0\n") == 1 and text.count(" 任务1\n") == 1
+    new_due = format_date(outcome.due_date)
+    assert text.count(f"退回重报，报送截止 {new_due}") == 1, text
+    assert text.count(f"退回理由：{RETURN_REASON}") == 1
+    # The request its restarted ladder recorded on 30 June falls on the same line: once.
+    restarted = select(Notice).where(Notice.checkin_id == checkin.id, Notice.kind == "request")
+    assert len(session.scalars(restarted).all()) == 2  # 23 June's, and the restarted one
+    assert "报送提醒" not in text
+    assert "其中退回重报1项" in text
+    assert "到期提醒，报送截止 2021年6月30日" in text  # item 1's line
+    assert "退回理由：</span>请补充责任分工&lt;b&gt;" in digest.html_body
+    assert waiting(session, plan) == []
+    # Nothing twice: a re-run composes nothing, and no return email ever went out.
+    assert run_pass(session, plan, date(2021, 6, 30), [[0, 1]]) == []
+    assert compose_digests(session=session, now=resolve(date(2021, 7, 1))) == []
+    assert mail(session, plan, "returned") == []
+    digests = [row for row in mail(session, plan, "digest") if "退回理由" in row.text_body]
+    assert [row.key for row in digests] == keys
+
+
+def test_a_return_under_departments_each_keeps_its_own_email(session: Session) -> None:
+    leaders_only = default_policy().model_copy(
+        update={"delivery": DeliveryRule(departments="each", leaders="digest")}
+    )
+    plan = supervised(session, leads=[0], policy=leaders_only)
+    run_pass(session, plan, date(2021, 6, 23), [[0]])
+    checkin = work_plan(session, plan, 0)
+    outcome = return_report(
+        session, checkin.id, "督查室", RETURN_REASON, resolve(datetime(2021, 6, 29, 15))
+    )
+    assert outcome.email_key == f"returned:{outcome.review_id}" and outcome.digest_notice == ""
+    (email,) = mail(session, plan, "returned")
+    assert email.key == outcome.email_key and RETURN_REASON in email.text_body
+    assert (
+        session.scalars(
+            select(Notice).where(Notice.kind == "returned", Notice.checkin_id == checkin.id)
+        ).all()
+        == []
+    )
+    assert waiting(session, plan) == []
 
 
 def test_the_default_policy_keeps_one_email_per_notice(session: Session) -> None:
