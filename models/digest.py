@@ -34,6 +34,7 @@ from models.catch_up import HELD
 __all__ = [
     "DEPARTMENT_KINDS",
     "LEADER_KINDS",
+    "RETURNED",
     "DeliveryRule",
     "DigestEntry",
     "DigestLine",
@@ -49,9 +50,12 @@ __all__ = [
 
 Delivery = Literal["each", "digest"]
 
-DEPARTMENT_KINDS = ("request", "reminder")
-"""Notices a department's digest gathers (assignments, receipts and returns stay single:
-they answer one event and carry its whole text)."""
+DEPARTMENT_KINDS = ("request", "reminder", "returned")
+"""Notices a department's digest gathers: requests, reminders and returns (退回, recorded as
+a `returned` notice only when held for a digest; under `each` a return keeps its email and
+records no notice). Assignments and receipts stay single: they carry one event's whole text."""
+
+RETURNED = "returned"
 
 LEADER_KINDS = ("escalation",)
 """Notices a leader's digest gathers (分管领导, 主要负责人 and 督查室 alike; an escalation to
@@ -144,7 +148,7 @@ def held_entries(
 ) -> list[HeldEntry]:
     """The digest entries of one notice under `rule`; empty: the notice keeps its own email.
 
-    A request or reminder under `departments: digest` goes to its department's digest. An
+    A request, reminder or return under `departments: digest` goes to its department's digest. An
     escalation with leaders among its recipients (分管领导, 主要负责人, 督查室) under
     `leaders: digest` goes to each one's own digest, and its department's contacts (the Cc
     of the single email) see it in their department's digest when departments get digests
@@ -194,6 +198,7 @@ class EntryFacts:
     checkin_id: int | None
     due_date: date | None
     item_order: tuple[Any, ...] = ()
+    reason: str = ""
 
 
 @dataclass
@@ -201,7 +206,8 @@ class DigestLine:
     """One check-in (or an item-level notice) in a digest: what is due, once.
 
     `kinds` are the notice kinds that fell on it (a request and a reminder on one check-in
-    make one line); `level` the highest escalation level among them (0: none).
+    make one line); `level` the highest escalation level among them (0: none); `reason`
+    the office's reason of its latest return (退回理由, "" when it was not returned).
     """
 
     item_id: int
@@ -210,6 +216,7 @@ class DigestLine:
     due_date: date | None
     kinds: list[str] = field(default_factory=list)
     level: int = 0
+    reason: str = ""
 
 
 @dataclass
@@ -237,7 +244,8 @@ def digest_key(day: date, recipient: str, first_notice_id: int) -> str:
 def group_digests(entries: Sequence[EntryFacts], *, day: date) -> list[DigestPlan]:
     """One digest per recipient of `entries`, in recipient order: its items in `item_order`
     (then id) order, each item once; within an item one line per check-in (by due date, then
-    id) gathering the kinds and the highest level of its notices. Pure."""
+    id) gathering the kinds and the highest level of its notices, and the reason of its
+    latest return. Pure."""
     by_recipient: defaultdict[str, list[EntryFacts]] = defaultdict(list)
     for entry in entries:
         by_recipient[entry.recipient].append(entry)
@@ -257,6 +265,8 @@ def group_digests(entries: Sequence[EntryFacts], *, day: date) -> list[DigestPla
             if entry.kind not in line.kinds:
                 line.kinds.append(entry.kind)
             line.level = max(line.level, entry.level)
+            if entry.kind == RETURNED:
+                line.reason = entry.reason  # returned twice: the latest return's reason
         per_item: defaultdict[int, list[DigestLine]] = defaultdict(list)
         for line in lines.values():
             per_item[line.item_id].append(line)

@@ -186,6 +186,7 @@ class NoticeKind(_Labelled):
     REPORT = "report"
     REVIEW_OVERDUE = "review_overdue"
     CATCH_UP = "catch_up"
+    RETURNED = "returned"
 
 
 _LABELS[NoticeKind] = {
@@ -197,6 +198,7 @@ _LABELS[NoticeKind] = {
     "report": "通报",
     "review_overdue": "审核超时督办",
     "catch_up": "补发督办汇总",
+    "returned": "退回重报",
 }
 
 

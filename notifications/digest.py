@@ -3,8 +3,12 @@
 `digest_message` turns one `models.digest.DigestPlan` into one outbox message with the
 templates `digest.{subject,txt,html}.j2`: each item once, each of its check-ins once with
 what is due (due date, days overdue, the escalation level reached) and the form link of the
-check-in, as the single emails carry it; a leader's digest also carries the leader's
-instruct link per item (批示).
+check-in, as the single emails carry it (a check-in the office returned, 退回重报, with the
+office's reason; its due date is the new one); a leader's digest also carries the leader's
+instruct link per item (批示). Like every email about a department's work, a department's
+digest ends with the link to that department's own page (本部门督办事项); a leader's digest,
+which covers the departments the leader is escalated about, ends with one page link per
+department it names (the page each of those departments' single emails to the leader carry).
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from models.supervision import Checkin, Notice
 from models.vocabulary import CheckinStatus, NoticeKind
 from notifications.compose import escalation_label
 from notifications.context import item_number
-from notifications.links import form_url, instruct_links
+from notifications.links import department_url, form_url, instruct_links
 from notifications.outbox import NewMessage, check_header
 from notifications.rendering import environment
 
@@ -31,7 +35,13 @@ KIND = "digest"
 
 
 def _what(kinds: Sequence[str]) -> str:
-    """`报送提醒`, `到期提醒` … of a line's notices, in the order they fell."""
+    """`报送提醒`, `到期提醒` … of a line's notices, in the order they fell; a returned
+    check-in is `退回重报` first, the request its restarted ladder records being the return's
+    own ask."""
+    if NoticeKind.RETURNED in kinds:
+        kinds = [NoticeKind.RETURNED] + [
+            kind for kind in kinds if kind not in (NoticeKind.RETURNED, NoticeKind.REQUEST)
+        ]
     return "、".join(NoticeKind.label_of(kind) for kind in kinds if kind != NoticeKind.ESCALATION)
 
 
@@ -85,6 +95,7 @@ def digest_context(
     ][:1]
     rendered_items: list[dict[str, Any]] = []
     department_names: list[str] = []
+    department_ids: list[int] = []
     for item_id, lines in plan.items:
         item = items[item_id]
         if item.plan_id not in policies:
@@ -94,6 +105,8 @@ def digest_context(
             department = departments[line.department_id]
             if department.name not in department_names:
                 department_names.append(department.name)
+            if department.id not in department_ids:
+                department_ids.append(department.id)
             checkin = checkins.get(line.checkin_id) if line.checkin_id else None
             due = checkin.due_date if checkin is not None else line.due_date
             rows.append(
@@ -107,6 +120,8 @@ def digest_context(
                     "due_date": due,
                     "overdue_days": (today - due).days if due is not None else None,
                     "asks": checkin.asks if checkin is not None else "",
+                    "returned": NoticeKind.RETURNED in line.kinds,
+                    "reason": line.reason,
                     "form_url": (
                         form_url(
                             settings=settings,
@@ -141,6 +156,17 @@ def digest_context(
             }
         )
     first_plan = items[plan.items[0][0]].plan if plan.items else None
+    if not leader:
+        # a department's digest carries that department's own page, as its single emails do
+        department_ids = [int(plan.recipient.removeprefix("department:"))]
+    pages = [
+        {
+            "name": departments[department_id].name,
+            "url": department_url(settings=settings, department_id=department_id, issued_on=today),
+        }
+        for department_id in department_ids
+        if department_id in departments
+    ]
     return {
         "organisation": settings.organisation
         or (first_plan.organisation if first_plan else "")
@@ -152,6 +178,10 @@ def digest_context(
         "sent_on": today,
         "items": rendered_items,
         "checkin_count": sum(len(item["lines"]) for item in rendered_items),
+        "returned_count": sum(
+            1 for item in rendered_items for line in item["lines"] if line["returned"]
+        ),
+        "department_pages": pages,
     }
 
 

@@ -5,6 +5,11 @@ those that keep their own email and inserts a `DigestEntry` (waiting: no `digest
 every digest recipient of the others, in one statement in the chunk's transaction, so a
 notice and its place in a digest commit together.
 
+`hold_return` is the office's return's hook (`tasks.report_review.return_report`): under
+`departments: digest` it records the return as a `returned` notice (key `returned:<review
+id>`, the reason in `reason`) and its department digest entry, in the return's transaction,
+instead of the return's own email.
+
 `compose_digests` runs once at the end of a pass (after all its chunks and shards): it claims
 every waiting entry with one `UPDATE … RETURNING` (a concurrent composer skips the rows
 claimed), reads the notices, check-ins, items and departments in a fixed number of queries,
@@ -27,13 +32,15 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from models.clock import local_date
+from models.daily_pass import recipients_for
 from models.db import transaction
 from models.digest import DigestEntry, EntryFacts, group_digests, held_entries
 from models.directory import Department
 from models.plan import Item
 from models.policy import SupervisionPolicy
 from models.settings import Settings, get_settings
-from models.supervision import Checkin, Notice
+from models.supervision import Checkin, CheckinReview, Notice
+from models.vocabulary import NoticeKind
 from notifications.context import chunked
 from notifications.digest import digest_context, digest_message, live_lines
 from notifications.outbox import HeaderInjectionError, NewMessage, insert_messages
@@ -42,7 +49,7 @@ from tasks.sql import insert_ignoring, table_of
 logger = logging.getLogger(__name__)
 _Row = TypeVar("_Row", Notice, Checkin, Department)
 
-__all__ = ["compose_digests", "compose_digests_now", "hold_for_digest"]
+__all__ = ["compose_digests", "compose_digests_now", "hold_for_digest", "hold_return"]
 
 
 def hold_for_digest(
@@ -90,6 +97,45 @@ def hold_for_digest(
     if rows:
         session.execute(insert_ignoring(session, table_of(DigestEntry)), rows)
     return single
+
+
+def hold_return(
+    *,
+    session: Session,
+    checkin: Checkin,
+    review: CheckinReview,
+    department: Department,
+    policy: SupervisionPolicy,
+) -> str:
+    """Under `departments: digest`, record the return `review` of `checkin` as a `returned`
+    notice with its department digest entry (the department's next digest lists the
+    check-in with the reason and its new due date); returns the notice's key, or "" when the
+    return keeps its own email (`departments: each`, or no contact address). Does not commit."""
+    key = f"returned:{review.id}"
+    recipients = recipients_for(department, ["contact"], [])
+    if not held_entries(
+        key=key,
+        kind=NoticeKind.RETURNED.value,
+        department_id=department.id,
+        recipients=recipients,
+        rule=policy.delivery,
+    ):
+        return ""
+    notice = Notice(
+        key=key,
+        kind=NoticeKind.RETURNED,
+        level=0,
+        item_id=checkin.item_id,
+        department_id=department.id,
+        checkin_id=checkin.id,
+        recipients=recipients,
+        reason=review.reason,
+        decided_at=review.decided_at,
+    )
+    session.add(notice)
+    session.flush()
+    hold_for_digest(session=session, notices=[notice], policy=policy, now=review.decided_at)
+    return key
 
 
 def compose_digests(
@@ -158,6 +204,7 @@ def compose_digests(
                 checkin_id=notice.checkin_id,
                 due_date=checkin.due_date if checkin is not None else None,
                 item_order=(item.plan_id, item.position, item.id),
+                reason=notice.reason if notice.kind == NoticeKind.RETURNED else "",
             )
         )
     by_entry = {row.id: row for row in claimed}

@@ -3,7 +3,9 @@
 Repository functions; the caller owns the transaction and commits. Each decision writes, in
 the caller's transaction: one `checkin_review` row (who, when, decision, reason), the
 check-in's new state, its domain event (`duban.checkin.accepted` / `duban.checkin.returned`)
-and, for a return, the department's email in the outbox (reason and form link). A decision
+and, for a return, the department's email in the outbox (reason and form link), or under
+`delivery: {departments: digest}` a `returned` notice and its entry in the department's
+next digest (`tasks.digest.hold_return`). A decision
 on a report already decided raises `InputError` before anything is written.
 
 Plain functions other parts plug into (the Prefect inbox, the CLI):
@@ -52,6 +54,7 @@ from notifications.context import build_item_context, item_context, load_item
 from notifications.outbox import HeaderInjectionError, NewMessage, enqueue_message, insert_messages
 from notifications.rendering import format_date, render_message
 from tasks.calendar_store import work_calendar
+from tasks.digest import hold_return
 from tasks.events import record_event, related
 from tasks.submissions import load_checkin
 
@@ -74,13 +77,16 @@ __all__ = [
 @dataclass(frozen=True)
 class ReviewOutcome:
     """One decision taken: the row's id, the check-in, the decision and, for a return, the
-    new due date and the outbox key of the department's email ("" when it has no address)."""
+    new due date and the outbox key of the department's email ("" when it has no address,
+    or when the return waits for the department's digest: then `digest_notice` is the key
+    of the `returned` notice its digest entry carries)."""
 
     review_id: int
     checkin_id: int
     decision: ReviewDecision
     due_date: date | None = None
     email_key: str = ""
+    digest_notice: str = ""
 
 
 @dataclass(frozen=True)
@@ -204,8 +210,17 @@ def _decide(
             "batch": row.batch,
         },
     )
-    key = ""
+    key = held = ""
     if due is not None:
+        # under `departments: digest` the return goes to the department's next digest
+        held = hold_return(
+            session=session,
+            checkin=checkin,
+            review=row,
+            department=checkin.department,
+            policy=_policy_of(item.plan),
+        )
+    if due is not None and not held:
         key = _enqueue_return_email(
             session=session,
             checkin=checkin,
@@ -215,7 +230,12 @@ def _decide(
             settings=settings,
         )
     return ReviewOutcome(
-        review_id=row.id, checkin_id=checkin.id, decision=decision, due_date=due, email_key=key
+        review_id=row.id,
+        checkin_id=checkin.id,
+        decision=decision,
+        due_date=due,
+        email_key=key,
+        digest_notice=held,
     )
 
 
@@ -257,8 +277,9 @@ def return_report(
     """Return (退回) the latest report of `checkin_id` with `reason` (required): the check-in
     is pending again, due `models.report_review.return_due_date`, its ladder restarts under
     a new epoch, and the department's email (reason, new due date, form link) goes to the
-    outbox. `InputError` (nothing written) for a missing reason or a report already
-    decided. Does not commit."""
+    outbox (under `departments: digest`: to the department's next digest instead).
+    `InputError` (nothing written) for a missing reason or a report already decided. Does
+    not commit."""
     return _decide(
         session=session,
         checkin_id=checkin_id,

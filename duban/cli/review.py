@@ -188,7 +188,13 @@ def _decide(
         if outcome.decision == ReviewDecision.ACCEPTED:
             console.print(f"报送 {outcome.checkin_id}：审核通过，该报送已办结。")
         else:
-            mailed = "已发邮件通知部门" if outcome.email_key else "部门没有联系邮箱，未发邮件"
+            mailed = (
+                "已发邮件通知部门"
+                if outcome.email_key
+                else "将列入部门的下一期督办汇总"
+                if outcome.digest_notice
+                else "部门没有联系邮箱，未发邮件"
+            )
             console.print(
                 f"报送 {outcome.checkin_id}：已退回，"
                 f"请部门于 {outcome.due_date} 前重新报送（{mailed}）。"

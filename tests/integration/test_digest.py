@@ -4,30 +4,44 @@ statement count that does not grow with the number of departments."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
+from html import unescape
 from typing import Any
 
-from sqlalchemy import event, select
+import httpx
+from sqlalchemy import Engine, event, select
 from sqlalchemy.orm import Session
 
 from models.calendar import WorkCalendar
 from models.clock import resolve
+from models.db import make_sessionmaker, transaction
 from models.digest import DeliveryRule, DigestEntry
 from models.directory import Department
+from models.forms import SubmissionForm
 from models.outbox import OutboxMessage
 from models.policy import SupervisionPolicy, default_policy
 from models.robots import Robot, robot_rows
+from models.settings import Settings
 from models.supervision import Checkin, Notice
 from models.vocabulary import Channel
+from notifications.links import verify_department_token
+from notifications.rendering import format_date
+from portal.app import create_app
+from portal.security import RateLimiter
 from tasks.assignment import start_supervision
 from tasks.digest import compose_digests
 from tasks.reconcile import reconcile_items
+from tasks.report_review import return_report
+from tasks.submissions import record_submission
 from tests.builders import make_department, make_plan
 
 CALENDAR = WorkCalendar()
+SETTINGS = Settings(secret_key="g" * 40, public_url="http://portal.test", _env_file=None)
+PAGE_LINK = re.compile(r"http://portal\.test/d/([A-Za-z0-9_.-]+)")
 DIGEST = default_policy().model_copy(
     update={"delivery": DeliveryRule(departments="digest", leaders="digest")}
 )
@@ -61,7 +75,8 @@ def supervised(
 
 
 def run_pass(session: Session, plan: Supervised, day: date, chunks: list[list[int]]) -> list[str]:
-    """Reconcile `chunks` (item indexes) one after another, then compose the digests."""
+    """Reconcile `chunks` (item indexes) one after another, then compose the digests (links
+    signed with `SETTINGS`)."""
     as_of = resolve(day)
     for chunk in chunks:
         reconcile_items(
@@ -72,7 +87,7 @@ def run_pass(session: Session, plan: Supervised, day: date, chunks: list[list[in
             policy=plan.policy,
             calendar=CALENDAR,
         )
-    return compose_digests(session=session, now=as_of)
+    return compose_digests(session=session, now=as_of, settings=SETTINGS)
 
 
 def mail(session: Session, plan: Supervised, *kinds: str) -> list[OutboxMessage]:
@@ -133,6 +148,14 @@ def test_a_request_day_in_several_chunks_sends_one_digest_per_department(session
     assert text.count("报送提醒，报送截止 2021年6月30日（星期三）") == 3
     assert text.count("填报链接：http") == 3
     assert "填报链接" not in first.html_body and first.html_body.count("打开填报页面") == 3
+    # Every department's digest ends with its own page link (本部门督办事项), text and HTML.
+    for department in plan.departments:
+        (row,) = by_department[department.name]
+        (token,) = PAGE_LINK.findall(row.text_body)
+        assert set(re.findall(r'href="http://portal\.test/d/([^"]+)"', row.html_body)) == {token}
+        claims = verify_department_token(token, settings=SETTINGS, now=resolve(date(2021, 6, 23)))
+        assert claims.department_id == department.id
+        assert "本部门全部督办事项" in row.text_body
     assert waiting(session, plan) == []
 
 
@@ -212,9 +235,141 @@ def test_leaders_get_one_digest_each_per_day(session: Session) -> None:
     assert row.text_body.count(f"{first.name}：") == 2
     assert "分管领导督办（第2级）" in row.text_body and "已逾期5天" in row.text_body
     assert row.text_body.count("批示链接：http") == 2
+    # A leader's digest ends with the page of each department it names: here only its own.
+    (token,) = PAGE_LINK.findall(row.text_body)
+    claims = verify_department_token(token, settings=SETTINGS, now=resolve(date(2021, 7, 5)))
+    assert claims.department_id == first.id
+    footer = f"各部门全部督办事项（只读，有效期与报送链接相同）：\n   {first.name} http"
+    assert footer in row.text_body
     # The 督办单 issued with each level-2 escalation travel with the digest.
     assert len(row.attachments) == 2, row.attachments
     assert "附件：" in row.text_body
+
+
+async def test_a_department_digests_page_link_opens_that_departments_page(
+    own_migrated_engine: Engine,
+) -> None:
+    """Over HTTP, committed (the portal reads in its own sessions): the link in each
+    department's digest opens that department's own page, which lists its check-in."""
+    sessions = make_sessionmaker(own_migrated_engine)
+    with transaction(sessions) as session:
+        plan = supervised(session, leads=[0, 1])
+        keys = run_pass(session, plan, date(2021, 6, 23), [[0, 1]])
+        digests = {row.to_addrs[0]: row for row in mail(session, plan, "digest")}
+        assert sorted(keys) == sorted(row.key for row in digests.values())
+        names = [(d.name, d.contact_emails[0]) for d in plan.departments]
+    now = resolve(datetime(2021, 6, 23, 15))
+    app = create_app(
+        SETTINGS,
+        sessions,
+        now=lambda: now,
+        publish=lambda _s, _n: 0,
+        limiter=RateLimiter(clock=lambda: 0.0),
+    )
+    transport = httpx.ASGITransport(app=app, client=("203.0.113.14", 41000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://portal.test") as client:
+        for n, ((name, address), (other, _)) in enumerate(zip(names, names[::-1], strict=True)):
+            (token,) = PAGE_LINK.findall(digests[address].text_body)
+            page = await client.get(f"/d/{token}")
+            assert page.status_code == 200, page.text
+            text = unescape(re.sub(r"<[^>]+>", "", page.text))
+            assert f"本部门督办事项 · {name}" in text
+            # department n leads 任务n (第n+1项): its 7 check-ins of the year, nothing else
+            assert "待报送（7项）" in text and text.count(f"第{n + 1}项 任务{n} ") == 7
+            assert other not in text
+
+
+def work_plan(session: Session, plan: Supervised, n: int) -> Checkin:
+    """Item n's work plan (实施方案, due 2021-06-30), reported on 25 June."""
+    checkin = session.scalars(
+        select(Checkin).where(Checkin.item_id == plan.item_ids[n], Checkin.kind == "work_plan")
+    ).one()
+    record_submission(
+        session=session,
+        checkin_id=checkin.id,
+        department_id=checkin.department_id,
+        form=SubmissionForm(status="on_track", narrative="工作方案已印发"),
+        source="cli",
+        now=resolve(datetime(2021, 6, 25, 10)),
+    )
+    return checkin
+
+
+RETURN_REASON = "请补充责任分工<b>"
+
+
+def test_a_return_goes_to_the_departments_next_digest_with_its_reason(session: Session) -> None:
+    plan = supervised(session, leads=[0, 0])
+    department = plan.departments[0]
+    assert len(run_pass(session, plan, date(2021, 6, 23), [[0, 1]])) == 1  # the requests
+    checkin = work_plan(session, plan, 0)
+    # 29 June, after the day's pass: the office returns item 0's report.
+    outcome = return_report(
+        session, checkin.id, "督查室", RETURN_REASON, resolve(datetime(2021, 6, 29, 15))
+    )
+    assert outcome.due_date is not None and outcome.due_date > date(2021, 6, 30)
+    # No email of its own: a `returned` notice (the reason kept) and its digest entry, in
+    # the return's transaction.
+    assert outcome.email_key == "" and outcome.digest_notice == f"returned:{outcome.review_id}"
+    assert mail(session, plan, "returned") == []
+    notice = session.scalars(select(Notice).where(Notice.key == outcome.digest_notice)).one()
+    assert (notice.kind, notice.checkin_id, notice.reason) == (
+        "returned",
+        checkin.id,
+        RETURN_REASON,
+    )
+    (entry,) = waiting(session, plan)
+    assert (entry.notice_id, entry.recipient, entry.addresses) == (
+        notice.id,
+        f"department:{department.id}",
+        department.contact_emails,
+    )
+    # The next pass (30 June: item 1's reminder) gathers it into the department's digest.
+    keys = run_pass(session, plan, date(2021, 6, 30), [[0, 1]])
+    assert len(keys) == 1
+    (digest,) = [row for row in mail(session, plan, "digest") if row.key == keys[0]]
+    assert digest.to_addrs == department.contact_emails
+    text = digest.text_body
+    assert text.count(" 任务0\n") == 1 and text.count(" 任务1\n") == 1
+    new_due = format_date(outcome.due_date)
+    assert text.count(f"退回重报，报送截止 {new_due}") == 1, text
+    assert text.count(f"退回理由：{RETURN_REASON}") == 1
+    # The request its restarted ladder recorded on 30 June falls on the same line: once.
+    restarted = select(Notice).where(Notice.checkin_id == checkin.id, Notice.kind == "request")
+    assert len(session.scalars(restarted).all()) == 2  # 23 June's, and the restarted one
+    assert "报送提醒" not in text
+    assert "其中退回重报1项" in text
+    assert "到期提醒，报送截止 2021年6月30日" in text  # item 1's line
+    assert "退回理由：</span>请补充责任分工&lt;b&gt;" in digest.html_body
+    assert waiting(session, plan) == []
+    # Nothing twice: a re-run composes nothing, and no return email ever went out.
+    assert run_pass(session, plan, date(2021, 6, 30), [[0, 1]]) == []
+    assert compose_digests(session=session, now=resolve(date(2021, 7, 1))) == []
+    assert mail(session, plan, "returned") == []
+    digests = [row for row in mail(session, plan, "digest") if "退回理由" in row.text_body]
+    assert [row.key for row in digests] == keys
+
+
+def test_a_return_under_departments_each_keeps_its_own_email(session: Session) -> None:
+    leaders_only = default_policy().model_copy(
+        update={"delivery": DeliveryRule(departments="each", leaders="digest")}
+    )
+    plan = supervised(session, leads=[0], policy=leaders_only)
+    run_pass(session, plan, date(2021, 6, 23), [[0]])
+    checkin = work_plan(session, plan, 0)
+    outcome = return_report(
+        session, checkin.id, "督查室", RETURN_REASON, resolve(datetime(2021, 6, 29, 15))
+    )
+    assert outcome.email_key == f"returned:{outcome.review_id}" and outcome.digest_notice == ""
+    (email,) = mail(session, plan, "returned")
+    assert email.key == outcome.email_key and RETURN_REASON in email.text_body
+    assert (
+        session.scalars(
+            select(Notice).where(Notice.kind == "returned", Notice.checkin_id == checkin.id)
+        ).all()
+        == []
+    )
+    assert waiting(session, plan) == []
 
 
 def test_the_default_policy_keeps_one_email_per_notice(session: Session) -> None:

@@ -58,6 +58,17 @@ def test_a_department_notice_goes_to_its_departments_digest_with_all_contacts() 
     assert held("assignment", [CONTACT], BOTH) == []
 
 
+def test_a_return_goes_to_its_departments_digest_only_under_departments_digest() -> None:
+    assert held("returned", [CONTACT, CONTACT2], DeliveryRule(departments="digest")) == [
+        ("department:7", ("c@example.org", "c2@example.org"))
+    ]
+    # Under `each` (leaders on digests or not) the return keeps its own email.
+    assert held("returned", [CONTACT], DeliveryRule(leaders="digest")) == []
+    assert held("returned", [CONTACT], DeliveryRule()) == []
+    # A department without a contact address has no digest to go to.
+    assert held("returned", [], BOTH) == []
+
+
 def test_an_escalation_goes_to_each_leaders_own_digest() -> None:
     entries = held("escalation", [LEADER, HEAD, OFFICE, CONTACT], BOTH)
     assert entries == [
@@ -100,6 +111,7 @@ def fact(
     recipient: str = "department:1",
     level: int = 0,
     order: int = 0,
+    reason: str = "",
 ) -> EntryFacts:
     return EntryFacts(
         entry_id=entry,
@@ -112,6 +124,7 @@ def fact(
         checkin_id=checkin,
         due_date=due,
         item_order=(order,),
+        reason=reason,
     )
 
 
@@ -147,6 +160,23 @@ def test_a_digest_lists_each_item_once_and_each_checkin_once_with_what_is_due() 
     ]
     assert leader.key == "digest:2021-06-25:leader:l@x:34"
     assert [item_id for item_id, _ in leader.items] == [4]
+
+
+def test_a_returned_checkin_is_one_line_with_its_latest_reason() -> None:
+    entries = [
+        fact(1, 10, "returned", 5, 50, date(2021, 7, 6), reason="请补充数据"),
+        fact(2, 11, "request", 5, 50, date(2021, 7, 6)),
+        fact(3, 12, "returned", 5, 50, date(2021, 7, 6), reason="请附照片"),
+        fact(4, 13, "reminder", 6, 60, date(2021, 6, 30)),
+    ]
+    (plan,) = group_digests(entries, day=date(2021, 6, 30))
+    assert [
+        (item_id, [(line.checkin_id, line.kinds, line.reason) for line in lines])
+        for item_id, lines in plan.items
+    ] == [
+        (5, [(50, ["returned", "request"], "请附照片")]),  # returned twice: the latest reason
+        (6, [(60, ["reminder"], "")]),
+    ]
 
 
 def test_digest_keys_are_stable_and_short() -> None:
