@@ -16,7 +16,8 @@ The rule (documented with its reasoning in `docs/scoring.md`; every number is a 
 - The department's mean is the weighted mean of its task scores, so carrying many tasks does
   not by itself cost points; the load factor K (`load_factors`: 1.0 from 6 weighted tasks,
   0.97 from 3, else 0.95) then rewards carrying load, as peers' 考核 rules do. Score = mean × K,
-  rounded to two decimals half up (四舍五入); grade by `grades` (优秀 ≥ 95, 良好 ≥ 85, 合格 ≥ 70, else 不合格).
+  rounded to two decimals half up (四舍五入); grade by `grades` (优秀 ≥ 95, 良好 ≥ 85,
+  合格 ≥ 70, else 不合格).
 - Rank by score, then on-time rate, then name; equal scores and rates share a rank.
 
 Pure: the caller loads the facts (`tasks.scoring`).
