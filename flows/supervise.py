@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from prefect import State, flow, get_run_logger, tags
-from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
+from prefect.artifacts import acreate_markdown_artifact
 from prefect.runtime import deployment, flow_run
 from prefect.states import Completed, Failed
 
@@ -26,6 +26,7 @@ from models import clock
 from models.daily_pass import ItemResult
 from models.settings import DEFAULT_PASS_CHUNK_SIZE, get_settings
 from models.vocabulary import Colour, ItemState
+from tasks.artifacts import create_table_artifacts
 from tasks.digest import compose_digests_now
 from tasks.store import store_for
 from tasks.supervision import (
@@ -138,7 +139,7 @@ async def _run_batches(
     publish_events(sessions, events_part)
     changed = [result for result in results if result.changed]
     if changed:
-        await acreate_table_artifact(
+        await create_table_artifacts(
             table=[
                 {
                     "任务": result.label[:60],
@@ -262,7 +263,7 @@ async def supervise_plan(
         changed = len(due)
     if not missing:  # a failed shard's re-run composes the day's digests once
         _compose_digests(sessions, moment)
-    await acreate_table_artifact(
+    await create_table_artifacts(
         table=plan_summary(sessions, plan_id, moment),
         key=f"duban-plan-{plan_id}",
         description=f"{scope.title}：督办概况（截至 {today.isoformat()}）",
