@@ -43,7 +43,7 @@ from duban.demo.script import (
     decide_action,
     reported_value,
 )
-from duban.demo.services import SimClock, local_services
+from duban.demo.services import SimClock, local_services, start_prefect_server
 from duban.runtime import Store, open_store
 from models import clock
 from models.attainment import elapsed_share
@@ -67,7 +67,8 @@ PLAN_FILE = EXAMPLES / "changzhi_2021_work_points.txt"
 DIRECTORY_FILE = EXAMPLES / "departments.yaml"
 QUARTER_ENDS = ((2, 6), (3, 9), (4, 12))
 PHASE_PREPARE = "准备"
-PHASE_FIRST_DAY = "首次巡检（含启动 Prefect 临时服务器）"
+PHASE_SERVER = "等待 Prefect 临时服务器启动"
+PHASE_FIRST_DAY = "首次巡检"
 PHASE_SUPERVISION = "每日巡检（Prefect 流程）"
 PHASE_RELAY = "邮件投递"
 PHASE_FORM = "读邮件与表单往返"
@@ -287,11 +288,12 @@ async def simulate_year(
     earlier extension requests, departments answer through the form at 10:00, receipts are
     relayed, and on the last working day of a quarter the quarter review runs at 17:00.
     """
+    started = perf_counter()
+    prefect_ready = start_prefect_server()
     from flows.review import quarter_review, year_review
     from flows.simulate import simulate
 
     calendar = default_calendar()
-    started = perf_counter()
     store, plan_id = prepare(settings, start=options.start)
     run = DemoRun(plan_id=plan_id, seconds={PHASE_PREPARE: perf_counter() - started})
     out_dir = options.out_dir or settings.data_dir / "reports"
@@ -362,6 +364,8 @@ async def simulate_year(
         ),
         httpx.Client(timeout=30) as client,
     ):
+        with run.timed(PHASE_SERVER):
+            prefect_ready()
         mark[0] = perf_counter()
         await simulate(plan_id, options.start, options.until, on_day=after_pass, calendar=calendar)
         sim.moment = at(options.until, 17, 0)
