@@ -42,7 +42,7 @@ SHORT_RETRIES = 4
 _RETRIES = "duban_503_retries"
 
 
-def _retry_after(response: Any) -> None:
+def short_retry_after(response: Any) -> None:
     """Give a 503 answer a short `Retry-After`, doubling with each retry of the same request."""
     if response.status_code != 503 or "Retry-After" in response.headers:
         return
@@ -53,7 +53,7 @@ def _retry_after(response: Any) -> None:
 
 
 async def _aretry_after(response: Any) -> None:
-    _retry_after(response)
+    short_retry_after(response)
 
 
 def _retry_503_soon(client: Any, hook: Callable[[Any], Any]) -> None:
@@ -77,7 +77,7 @@ async def shared_prefect_clients() -> AsyncIterator[None]:
     from prefect.context import AsyncClientContext, SyncClientContext
 
     with SyncClientContext.get_or_create() as sync_context:
-        _retry_503_soon(sync_context.client, _retry_after)
+        _retry_503_soon(sync_context.client, short_retry_after)
         async with AsyncClientContext.get_or_create() as async_context:
             _retry_503_soon(async_context.client, _aretry_after)
             yield
