@@ -6,10 +6,12 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test lint typecheck unit integration acceptance bench clean browser converters
 
+# -qq: pip prints errors only (a machine's pip configuration can add a warning per package,
+# e.g. for an extra index directory that does not exist, and `make demo` should stay quiet).
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+	$(BIN)/pip install -qq --upgrade pip
+	$(BIN)/pip install -qq -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
 demo: $(STAMP)

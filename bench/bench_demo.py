@@ -1,8 +1,8 @@
 """The main job as a benchmark: `duban demo` in a fresh data dir, timed (target < 3 min).
 
-Runs the installed `duban demo --reset` as a subprocess with its own data directory and
-prints the wall time, CPU time, peak memory, the lines it printed and where the time went
-(the phases the demo records in `<data dir>/demo.json`) with the machine and the versions.
+Runs the installed `duban demo --reset` as a subprocess with its own data directory and form
+port and prints the wall time, CPU time, peak memory, the lines it printed and where the time
+went (the phases the demo records in `<data dir>/demo.json`) with the machine and the versions.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
 
+from notifications.sink import free_port
+
 
 def main() -> None:
     """Run the demo once (or up to `--until`) and print its figures."""
@@ -28,7 +30,14 @@ def main() -> None:
     args = parser.parse_args(sys.argv[1:])
     duban = Path(sys.executable).parent / "duban"
     with tempfile.TemporaryDirectory(prefix="duban-bench-demo-") as data_dir:
-        env = {**os.environ, "DUBAN_DATA_DIR": data_dir, "COLUMNS": "120"}
+        port = free_port()  # its own form port: another demo on the machine may hold 8765
+        env = {
+            **os.environ,
+            "DUBAN_DATA_DIR": data_dir,
+            "COLUMNS": "120",
+            "DUBAN_PORTAL_PORT": str(port),
+            "DUBAN_PUBLIC_URL": f"http://127.0.0.1:{port}",
+        }
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.monotonic()
         completed = subprocess.run(  # noqa: S603

@@ -6,7 +6,8 @@ city-scale `supervise_plan` pass (`--items` `supervise_item`-like subflow runs e
 variants: with or without a task run before the subflows (the former `pass-scope` task),
 and with or without one shared API client (`flows.simulate.shared_prefect_clients`). It
 prints the wall and client CPU time per day and how many API requests the server answered
-503 (SQLite "database is locked"; the client waits about 2 s before each retry).
+503 (SQLite "database is locked"; Prefect's client waits about 2 s before each retry, the
+shared clients of `flows.simulate` 0.1-0.8 s).
 """
 
 from __future__ import annotations

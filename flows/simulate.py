@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any
 
 from models.calendar import WorkCalendar
 from models.clock import resolve
@@ -30,6 +31,40 @@ class SimulatedDay:
     message: str
 
 
+# Prefect's client waits 2 s (then 4, 8, ...) before retrying a 503 unless the answer carries
+# a Retry-After header. The embedded SQLite server answers 503 "database is locked" when one of
+# its own writers (event persister, log inserts) commits between a request's read and write;
+# the conflict is over within milliseconds, so the shared clients retry the first
+# SHORT_RETRIES times after RETRY_AFTER_SECONDS, doubling (0.1, 0.2, 0.4, 0.8 s), the last
+# one with Prefect's own back-off (the number of attempts is Prefect's, unchanged).
+RETRY_AFTER_SECONDS = 0.1
+SHORT_RETRIES = 4
+_RETRIES = "duban_503_retries"
+
+
+def short_retry_after(response: Any) -> None:
+    """Give a 503 answer a short `Retry-After`, doubling with each retry of the same request."""
+    if response.status_code != 503 or "Retry-After" in response.headers:
+        return
+    attempt = int(response.request.extensions.get(_RETRIES, 0))
+    response.request.extensions[_RETRIES] = attempt + 1
+    if attempt < SHORT_RETRIES:
+        response.headers["Retry-After"] = f"{RETRY_AFTER_SECONDS * 2**attempt:.1f}"
+
+
+async def _aretry_after(response: Any) -> None:
+    short_retry_after(response)
+
+
+def _retry_503_soon(client: Any, hook: Callable[[Any], Any]) -> None:
+    """Add `hook` to the response hooks of a Prefect client's httpx client, once."""
+    http = getattr(client, "_client", None)
+    hooks = getattr(http, "event_hooks", None)
+    if http is None or hooks is None or hook in hooks.get("response", []):
+        return
+    http.event_hooks = {**hooks, "response": [*hooks.get("response", []), hook]}
+
+
 @asynccontextmanager
 async def shared_prefect_clients() -> AsyncIterator[None]:
     """One Prefect API client (async and sync) for every flow run started inside.
@@ -37,11 +72,14 @@ async def shared_prefect_clients() -> AsyncIterator[None]:
     A top-level flow run outside a client context opens its own clients, each with a new
     TLS context, an API version check and, for the result store, a sync client of its own:
     about 60 ms of CPU per run here. A simulated year starts hundreds of runs in a row.
+    Both clients retry a 503 after a short `Retry-After` (see `RETRY_AFTER_SECONDS`).
     """
     from prefect.context import AsyncClientContext, SyncClientContext
 
-    with SyncClientContext.get_or_create():
-        async with AsyncClientContext.get_or_create():
+    with SyncClientContext.get_or_create() as sync_context:
+        _retry_503_soon(sync_context.client, short_retry_after)
+        async with AsyncClientContext.get_or_create() as async_context:
+            _retry_503_soon(async_context.client, _aretry_after)
             yield
 
 

@@ -44,7 +44,7 @@ from duban.demo.script import (
     CheckinView,
     decide_action,
 )
-from duban.demo.services import SimClock, local_services
+from duban.demo.services import SimClock, local_services, start_prefect_server
 from duban.runtime import Store, open_store
 from models import clock
 from models.calendar import WorkCalendar, default_calendar
@@ -66,7 +66,8 @@ PLAN_FILE = EXAMPLES / "changzhi_2021_work_points.txt"
 DIRECTORY_FILE = EXAMPLES / "departments.yaml"
 QUARTER_ENDS = ((2, 6), (3, 9), (4, 12))
 PHASE_PREPARE = "准备"
-PHASE_FIRST_DAY = "首次巡检（含启动 Prefect 临时服务器）"
+PHASE_SERVER = "等待 Prefect 临时服务器启动"
+PHASE_FIRST_DAY = "首次巡检"
 PHASE_SUPERVISION = "每日巡检（Prefect 流程）"
 PHASE_RELAY = "邮件投递"
 PHASE_FORM = "读邮件与表单往返"
@@ -276,12 +277,13 @@ async def simulate_year(
     earlier extension requests, departments answer through the form at 10:00, receipts are
     relayed, and on the last working day of a quarter the quarter review runs at 17:00.
     """
+    started = perf_counter()
+    prefect_ready = start_prefect_server()
     from flows.review import quarter_review, year_review
     from flows.simulate import simulate
     from flows.supervise import supervise_plan
 
     calendar = default_calendar()
-    started = perf_counter()
     store, plan_id = prepare(settings, start=options.start)
     run = DemoRun(plan_id=plan_id, seconds={PHASE_PREPARE: perf_counter() - started})
     with run.timed(PHASE_PREPARE):
@@ -364,6 +366,8 @@ async def simulate_year(
         ),
         httpx.Client(timeout=30) as client,
     ):
+        with run.timed(PHASE_SERVER):
+            prefect_ready()
         mark[0] = perf_counter()
         await simulate(plan_id, options.start, options.until, on_day=after_pass, calendar=calendar)
         sim.moment = at(options.until, 17, 0)

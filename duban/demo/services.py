@@ -89,6 +89,39 @@ def local_services(
             thread.join(timeout=10)
 
 
+def start_prefect_server() -> Callable[[], None]:
+    """Start Prefect's temporary server (the one the first flow run would start) on a thread
+    now, and return the function that waits for it to answer.
+
+    The server takes 10-20 s to import, migrate a fresh database and start its services; the
+    demo prepares its own database, the mail sink and the form meanwhile. Does nothing (the
+    returned function returns at once) when PREFECT_API_URL names a server."""
+    from prefect.settings import PREFECT_API_URL
+
+    if PREFECT_API_URL.value():
+        return lambda: None
+    from prefect.server.api.server import SubprocessASGIServer
+
+    server = SubprocessASGIServer()
+    failure: list[BaseException] = []
+
+    def start() -> None:
+        try:
+            server.start()
+        except BaseException as error:  # re-raised by wait()
+            failure.append(error)
+
+    thread = threading.Thread(target=start, name="duban-prefect-server", daemon=True)
+    thread.start()
+
+    def wait() -> None:
+        thread.join()
+        if failure:
+            raise failure[0]
+
+    return wait
+
+
 def pick_ports() -> tuple[int, int]:
     """Two free loopback ports: SMTP sink and form app."""
     return free_port(), free_port()
