@@ -1,7 +1,8 @@
 """The daily digest (每日汇总): which notices wait for a digest, and how a digest is grouped.
 
 The policy's `delivery:` (`DeliveryRule`) chooses per recipient kind: `each` (one email per
-notice, the default) or `digest`. Under `digest` the pass records the notice as always but
+notice, the default) or `digest`, and lists of departments and leaders override that choice
+per recipient (`delivery_decision`). Under `digest` the pass records the notice as always but
 sends no email of its own: `held_entries` turns it into `DigestEntry` rows, one per
 digest recipient (`department:<id>` for a department's contacts, `leader:<email>` for one
 leader). A separate set-based step (`tasks.digest.compose_digests`, at the end of a pass)
@@ -24,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 from sqlalchemy import Date, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -35,12 +36,14 @@ __all__ = [
     "DEPARTMENT_KINDS",
     "LEADER_KINDS",
     "RETURNED",
+    "DeliveryDecision",
     "DeliveryRule",
     "DigestEntry",
     "DigestLine",
     "DigestPlan",
     "EntryFacts",
     "HeldEntry",
+    "delivery_decision",
     "department_recipient",
     "digest_key",
     "group_digests",
@@ -68,14 +71,70 @@ class DeliveryRule(BaseModel):
     """How notices reach their recipients (`delivery:` in the policy).
 
     `departments`: requests and reminders to a department's contacts; `leaders`: escalations
-    to leaders (分管领导, 主要负责人). `each` sends one email per notice (today's behaviour,
-    the default), `digest` one digest per recipient per day.
+    to leaders (分管领导, 主要负责人, 督查室). `each` sends one email per notice (today's
+    behaviour, the default), `digest` one digest per recipient per day.
+
+    Per recipient, the lists override the kind's choice: `digest_departments` /
+    `each_departments` name departments (canonical names; the CLI resolves aliases against
+    the directory, `models.policy.resolve_delivery`), `digest_leaders` / `each_leaders` name
+    leaders by email address (any case) or by name. A name in both lists of a kind is refused.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     departments: Delivery = "each"
     leaders: Delivery = "each"
+    digest_departments: tuple[str, ...] = ()
+    each_departments: tuple[str, ...] = ()
+    digest_leaders: tuple[str, ...] = ()
+    each_leaders: tuple[str, ...] = ()
+
+    @model_validator(mode="after")
+    def _no_name_twice(self) -> DeliveryRule:
+        for kind, digest, each in (
+            ("departments", self.digest_departments, self.each_departments),
+            ("leaders", self.digest_leaders, self.each_leaders),
+        ):
+            both = [name for name in digest if _folded(name) in {_folded(n) for n in each}]
+            if both:
+                raise ValueError(
+                    f"“{both[0]}”同时列在 digest_{kind} 和 each_{kind} 中，只能选一种发送方式"
+                )
+        return self
+
+    @property
+    def all_each(self) -> bool:
+        """True when no recipient gets a digest (nothing is held, nothing is written)."""
+        return (
+            self.departments == "each"
+            and self.leaders == "each"
+            and not self.digest_departments
+            and not self.digest_leaders
+        )
+
+    def for_department(self, name: str) -> Delivery:
+        """The delivery of department `name`'s notices (its override, else `departments`)."""
+        if name and name in self.digest_departments:
+            return "digest"
+        if name and name in self.each_departments:
+            return "each"
+        return self.departments
+
+    def for_leader(self, name: str, email: str) -> Delivery:
+        """The delivery of escalations to the leader `name` <`email`> (override by email,
+        then by name, else `leaders`)."""
+        keys = {_folded(email)} | ({name.strip()} if name.strip() else set())
+        if keys & {_folded(n) for n in self.digest_leaders}:
+            return "digest"
+        if keys & {_folded(n) for n in self.each_leaders}:
+            return "each"
+        return self.leaders
+
+
+def _folded(text: str) -> str:
+    """An override's comparison form: an address in lower case, a name stripped."""
+    text = text.strip()
+    return text.lower() if "@" in text else text
 
 
 class DigestEntry(Base):
@@ -138,6 +197,68 @@ def _people(recipients: Sequence[Any]) -> list[tuple[str, str, str]]:
     return people
 
 
+@dataclass(frozen=True)
+class DeliveryDecision:
+    """How one notice is delivered: its digest `entries`, whether it keeps its own email
+    (`single`), and the addresses that email leaves out (`held`: they get the digest)."""
+
+    entries: tuple[HeldEntry, ...] = ()
+    single: bool = True
+    held: frozenset[str] = frozenset()
+
+
+def delivery_decision(
+    *,
+    key: str,
+    kind: str,
+    department_id: int | None,
+    recipients: Sequence[Any],
+    rule: DeliveryRule,
+    department_name: str = "",
+) -> DeliveryDecision:
+    """How the notice `key` reaches its recipients under `rule`, per recipient. Pure.
+
+    A request, reminder or return goes to its department's digest when that department gets
+    digests (`rule.for_department`). An escalation with leaders among its recipients (分管领导,
+    主要负责人, 督查室): each leader on a digest (`rule.for_leader`) gets it in their own
+    digest. When every leader is on a digest the notice has no email of its own, and its
+    department's contacts (the Cc of the single email) see it in their department's digest
+    when their department gets digests (else the Cc is dropped). When some leader keeps
+    single emails, the email goes to them with the contacts in Cc, and leaves out the leaders
+    on a digest (`held`). An escalation to the contacts alone (the ladder's first rung) is
+    a department notice.
+    """
+    if department_id is None:
+        return DeliveryDecision()
+    people = _people(recipients)
+    contacts = [(name, email) for role, name, email in people if role == _CONTACT]
+    leaders = [(name, email) for role, name, email in people if role != _CONTACT]
+    department = department_recipient(department_id)
+    departments_digest = rule.for_department(department_name) == "digest" and bool(contacts)
+    if kind in DEPARTMENT_KINDS or (kind in LEADER_KINDS and not leaders):
+        if departments_digest:
+            return DeliveryDecision(entries=(_entry(key, department, contacts),), single=False)
+        return DeliveryDecision()
+    if kind not in LEADER_KINDS:
+        return DeliveryDecision()
+    entries: list[HeldEntry] = []
+    held: set[str] = set()
+    single = False
+    for name, email in leaders:
+        if rule.for_leader(name, email) == "each":
+            single = True
+            continue
+        recipient = leader_recipient(email)
+        held.add(email)
+        if all(entry.recipient != recipient for entry in entries):
+            entries.append(_entry(key, recipient, [(name, email)]))
+    if single:
+        return DeliveryDecision(entries=tuple(entries), single=True, held=frozenset(held))
+    if departments_digest:
+        entries.append(_entry(key, department, contacts))
+    return DeliveryDecision(entries=tuple(entries), single=False)
+
+
 def held_entries(
     *,
     key: str,
@@ -145,37 +266,20 @@ def held_entries(
     department_id: int | None,
     recipients: Sequence[Any],
     rule: DeliveryRule,
+    department_name: str = "",
 ) -> list[HeldEntry]:
-    """The digest entries of one notice under `rule`; empty: the notice keeps its own email.
-
-    A request, reminder or return under `departments: digest` goes to its department's digest. An
-    escalation with leaders among its recipients (分管领导, 主要负责人, 督查室) under
-    `leaders: digest` goes to each one's own digest, and its department's contacts (the Cc
-    of the single email) see it in their department's digest when departments get digests
-    too; under `leaders: each` it keeps its email (Cc included). An escalation to the
-    contacts alone (the ladder's first rung) is a department notice.
-    """
-    if department_id is None:
-        return []
-    people = _people(recipients)
-    contacts = [(name, email) for role, name, email in people if role == _CONTACT]
-    leaders = [(name, email) for role, name, email in people if role != _CONTACT]
-    department = department_recipient(department_id)
-    departments_digest = rule.departments == "digest" and bool(contacts)
-    entries: list[HeldEntry] = []
-    if kind in DEPARTMENT_KINDS or (kind in LEADER_KINDS and not leaders):
-        if departments_digest:
-            entries.append(_entry(key, department, contacts))
-    elif kind in LEADER_KINDS and rule.leaders == "digest":
-        seen: set[str] = set()
-        for name, email in leaders:
-            recipient = leader_recipient(email)
-            if recipient not in seen:
-                seen.add(recipient)
-                entries.append(_entry(key, recipient, [(name, email)]))
-        if departments_digest:
-            entries.append(_entry(key, department, contacts))
-    return entries
+    """The digest entries of one notice under `rule` (`delivery_decision`); empty: every
+    recipient keeps the notice's own email."""
+    return list(
+        delivery_decision(
+            key=key,
+            kind=kind,
+            department_id=department_id,
+            recipients=recipients,
+            rule=rule,
+            department_name=department_name,
+        ).entries
+    )
 
 
 def _entry(key: str, recipient: str, people: Sequence[tuple[str, str]]) -> HeldEntry:

@@ -8,7 +8,8 @@ naming the file and line.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
 from datetime import date
 from itertools import pairwise
 from pathlib import Path
@@ -24,6 +25,7 @@ from models.scoring import ScoringRule
 
 __all__ = [
     "CheckinKind",
+    "DeliveryNames",
     "EscalationLevel",
     "PhaseKey",
     "PhaseRule",
@@ -253,8 +255,22 @@ def parse_policy(
     return _validate(data, source=source, node=None)
 
 
-def load_policy(path: Path | str) -> SupervisionPolicy:
-    """Read and validate a policy YAML file; InputError names the file and line of a fault."""
+@dataclass(frozen=True)
+class DeliveryNames:
+    """What the directory knows for the policy's per-recipient `delivery` lists: every
+    department name and alias (to its canonical name) and every leader's name and address
+    (分管领导, 主要负责人, 督查室 contacts; addresses in lower case)."""
+
+    departments: Mapping[str, str] = field(default_factory=dict)
+    leaders: Collection[str] = frozenset()
+
+
+def load_policy(path: Path | str, *, names: DeliveryNames | None = None) -> SupervisionPolicy:
+    """Read and validate a policy YAML file; InputError names the file and line of a fault.
+
+    With `names` (the directory's, `tasks.digest.delivery_names`) the `delivery` lists are
+    checked against the directory: an unknown department or leader is refused with its line,
+    and an alias is replaced by the department's canonical name."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -273,7 +289,58 @@ def load_policy(path: Path | str) -> SupervisionPolicy:
         ) from None
     if data is not None and not isinstance(data, Mapping):
         raise InputError("策略文件顶层应为映射（键: 值）", path=path, line=1)
-    return _validate(data, source=path, node=node)
+    policy = _validate(data, source=path, node=node)
+    if names is None:
+        return policy
+    return resolve_delivery(policy, names=names, source=path, node=node)
+
+
+def resolve_delivery(
+    policy: SupervisionPolicy,
+    *,
+    names: DeliveryNames,
+    source: Path | str | None = None,
+    node: yaml.Node | None = None,
+) -> SupervisionPolicy:
+    """`policy` with its `delivery` department lists in canonical names; InputError (with
+    the line under `node`) for a department or leader the directory does not know."""
+    rule = policy.delivery
+    resolved: dict[str, tuple[str, ...]] = {}
+    for key in ("digest_departments", "each_departments"):
+        canonical: list[str] = []
+        for index, name in enumerate(getattr(rule, key)):
+            found = names.departments.get(name.strip())
+            if found is None:
+                raise InputError(
+                    f"delivery.{key}：部门“{name}”不在部门名录中，请写名录中的部门名称或别名",
+                    path=source,
+                    line=_line_of(node, ("delivery", key, index)),
+                )
+            canonical.append(found)
+        resolved[key] = tuple(dict.fromkeys(canonical))
+    known = {_leader_key(name) for name in names.leaders}
+    for key in ("digest_leaders", "each_leaders"):
+        for index, name in enumerate(getattr(rule, key)):
+            if _leader_key(name) not in known:
+                raise InputError(
+                    f"delivery.{key}：“{name}”不是部门名录中任何分管领导、主要负责人或督查室"
+                    "联系人的姓名或邮箱",
+                    path=source,
+                    line=_line_of(node, ("delivery", key, index)),
+                )
+    try:
+        delivery = DeliveryRule.model_validate(rule.model_dump() | resolved)
+    except ValidationError as exc:
+        reason = _reason(exc.errors()[0])
+        raise InputError(
+            f"delivery：{reason}", path=source, line=_line_of(node, ("delivery",))
+        ) from None
+    return policy.model_copy(update={"delivery": delivery})
+
+
+def _leader_key(text: str) -> str:
+    text = text.strip()
+    return text.lower() if "@" in text else text
 
 
 def _validate(

@@ -405,7 +405,12 @@ def apply_decision(
         )
         # Digest delivery (tasks.digest): held notices wait for the end-of-pass digest.
         single = hold_for_digest(
-            session=session, notices=recorded, policy=facts.policy, now=now, attachments=orders
+            session=session,
+            notices=recorded,
+            policy=facts.policy,
+            now=now,
+            attachments=orders,
+            departments=loaded.departments,
         )
         rows = ContextRows(
             items=items,

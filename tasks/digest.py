@@ -26,18 +26,26 @@ import logging
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
+from models.catch_up import HELD
 from models.clock import local_date
 from models.daily_pass import recipients_for
 from models.db import transaction
-from models.digest import DigestEntry, EntryFacts, group_digests, held_entries
-from models.directory import Department
+from models.digest import (
+    DeliveryRule,
+    DigestEntry,
+    EntryFacts,
+    delivery_decision,
+    group_digests,
+    held_entries,
+)
+from models.directory import Department, DepartmentAlias
 from models.plan import Item
-from models.policy import SupervisionPolicy
+from models.policy import DeliveryNames, SupervisionPolicy
 from models.settings import Settings, get_settings
 from models.supervision import Checkin, CheckinReview, Notice
 from models.vocabulary import NoticeKind
@@ -49,7 +57,45 @@ from tasks.sql import insert_ignoring, table_of
 logger = logging.getLogger(__name__)
 _Row = TypeVar("_Row", Notice, Checkin, Department)
 
-__all__ = ["compose_digests", "compose_digests_now", "hold_for_digest", "hold_return"]
+__all__ = [
+    "compose_digests",
+    "compose_digests_now",
+    "delivery_names",
+    "hold_for_digest",
+    "hold_return",
+]
+
+
+def delivery_names(session: Session) -> DeliveryNames:
+    """The directory's names for checking a policy's per-recipient `delivery` lists
+    (`models.policy.load_policy(names=…)`): departments and aliases, and every leader's,
+    head's and supervision office's contact name and address. Two queries."""
+    departments: dict[str, str] = {}
+    leaders: set[str] = set()
+    for row in session.execute(
+        select(
+            Department.name,
+            Department.leader_name,
+            Department.leader_email,
+            Department.head_name,
+            Department.head_email,
+            Department.is_supervision_office,
+            Department.contact_name,
+            Department.contact_emails,
+        )
+    ):
+        departments[row.name] = row.name
+        people = [row.leader_name, row.leader_email, row.head_name, row.head_email]
+        if row.is_supervision_office:
+            people += [row.contact_name or row.name, *map(str, row.contact_emails or [])]
+        leaders.update(p.strip().lower() if "@" in p else p.strip() for p in people if p)
+    for alias, name in session.execute(
+        select(DepartmentAlias.alias, Department.name).join(
+            Department, Department.id == DepartmentAlias.department_id
+        )
+    ).tuples():
+        departments.setdefault(alias, name)
+    return DeliveryNames(departments=departments, leaders=frozenset(leaders))
 
 
 def hold_for_digest(
@@ -59,26 +105,38 @@ def hold_for_digest(
     policy: SupervisionPolicy,
     now: datetime,
     attachments: Mapping[int, Sequence[dict[str, str]]] | None = None,
+    departments: Mapping[int, Department] | None = None,
 ) -> list[Notice]:
     """The `notices` (just recorded, with ids) that keep their own email under the policy's
-    `delivery`; the others get their digest entries (one INSERT, a repeated one ignored),
-    carrying their `attachments` (by notice id). Nothing is written under `each`."""
+    `delivery` (`models.digest.delivery_decision`, per recipient); the others get their
+    digest entries (one INSERT, a repeated one ignored), carrying their `attachments` (by
+    notice id). A notice that keeps its email for some leaders and goes to the digests of
+    others has those others marked `held` in its recipients, so its email leaves them out.
+    `departments` (by id) give the names the policy's per-department lists match; missing
+    ones are read in one query. Nothing is written when no recipient gets a digest."""
     rule = policy.delivery
-    if rule.departments == "each" and rule.leaders == "each":
+    if rule.all_each:
         return list(notices)
+    names = _department_names(session, rule, notices, departments or {})
     single: list[Notice] = []
     rows: list[dict[str, object]] = []
+    marks: list[dict[str, object]] = []
     day = local_date(now)
     for notice in notices:
-        entries = held_entries(
+        decision = delivery_decision(
             key=notice.key,
             kind=str(notice.kind),
             department_id=notice.department_id,
             recipients=notice.recipients,
             rule=rule,
+            department_name=names.get(notice.department_id or 0, ""),
         )
-        if not entries:
+        if decision.single:
             single.append(notice)
+            if decision.held:
+                notice.recipients = _marked(notice.recipients, decision.held)
+                marks.append({"notice": notice.id, "marked": notice.recipients})
+        if not decision.entries:
             continue
         files = [dict(file) for file in (attachments or {}).get(notice.id, ())]
         rows.extend(
@@ -92,11 +150,50 @@ def hold_for_digest(
                 "digest_key": None,
                 "created_at": now,
             }
-            for entry in entries
+            for entry in decision.entries
         )
     if rows:
         session.execute(insert_ignoring(session, table_of(DigestEntry)), rows)
+    if marks:  # the pass's notices are transient rows: the marks are written here
+        notices_table = table_of(Notice)
+        session.execute(
+            update(notices_table)
+            .where(notices_table.c.id == bindparam("notice"))
+            .values(recipients=bindparam("marked"))
+            .execution_options(synchronize_session=False),
+            marks,
+        )
     return single
+
+
+def _department_names(
+    session: Session,
+    rule: DeliveryRule,
+    notices: Sequence[Notice],
+    departments: Mapping[int, Department],
+) -> dict[int, str]:
+    """The names of the notices' departments, when the policy has per-department lists."""
+    if not rule.digest_departments and not rule.each_departments:
+        return {}
+    ids = {n.department_id for n in notices if n.department_id is not None}
+    names = {i: departments[i].name for i in ids if i in departments}
+    missing = sorted(ids - set(names))
+    for chunk in chunked(missing):
+        names.update(
+            session.execute(select(Department.id, Department.name).where(Department.id.in_(chunk)))
+            .tuples()
+            .all()
+        )
+    return names
+
+
+def _marked(recipients: Sequence[Any], held: frozenset[str]) -> list[Any]:
+    """`recipients` with the entries of the `held` addresses marked `held` (a new list, so
+    the JSON column sees the change)."""
+    return [
+        {**r, HELD: "1"} if isinstance(r, dict) and r.get("email") in held else r
+        for r in recipients
+    ]
 
 
 def hold_return(
@@ -107,7 +204,8 @@ def hold_return(
     department: Department,
     policy: SupervisionPolicy,
 ) -> str:
-    """Under `departments: digest`, record the return `review` of `checkin` as a `returned`
+    """When the department gets digests (`departments: digest` or its name in
+    `digest_departments`), record the return `review` of `checkin` as a `returned`
     notice with its department digest entry (the department's next digest lists the
     check-in with the reason and its new due date); returns the notice's key, or "" when the
     return keeps its own email (`departments: each`, or no contact address). Does not commit."""
@@ -119,6 +217,7 @@ def hold_return(
         department_id=department.id,
         recipients=recipients,
         rule=policy.delivery,
+        department_name=department.name,
     ):
         return ""
     notice = Notice(
@@ -134,7 +233,13 @@ def hold_return(
     )
     session.add(notice)
     session.flush()
-    hold_for_digest(session=session, notices=[notice], policy=policy, now=review.decided_at)
+    hold_for_digest(
+        session=session,
+        notices=[notice],
+        policy=policy,
+        now=review.decided_at,
+        departments={department.id: department},
+    )
     return key
 
 

@@ -108,7 +108,12 @@ def start_command(
         uncovered = calendar.source(stored.year) is CalendarSource.weekends_only
         if uncovered and production and not weekends_only:
             raise DubanError(_missing_calendar_message(stored.title, stored.year))
-        chosen = load_policy(policy) if policy else parse_policy(stored.policy or None)
+        if policy:
+            from tasks.digest import delivery_names  # the directory checks delivery lists
+
+            chosen = load_policy(policy, names=delivery_names(session))
+        else:
+            chosen = parse_policy(stored.policy or None)
         summary = start_supervision(
             session=session,
             plan_id=stored.id,
