@@ -316,6 +316,13 @@ def resolve_delivery(
                     path=source,
                     line=_line_of(node, ("delivery", key, index)),
                 )
+            if key == "each_departments" and found in resolved["digest_departments"]:
+                raise InputError(
+                    f"delivery.{key}：“{name}”即部门“{found}”，已列在 digest_departments 中，"
+                    "只能选一种发送方式",
+                    path=source,
+                    line=_line_of(node, ("delivery", key, index)),
+                )
             canonical.append(found)
         resolved[key] = tuple(dict.fromkeys(canonical))
     known = {_leader_key(name) for name in names.leaders}

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
 import pytest
 
 from models.digest import (
+    DeliveryDecision,
     DeliveryRule,
     EntryFacts,
+    delivery_decision,
     digest_key,
     group_digests,
     held_entries,
 )
-from models.policy import default_policy, parse_policy
+from models.errors import InputError
+from models.policy import DeliveryNames, default_policy, load_policy, parse_policy
 
 CONTACT = {"role": "contact", "name": "王联系", "email": "c@example.org"}
 CONTACT2 = {"role": "contact", "name": "", "email": "c2@example.org"}
@@ -184,3 +188,105 @@ def test_digest_keys_are_stable_and_short() -> None:
     long = digest_key(date(2021, 1, 4), "leader:" + "x" * 250 + "@example.org", 9)
     assert len(long) <= 200 and long.startswith("digest:2021-01-04:sha256:") and long.endswith(":9")
     assert group_digests([], day=date(2021, 1, 4)) == []
+
+
+# Per recipient: one department on a digest, another on single emails; one leader likewise.
+XUEHUI = DeliveryRule(digest_departments=("学会部",), digest_leaders=("leader@EXAMPLE.org",))
+
+
+def decided(kind: str, recipients: list[object], rule: DeliveryRule, name: str) -> DeliveryDecision:
+    return delivery_decision(
+        key="k", kind=kind, department_id=7, recipients=recipients, rule=rule, department_name=name
+    )
+
+
+def test_a_department_named_in_digest_departments_gets_a_digest_the_others_single_emails() -> None:
+    assert not XUEHUI.all_each and DeliveryRule().all_each
+    on_digest = decided("request", [CONTACT], XUEHUI, "学会部")
+    assert (on_digest.single, [e.recipient for e in on_digest.entries]) == (False, ["department:7"])
+    for kind in ("request", "reminder", "returned"):
+        assert decided(kind, [CONTACT], XUEHUI, "普及部") == DeliveryDecision()
+    # each_departments overrides `departments: digest` the other way.
+    rule = DeliveryRule(departments="digest", each_departments=("普及部",))
+    assert decided("reminder", [CONTACT], rule, "普及部").single
+    assert not decided("reminder", [CONTACT], rule, "学会部").single
+
+
+def test_a_leader_named_in_digest_leaders_gets_a_digest_the_others_keep_the_email() -> None:
+    # Matched by address in any case, or by name.
+    assert XUEHUI.for_leader("", "Leader@example.org") == "digest"
+    assert (
+        DeliveryRule(digest_leaders=("张主任",)).for_leader("张主任", "x@example.org") == "digest"
+    )
+    assert XUEHUI.for_leader("张主任", "head@example.org") == "each"
+    # The only leader on a digest: no email of its own; the contacts' Cc is dropped
+    # (their department is on single emails) or goes to their digest (学会部).
+    alone = decided("escalation", [LEADER, CONTACT], XUEHUI, "普及部")
+    assert (alone.single, [e.recipient for e in alone.entries]) == (
+        False,
+        ["leader:leader@example.org"],
+    )
+    both = decided("escalation", [LEADER, CONTACT], XUEHUI, "学会部")
+    assert [e.recipient for e in both.entries] == ["leader:leader@example.org", "department:7"]
+    # Mixed: the head keeps the single email (contacts in Cc), the leader is left out of it.
+    mixed = decided("escalation", [LEADER, HEAD, CONTACT], XUEHUI, "学会部")
+    assert mixed.single and mixed.held == {"Leader@example.org"}
+    assert [e.recipient for e in mixed.entries] == ["leader:leader@example.org"]
+    # A leader on single emails under `leaders: digest`.
+    rule = DeliveryRule(leaders="digest", each_leaders=("李分管",))
+    kept = decided("escalation", [LEADER, HEAD], rule, "")
+    assert kept.single and kept.held == {"head@example.org"}
+
+
+def test_the_policy_refuses_a_name_in_both_lists_and_reads_the_lists() -> None:
+    base = default_policy().to_mapping()
+    policy = parse_policy({**base, "delivery": {"digest_departments": ["学会部"]}})
+    assert policy.delivery.digest_departments == ("学会部",)
+    with pytest.raises(InputError, match="同时列在 digest_departments 和 each_departments"):
+        parse_policy(
+            {**base, "delivery": {"digest_departments": ["学会部"], "each_departments": ["学会部"]}}
+        )
+    with pytest.raises(InputError, match="同时列在 digest_leaders"):
+        parse_policy(
+            {**base, "delivery": {"digest_leaders": ["A@x.org"], "each_leaders": ["a@x.org"]}}
+        )
+
+
+NAMES = DeliveryNames(
+    departments={"学会部": "学会部", "學會部": "学会部", "普及部": "普及部"},
+    leaders=frozenset({"刘卫东", "liu.weidong@example.org"}),
+)
+
+
+def test_the_directory_checks_the_policys_lists_with_file_and_line(tmp_path: Path) -> None:
+    good = tmp_path / "good.yaml"
+    good.write_text(
+        "delivery:\n  digest_departments: [學會部]\n  each_departments: [普及部]\n"
+        "  digest_leaders: [Liu.Weidong@example.org]\n",
+        encoding="utf-8",
+    )
+    rule = load_policy(good, names=NAMES).delivery
+    assert rule.digest_departments == ("学会部",)  # the alias becomes the canonical name
+    assert rule.for_department("学会部") == "digest" and rule.for_department("普及部") == "each"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "delivery:\n  digest_departments:\n    - 学会部\n    - 宣传部\n", encoding="utf-8"
+    )
+    with pytest.raises(InputError) as caught:
+        load_policy(bad, names=NAMES)
+    assert caught.value.line == 4 and caught.value.path == str(bad)
+    assert "部门“宣传部”不在部门名录中" in caught.value.reason
+    assert load_policy(bad).delivery.digest_departments == ("学会部", "宣传部")  # no directory
+    leader = tmp_path / "leader.yaml"
+    leader.write_text("delivery:\n  leaders: each\n  digest_leaders: [王五]\n", encoding="utf-8")
+    with pytest.raises(InputError, match="“王五”不是部门名录中") as caught:
+        load_policy(leader, names=NAMES)
+    assert caught.value.line == 3
+    twice = tmp_path / "twice.yaml"
+    twice.write_text(
+        "delivery:\n  digest_departments: [學會部]\n  each_departments: [学会部]\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(InputError, match="即部门“学会部”，已列在 digest_departments") as caught:
+        load_policy(twice, names=NAMES)
+    assert caught.value.line == 3
