@@ -5,14 +5,17 @@ statement count that does not grow with the number of departments."""
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from html import unescape
+from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import Engine, event, select
 from sqlalchemy.orm import Session
 
@@ -20,10 +23,11 @@ from models.calendar import WorkCalendar
 from models.clock import resolve
 from models.db import make_sessionmaker, transaction
 from models.digest import DeliveryRule, DigestEntry
-from models.directory import Department
+from models.directory import Department, DepartmentAlias
+from models.errors import InputError
 from models.forms import SubmissionForm
 from models.outbox import OutboxMessage
-from models.policy import SupervisionPolicy, default_policy
+from models.policy import SupervisionPolicy, default_policy, load_policy
 from models.robots import Robot, robot_rows
 from models.settings import Settings
 from models.supervision import Checkin, Notice
@@ -33,7 +37,7 @@ from notifications.rendering import format_date
 from portal.app import create_app
 from portal.security import RateLimiter
 from tasks.assignment import start_supervision
-from tasks.digest import compose_digests
+from tasks.digest import compose_digests, delivery_names
 from tasks.reconcile import reconcile_items
 from tasks.report_review import return_report
 from tasks.submissions import record_submission
@@ -442,3 +446,130 @@ def test_composition_statements_do_not_grow_with_departments(session: Session) -
     large, large_digests = composition_statements(session, 12)
     assert (small_digests, large_digests) == (3, 12)
     assert small == large <= 12, (small, large)
+
+
+# Per recipient (`delivery.digest_departments`, `digest_leaders`): 学会部 and one leader on
+# digests, 普及部 and the other leaders on single emails, in one plan.
+
+
+def per_recipient_plan(session: Session, tmp_path: Path) -> tuple[Supervised, Department]:
+    """Items 0-1 led by 学会部, 2-3 by 普及部; the policy file names 学会部 (by an alias),
+    学会部's 分管领导 (by address) and the 督查室 (by its contact's name) for digests."""
+    suffix = uuid.uuid4().hex[:6]
+    office = make_department(session, f"督查室{suffix}", office=True)
+    xuehui = make_department(session, f"学会部{suffix}")
+    puji = make_department(session, f"普及部{suffix}")
+    session.add(DepartmentAlias(department_id=xuehui.id, alias=f"學會部{suffix}"))
+    session.flush()
+    file = tmp_path / "policy.yaml"
+    file.write_text(
+        "delivery:\n"
+        "  departments: each\n"
+        "  leaders: each\n"
+        f"  digest_departments: [學會部{suffix}]\n"
+        f"  each_departments: [{puji.name}]\n"
+        f"  digest_leaders: [{xuehui.leader_email.upper()}, {office.contact_name}]\n",
+        encoding="utf-8",
+    )
+    policy = load_policy(file, names=delivery_names(session))
+    assert policy.delivery.digest_departments == (xuehui.name,)
+    built = make_plan(
+        session,
+        items=[(f"任务{n}", [xuehui if n < 2 else puji], []) for n in range(4)],
+    )
+    start_supervision(
+        session=session,
+        plan_id=built.plan.id,
+        now=resolve(date(2021, 5, 24)),
+        policy=policy,
+        calendar=CALENDAR,
+    )
+    plan = Supervised(built.plan.id, [item.id for item in built.items], [xuehui, puji], policy)
+    return plan, office
+
+
+def sent_to(session: Session, address: str, kind: str) -> list[OutboxMessage]:
+    rows = session.scalars(select(OutboxMessage).where(OutboxMessage.kind == kind))
+    return [row for row in rows if address in (*row.to_addrs, *row.cc_addrs)]
+
+
+def test_one_department_and_one_leader_get_digests_the_others_single_emails(
+    session: Session, tmp_path: Path
+) -> None:
+    plan, office = per_recipient_plan(session, tmp_path)
+    xuehui, puji = plan.departments
+    (xuehui_contact,) = xuehui.contact_emails
+    (puji_contact,) = puji.contact_emails
+    # 23 June, the request day: 学会部 one digest for both items, 普及部 two requests.
+    keys = run_pass(session, plan, date(2021, 6, 23), [[0, 2], [1, 3]])
+    assert keys == [f"digest:2021-06-23:department:{xuehui.id}:{keys[0].rsplit(':', 1)[1]}"]
+    (digest,) = sent_to(session, xuehui_contact, "digest")
+    assert digest.text_body.count(" 任务0\n") == 1 and digest.text_body.count(" 任务1\n") == 1
+    assert sent_to(session, xuehui_contact, "request") == []
+    assert len(sent_to(session, puji_contact, "request")) == 2
+    assert sent_to(session, puji_contact, "digest") == []
+    # 30 June (reminders) and 1 July (first rung, to the contacts) likewise.
+    for day in (date(2021, 6, 30), date(2021, 7, 1)):
+        assert len(run_pass(session, plan, day, [[0, 1, 2, 3]])) == 1
+    assert len(sent_to(session, xuehui_contact, "digest")) == 3
+    assert len(sent_to(session, puji_contact, "reminder")) == 2
+    assert len(sent_to(session, puji_contact, "escalation")) == 2
+    assert sent_to(session, xuehui_contact, "reminder") == []
+    assert sent_to(session, xuehui_contact, "escalation") == []
+    # 5 July, level 2 (分管领导 alone): 学会部's leader one digest, 普及部's two single emails.
+    keys = run_pass(session, plan, date(2021, 7, 5), [[0, 2], [1, 3]])
+    assert [key.split(":")[2] for key in keys] == ["leader"]
+    (leader_digest,) = sent_to(session, xuehui.leader_email, "digest")
+    assert leader_digest.to_addrs == [xuehui.leader_email]
+    assert "分管领导督办（第2级）" in leader_digest.text_body
+    assert sent_to(session, xuehui.leader_email, "escalation") == []
+    puji_escalations = sent_to(session, puji.leader_email, "escalation")
+    assert len(puji_escalations) == 2
+    assert all(row.to_addrs == [puji.leader_email] for row in puji_escalations)
+    assert sent_to(session, puji.leader_email, "digest") == []
+    # 7 July, level 3 (主要负责人 and 督查室): the heads keep single emails, the 督查室 (on a
+    # digest by its contact's name) is left out of them and gets one digest of all four.
+    keys = run_pass(session, plan, date(2021, 7, 7), [[0, 1, 2, 3]])
+    (office_email,) = office.contact_emails
+    (office_digest,) = sent_to(session, office_email, "digest")
+    assert office_digest.key in keys and office_digest.to_addrs == [office_email]
+    assert all(office_digest.text_body.count(f" 任务{n}\n") == 1 for n in range(4))
+    assert sent_to(session, office_email, "escalation") == []
+    for department in (xuehui, puji):
+        heads = sent_to(session, department.head_email, "escalation")
+        assert len(heads) == 2 and all(row.to_addrs == [department.head_email] for row in heads)
+    held = session.scalars(
+        select(Notice).where(Notice.item_id.in_(plan.item_ids), Notice.level == 3)
+    ).all()
+    assert len(held) == 4
+    assert all([r.get("held") for r in n.recipients] == [None, "1"] for n in held), [
+        n.recipients for n in held
+    ]
+    # Re-runs send nothing twice.
+    before = session.scalars(select(OutboxMessage.key)).all()
+    for day in (date(2021, 6, 23), date(2021, 7, 5), date(2021, 7, 7)):
+        assert run_pass(session, plan, day, [[0, 1, 2, 3]]) == []
+    assert sorted(session.scalars(select(OutboxMessage.key)).all()) == sorted(before)
+    assert waiting(session, plan) == []
+
+
+def test_a_policy_naming_an_unknown_department_or_leader_is_refused_with_its_line(
+    session: Session, tmp_path: Path
+) -> None:
+    known = make_department(session, f"学会部{uuid.uuid4().hex[:6]}")
+    file = tmp_path / "policy.yaml"
+    file.write_text(
+        f"delivery:\n  digest_departments:\n    - {known.name}\n    - 不存在的部门\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(InputError) as caught:
+        load_policy(file, names=delivery_names(session))
+    assert (caught.value.path, caught.value.line) == (str(file), 4)
+    assert "部门“不存在的部门”不在部门名录中" in caught.value.reason
+    file.write_text("delivery:\n  each_leaders: [nobody@example.org]\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"“nobody@example\.org”不是部门名录中") as caught:
+        load_policy(file, names=delivery_names(session))
+    assert caught.value.line == 2
+    file.write_text(f"delivery:\n  digest_leaders: [{known.leader_name}]\n", encoding="utf-8")
+    rule = load_policy(file, names=delivery_names(session)).delivery
+    assert rule.for_leader(known.leader_name, "") == "digest"
