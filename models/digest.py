@@ -48,6 +48,7 @@ __all__ = [
     "digest_key",
     "group_digests",
     "held_entries",
+    "leader_key",
     "leader_recipient",
 ]
 
@@ -95,7 +96,7 @@ class DeliveryRule(BaseModel):
             ("departments", self.digest_departments, self.each_departments),
             ("leaders", self.digest_leaders, self.each_leaders),
         ):
-            both = [name for name in digest if _folded(name) in {_folded(n) for n in each}]
+            both = [name for name in digest if leader_key(name) in {leader_key(n) for n in each}]
             if both:
                 raise ValueError(
                     f"“{both[0]}”同时列在 digest_{kind} 和 each_{kind} 中，只能选一种发送方式"
@@ -123,16 +124,16 @@ class DeliveryRule(BaseModel):
     def for_leader(self, name: str, email: str) -> Delivery:
         """The delivery of escalations to the leader `name` <`email`> (override by email,
         then by name, else `leaders`)."""
-        keys = {_folded(email)} | ({name.strip()} if name.strip() else set())
-        if keys & {_folded(n) for n in self.digest_leaders}:
+        keys = {leader_key(email)} | ({name.strip()} if name.strip() else set())
+        if keys & {leader_key(n) for n in self.digest_leaders}:
             return "digest"
-        if keys & {_folded(n) for n in self.each_leaders}:
+        if keys & {leader_key(n) for n in self.each_leaders}:
             return "each"
         return self.leaders
 
 
-def _folded(text: str) -> str:
-    """An override's comparison form: an address in lower case, a name stripped."""
+def leader_key(text: str) -> str:
+    """A leader override's comparison form: an address in lower case, a name stripped."""
     text = text.strip()
     return text.lower() if "@" in text else text
 

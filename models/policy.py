@@ -18,7 +18,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from models.digest import DeliveryRule
+from models.digest import DeliveryRule, leader_key
 from models.errors import InputError
 from models.orders import OrderRule
 from models.scoring import ScoringRule
@@ -325,10 +325,10 @@ def resolve_delivery(
                 )
             canonical.append(found)
         resolved[key] = tuple(dict.fromkeys(canonical))
-    known = {_leader_key(name) for name in names.leaders}
+    known = {leader_key(name) for name in names.leaders}
     for key in ("digest_leaders", "each_leaders"):
         for index, name in enumerate(getattr(rule, key)):
-            if _leader_key(name) not in known:
+            if leader_key(name) not in known:
                 raise InputError(
                     f"delivery.{key}：“{name}”不是部门名录中任何分管领导、主要负责人或督查室"
                     "联系人的姓名或邮箱",
@@ -343,11 +343,6 @@ def resolve_delivery(
             f"delivery：{reason}", path=source, line=_line_of(node, ("delivery",))
         ) from None
     return policy.model_copy(update={"delivery": delivery})
-
-
-def _leader_key(text: str) -> str:
-    text = text.strip()
-    return text.lower() if "@" in text else text
 
 
 def _validate(

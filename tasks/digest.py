@@ -42,6 +42,7 @@ from models.digest import (
     delivery_decision,
     group_digests,
     held_entries,
+    leader_key,
 )
 from models.directory import Department, DepartmentAlias
 from models.plan import Item
@@ -88,7 +89,7 @@ def delivery_names(session: Session) -> DeliveryNames:
         people = [row.leader_name, row.leader_email, row.head_name, row.head_email]
         if row.is_supervision_office:
             people += [row.contact_name or row.name, *map(str, row.contact_emails or [])]
-        leaders.update(p.strip().lower() if "@" in p else p.strip() for p in people if p)
+        leaders.update(leader_key(person) for person in people if person)
     for alias, name in session.execute(
         select(DepartmentAlias.alias, Department.name).join(
             Department, Department.id == DepartmentAlias.department_id
