@@ -135,9 +135,22 @@ def render_message(kind: str, context: Mapping[str, Any]) -> RenderedMessage:
     subject_template, text_template, html_template = _templates(kind)
     values = dict(context)
     values.setdefault("kind_label", KINDS[kind])
-    subject = check_header(subject_template.render(values).strip())
+    subject = check_header(_render(subject_template, values).strip())
     return RenderedMessage(
         subject=subject,
-        text=text_template.render(values).strip() + "\n",
-        html=html_template.render(values),
+        text=_render(text_template, values).strip() + "\n",
+        html=_render(html_template, values),
     )
+
+
+def _render(template: Template, values: dict[str, Any]) -> str:
+    """`template.render(values)`, the same text, without copying the globals into a fresh
+    dict per render: the email templates use no globals, so `values` is the context's
+    parent as it is (Jinja2 writes template assignments to the context, not to it). An
+    error renders again through `Template.render` for Jinja2's own error and traceback."""
+    try:
+        return template.environment.concat(  # type: ignore[attr-defined,no-any-return]
+            template.root_render_func(template.new_context(values, shared=True))
+        )
+    except Exception:  # noqa: BLE001 (re-raised by the plain render below)
+        return template.render(values)
