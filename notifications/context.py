@@ -41,14 +41,14 @@ def _phase_range(phase: Phase) -> str:
 
 def submission_summary(submission: Submission) -> dict[str, Any]:
     """Version, date, status label and texts of a submission, for templates."""
-    return {
-        "version": submission.version,
-        "submitted_on": local_date(submission.submitted_at),
-        "status_label": SelfStatusValue.label_of(submission.status),
-        "narrative": submission.narrative,
-        "problems": submission.problems,
-        "next_steps": submission.next_steps,
-    }
+    return Fields(
+        version=submission.version,
+        submitted_on=local_date(submission.submitted_at),
+        status_label=SelfStatusValue.label_of(submission.status),
+        narrative=submission.narrative,
+        problems=submission.problems,
+        next_steps=submission.next_steps,
+    )
 
 
 def load_item(session: Session, item_id: int) -> Item:
@@ -256,11 +256,13 @@ def build_item_context(
         "organisation": settings.organisation or plan.organisation or settings.mail_from_name,
         "recipient_name": recipient_name,
         "sent_on": today,
-        "plan": shared.once(("plan", plan.id), lambda: {"title": plan.title, "year": plan.year}),
+        "plan": shared.once(("plan", plan.id), lambda: Fields(title=plan.title, year=plan.year)),
         "item": shared.once(
-            ("item", item.id), lambda: {"label": item_number(item), "title": item.title}
+            ("item", item.id), lambda: Fields(label=item_number(item), title=item.title)
         ),
-        "department": shared.once(("department", department.id), lambda: {"name": department.name}),
+        "department": shared.once(
+            ("department", department.id), lambda: Fields(name=department.name)
+        ),
         "role_label": AssignmentRole.label_of(checkin.role if checkin else AssignmentRole.LEAD),
         "phase": shared.once(
             ("phase", item.plan_id, phase_key, today),
@@ -270,11 +272,11 @@ def build_item_context(
         "asks": checkin.asks if checkin is not None else "",
         "overdue_days": (today - due_date).days if due_date is not None else None,
         "targets": [
-            {
-                "text": target.text,
-                "unit": target.unit,
-                "reported": as_number(reported.get(str(target.id))),
-            }
+            Fields(
+                text=target.text,
+                unit=target.unit,
+                reported=as_number(reported.get(str(target.id))),
+            )
             for target in item.targets
         ],
         "last": submission_summary(last) if last is not None else None,
@@ -297,8 +299,28 @@ def build_item_context(
     }
 
 
-def _phase_context(phase: Phase | None) -> dict[str, str] | None:
-    return {"name": phase.name, "range": _phase_range(phase)} if phase else None
+def _phase_context(phase: Phase | None) -> Fields | None:
+    return Fields(name=phase.name, range=_phase_range(phase)) if phase else None
+
+
+class Fields(dict[str, Any]):
+    """A dict of template values (`plan.title`, `target.unit`) that Jinja2 reads as an
+    attribute directly: on a plain dict the attribute lookup fails first and the key is
+    read after it, which costs several times the lookup. The same keys and values; a key
+    that names a dict attribute (`items`) is left to the dict, as on a plain one."""
+
+    def __init__(self, **values: Any) -> None:
+        super().__init__(values)
+        for key, value in values.items():
+            self._mirror(key, value)
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        super().__setitem__(key, value)
+        self._mirror(key, value)
+
+    def _mirror(self, key: str, value: Any) -> None:
+        if not hasattr(dict, key):
+            self.__dict__[key] = value
 
 
 class SharedContext:
