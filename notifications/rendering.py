@@ -104,7 +104,7 @@ def environment() -> Environment:
     """The email's environment (autoescape for `.html.j2` only).
 
     Its `cn_date` remembers the dates it wrote: a batch of emails writes the same few dates
-    (the day, the due dates) thousands of times.
+    (the day, the due dates) thousands of times. Its templates are kept in a plain dict.
     """
     env = make_environment(
         PackageLoader("notifications", "templates"),
@@ -113,6 +113,10 @@ def environment() -> Environment:
         ),
     )
     env.filters["cn_date"] = lru_cache(maxsize=4096)(cn_date)
+    # A plain dict for the compiled templates (what Jinja2 uses for `cache_size=-1`): every
+    # `{% extends %}` and `{% include %}` looks its template up per render, and the default
+    # LRU cache takes a lock and reorders a deque on each lookup; the set is small and fixed.
+    env.cache = {}
     return env
 
 
