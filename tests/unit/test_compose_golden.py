@@ -19,11 +19,11 @@ from models.plan import Item, Phase, Plan, Target
 from models.settings import Settings
 from models.supervision import Checkin, Notice, Submission
 from notifications.compose import messages_from_rows
-from notifications.context import ContextRows
+from notifications.context import ContextRows, Fields
 from notifications.links import department_url, form_url, instruct_links
 from notifications.mime import build_email
 from notifications.outbox import NewMessage
-from notifications.rendering import KINDS, render_message
+from notifications.rendering import KINDS, environment, render_message
 from notifications.samples import sample_context
 
 GOLDEN = Path(__file__).parent / "golden_mail"
@@ -337,3 +337,15 @@ def test_composed_emails_are_byte_identical_to_the_goldens(tmp_path: Path) -> No
     assert len([name for name in found if name[:3].isdigit()]) >= 20
     for name, data in found.items():
         assert data == expected[name], name
+
+
+def test_fields_are_the_dict_they_were_and_read_by_attribute() -> None:
+    fields = Fields(title="要点", year=2021, items="as key only")
+    assert fields == {"title": "要点", "year": 2021, "items": "as key only"}
+    assert (fields.title, fields.year) == ("要点", 2021)
+    assert callable(fields.items)  # a key named like a dict method stays a key, as on a dict
+    fields["title"] = "改"
+    assert fields.title == "改"
+    assert environment().from_string("{{ f.title }}{{ f.items is callable }}").render(f=fields) == (
+        "改True"
+    )
