@@ -32,6 +32,7 @@ from models.supervision import Checkin, Extension, Notice, Submission
 from models.vocabulary import NoticeKind, RecipientRole
 from notifications.context import (
     ContextRows,
+    SharedContext,
     build_item_context,
     chunked,
     load_context_rows,
@@ -183,6 +184,7 @@ def messages_from_rows(
     """
     settings = settings or get_settings()
     policies: dict[int, SupervisionPolicy] = {}
+    shared = SharedContext()
     messages = []
     for notice in notices:
         emails, names, copied = _notice_recipients(notice)
@@ -203,6 +205,7 @@ def messages_from_rows(
             recipient_name="、".join(names) or department.name,
             phases=rows.phases.get(item.plan_id, []),
             last=rows.latest.get((item.id, department.id)),
+            shared=shared,
         )
         copies = [(notice.key, emails, copied, context)]
         if notice.kind == NoticeKind.ESCALATION:

@@ -7,10 +7,10 @@ The keys match `notifications.samples`; `notifications.compose` adds kind-specif
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import Subquery, func, select
 from sqlalchemy.orm import Session, selectinload
@@ -41,14 +41,14 @@ def _phase_range(phase: Phase) -> str:
 
 def submission_summary(submission: Submission) -> dict[str, Any]:
     """Version, date, status label and texts of a submission, for templates."""
-    return {
-        "version": submission.version,
-        "submitted_on": local_date(submission.submitted_at),
-        "status_label": SelfStatusValue.label_of(submission.status),
-        "narrative": submission.narrative,
-        "problems": submission.problems,
-        "next_steps": submission.next_steps,
-    }
+    return Fields(
+        version=submission.version,
+        submitted_on=local_date(submission.submitted_at),
+        status_label=SelfStatusValue.label_of(submission.status),
+        narrative=submission.narrative,
+        problems=submission.problems,
+        next_steps=submission.next_steps,
+    )
 
 
 def load_item(session: Session, item_id: int) -> Item:
@@ -238,34 +238,45 @@ def build_item_context(
     recipient_name: str,
     phases: Sequence[Phase],
     last: Submission | None,
+    shared: SharedContext | None = None,
 ) -> dict[str, Any]:
     """`item_context` from rows already loaded: the plan's `phases`, the `last` submission.
 
-    Pure (no queries): `item.plan` and `item.targets` must be loaded.
+    Pure (no queries): `item.plan` and `item.targets` must be loaded. A batch passes one
+    `shared` for all its messages: what is the same for every message of a plan, an item,
+    a phase or a department on one day is then built once (the same values).
     """
+    shared = shared or SharedContext()
     today = local_date(now)
     plan: Plan = item.plan
-    phase = _phase_for(phases, checkin.phase_key if checkin else None, today)
+    phase_key = checkin.phase_key if checkin else None
     reported: dict[str, Any] = last.values if last is not None else {}
     due_date = checkin.due_date if checkin is not None else None
     return {
         "organisation": settings.organisation or plan.organisation or settings.mail_from_name,
         "recipient_name": recipient_name,
         "sent_on": today,
-        "plan": {"title": plan.title, "year": plan.year},
-        "item": {"label": item_number(item), "title": item.title},
-        "department": {"name": department.name},
+        "plan": shared.once(("plan", plan.id), lambda: Fields(title=plan.title, year=plan.year)),
+        "item": shared.once(
+            ("item", item.id), lambda: Fields(label=item_number(item), title=item.title)
+        ),
+        "department": shared.once(
+            ("department", department.id), lambda: Fields(name=department.name)
+        ),
         "role_label": AssignmentRole.label_of(checkin.role if checkin else AssignmentRole.LEAD),
-        "phase": {"name": phase.name, "range": _phase_range(phase)} if phase else None,
+        "phase": shared.once(
+            ("phase", item.plan_id, phase_key, today),
+            lambda: _phase_context(_phase_for(phases, phase_key, today)),
+        ),
         "due_date": due_date,
         "asks": checkin.asks if checkin is not None else "",
         "overdue_days": (today - due_date).days if due_date is not None else None,
         "targets": [
-            {
-                "text": target.text,
-                "unit": target.unit,
-                "reported": as_number(reported.get(str(target.id))),
-            }
+            Fields(
+                text=target.text,
+                unit=target.unit,
+                reported=as_number(reported.get(str(target.id))),
+            )
             for target in item.targets
         ],
         "last": submission_summary(last) if last is not None else None,
@@ -281,10 +292,52 @@ def build_item_context(
             else None
         ),
         # the page of the department the email is about (本部门督办事项), in every email's footer
-        "department_page_url": department_url(
-            settings=settings, department_id=department.id, issued_on=today
+        "department_page_url": shared.once(
+            ("department_page_url", department.id, today),
+            lambda: department_url(settings=settings, department_id=department.id, issued_on=today),
         ),
     }
+
+
+def _phase_context(phase: Phase | None) -> Fields | None:
+    return Fields(name=phase.name, range=_phase_range(phase)) if phase else None
+
+
+class Fields(dict[str, Any]):
+    """A dict of template values (`plan.title`, `target.unit`) that Jinja2 reads as an
+    attribute directly: on a plain dict the attribute lookup fails first and the key is
+    read after it, which costs several times the lookup. The same keys and values; a key
+    that names a dict attribute (`items`) is left to the dict, as on a plain one."""
+
+    def __init__(self, **values: Any) -> None:
+        super().__init__(values)
+        for key, value in values.items():
+            self._mirror(key, value)
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        super().__setitem__(key, value)
+        self._mirror(key, value)
+
+    def _mirror(self, key: str, value: Any) -> None:
+        if not hasattr(dict, key):
+            self.__dict__[key] = value
+
+
+class SharedContext:
+    """The parts of item contexts that one batch of messages (one settings, one `now`)
+    shares, each built on first use: templates only read them, so one value serves every
+    message it belongs to."""
+
+    def __init__(self) -> None:
+        self._values: dict[tuple[Any, ...], Any] = {}
+
+    def once(self, key: tuple[Any, ...], build: Callable[[], _T]) -> _T:
+        """The value under `key`, built by `build` the first time it is asked for."""
+        try:
+            return cast("_T", self._values[key])
+        except KeyError:
+            value = self._values[key] = build()
+            return value
 
 
 def as_number(value: Any) -> float | None:

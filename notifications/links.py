@@ -28,6 +28,7 @@ import hmac
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Any
 
 from itsdangerous import BadData, URLSafeSerializer
@@ -60,11 +61,14 @@ class LinkClaims:
 
 
 def _serializer(settings: Settings, salt: str = _SALT) -> URLSafeSerializer:
-    return URLSafeSerializer(
-        settings.secret_key.get_secret_value(),
-        salt=salt,
-        signer_kwargs={"digest_method": hashlib.sha256},
-    )
+    return _serializer_for(settings.secret_key.get_secret_value(), salt)
+
+
+@lru_cache(maxsize=16)
+def _serializer_for(secret: str, salt: str) -> URLSafeSerializer:
+    """One serializer per secret and salt (building one costs as much as signing a token;
+    a serializer holds no state between calls, so one instance serves every link)."""
+    return URLSafeSerializer(secret, salt=salt, signer_kwargs={"digest_method": hashlib.sha256})
 
 
 def _canonical_payload(token: str, serializer: URLSafeSerializer) -> Any:

@@ -101,13 +101,23 @@ def make_environment(
 
 @lru_cache(maxsize=1)
 def environment() -> Environment:
-    """The email's environment (autoescape for `.html.j2` only)."""
-    return make_environment(
+    """The email's environment (autoescape for `.html.j2` only).
+
+    Its `cn_date` remembers the dates it wrote: a batch of emails writes the same few dates
+    (the day, the due dates) thousands of times. Its templates are kept in a plain dict.
+    """
+    env = make_environment(
         PackageLoader("notifications", "templates"),
         autoescape=select_autoescape(
             enabled_extensions=("html.j2",), default_for_string=True, default=False
         ),
     )
+    env.filters["cn_date"] = lru_cache(maxsize=4096)(cn_date)
+    # A plain dict for the compiled templates (what Jinja2 uses for `cache_size=-1`): every
+    # `{% extends %}` and `{% include %}` looks its template up per render, and the default
+    # LRU cache takes a lock and reorders a deque on each lookup; the set is small and fixed.
+    env.cache = {}
+    return env
 
 
 @lru_cache(maxsize=len(KINDS))
@@ -135,9 +145,22 @@ def render_message(kind: str, context: Mapping[str, Any]) -> RenderedMessage:
     subject_template, text_template, html_template = _templates(kind)
     values = dict(context)
     values.setdefault("kind_label", KINDS[kind])
-    subject = check_header(subject_template.render(values).strip())
+    subject = check_header(_render(subject_template, values).strip())
     return RenderedMessage(
         subject=subject,
-        text=text_template.render(values).strip() + "\n",
-        html=html_template.render(values),
+        text=_render(text_template, values).strip() + "\n",
+        html=_render(html_template, values),
     )
+
+
+def _render(template: Template, values: dict[str, Any]) -> str:
+    """`template.render(values)`, the same text, without copying the globals into a fresh
+    dict per render: the email templates use no globals, so `values` is the context's
+    parent as it is (Jinja2 writes template assignments to the context, not to it). An
+    error renders again through `Template.render` for Jinja2's own error and traceback."""
+    try:
+        return template.environment.concat(
+            template.root_render_func(template.new_context(values, shared=True))
+        )
+    except Exception:  # rendered again below, for Jinja2's own error
+        return template.render(values)
