@@ -33,7 +33,10 @@ pytestmark = [
 
 
 @pytest.fixture
-def flow_db(migrated_engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
+def flow_db(own_migrated_engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
+    """A database of its own: the flows commit (an office among them), and other modules
+    (the instruction mail's Cc, for one) count the offices of the shared database."""
+    migrated_engine = own_migrated_engine
     if migrated_engine.dialect.name != "sqlite":
         pytest.skip("flows are exercised on SQLite; storage is covered on both elsewhere")
     monkeypatch.setenv("DUBAN_DATABASE_URL", migrated_engine.url.render_as_string(False))
