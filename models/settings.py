@@ -48,7 +48,7 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".duban")
     database_url: str = ""
     secret_key: SecretStr = SecretStr(DEV_SECRET)
-    public_url: str = "http://127.0.0.1:8765"
+    public_url: str = ""  # unset: the form's own address, http://127.0.0.1:<portal_port>
     portal_host: str = "127.0.0.1"
     portal_port: int = Field(default=8765, ge=1, le=65535)
     trusted_proxies: str = ""  # comma-separated IPs/CIDRs whose X-Forwarded-For is believed
@@ -92,6 +92,8 @@ class Settings(BaseSettings):
     @field_validator("public_url")
     @classmethod
     def _absolute_public_url(cls, value: str) -> str:
+        if not value:
+            return value  # filled in from the form's host and port (`_default_public_url`)
         parts = urlsplit(value)
         if parts.scheme not in {"http", "https"} or not parts.netloc:
             raise ValueError(f"DUBAN_PUBLIC_URL must be an absolute http(s) URL, got {value!r}")
@@ -132,6 +134,17 @@ class Settings(BaseSettings):
                 f"DUBAN_ATTACHMENT_DIR must be an absolute path on shared storage, got {value}"
             )
         return value
+
+    @model_validator(mode="after")
+    def _default_public_url(self) -> Self:
+        """Unset, the links point at the form itself: a changed `DUBAN_PORTAL_PORT` moves them
+        with it (a form on 0.0.0.0 or :: is reached on loopback from this machine)."""
+        if not self.public_url:
+            host = self.portal_host
+            host = "127.0.0.1" if host in {"", "0.0.0.0", "::"} else host  # noqa: S104
+            host = f"[{host}]" if ":" in host else host
+            self.public_url = f"http://{host}:{self.portal_port}"
+        return self
 
     @model_validator(mode="after")
     def _production_secrets(self) -> Self:

@@ -92,3 +92,34 @@ def test_the_attachment_store_is_checked(tmp_path: Path) -> None:
     broken = check_attachment_store(settings(attachment_dir=blocked / "evidence"))
     assert not broken.ok
     assert "不可写" in broken.detail and "DUBAN_ATTACHMENT_DIR" in broken.fix
+
+
+@pytest.mark.parametrize(
+    ("values", "url"),
+    [
+        ({}, "http://127.0.0.1:8765"),
+        ({"portal_port": 18769}, "http://127.0.0.1:18769"),
+        ({"portal_host": "0.0.0.0", "portal_port": 9000}, "http://127.0.0.1:9000"),  # noqa: S104
+        ({"portal_host": "::1", "portal_port": 9000}, "http://[::1]:9000"),
+        (
+            {"portal_port": 9000, "public_url": "https://duban.example.org/"},
+            "https://duban.example.org",
+        ),
+    ],
+)
+def test_unset_public_url_follows_the_forms_port(values: dict[str, object], url: str) -> None:
+    """A changed DUBAN_PORTAL_PORT alone moves the mails' links with the form (the demo's
+    simulated departments followed links to 8765 while the form listened elsewhere)."""
+    assert settings(**values).public_url == url
+
+
+def test_unset_public_url_is_still_refused_as_loopback_in_production() -> None:
+    check = check_public_url(
+        settings(
+            env="production",
+            portal_host="0.0.0.0",  # noqa: S104
+            secret_key=PROD_SECRET,
+            smtp_embedded=False,
+        )
+    )
+    assert not check.ok and "本机地址" in check.detail
