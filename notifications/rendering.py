@@ -64,9 +64,11 @@ class RenderedMessage:
     html: str
 
 
-# The filters every template may use, whichever environment loads it.
+# The filters every template may use, whichever environment loads it. `cn_date` remembers
+# the dates it wrote: a batch of emails writes the same few dates (the day, the due dates)
+# thousands of times, and the formatter is pure.
 SHARED_FILTERS: dict[str, Callable[..., str]] = {
-    "cn_date": cn_date,
+    "cn_date": lru_cache(maxsize=4096)(cn_date),
     "cn_day": cn_day,
     "cn_moment": cn_moment,
     "num": cn_number,
@@ -103,8 +105,7 @@ def make_environment(
 def environment() -> Environment:
     """The email's environment (autoescape for `.html.j2` only).
 
-    Its `cn_date` remembers the dates it wrote: a batch of emails writes the same few dates
-    (the day, the due dates) thousands of times. Its templates are kept in a plain dict.
+    Its templates are kept in a plain dict.
     """
     env = make_environment(
         PackageLoader("notifications", "templates"),
@@ -112,7 +113,6 @@ def environment() -> Environment:
             enabled_extensions=("html.j2",), default_for_string=True, default=False
         ),
     )
-    env.filters["cn_date"] = lru_cache(maxsize=4096)(cn_date)
     # A plain dict for the compiled templates (what Jinja2 uses for `cache_size=-1`): every
     # `{% extends %}` and `{% include %}` looks its template up per render, and the default
     # LRU cache takes a lock and reorders a deque on each lookup; the set is small and fixed.
