@@ -70,6 +70,7 @@ from portal.security import (
     Limiter,
     RateLimiter,
     RateLimits,
+    client_address,
     csrf_token,
     csrf_valid,
     new_nonce,
@@ -194,9 +195,6 @@ def create_app(
     def limited(request: Request) -> Response:
         return render(request, "limited.html", {}, status=429)
 
-    def address_of(request: Request) -> str:
-        return request.client.host if request.client else "unknown"
-
     def verified(request: Request, moment: datetime) -> LinkClaims | Response:
         """The link's claims, or the page to answer with (rate-limited or invalid).
 
@@ -205,11 +203,11 @@ def create_app(
         per-link limits are keyed on the verified claims, not on the URL's spelling. The
         address is counted first: a refused address counts nothing else.
         """
-        address, window = f"ip:{address_of(request)}", limits.window_seconds
+        address, window = f"ip:{client_address(request)}", limits.window_seconds
         try:
             claims = verify_token(request.path_params["token"], settings=settings, now=moment)
         except InvalidLink:
-            bad = (f"bad:{address_of(request)}", limits.per_address_invalid)
+            bad = (f"bad:{client_address(request)}", limits.per_address_invalid)
             checks = [(address, limits.per_address), bad]
             if not counter.allow_each(checks, window=window):
                 return limited(request)
@@ -485,7 +483,7 @@ def create_app(
             now=now,
             counter=counter,
             limits=limits,
-            address_of=address_of,
+            address_of=client_address,
             invalid=invalid,
             limited=limited,
         ),

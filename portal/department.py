@@ -38,7 +38,7 @@ from notifications.links import (
     verify_department_token,
 )
 from portal.pages import format_date, format_moment
-from portal.security import Limiter, RateLimits
+from portal.security import Limiter, RateLimits, client_address
 from tasks.department_page import department_checkin_due, load_department_page
 
 __all__ = ["RowView", "department_context", "department_routes"]
@@ -134,15 +134,12 @@ def department_routes(
     """The `/d/{token}` page and its rows' `/d/{token}/c/{checkin_id}` redirects, over the
     portal's `render` and rate `limiter`."""
 
-    def address_of(request: Request) -> str:
-        return request.client.host if request.client else "unknown"
-
     def invalid(request: Request) -> Response:
         return render(request, "department_invalid.html", {}, 404)
 
     def refused(request: Request) -> Response:
         """The invalid page, counted against the address's budget of invalid links."""
-        address = address_of(request)
+        address = client_address(request)
         if not limiter.allow(
             f"bad:{address}", limit=limits.per_address_invalid, window=limits.window_seconds
         ):
@@ -156,7 +153,9 @@ def department_routes(
         page's GETs share one budget per department; a row link's (`scope` `row:<id>`) one
         per check-in, as the form's own links do."""
         window = limits.window_seconds
-        if not limiter.allow(f"ip:{address_of(request)}", limit=limits.per_address, window=window):
+        if not limiter.allow(
+            f"ip:{client_address(request)}", limit=limits.per_address, window=window
+        ):
             return render(request, "limited.html", {}, 429)
         try:
             claims = verify_department_token(

@@ -50,6 +50,7 @@ from portal.security import (
     CSRF_FIELD,
     Limiter,
     RateLimits,
+    client_address,
     csrf_token,
     csrf_valid,
     new_nonce,
@@ -163,16 +164,13 @@ def instruct_routes(
     """The `/i/{token}` routes over the portal's `render`, rate `limiter` and `emit` (the
     background task that publishes pending domain events after a commit)."""
 
-    def address_of(request: Request) -> str:
-        return request.client.host if request.client else "unknown"
-
     def refused(request: Request, message: str, text: str, status: int) -> Response:
         context = {"message": message, "text": text}
         return render(request, "instruct_refused.html", context, status)
 
     def verified(request: Request, moment: datetime, text: str) -> InstructClaims | Response:
         window = limits.window_seconds
-        address = address_of(request)
+        address = client_address(request)
         if not limiter.allow(f"ip:{address}", limit=limits.per_address, window=window):
             return render(request, "limited.html", {}, 429)
         try:

@@ -27,10 +27,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from starlette.requests import Request
+
 from models.settings import Settings
 
 CSRF_COOKIE = "duban_csrf"
 CSRF_FIELD = "csrf_token"
+
+
+def client_address(request: Request) -> str:
+    """The address a per-address limit counts: the peer, or the client a trusted proxy named
+    (`portal.server.behind_proxies` rewrites the peer before any route sees it)."""
+    return request.client.host if request.client else "unknown"
 
 
 def new_nonce() -> str:
