@@ -25,7 +25,7 @@ from models.attachments import format_size
 from models.db import current_revision, head_revision, make_engine, make_sessionmaker
 from models.errors import DubanError
 from models.outbox import DomainEvent
-from models.settings import Environment, Settings
+from models.settings import Environment, EventPublisher, Settings
 from models.vocabulary import RecipientRole
 
 
@@ -275,7 +275,12 @@ def check_pending_events(settings: Settings, now: datetime) -> list[Check]:
                 "报送事件",
                 False,
                 f"{stale} 条事件超过 10 分钟未发送到 Prefect，相关任务未被立即重新督办",
-                "为报送表单服务和命令行设置 PREFECT_API_URL；下一次每日督办会补发",
+                (
+                    "确认事件发布进程 duban events relay 在运行（DUBAN_EVENT_PUBLISHER=relay），"
+                    "并为它设置 PREFECT_API_URL"
+                    if settings.event_publisher is EventPublisher.relay
+                    else "为报送表单服务和命令行设置 PREFECT_API_URL；下一次每日督办会补发"
+                ),
             )
         ]
     return []

@@ -37,6 +37,19 @@ class SmtpSecurity(StrEnum):
     tls = "tls"
 
 
+class EventPublisher(StrEnum):
+    """Who emits the domain events a supervision pass wrote to Prefect's event feed.
+
+    `flow`: the pass itself, before it ends (one process, nothing else to run). `relay`:
+    `duban events relay`, a process of its own that `duban serve` starts; the pass ends once
+    its rows are committed, and the feed follows within the relay's interval plus what the
+    Prefect server takes (about 800 events a second on two CPUs, docs/performance.md).
+    """
+
+    flow = "flow"
+    relay = "relay"
+
+
 class Settings(BaseSettings):
     """duban's configuration; fails at start-up naming the setting that is wrong."""
 
@@ -70,6 +83,7 @@ class Settings(BaseSettings):
 
     pass_shards: int = Field(default=1, ge=1)
     pass_chunk_size: int = Field(default=DEFAULT_PASS_CHUNK_SIZE, ge=1)
+    event_publisher: EventPublisher = EventPublisher.flow
 
     attachment_max_bytes: int = Field(default=20 * 1024 * 1024, ge=1, le=2**31 - 1)
     attachment_max_count: int = Field(default=10, ge=0, le=100)

@@ -10,6 +10,11 @@ consumers through in-memory queues of 10,000 messages and drops what does not fi
 `PUBLISH_CHUNK`, and before more than `PUBLISH_WINDOW` are out and not yet readable in the
 server's event feed (`POST /api/events/filter`, by id), the publisher waits for the oldest
 chunk to appear there.
+
+Who publishes (`DUBAN_EVENT_PUBLISHER`): the flow run that wrote the rows, before it ends
+(`flow`, the default), or `duban events relay` (`relay`, what `duban serve` runs), so that a
+province-scale pass ends once its rows are committed instead of waiting the half minute the
+server takes to ingest 20,000 events (`publish_after_pass`, `relay_events_forever`).
 """
 
 from __future__ import annotations
@@ -17,17 +22,23 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
+import threading
+import time
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from models import clock
 from models.outbox import DomainEvent
+from models.settings import EventPublisher, get_settings
 
 if TYPE_CHECKING:
     from prefect.client.orchestration import PrefectClient
@@ -216,3 +227,127 @@ def publish_pending_events(
         if sent < limit:
             break
     return total
+
+
+def pending_event_count(sessions: sessionmaker[Session]) -> int:
+    """How many domain events are written and not yet published."""
+    with sessions() as session:
+        query = select(func.count()).where(DomainEvent.published_at.is_(None))
+        return int(session.scalar(query) or 0)
+
+
+def publish_after_pass(
+    *, sessions: sessionmaker[Session], now: datetime, part: tuple[int, int] | None = None
+) -> int:
+    """What a supervision pass does with the events it wrote: publish them now (the
+    `flow` publisher, `publish_pending_events`), or leave them to `duban events relay`
+    (the `relay` publisher: returns 0 at once; the rows are committed, the relay finds them).
+    """
+    if get_settings().event_publisher is EventPublisher.relay:
+        return 0
+    return publish_pending_events(sessions=sessions, now=now, part=part)
+
+
+def newest_pending_event(sessions: sessionmaker[Session]) -> int | None:
+    """The id of the newest unpublished domain event, None when none is waiting."""
+    with sessions() as session:
+        query = select(func.max(DomainEvent.id)).where(DomainEvent.published_at.is_(None))
+        return session.scalar(query)
+
+
+PASS_FLOWS = ("supervise-plan", "supervise-shard")
+
+
+async def _count_running_passes() -> int:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        FlowFilter,
+        FlowFilterName,
+        FlowRunFilter,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
+    from prefect.client.schemas.objects import StateType
+
+    async with get_client() as client:
+        return await client.count_flow_runs(
+            flow_filter=FlowFilter(name=FlowFilterName(any_=list(PASS_FLOWS))),
+            flow_run_filter=FlowRunFilter(
+                state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.RUNNING]))
+            ),
+        )
+
+
+def pass_running() -> bool:
+    """Whether a supervision pass (`supervise-plan` or `supervise-shard` run) is RUNNING on
+    the Prefect server; False when the server cannot be asked (publishing will tell)."""
+    try:
+        return asyncio.run(_count_running_passes()) > 0
+    except Exception as exc:  # an unreachable server is the publisher's to report
+        logger.debug("event relay: could not ask Prefect for running passes: %s", exc)
+        return False
+
+
+@dataclass
+class EventRelay:
+    """The event relay's decisions, one look at a time (`step`); `relay_events_forever` loops.
+
+    Publishes a backlog once it has settled: no row added for `settle_seconds` and no
+    supervision pass running on the Prefect server (`passes_running`), or its first row has
+    waited `max_delay_seconds`. Ingesting events costs the Prefect server about a CPU second
+    per 800 (docs/performance.md); on a small machine publishing during a pass would take
+    that CPU from the pass and its emails, so the feed follows the pass instead of slowing
+    it. A lone event (an office decision in a flow) waits one `settle_seconds`. With nothing
+    waiting, or Prefect unreachable, the next look is `interval_seconds` away.
+    """
+
+    sessions: sessionmaker[Session]
+    interval_seconds: float = 1.0
+    settle_seconds: float = 1.0
+    max_delay_seconds: float = 30.0
+    passes_running: Callable[[], bool] = pass_running
+    monotonic: Callable[[], float] = time.monotonic
+    _seen: int | None = field(default=None, init=False)
+    _waiting_since: float = field(default=0.0, init=False)
+
+    def step(self) -> tuple[int, float]:
+        """Look once: `(events published now, seconds until the next look)`."""
+        newest = newest_pending_event(self.sessions)
+        if newest is None:
+            self._seen = None
+            return 0, self.interval_seconds
+        now = self.monotonic()
+        if self._seen is None:
+            self._waiting_since = now
+        overdue = now - self._waiting_since >= self.max_delay_seconds
+        if not overdue and (newest != self._seen or self.passes_running()):
+            self._seen = newest
+            return 0, self.settle_seconds
+        self._seen = None
+        sent = publish_pending_events(sessions=self.sessions, now=clock.now())
+        return sent, 0.0 if sent else self.interval_seconds
+
+
+def relay_events_forever(
+    *,
+    relay: EventRelay,
+    stop: threading.Event,
+    on_published: Callable[[int], None] | None = None,
+) -> None:
+    """Run `relay.step()` until `stop` is set: `duban events relay`.
+
+    A database that is briefly unreachable is logged and tried again after the relay's
+    interval. Several relays may run: each event's id derives from its row id and Prefect
+    drops an id it has seen, so a row two relays both send reaches the feed (and any
+    trigger) once.
+    """
+    while not stop.is_set():
+        try:
+            sent, wait = relay.step()
+        except OperationalError as exc:
+            logger.warning("event relay: database unavailable: %s", str(exc.orig).splitlines()[0])
+            sent, wait = 0, relay.interval_seconds
+        if sent and on_published is not None:
+            on_published(sent)
+        if wait:
+            stop.wait(wait)

@@ -33,7 +33,7 @@ from models.policy import SupervisionPolicy, parse_policy
 from models.vocabulary import ItemState
 from tasks.calendar_store import work_calendar
 from tasks.checkins import items_with_pending_before
-from tasks.events import publish_pending_events
+from tasks.events import publish_after_pass
 from tasks.reconcile import load_supervised_plan, preview_items, reconcile_items
 from tasks.status_card import ItemTags, item_tags, plan_table, status_card
 
@@ -114,13 +114,14 @@ def preview_pass(
 
 
 def publish_events(sessions: Sessions, part: tuple[int, int] | None = None) -> int:
-    """Emit the pending domain events to Prefect (`tasks.events.publish_pending_events`).
+    """Emit the pending domain events to Prefect, or leave them to the event relay
+    (`tasks.events.publish_after_pass`, by `DUBAN_EVENT_PUBLISHER`).
 
     A plain call, not a task run: publishing drives Prefect's own clients on a thread of its
     own, and wrapping it in a task run inside a nested async flow (the demo's
     simulate → supervise-plan → supervise-item) left the task's concurrency-slot request
     waiting forever."""
-    return publish_pending_events(sessions=sessions, now=clock.now(), part=part)
+    return publish_after_pass(sessions=sessions, now=clock.now(), part=part)
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from duban.cli import closure as closure_cli
 from duban.cli import db as db_cli
 from duban.cli import departments as departments_cli
 from duban.cli import deploy as deploy_cli
+from duban.cli import events as events_cli
 from duban.cli import inbox as inbox_cli
 from duban.cli import instruct as instruct_cli
 from duban.cli import mail as mail_cli
@@ -37,6 +38,7 @@ app = typer.Typer(
 app.add_typer(calendar_cli.app, name="calendar")
 app.add_typer(db_cli.app, name="db")
 app.add_typer(departments_cli.app, name="departments")
+app.add_typer(events_cli.app, name="events")
 app.add_typer(mail_cli.app, name="mail")
 app.add_typer(plan_cli.app, name="plan")
 misc_cli.register(app)

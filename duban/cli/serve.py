@@ -1,7 +1,8 @@
 """`duban serve`: the whole system on one machine, one command.
 
-Starts the Prefect server (UI on 127.0.0.1), a worker, the check-in form and the mail relay
-(with the embedded SMTP server in development) as child processes, each in its own process
+Starts the Prefect server (UI on 127.0.0.1), a worker, the check-in form, the mail relay
+(with the embedded SMTP server in development) and the event relay (the passes leave their
+events to it: `DUBAN_EVENT_PUBLISHER=relay`) as child processes, each in its own process
 group with its log under `<data dir>/logs/`; creates or updates the deployments of every
 supervised plan (and of plans started later); restarts a child that dies, with back-off;
 stops everything on Ctrl+C or SIGTERM.
@@ -36,7 +37,7 @@ from models import clock
 from models.db import make_engine, make_sessionmaker, upgrade
 from models.plan import Plan
 from models.plan_year import plan_year_over, plan_year_over_message
-from models.settings import Environment, Settings, get_settings
+from models.settings import Environment, EventPublisher, Settings, get_settings
 
 UI_HOST = "127.0.0.1"
 SERVER_START_SECONDS = 120.0
@@ -162,12 +163,17 @@ def _wait_for_server(child: Child, api: PrefectApi) -> None:
 def _children(settings: Settings, api_url: str, ui_port: int, logs: Path) -> list[Child]:
     server_argv, server_env = prefect_server_process(UI_HOST, ui_port)
     server_env |= settings_environment(settings)
-    env = dict(os.environ) | settings_environment(settings) | {"PREFECT_API_URL": api_url}
+    env = (
+        dict(os.environ)
+        | settings_environment(settings)
+        | {"PREFECT_API_URL": api_url, "DUBAN_EVENT_PUBLISHER": EventPublisher.relay.value}
+    )
     return [
         Child("Prefect 服务器", server_argv, server_env, logs / "prefect-server.log"),
         Child("工作进程", [*DUBAN_CLI, "worker"], env, logs / "worker.log"),
         Child("报送表单", [*DUBAN_CLI, "portal"], env, logs / "portal.log"),
         Child("邮件投递", [*DUBAN_CLI, "mail", "relay"], env, logs / "mail-relay.log"),
+        Child("事件发布", [*DUBAN_CLI, "events", "relay"], env, logs / "event-relay.log"),
     ]
 
 
@@ -183,7 +189,7 @@ def serve_command(
         15.0, "--rescan", min=1.0, hidden=True, help="检查新开始督办的计划的间隔（秒）。"
     ),
 ) -> None:
-    """一条命令在本机运行整个督办系统：Prefect 服务器和界面、工作进程、报送表单、邮件投递。"""
+    """一条命令在本机运行整个督办系统：Prefect 服务器和界面、工作进程、报送表单、邮件与事件投递。"""
     settings = get_settings()
     refusal = serve_refusal(settings)
     if refusal is not None:
