@@ -18,6 +18,7 @@ from typing import Any
 
 from prefect import State, flow, get_run_logger, tags
 from prefect.artifacts import acreate_markdown_artifact
+from prefect.context import SyncClientContext
 from prefect.runtime import deployment, flow_run
 from prefect.states import Completed, Failed
 
@@ -101,19 +102,19 @@ async def supervise_item(item_id: int, as_of: datetime | None = None) -> State[A
     """
     moment = clock.resolve(as_of)
     sessions = _database()
-    summary = reconcile_now(sessions, plan_of_item(sessions, item_id), [item_id], moment)[0]
+    result = reconcile_now(sessions, plan_of_item(sessions, item_id), [item_id], moment)[0]
     if not _PASS_PUBLISHES.get():
         publish_events(sessions)
-    card = item_card(sessions, item_id, summary["state"], moment)
+    card = item_card(sessions, item_id, result.state, moment)
     await acreate_markdown_artifact(
-        markdown=card, key=f"duban-item-{item_id}", description=summary["label"][:200]
+        markdown=card, key=f"duban-item-{item_id}", description=result.label[:200]
     )
-    colour = Colour.label_of(summary["colour"])
+    colour = Colour.label_of(result.colour)
     message = (
-        f"{summary['label']}：{colour}，新通知 {len(summary['notices'])} 条，"
-        f"逾期 {summary['overdue']}，督办级别 {summary['max_level']}"
+        f"{result.label}：{colour}，新通知 {len(result.notices)} 条，"
+        f"逾期 {result.overdue}，督办级别 {result.max_level}"
     )
-    return Completed(name=state_name(summary["state"]), message=message)
+    return Completed(name=state_name(result.state), message=message)
 
 
 async def _run_batches(
@@ -130,12 +131,15 @@ async def _run_batches(
     artifact `changes_key` of the items that changed."""
     size = get_settings().pass_chunk_size
     results: list[ItemResult] = []
-    for number, start in enumerate(range(0, len(candidates), size), start=1):
-        chunk = candidates[start : start + size]
-        named = reconcile_chunk.with_options(
-            task_run_name=f"批次{number}（任务 {chunk[0]}–{chunk[-1]}，共{len(chunk)}项）"
-        )
-        results.extend(ItemResult(**row) for row in named(sessions, plan_id, chunk, moment))
+    # One Prefect API client for all the chunk task runs: without it each sync task run
+    # opens its own (a new TLS context each, ~20 ms), a tenth of a no-op chunk's time.
+    with SyncClientContext.get_or_create():
+        for number, start in enumerate(range(0, len(candidates), size), start=1):
+            chunk = candidates[start : start + size]
+            named = reconcile_chunk.with_options(
+                task_run_name=f"批次{number}（任务 {chunk[0]}–{chunk[-1]}，共{len(chunk)}项）"
+            )
+            results.extend(named(sessions, plan_id, chunk, moment))
     publish_events(sessions, events_part)
     changed = [result for result in results if result.changed]
     if changed:

@@ -158,9 +158,11 @@ def status_card(*, session: Session, item_id: int, state: str, today: date) -> s
 def plan_table(*, session: Session, plan_id: int, today: date) -> list[dict[str, Any]]:
     """One row per item of the plan: number, title, colour, pending/overdue check-ins, level,
     and `已办结（date）` for a closed item."""
-    items = list(
-        session.scalars(select(Item).where(Item.plan_id == plan_id).order_by(Item.position))
-    )
+    items = session.execute(
+        select(Item.id, Item.number, Item.title, Item.colour, Item.needs_assignment, Item.closed_at)
+        .where(Item.plan_id == plan_id)
+        .order_by(Item.position)
+    ).all()
     stats: defaultdict[int, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
     for item_id, status, due, level in session.execute(
         select(Checkin.item_id, Checkin.status, Checkin.due_date, Checkin.escalation_level)

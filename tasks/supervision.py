@@ -9,7 +9,7 @@ is not an input to cache on.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -74,8 +74,8 @@ def plan_of_item(sessions: Sessions, item_id: int) -> int:
 
 def reconcile_now(
     sessions: Sessions, plan_id: int, item_ids: list[int], as_of: datetime
-) -> list[dict[str, Any]]:
-    """Reconcile items of one plan in one transaction; each item's summary as a dict.
+) -> list[ItemResult]:
+    """Reconcile items of one plan in one transaction; what the pass did to each item.
 
     Idempotent (unique notice keys), so a re-run after a crash finishes without duplicates.
     """
@@ -89,7 +89,7 @@ def reconcile_now(
             policy=plan_policy(plan),
             calendar=work_calendar(session=session),
         )
-    return [asdict(result) for result in results]
+    return results
 
 
 reconcile_chunk = task(
