@@ -219,6 +219,9 @@ def _sqlite(args: argparse.Namespace) -> None:
     from prefect.testing.utilities import prefect_test_harness
 
     os.environ["DUBAN_EVENT_PUBLISHER"] = args.events
+    # As duban's own embedded server (duban.runtime.configure_prefect_defaults): the
+    # telemetry heartbeat only races the pass for the server's SQLite ("database is locked").
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     get_settings.cache_clear()
     with prefect_test_harness(server_startup_timeout=120):
         asyncio.run(_prefect_overhead(20))
