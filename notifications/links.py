@@ -84,17 +84,21 @@ def _b64(value: bytes) -> bytes:
     return base64.urlsafe_b64encode(value).rstrip(b"=")
 
 
+# What `json.dumps(…, ensure_ascii=False, separators=(",", ":"))` builds on each call.
+_COMPACT_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
 def _dumps(settings: Settings, payload: Any, salt: str = _SALT) -> str:
     """`_serializer(settings, salt).dumps(payload)`, byte for byte, without itsdangerous's
     per-call work (a new signer and a key derivation per token): compact JSON, compressed
     only when that is shorter (then a leading `.`), URL-safe base64 without padding, `.`,
     the HMAC-SHA256 of that under the derived key. Verification still goes through
     itsdangerous (`_canonical_payload`), which signs again and compares."""
-    data = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+    data = _COMPACT_JSON.encode(payload).encode()
     compressed = zlib.compress(data)
     value = b"." + _b64(compressed) if len(compressed) < len(data) - 1 else _b64(data)
     key = _signing_key(settings.secret_key.get_secret_value(), salt)
-    signature = _b64(hmac.new(key, value, hashlib.sha256).digest())
+    signature = _b64(hmac.digest(key, value, "sha256"))
     return (value + b"." + signature).decode("ascii")
 
 
