@@ -520,11 +520,12 @@ def decide_chunk(facts: ChunkFacts) -> ChunkDecision:
     """
     today = local_date(facts.as_of)
     items = {item.id: item for item in facts.items}
+    labels = {item.id: item_label(item) for item in facts.items}
     decision = ChunkDecision(
         results={
             item.id: ItemResult(
                 item_id=item.id,
-                label=item_label(item),
+                label=labels[item.id],
                 colour=item.colour,
                 previous_colour=item.colour,
             )
@@ -554,15 +555,19 @@ def decide_chunk(facts: ChunkFacts) -> ChunkDecision:
     states: defaultdict[int, list[CheckinState]] = defaultdict(list)
     policy, calendar = facts.policy, facts.calendar
     late: set[str] = set()
+    # A check-in's state and level depend only on its due date and submission day: the
+    # chunk's thousands of check-ins share a few dozen of those pairs.
+    verdicts: dict[tuple[date, date | None], tuple[CheckinState, int]] = {}
     for checkin, department in facts.checkins:
         if checkin.item_id in closed:
             continue
         item = items[checkin.item_id]
         result = decision.results[item.id]
+        submitted_at = checkin.submitted_at
         ladder = CheckinFacts(
             checkin_id=checkin.id,
             due_date=checkin.due_date,
-            submitted_on=local_date(checkin.submitted_at) if checkin.submitted_at else None,
+            submitted_on=local_date(submitted_at) if submitted_at else None,
             ladder_epoch=ladder_epoch(facts.epochs.get(checkin.id, 0), checkin.returns or 0),
         )
         for due in decide_notices(ladder, policy, calendar, today=today, done_keys=facts.done_keys):
@@ -578,7 +583,7 @@ def decide_chunk(facts: ChunkFacts) -> ChunkDecision:
                     department_id=department.id,
                     checkin_id=checkin.id,
                     recipients=recipients_for(department, due.recipient_roles, facts.offices),
-                    reason=f"{item_label(item)}（{department.name}）：{due.reason}",
+                    reason=f"{labels[item.id]}（{department.name}）：{due.reason}",
                     events=notice_events(
                         item=item,
                         department=department,
@@ -589,8 +594,13 @@ def decide_chunk(facts: ChunkFacts) -> ChunkDecision:
                 )
             )
             result.notices.append(due.key)
-        state = checkin_state(ladder, policy, calendar, today=today)
-        level = escalation_level_due(ladder, policy, calendar, today=today)
+        verdict = verdicts.get((ladder.due_date, ladder.submitted_on))
+        if verdict is None:
+            verdict = verdicts[(ladder.due_date, ladder.submitted_on)] = (
+                checkin_state(ladder, policy, calendar, today=today),
+                escalation_level_due(ladder, policy, calendar, today=today),
+            )
+        state, level = verdict
         if level > checkin.escalation_level:
             decision.levels[checkin.id] = level
         states[item.id].append(state)
@@ -603,8 +613,8 @@ def decide_chunk(facts: ChunkFacts) -> ChunkDecision:
             result.overdue += 1
         elif state in ("awaiting", "due_today"):
             result.awaiting += 1
-        if result.next_due is None or checkin.due_date < result.next_due:
-            result.next_due = checkin.due_date
+        if result.next_due is None or ladder.due_date < result.next_due:
+            result.next_due = ladder.due_date
     for action in review_escalations(facts, today=today):
         if action.item_id in closed:
             continue
@@ -618,6 +628,7 @@ def decide_chunk(facts: ChunkFacts) -> ChunkDecision:
         end=date(facts.year, 12, 31),
         ends=deadline_ends(facts.items, start=facts.started_on, policy=facts.policy),
     )
+    colours: dict[ItemSignals, Colour] = {}
     for item in facts.items:
         result = decision.results[item.id]
         result.state = item_state(
@@ -628,16 +639,15 @@ def decide_chunk(facts: ChunkFacts) -> ChunkDecision:
         if item.id not in supervised:
             continue
         statuses, pace = signals.get(item.id, ((), ()))
-        colour = Colour(
-            item_colour(
-                ItemSignals(
-                    checkin_states=tuple(states[item.id]),
-                    escalation_level=result.max_level,
-                    department_statuses=statuses,
-                    pace=pace,
-                )
-            )
+        signal = ItemSignals(
+            checkin_states=tuple(states[item.id]),
+            escalation_level=result.max_level,
+            department_statuses=statuses,
+            pace=pace,
         )
+        colour = colours.get(signal)
+        if colour is None:  # items with the same signals (most of a chunk) share a colour
+            colour = colours[signal] = Colour(item_colour(signal))
         result.colour = colour
         if colour != item.colour:
             decision.colours.append(
@@ -666,7 +676,7 @@ def decide_chunk(facts: ChunkFacts) -> ChunkDecision:
             plan_id=facts.plan_id,
             today=today,
             first_item_id=min(items),
-            labels={item_id: item_label(item) for item_id, item in items.items()},
+            labels=labels,
         )
     return decision
 
