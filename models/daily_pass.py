@@ -332,14 +332,19 @@ def checkins_to_create(
     the schedule of items whose own 完成时限 / 时序进度 change it (`models.item_schedule`)."""
     rows: list[dict[str, object]] = []
     own = per_item or {}
+    due_by_role: dict[str, list[CheckinSpec]] = {}  # the shared schedules' specs due from today
     for item_id, department_id, role in assignments:
         key = (item_id, role)
-        wanted: Sequence[CheckinSpec | ItemCheckin] = (
-            own[key] if key in own else specs.get(role, ())
-        )
+        wanted: Sequence[CheckinSpec | ItemCheckin]
+        if key in own:
+            wanted = [spec for spec in own[key] if spec.due_date >= today]
+        elif role in due_by_role:
+            wanted = due_by_role[role]
+        else:
+            wanted = due_by_role[role] = [
+                spec for spec in specs.get(role, ()) if spec.due_date >= today
+            ]
         for spec in wanted:
-            if spec.due_date < today:
-                continue
             if (item_id, department_id, spec.phase_key, spec.seq) in existing:
                 continue
             rows.append(

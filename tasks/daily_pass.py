@@ -16,7 +16,7 @@ from __future__ import annotations
 import gc
 import threading
 from collections import defaultdict
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import date, datetime
@@ -199,50 +199,53 @@ _FIELD, _ROW = "\x1f", "\x1e"
 
 
 class CheckinKeys(Collection[tuple[int, int, str, int]]):
-    """The `(item, department, phase, seq)` keys of `checkin_keys_from`, kept as the joined
-    strings the database sent (`item␟department␟phase␟seq`): a membership test formats
-    the asked key once instead of the pass splitting and converting ~18,000 keys a chunk."""
+    """The `(item, department, phase, seq)` keys of `checkin_keys_from`, kept per (item,
+    department) as the set of joined `phase␟seq` strings the database sent: a membership
+    test formats the asked key's phase and seq once instead of the pass splitting and
+    converting ~18,000 keys a chunk."""
 
-    __slots__ = ("_keys",)
+    __slots__ = ("_pairs",)
 
-    def __init__(self, joined: str | None) -> None:
-        self._keys = set(joined.split(_ROW)) if joined else set()
+    def __init__(self, rows: Iterable[tuple[int, int, str | None]]) -> None:
+        self._pairs: dict[tuple[int, int], set[str]] = {
+            (int(item_id), int(department_id)): set(joined.split(_ROW))
+            for item_id, department_id, joined in rows
+            if joined
+        }
 
     def __contains__(self, key: object) -> bool:
         if type(key) is not tuple or len(key) != 4:
             return False
         item_id, department_id, phase_key, seq = key
-        return f"{item_id}{_FIELD}{department_id}{_FIELD}{phase_key}{_FIELD}{seq}" in self._keys
+        found = self._pairs.get((item_id, department_id))
+        return found is not None and f"{phase_key}{_FIELD}{seq}" in found
 
     def __iter__(self) -> Iterator[tuple[int, int, str, int]]:
-        for row in self._keys:
-            item_id, department_id, rest = row.split(_FIELD, 2)
-            phase_key, seq = rest.rsplit(_FIELD, 1)
-            yield int(item_id), int(department_id), phase_key, int(seq)
+        for (item_id, department_id), keys in self._pairs.items():
+            for joined in keys:
+                phase_key, seq = joined.rsplit(_FIELD, 1)
+                yield item_id, department_id, phase_key, int(seq)
 
     def __len__(self) -> int:
-        return len(self._keys)
+        return sum(len(keys) for keys in self._pairs.values())
 
 
 def checkin_keys_from(*, session: Session, item_ids: Sequence[int], today: date) -> CheckinKeys:
     """The `(item, department, phase, seq)` of every check-in of `item_ids` due from `today`
-    on, in one statement that returns them as one aggregated string (a chunk has ~18,000 of
-    them in January; one result row per key cost most of a quiet pass)."""
-    key = (
-        cast(Checkin.item_id, String)
-        + _FIELD
-        + cast(Checkin.department_id, String)
-        + _FIELD
-        + Checkin.phase_key
-        + _FIELD
-        + cast(Checkin.seq, String)
-    )
+    on, in one statement that returns one aggregated string per (item, department) (a chunk
+    has ~18,000 of them in January; one result row per key cost most of a quiet pass)."""
     return CheckinKeys(
-        session.scalar(
-            select(func.aggregate_strings(key, _ROW)).where(
-                Checkin.item_id.in_(list(item_ids)), Checkin.due_date >= today
+        session.execute(
+            select(
+                Checkin.item_id,
+                Checkin.department_id,
+                func.aggregate_strings(
+                    Checkin.phase_key + _FIELD + cast(Checkin.seq, String), _ROW
+                ),
             )
-        )
+            .where(Checkin.item_id.in_(list(item_ids)), Checkin.due_date >= today)
+            .group_by(Checkin.item_id, Checkin.department_id)
+        ).tuples()
     )
 
 
