@@ -59,6 +59,10 @@ class StrEnumColumn(TypeDecorator[Any]):
     def __init__(self, enum: type[StrEnum], length: int) -> None:
         super().__init__(length)
         self.enum = enum
+        # Reads look the member up by value directly (`enum(value)` costs several times
+        # that, and a pass reads tens of thousands of these); an unknown value falls back
+        # to `enum(value)`, which raises.
+        self._members: dict[str, StrEnum] = {member.value: member for member in enum}
 
     def process_bind_param(
         self,
@@ -76,7 +80,10 @@ class StrEnumColumn(TypeDecorator[Any]):
         dialect: Dialect,  # noqa: ARG002
     ) -> StrEnum | None:
         """Return the stored string as the enum member."""
-        return None if value is None else self.enum(value)
+        if value is None:
+            return None
+        member = self._members.get(value)
+        return self.enum(value) if member is None else member
 
 
 IntPK = Annotated[int, mapped_column(Integer, primary_key=True, autoincrement=True)]

@@ -332,14 +332,19 @@ def checkins_to_create(
     the schedule of items whose own 完成时限 / 时序进度 change it (`models.item_schedule`)."""
     rows: list[dict[str, object]] = []
     own = per_item or {}
+    due_by_role: dict[str, list[CheckinSpec]] = {}  # the shared schedules' specs due from today
     for item_id, department_id, role in assignments:
         key = (item_id, role)
-        wanted: Sequence[CheckinSpec | ItemCheckin] = (
-            own[key] if key in own else specs.get(role, ())
-        )
+        wanted: Sequence[CheckinSpec | ItemCheckin]
+        if key in own:
+            wanted = [spec for spec in own[key] if spec.due_date >= today]
+        elif role in due_by_role:
+            wanted = due_by_role[role]
+        else:
+            wanted = due_by_role[role] = [
+                spec for spec in specs.get(role, ()) if spec.due_date >= today
+            ]
         for spec in wanted:
-            if spec.due_date < today:
-                continue
             if (item_id, department_id, spec.phase_key, spec.seq) in existing:
                 continue
             rows.append(
@@ -520,11 +525,12 @@ def decide_chunk(facts: ChunkFacts) -> ChunkDecision:
     """
     today = local_date(facts.as_of)
     items = {item.id: item for item in facts.items}
+    labels = {item.id: item_label(item) for item in facts.items}
     decision = ChunkDecision(
         results={
             item.id: ItemResult(
                 item_id=item.id,
-                label=item_label(item),
+                label=labels[item.id],
                 colour=item.colour,
                 previous_colour=item.colour,
             )
@@ -554,15 +560,19 @@ def decide_chunk(facts: ChunkFacts) -> ChunkDecision:
     states: defaultdict[int, list[CheckinState]] = defaultdict(list)
     policy, calendar = facts.policy, facts.calendar
     late: set[str] = set()
+    # A check-in's state and level depend only on its due date and submission day: the
+    # chunk's thousands of check-ins share a few dozen of those pairs.
+    verdicts: dict[tuple[date, date | None], tuple[CheckinState, int]] = {}
     for checkin, department in facts.checkins:
         if checkin.item_id in closed:
             continue
         item = items[checkin.item_id]
         result = decision.results[item.id]
+        submitted_at = checkin.submitted_at
         ladder = CheckinFacts(
             checkin_id=checkin.id,
             due_date=checkin.due_date,
-            submitted_on=local_date(checkin.submitted_at) if checkin.submitted_at else None,
+            submitted_on=local_date(submitted_at) if submitted_at else None,
             ladder_epoch=ladder_epoch(facts.epochs.get(checkin.id, 0), checkin.returns or 0),
         )
         for due in decide_notices(ladder, policy, calendar, today=today, done_keys=facts.done_keys):
@@ -578,7 +588,7 @@ def decide_chunk(facts: ChunkFacts) -> ChunkDecision:
                     department_id=department.id,
                     checkin_id=checkin.id,
                     recipients=recipients_for(department, due.recipient_roles, facts.offices),
-                    reason=f"{item_label(item)}（{department.name}）：{due.reason}",
+                    reason=f"{labels[item.id]}（{department.name}）：{due.reason}",
                     events=notice_events(
                         item=item,
                         department=department,
@@ -589,8 +599,13 @@ def decide_chunk(facts: ChunkFacts) -> ChunkDecision:
                 )
             )
             result.notices.append(due.key)
-        state = checkin_state(ladder, policy, calendar, today=today)
-        level = escalation_level_due(ladder, policy, calendar, today=today)
+        verdict = verdicts.get((ladder.due_date, ladder.submitted_on))
+        if verdict is None:
+            verdict = verdicts[(ladder.due_date, ladder.submitted_on)] = (
+                checkin_state(ladder, policy, calendar, today=today),
+                escalation_level_due(ladder, policy, calendar, today=today),
+            )
+        state, level = verdict
         if level > checkin.escalation_level:
             decision.levels[checkin.id] = level
         states[item.id].append(state)
@@ -603,8 +618,8 @@ def decide_chunk(facts: ChunkFacts) -> ChunkDecision:
             result.overdue += 1
         elif state in ("awaiting", "due_today"):
             result.awaiting += 1
-        if result.next_due is None or checkin.due_date < result.next_due:
-            result.next_due = checkin.due_date
+        if result.next_due is None or ladder.due_date < result.next_due:
+            result.next_due = ladder.due_date
     for action in review_escalations(facts, today=today):
         if action.item_id in closed:
             continue
@@ -618,6 +633,7 @@ def decide_chunk(facts: ChunkFacts) -> ChunkDecision:
         end=date(facts.year, 12, 31),
         ends=deadline_ends(facts.items, start=facts.started_on, policy=facts.policy),
     )
+    colours: dict[ItemSignals, Colour] = {}
     for item in facts.items:
         result = decision.results[item.id]
         result.state = item_state(
@@ -628,16 +644,15 @@ def decide_chunk(facts: ChunkFacts) -> ChunkDecision:
         if item.id not in supervised:
             continue
         statuses, pace = signals.get(item.id, ((), ()))
-        colour = Colour(
-            item_colour(
-                ItemSignals(
-                    checkin_states=tuple(states[item.id]),
-                    escalation_level=result.max_level,
-                    department_statuses=statuses,
-                    pace=pace,
-                )
-            )
+        signal = ItemSignals(
+            checkin_states=tuple(states[item.id]),
+            escalation_level=result.max_level,
+            department_statuses=statuses,
+            pace=pace,
         )
+        colour = colours.get(signal)
+        if colour is None:  # items with the same signals (most of a chunk) share a colour
+            colour = colours[signal] = Colour(item_colour(signal))
         result.colour = colour
         if colour != item.colour:
             decision.colours.append(
@@ -666,7 +681,7 @@ def decide_chunk(facts: ChunkFacts) -> ChunkDecision:
             plan_id=facts.plan_id,
             today=today,
             first_item_id=min(items),
-            labels={item_id: item_label(item) for item_id, item in items.items()},
+            labels=labels,
         )
     return decision
 

@@ -23,8 +23,11 @@ keeps working); no other kind of token verifies as one, nor the reverse.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
+import json
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -69,6 +72,34 @@ def _serializer_for(secret: str, salt: str) -> URLSafeSerializer:
     """One serializer per secret and salt (building one costs as much as signing a token;
     a serializer holds no state between calls, so one instance serves every link)."""
     return URLSafeSerializer(secret, salt=salt, signer_kwargs={"digest_method": hashlib.sha256})
+
+
+@lru_cache(maxsize=16)
+def _signing_key(secret: str, salt: str) -> bytes:
+    """The HMAC key itsdangerous derives from `secret` and `salt` (its own derivation)."""
+    return _serializer_for(secret, salt).make_signer().derive_key()
+
+
+def _b64(value: bytes) -> bytes:
+    return base64.urlsafe_b64encode(value).rstrip(b"=")
+
+
+# What `json.dumps(…, ensure_ascii=False, separators=(",", ":"))` builds on each call.
+_COMPACT_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
+def _dumps(settings: Settings, payload: Any, salt: str = _SALT) -> str:
+    """`_serializer(settings, salt).dumps(payload)`, byte for byte, without itsdangerous's
+    per-call work (a new signer and a key derivation per token): compact JSON, compressed
+    only when that is shorter (then a leading `.`), URL-safe base64 without padding, `.`,
+    the HMAC-SHA256 of that under the derived key. Verification still goes through
+    itsdangerous (`_canonical_payload`), which signs again and compares."""
+    data = _COMPACT_JSON.encode(payload).encode()
+    compressed = zlib.compress(data)
+    value = b"." + _b64(compressed) if len(compressed) < len(data) - 1 else _b64(data)
+    key = _signing_key(settings.secret_key.get_secret_value(), salt)
+    signature = _b64(hmac.digest(key, value, "sha256"))
+    return (value + b"." + signature).decode("ascii")
 
 
 def _canonical_payload(token: str, serializer: URLSafeSerializer) -> Any:
@@ -120,7 +151,7 @@ def make_token(
     date (or after `issued_on`, if later: `link_expiry`)."""
     expires_on = link_expiry(settings=settings, due_date=due_date, issued_on=issued_on)
     payload = [int(checkin_id), int(department_id), purpose, expires_on.toordinal()]
-    return str(_serializer(settings).dumps(payload))
+    return _dumps(settings, payload)
 
 
 def verify_token(
@@ -212,7 +243,7 @@ def make_instruct_token(
     another length than a form token's: neither kind verifies as the other.
     """
     payload = [PURPOSE_INSTRUCT, int(item_id), int(department_id), role, expires_on.toordinal()]
-    return str(_serializer(settings, _INSTRUCT_SALT).dumps(payload))
+    return _dumps(settings, payload, _INSTRUCT_SALT)
 
 
 def verify_instruct_token(token: str, *, settings: Settings, now: datetime) -> InstructClaims:
@@ -310,7 +341,7 @@ def attachment_token(
     """
     expires_on = add_days(local_date(now), settings.attachment_link_days)
     payload = [int(attachment_id), int(department_id), PURPOSE_ATTACHMENT, expires_on.toordinal()]
-    return str(_serializer(settings).dumps(payload))
+    return _dumps(settings, payload)
 
 
 def verify_attachment_token(token: str, *, settings: Settings, now: datetime) -> tuple[int, int]:
@@ -357,7 +388,7 @@ def make_department_token(*, settings: Settings, department_id: int, expires_on:
     length than a form, attachment or instruct token's: none verifies as another kind.
     """
     payload = [PURPOSE_DEPARTMENT, int(department_id), expires_on.toordinal()]
-    return str(_serializer(settings, _DEPARTMENT_SALT).dumps(payload))
+    return _dumps(settings, payload, _DEPARTMENT_SALT)
 
 
 def verify_department_token(token: str, *, settings: Settings, now: datetime) -> DepartmentClaims:

@@ -13,14 +13,17 @@ drivers' page of 1,000 rows per INSERT … RETURNING). Nothing commits here.
 
 from __future__ import annotations
 
+import gc
+import threading
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 
 from sqlalchemy import String, cast, func, select, update
 from sqlalchemy.orm import Session, selectinload
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.attributes import instance_dict, set_committed_value
 
 from models.calendar import WorkCalendar
 from models.clock import local_date
@@ -67,7 +70,7 @@ class LoadedChunk:
     phases: list[Phase]
     departments: dict[int, Department]
     specs: dict[str, list[CheckinSpec]]
-    existing: set[tuple[int, int, str, int]]
+    existing: Collection[tuple[int, int, str, int]]
 
 
 def latest_submissions(
@@ -195,75 +198,102 @@ def load_chunk_facts(
 _FIELD, _ROW = "\x1f", "\x1e"
 
 
-def checkin_keys_from(
-    *, session: Session, item_ids: Sequence[int], today: date
-) -> set[tuple[int, int, str, int]]:
+class CheckinKeys(Collection[tuple[int, int, str, int]]):
+    """The `(item, department, phase, seq)` keys of `checkin_keys_from`, kept per (item,
+    department) as the set of joined `phase␟seq` strings the database sent: a membership
+    test formats the asked key's phase and seq once instead of the pass splitting and
+    converting ~18,000 keys a chunk."""
+
+    __slots__ = ("_pairs",)
+
+    def __init__(self, rows: Iterable[tuple[int, int, str | None]]) -> None:
+        self._pairs: dict[tuple[int, int], set[str]] = {
+            (int(item_id), int(department_id)): set(joined.split(_ROW))
+            for item_id, department_id, joined in rows
+            if joined
+        }
+
+    def __contains__(self, key: object) -> bool:
+        if type(key) is not tuple or len(key) != 4:
+            return False
+        item_id, department_id, phase_key, seq = key
+        found = self._pairs.get((item_id, department_id))
+        return found is not None and f"{phase_key}{_FIELD}{seq}" in found
+
+    def __iter__(self) -> Iterator[tuple[int, int, str, int]]:
+        for (item_id, department_id), keys in self._pairs.items():
+            for joined in keys:
+                phase_key, seq = joined.rsplit(_FIELD, 1)
+                yield item_id, department_id, phase_key, int(seq)
+
+    def __len__(self) -> int:
+        return sum(len(keys) for keys in self._pairs.values())
+
+
+def checkin_keys_from(*, session: Session, item_ids: Sequence[int], today: date) -> CheckinKeys:
     """The `(item, department, phase, seq)` of every check-in of `item_ids` due from `today`
-    on, in one statement that returns them as one aggregated string (a chunk has ~18,000 of
-    them in January; one result row per key cost most of a quiet pass)."""
-    key = (
-        cast(Checkin.item_id, String)
-        + _FIELD
-        + cast(Checkin.department_id, String)
-        + _FIELD
-        + Checkin.phase_key
-        + _FIELD
-        + cast(Checkin.seq, String)
+    on, in one statement that returns one aggregated string per (item, department) (a chunk
+    has ~18,000 of them in January; one result row per key cost most of a quiet pass)."""
+    return CheckinKeys(
+        session.execute(
+            select(
+                Checkin.item_id,
+                Checkin.department_id,
+                func.aggregate_strings(
+                    Checkin.phase_key + _FIELD + cast(Checkin.seq, String), _ROW
+                ),
+            )
+            .where(Checkin.item_id.in_(list(item_ids)), Checkin.due_date >= today)
+            .group_by(Checkin.item_id, Checkin.department_id)
+        ).tuples()
     )
-    joined = session.scalar(
-        select(func.aggregate_strings(key, _ROW)).where(
-            Checkin.item_id.in_(list(item_ids)), Checkin.due_date >= today
-        )
-    )
-    keys: set[tuple[int, int, str, int]] = set()
-    for row in joined.split(_ROW) if joined else ():
-        item_id, department_id, rest = row.split(_FIELD, 2)
-        phase_key, seq = rest.rsplit(_FIELD, 1)
-        keys.add((int(item_id), int(department_id), phase_key, int(seq)))
-    return keys
 
 
 def with_open_checkins(*, session: Session, loaded: LoadedChunk) -> LoadedChunk:
     """`loaded` with the check-ins the ladder looks at (pending, due by the request horizon,
-    of an open assignment), their ladder epochs and their notice keys: three queries."""
+    of an open assignment), their ladder epochs (approved extensions) and their notice
+    keys, in one query: the epoch and the keys are correlated subqueries on each check-in's
+    row (the pass reads epochs and keys of these check-ins only)."""
     facts = loaded.facts
     ids = [item.id for item in facts.items]
     horizon = request_horizon(local_date(facts.as_of), facts.policy)
-    open_checkin = (
-        (Checkin.item_id.in_(ids))
-        & (Checkin.status == CheckinStatus.PENDING)
-        & (Checkin.due_date <= horizon)
+    epoch = (
+        select(func.count())
+        .where(Extension.checkin_id == Checkin.id, Extension.decision == ExtensionDecision.APPROVED)
+        .scalar_subquery()
     )
+    keys = (
+        select(func.aggregate_strings(Notice.key, _ROW))
+        .where(Notice.checkin_id == Checkin.id)
+        .scalar_subquery()
+    )
+    rows: list[tuple[Checkin, Department]] = []
+    epochs: dict[int, int] = {}
+    done: set[str] = set()
     # Each check-in is of an open assignment of the chunk, so its department is loaded.
-    rows = [
-        (checkin, loaded.departments[checkin.department_id])
-        for checkin in session.scalars(
-            select(Checkin)
-            .join(
-                Assignment,
-                (Assignment.item_id == Checkin.item_id)
-                & (Assignment.department_id == Checkin.department_id)
-                & Assignment.ended_at.is_(None),
-            )
-            .where(open_checkin)
-            .order_by(Checkin.item_id, Checkin.due_date, Checkin.id)
+    for checkin, approved, joined in session.execute(
+        select(Checkin, epoch, keys)
+        .join(
+            Assignment,
+            (Assignment.item_id == Checkin.item_id)
+            & (Assignment.department_id == Checkin.department_id)
+            & Assignment.ended_at.is_(None),
         )
-    ]
-    epochs = {
-        int(checkin_id): int(count)
-        for checkin_id, count in session.execute(
-            select(Extension.checkin_id, func.count())
-            .join(Checkin, Checkin.id == Extension.checkin_id)
-            .where(open_checkin, Extension.decision == ExtensionDecision.APPROVED)
-            .group_by(Extension.checkin_id)
-        ).tuples()
-    }
-    done = frozenset(
-        session.scalars(
-            select(Notice.key).join(Checkin, Checkin.id == Notice.checkin_id).where(open_checkin)
+        .where(
+            Checkin.item_id.in_(ids),
+            Checkin.status == CheckinStatus.PENDING,
+            Checkin.due_date <= horizon,
         )
+        .order_by(Checkin.item_id, Checkin.due_date, Checkin.id)
+    ).tuples():
+        rows.append((checkin, loaded.departments[checkin.department_id]))
+        if approved:
+            epochs[checkin.id] = int(approved)
+        if joined:
+            done.update(joined.split(_ROW))
+    return replace(
+        loaded, facts=replace(facts, checkins=rows, epochs=epochs, done_keys=frozenset(done))
     )
-    return replace(loaded, facts=replace(facts, checkins=rows, epochs=epochs, done_keys=done))
 
 
 def insert_checkins(*, session: Session, rows: list[dict[str, object]]) -> None:
@@ -312,7 +342,7 @@ def insert_notices(
         if notice_id is None:
             continue
         recorded.append(
-            Notice(
+            _transient_notice(
                 id=notice_id,
                 key=action.key,
                 kind=action.kind.value,
@@ -327,6 +357,16 @@ def insert_notices(
         )
         events.extend(event_row(event, now) for event in action.events)
     return recorded, events
+
+
+def _transient_notice(**values: object) -> Notice:
+    """A transient `Notice` holding `values` as its loaded state, as the ORM builds a row
+    it reads (`Notice(**values)` runs an attribute event per column: 15,000 of them cost a
+    request day ~0.15 s). Never added to a session; setting an attribute later works as on
+    any instance."""
+    notice: Notice = Notice.__mapper__.class_manager.new_instance()
+    instance_dict(notice).update(values)
+    return notice
 
 
 def apply_decision(
@@ -526,6 +566,35 @@ def _missing_checkins(loaded: LoadedChunk) -> list[dict[str, object]]:
     )
 
 
+_PAUSE_LOCK = threading.Lock()
+_pauses = [0, False]  # chunks inside `collector_paused`, whether the first one disabled gc
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while a chunk runs, and resume it after.
+
+    A chunk allocates hundreds of thousands of small containers (rows, dicts, template
+    contexts) that reference counting frees; the collector still runs on the allocation
+    count, and each of its full collections walks the whole heap (Prefect's and
+    SQLAlchemy's modules included): a fifth of a pass's CPU. Paused, it catches up once
+    afterwards on what one chunk left. Threads share the collector: it resumes when the
+    last chunk inside leaves, and only if the first one found it running.
+    """
+    with _PAUSE_LOCK:
+        if _pauses[0] == 0:
+            _pauses[1] = gc.isenabled()
+            gc.disable()
+        _pauses[0] += 1
+    try:
+        yield
+    finally:
+        with _PAUSE_LOCK:
+            _pauses[0] -= 1
+            if _pauses[0] == 0 and _pauses[1]:
+                gc.enable()
+
+
 def reconcile_chunk(
     *,
     session: Session,
@@ -536,7 +605,28 @@ def reconcile_chunk(
     calendar: WorkCalendar,
 ) -> list[ItemResult]:
     """One pass over `item_ids` of the supervised `plan` at `as_of` (module doc), in the
-    caller's transaction; returns each item's result in `item_ids` order."""
+    caller's transaction; returns each item's result in `item_ids` order. The garbage
+    collector is paused meanwhile (`collector_paused`)."""
+    with collector_paused():
+        return _reconcile_chunk(
+            session=session,
+            plan=plan,
+            item_ids=item_ids,
+            as_of=as_of,
+            policy=policy,
+            calendar=calendar,
+        )
+
+
+def _reconcile_chunk(
+    *,
+    session: Session,
+    plan: Plan,
+    item_ids: Sequence[int],
+    as_of: datetime,
+    policy: SupervisionPolicy,
+    calendar: WorkCalendar,
+) -> list[ItemResult]:
     loaded = load_chunk_facts(
         session=session, plan=plan, item_ids=item_ids, as_of=as_of, policy=policy, calendar=calendar
     )
@@ -586,10 +676,16 @@ def preview_chunk(
     Check-ins that would be created count in `checkins_created` (their own notices are
     not foreseen, which does not change whether an item has something to do).
     """
-    loaded = load_chunk_facts(
-        session=session, plan=plan, item_ids=item_ids, as_of=as_of, policy=policy, calendar=calendar
-    )
-    decision = decide_chunk(loaded.facts)
-    for row in _missing_checkins(loaded):
-        decision.results[int(str(row["item_id"]))].checkins_created += 1
-    return [decision.results[item_id] for item_id in item_ids]
+    with collector_paused():
+        loaded = load_chunk_facts(
+            session=session,
+            plan=plan,
+            item_ids=item_ids,
+            as_of=as_of,
+            policy=policy,
+            calendar=calendar,
+        )
+        decision = decide_chunk(loaded.facts)
+        for row in _missing_checkins(loaded):
+            decision.results[int(str(row["item_id"]))].checkins_created += 1
+        return [decision.results[item_id] for item_id in item_ids]
