@@ -42,6 +42,7 @@ from models.settings import Settings, SmtpSecurity
 from models.vocabulary import Channel
 from notifications import chat, outbox
 from notifications.mime import PermanentMessageError, WireMail, build_email
+from notifications.smtp import send_wire_mail
 
 log = logging.getLogger("duban.mail.relay")
 
@@ -347,12 +348,7 @@ class _Worker:
                 if mail.smtputf8 and not smtp.supports_extension("smtputf8"):
                     return "dead", NO_SMTPUTF8, None
                 _quick_ack(smtp)
-                refused, _ = await smtp.sendmail(
-                    mail.sender,
-                    mail.recipients,
-                    mail.data,
-                    mail_options=["SMTPUTF8"] if mail.smtputf8 else None,
-                )
+                refused = await send_wire_mail(smtp, mail)
         except _ConnectFailed as exc:
             self._drop()
             return "unreachable", f"连接或登录失败：{exc}", None

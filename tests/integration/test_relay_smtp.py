@@ -1,0 +1,191 @@
+"""`send_wire_mail` puts the same bytes on the wire as `aiosmtplib.SMTP.sendmail` and fails
+the same way, checked through a recording proxy in front of a real aiosmtpd server."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiosmtplib
+
+from models.outbox import OutboxMessage
+from models.settings import Settings
+from notifications.mime import WireMail, build_email
+from notifications.smtp import send_wire_mail
+from tests.integration.smtp_servers import ScriptedHandler, ScriptedServer
+
+NOW = datetime(2021, 7, 5, 1, 0, tzinfo=UTC)
+SETTINGS = Settings(mail_from_address="duban@example.org", mail_from_name="督办系统")
+
+
+class MailRefusingHandler(ScriptedHandler):
+    """A `ScriptedHandler` that refuses MAIL FROM the addresses in `mail_replies`."""
+
+    mail_replies: dict[str, str]
+
+    async def handle_MAIL(
+        self, server: Any, session: Any, envelope: Any, address: str, mail_options: list[str]
+    ) -> str:
+        reply = self.mail_replies.get(address)
+        if reply is not None:
+            return reply
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
+
+@dataclass
+class RecordingProxy:
+    """Forwards loopback connections to `port` and records what each client sent."""
+
+    port: int
+    sent: list[bytearray] = field(default_factory=list)
+    server: asyncio.Server | None = None
+
+    async def _pipe(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, log: bytearray | None
+    ) -> None:
+        try:
+            while chunk := await reader.read(65536):
+                if log is not None:
+                    log.extend(chunk)
+                writer.write(chunk)
+                await writer.drain()
+        except ConnectionError:
+            pass
+        finally:
+            writer.close()
+
+    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        log = bytearray()
+        self.sent.append(log)
+        upstream_reader, upstream_writer = await asyncio.open_connection("127.0.0.1", self.port)
+        await asyncio.gather(
+            self._pipe(reader, upstream_writer, log),
+            self._pipe(upstream_reader, writer, None),
+        )
+
+    async def start(self) -> int:
+        self.server = await asyncio.start_server(self._client, "127.0.0.1", 0)
+        return int(self.server.sockets[0].getsockname()[1])
+
+
+@dataclass
+class Outcome:
+    """What one way of sending returned or raised, and the bytes the client sent."""
+
+    returned: dict[str, tuple[int, str]] | None
+    raised: tuple[str, Any] | None
+    wire: bytes
+
+
+def _error(exc: Exception) -> tuple[str, Any]:
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
+        return type(exc).__name__, [(e.code, e.message, e.recipient) for e in exc.recipients]
+    return type(exc).__name__, exc.args
+
+
+Send = Callable[[aiosmtplib.SMTP, WireMail], Awaitable[dict[str, aiosmtplib.SMTPResponse]]]
+
+
+async def _with_sendmail(smtp: aiosmtplib.SMTP, mail: WireMail) -> dict[str, Any]:
+    refused, _ = await smtp.sendmail(
+        mail.sender,
+        mail.recipients,
+        mail.data,
+        mail_options=["SMTPUTF8"] if mail.smtputf8 else None,
+    )
+    return refused
+
+
+async def _send(proxy: RecordingProxy, port: int, mail: WireMail, send: Send) -> Outcome:
+    smtp = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, start_tls=False, timeout=5)
+    smtp.local_hostname = "relay.test"
+    await smtp.connect()
+    await smtp.ehlo()
+    returned: dict[str, tuple[int, str]] | None = None
+    raised = None
+    try:
+        refused = await send(smtp, mail)
+        returned = {address: (reply.code, reply.message) for address, reply in refused.items()}
+    except (aiosmtplib.SMTPException, ValueError) as exc:
+        raised = _error(exc)
+    if smtp.is_connected:
+        await smtp.quit()
+    await asyncio.sleep(0.05)  # let the proxy forward the last bytes
+    return Outcome(returned, raised, bytes(proxy.sent[-1]))
+
+
+def _handler() -> MailRefusingHandler:
+    handler = MailRefusingHandler()
+    handler.mail_replies = {"blocked@example.org": "553 5.7.1 sender refused"}
+    handler.rcpt_replies = {
+        "gone@example.org": "550 5.1.1 no such user",
+        "busy@example.org": "451 4.3.0 try later",
+    }
+    handler.data_replies = {"spam@example.org": "554 5.7.1 rejected as spam"}
+    return handler
+
+
+def _row(
+    tmp_path: Path, *, to: list[str], cc: list[str] | None = None, attach: bool = False
+) -> OutboxMessage:
+    attachments = []
+    if attach:
+        path = tmp_path / "督办单.docx"
+        path.write_bytes(b"PK\x03\x04 order\n.line\r\n" * 40)
+        attachments = [{"path": str(path), "filename": path.name, "mime": "application/zip"}]
+    return OutboxMessage(
+        id="0f1e2d3c4b5a69788796a5b4c3d2e1f0",
+        key="wire-test",
+        kind="reminder",
+        to_addrs=to,
+        cc_addrs=cc or [],
+        subject="【催办】第4项 关于报送2021年第二季度工作进展的提醒（请于7月10日前完成）",
+        text_body="请尽快报送。\n.\n.. 以点开头的行\r\n单独的\r回车\n",
+        html_body="<p>请尽快报送。</p>\n.\n",
+        attachments=attachments,
+        created_at=NOW,
+    )
+
+
+def _cases(tmp_path: Path) -> dict[str, WireMail]:
+    built = {
+        "plain": _row(tmp_path, to=["dept@example.org"]),
+        "cc and attachment": _row(
+            tmp_path, to=["a@example.org", "b@例子.中国"], cc=["leader@example.org"], attach=True
+        ),
+        "smtputf8": _row(tmp_path, to=["学会部@example.org"]),
+        "one recipient refused": _row(tmp_path, to=["gone@example.org", "dept@example.org"]),
+        "every recipient refused": _row(tmp_path, to=["gone@example.org", "busy@example.org"]),
+        "data refused": _row(tmp_path, to=["spam@example.org"]),
+    }
+    cases = {name: build_email(row, SETTINGS) for name, row in built.items()}
+    plain = cases["plain"]
+    cases["sender refused"] = WireMail("blocked@example.org", plain.recipients, plain.data, False)
+    cases["bytes not in wire form"] = WireMail(
+        plain.sender,
+        plain.recipients,
+        b"Subject: x\n\n.leading dot\nlone LF\rlone CR\r\n..two dots\nno final newline",
+        False,
+    )
+    return cases
+
+
+async def test_same_wire_bytes_and_outcome_as_sendmail(tmp_path: Path) -> None:
+    with ScriptedServer(_handler(), smtputf8=True) as server:
+        proxy = RecordingProxy(server.port)
+        port = await proxy.start()
+        try:
+            for name, mail in _cases(tmp_path).items():
+                expected = await _send(proxy, port, mail, _with_sendmail)
+                got = await _send(proxy, port, mail, send_wire_mail)
+                assert got == expected, name
+        finally:
+            assert proxy.server is not None
+            proxy.server.close()
+    assert len(server.handler.deliveries) == 2 * 5  # each accepted case, once per way
