@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import base64
 from datetime import UTC, datetime
 
 import pytest
@@ -12,7 +13,7 @@ from hypothesis import strategies as st
 
 from models.outbox import OutboxMessage
 from models.settings import Settings
-from notifications.mime import build_email
+from notifications.mime import _base64_lines, build_email, encoded_words
 from notifications.rendering import KINDS, render_message
 from notifications.samples import sample_context
 from notifications.smtp import in_transmission_form, transmission_form
@@ -86,3 +87,28 @@ def test_other_bytes_are_escaped_as_aiosmtplib_does(data: bytes) -> None:
     assert wire == _aiosmtplib_form(data)
     assert size == len(normalize_message_line_endings(data))
     assert in_transmission_form(data) == (wire == data)
+
+
+def _encoded_words_one_char_at_a_time(text: str) -> str:
+    """The reference: each word takes characters while they fit in 39 bytes of UTF-8."""
+    words: list[bytes] = []
+    chunk = b""
+    for char in text:
+        encoded = char.encode("utf-8")
+        if len(chunk) + len(encoded) > 39 and chunk:
+            words.append(chunk)
+            chunk = b""
+        chunk += encoded
+    if chunk or not words:
+        words.append(chunk)
+    return "\r\n ".join(f"=?utf-8?b?{base64.b64encode(word).decode()}?=" for word in words)
+
+
+@given(text=st.text(alphabet=st.sampled_from("a中😀é- ?=_"), max_size=90))
+def test_encoded_words_match_the_reference(text: str) -> None:
+    assert encoded_words(text) == _encoded_words_one_char_at_a_time(text)
+
+
+@given(data=st.binary(max_size=600))
+def test_base64_lines_match_encodebytes(data: bytes) -> None:
+    assert _base64_lines(data) == base64.encodebytes(data).replace(b"\n", b"\r\n")
