@@ -42,7 +42,7 @@ from models.settings import Settings, SmtpSecurity
 from models.vocabulary import Channel
 from notifications import chat, outbox
 from notifications.mime import PermanentMessageError, WireMail, build_email
-from notifications.smtp import send_wire_mail
+from notifications.smtp import SendDeadline, send_wire_mail
 
 log = logging.getLogger("duban.mail.relay")
 
@@ -338,9 +338,12 @@ class _Worker:
         report(outcome, error, results)
 
     async def _deliver(self, mail: WireMail) -> tuple[Outcome, str, dict[str, str] | None]:
-        deadline = self.options.send_deadline_seconds or self.settings.smtp_timeout_seconds * 2
+        deadline = SendDeadline(
+            per_reply=self.settings.smtp_timeout_seconds,
+            overall=self.options.send_deadline_seconds or self.settings.smtp_timeout_seconds * 2,
+        )
         try:
-            async with asyncio.timeout(deadline):
+            async with deadline:
                 try:
                     smtp = await self._connection()
                 except (aiosmtplib.SMTPException, OSError) as exc:
@@ -348,7 +351,7 @@ class _Worker:
                 if mail.smtputf8 and not smtp.supports_extension("smtputf8"):
                     return "dead", NO_SMTPUTF8, None
                 _quick_ack(smtp)
-                refused = await send_wire_mail(smtp, mail)
+                refused = await send_wire_mail(smtp, mail, deadline=deadline)
         except _ConnectFailed as exc:
             self._drop()
             return "unreachable", f"连接或登录失败：{exc}", None

@@ -4,6 +4,7 @@ the same way, checked through a recording proxy in front of a real aiosmtpd serv
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -11,11 +12,17 @@ from pathlib import Path
 from typing import Any
 
 import aiosmtplib
+import pytest
+from sqlalchemy import Engine, select
 
+from models.db import make_sessionmaker, transaction
 from models.outbox import OutboxMessage
 from models.settings import Settings
 from notifications.mime import WireMail, build_email
-from notifications.smtp import send_wire_mail
+from notifications.outbox import enqueue_message
+from notifications.relay import RelayOptions, relay_once
+from notifications.smtp import SendDeadline, send_wire_mail
+from tests.integration.relay_db import clear_outbox, relay_db_fixture  # noqa: F401 - fixture
 from tests.integration.smtp_servers import ScriptedHandler, ScriptedServer
 
 NOW = datetime(2021, 7, 5, 1, 0, tzinfo=UTC)
@@ -36,6 +43,18 @@ class MailRefusingHandler(ScriptedHandler):
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
         return "250 OK"
+
+
+class SlowRcptHandler(ScriptedHandler):
+    """A `ScriptedHandler` that answers RCPT TO `slow@example.org` after a second (without
+    holding up the server's other sessions)."""
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
+    ) -> str:
+        if address == "slow@example.org":
+            await asyncio.sleep(1.0)
+        return await super().handle_RCPT(server, session, envelope, address, rcpt_options)
 
 
 @dataclass
@@ -189,3 +208,54 @@ async def test_same_wire_bytes_and_outcome_as_sendmail(tmp_path: Path) -> None:
             assert proxy.server is not None
             proxy.server.close()
     assert len(server.handler.deliveries) == 2 * 5  # each accepted case, once per way
+
+
+async def test_a_reply_slower_than_the_smtp_timeout_times_out() -> None:
+    """Inside a `SendDeadline` each reply has the SMTP timeout, not only the whole send."""
+    mail = WireMail("duban@example.org", ["slow@example.org"], b"Subject: x\r\n\r\nhi\r\n", False)
+    for deadline in (SendDeadline(per_reply=0.3, overall=30), None):
+        handler = ScriptedHandler()
+        handler.hooks["slow@example.org"] = lambda: time.sleep(1.0)
+        with ScriptedServer(handler) as server:
+            smtp = aiosmtplib.SMTP(hostname="127.0.0.1", port=server.port, timeout=0.3)
+            await smtp.connect()
+            await smtp.ehlo()
+            started = time.monotonic()
+            with pytest.raises(TimeoutError):
+                if deadline is None:
+                    await send_wire_mail(smtp, mail)  # aiosmtplib's SMTPReadTimeoutError
+                else:
+                    async with deadline:
+                        await send_wire_mail(smtp, mail, deadline=deadline)
+            assert time.monotonic() - started < 0.9
+            smtp.close()
+
+
+async def test_relay_retries_a_row_whose_reply_outlasts_the_smtp_timeout(
+    relay_db: tuple[str, Engine],
+) -> None:
+    clear_outbox(relay_db[1])
+    sessions = make_sessionmaker(relay_db[1])
+    with transaction(sessions) as session:
+        for key, address in (("slow", "slow@example.org"), ("fine", "fine@example.org")):
+            enqueue_message(
+                session=session,
+                key=key,
+                kind="request",
+                to=[address],
+                subject="【报送提醒】第4项",
+                text_body="请报送。",
+                now=NOW,
+            )
+    with ScriptedServer(SlowRcptHandler()) as server:
+        settings = Settings(smtp_port=server.port, smtp_timeout_seconds=0.4)
+        options = RelayOptions(concurrency=1, send_deadline_seconds=30)
+        started = time.monotonic()
+        result = await relay_once(sessions=sessions, settings=settings, now=NOW, options=options)
+        elapsed = time.monotonic() - started
+    with sessions() as session:
+        rows = {row.key: row for row in session.scalars(select(OutboxMessage))}
+    assert (result.sent, result.retried) == (1, 1)
+    assert (rows["slow"].status, rows["slow"].last_error) == ("pending", "发送超时")
+    assert rows["fine"].status == "sent"
+    assert elapsed < 10
