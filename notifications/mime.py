@@ -32,12 +32,15 @@ class PermanentMessageError(Exception):
 @dataclass(frozen=True)
 class WireMail:
     """What goes over SMTP for one row: envelope sender and recipients (domains in IDNA
-    form), the message bytes, and whether any address needs SMTPUTF8."""
+    form), the message bytes, and whether any address needs SMTPUTF8. `wire_form` says the
+    bytes are already as they travel after DATA (CRLF line endings only, no line starting
+    with a dot), as `build_email` always writes them (`tests/unit/test_relay_wire_form.py`)."""
 
     sender: str
     recipients: list[str]
     data: bytes
     smtputf8: bool
+    wire_form: bool = False
 
 
 _ADDRESS_FOLD = ",\r\n "
@@ -181,6 +184,7 @@ def build_email(row: OutboxMessage, settings: Settings) -> WireMail:
         recipients=[address for address, _ in (*to, *cc)],
         data=head + b"\r\n" + rest,
         smtputf8=sender_utf8 or any(utf8 for _, utf8 in (*to, *cc)),
+        wire_form=True,
     )
 
 

@@ -88,7 +88,7 @@ class RelayOptions:
 
     batch_size: int = 200
     window: int = 16
-    commit_interval_seconds: float = 0.005
+    commit_interval_seconds: float = 0.02
     concurrency: int = 4
     lease: timedelta = timedelta(minutes=15)
     send_deadline_seconds: float | None = None
@@ -208,9 +208,11 @@ class _GroupCommit:
         self.slots.release()
 
     def report(self, report: _Report) -> None:
-        """Queue an outcome for the next group commit."""
+        """Queue an outcome for the next group commit (waking the committer only for the
+        first outcome of a group and once the group is full)."""
         self.pending.append(report)
-        self.wake.set()
+        if len(self.pending) == 1 or len(self.pending) >= self.group:
+            self.wake.set()
 
     def close(self) -> None:
         """Let `run()` return once everything reported is committed."""
@@ -219,16 +221,12 @@ class _GroupCommit:
 
     async def _gather(self) -> None:
         """Wait until half the window has reported, `interval` has passed or the batch is done."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.interval
-        while not self.closed and len(self.pending) < self.group:
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                return
-            self.wake.clear()
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(remaining):
-                    await self.wake.wait()
+        if self.closed or len(self.pending) >= self.group:
+            return
+        self.wake.clear()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.interval):
+                await self.wake.wait()
 
     async def run(self) -> None:
         """Commit reported outcomes in groups until `close()` and nothing is left."""

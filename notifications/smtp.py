@@ -2,12 +2,12 @@
 
 `aiosmtplib.SMTP.sendmail` re-parses every address with `email.utils.parseaddr` and scans
 the message three times with regular expressions (line endings for SIZE, line endings again
-and leading dots for DATA): together about a third of the relay's CPU per message. A
+and leading dots for DATA): about 0.1 ms of CPU per message, a sixth of the relay's. A
 `WireMail` needs none of that, since `notifications.mime` writes its addresses already
 checked and in IDNA form and its bytes with CRLF line endings and no line that starts with
-a dot. `send_wire_mail` sends the same commands and bytes as `sendmail` would (MAIL FROM
-with `size=` when the server offers SIZE, one RCPT TO per recipient, DATA), raises the same
-exceptions, and falls back to aiosmtplib's own escaping for bytes not in that form.
+a dot (`WireMail.wire_form`). `send_wire_mail` sends the same commands and bytes as
+`sendmail` would (MAIL FROM with `size=` when the server offers SIZE, one RCPT TO per
+recipient, DATA), raises the same exceptions, and escapes other bytes as aiosmtplib does.
 """
 
 from __future__ import annotations
@@ -130,7 +130,7 @@ async def send_wire_mail(
         return await smtp.execute_command(*args, timeout=timeout)
 
     encoding = "utf-8" if mail.smtputf8 else "ascii"
-    data, size = transmission_form(mail.data)
+    data, size = (mail.data, len(mail.data)) if mail.wire_form else transmission_form(mail.data)
     options: list[bytes] = []
     if smtp.supports_extension("size"):
         options.append(f"size={size}".encode("ascii"))

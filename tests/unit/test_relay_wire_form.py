@@ -65,6 +65,7 @@ def test_build_email_is_always_in_transmission_form(
         attachments=[{"path": str(path), "filename": f"{name}.docx", "mime": "x/y"}],
     )
     data = build_email(row, SETTINGS.model_copy(update={"mail_from_name": name})).data
+    assert build_email(row, SETTINGS).wire_form
     assert in_transmission_form(data)
     assert transmission_form(data) == (data, len(data))
     assert _aiosmtplib_form(data) == data
