@@ -114,7 +114,10 @@ def encoded_words(text: str) -> str:
 def _base64_lines(data: bytes) -> bytes:
     """`base64.encodebytes(data)` with CRLF line ends (lines of 76 characters), in one pass."""
     encoded = binascii.b2a_base64(data, newline=False)
-    return b"".join([encoded[at : at + 76] + b"\r\n" for at in range(0, len(encoded), 76)])
+    if not encoded:
+        return b""
+    lines = [encoded[at : at + 76] for at in range(0, len(encoded), 76)]
+    return b"\r\n".join(lines) + b"\r\n"
 
 
 def _text_part(text: str, subtype: str) -> bytes:
