@@ -581,8 +581,10 @@ async def _deliver_stream(
         commit.close()
         if not committer.done():
             await committer
-        commit.database.submit(commit.disconnect)  # after any work still running there
+        closing = commit.database.submit(commit.disconnect)  # after any work still there
         commit.database.shutdown(wait=False)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(asyncio.wrap_future(closing), timeout=5)
 
 
 async def relay_once(

@@ -259,3 +259,27 @@ async def test_relay_retries_a_row_whose_reply_outlasts_the_smtp_timeout(
     assert (rows["slow"].status, rows["slow"].last_error) == ("pending", "发送超时")
     assert rows["fine"].status == "sent"
     assert elapsed < 10
+
+
+async def test_relay_gives_its_database_connection_back(relay_db: tuple[str, Engine]) -> None:
+    """Claims and group commits share one connection for the run, returned at the end."""
+    clear_outbox(relay_db[1])
+    sessions = make_sessionmaker(relay_db[1])
+    with transaction(sessions) as session:
+        for n in range(12):
+            enqueue_message(
+                session=session,
+                key=f"pool-{n}",
+                kind="request",
+                to=[f"dept{n}@example.org"],
+                subject="【报送提醒】第4项",
+                text_body="请报送。",
+                now=NOW,
+            )
+    with ScriptedServer() as server:
+        settings = Settings(smtp_port=server.port, smtp_timeout_seconds=5)
+        options = RelayOptions(batch_size=5, concurrency=2, window=4)
+        result = await relay_once(sessions=sessions, settings=settings, now=NOW, options=options)
+    pool = relay_db[1].pool
+    assert (result.claimed, result.sent) == (12, 12)
+    assert getattr(pool, "checkedout", lambda: 0)() == 0
