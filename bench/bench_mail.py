@@ -3,10 +3,14 @@ one-connection-per-message pattern of `prefect-email` (connect, send one, quit),
 the sink's own ceiling (the same messages, built beforehand, pushed over the same number of
 connections with no database), all in one run.
 
-Run: `.venv/bin/python -m bench mail [--count 10000] [--database-url URL] [--window 16]`
-(`--window 1` sends one message at a time, each committed before the next; the default is
-the relay's). The SMTP server is aiosmtpd on 127.0.0.1 in a child process (it counts and
-discards). Every side uses aiosmtplib; duban never imports smtplib, not even here.
+Run: `.venv/bin/python -m bench mail [--count 10000] [--database-url URL] [--window 16]
+[--runs 3]` (`--window 1` sends one message at a time, each committed before the next; the
+default is the relay's). The relay runs `--runs` times, each over freshly rendered rows, and
+the ceiling is measured before each relay run and once more at the end; every run is
+printed with the load average, and the median relay run is compared with the median
+ceiling (the machine may be shared: CPU per message is the steadier figure). The SMTP
+server is aiosmtpd on 127.0.0.1 in a child process (it counts and discards). Every side
+uses aiosmtplib; duban never imports smtplib, not even here.
 """
 
 from __future__ import annotations
@@ -16,25 +20,28 @@ import asyncio
 import platform
 import resource
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import tracemalloc
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 import aiosmtplib
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session, sessionmaker
 
 from models.db import make_engine, make_sessionmaker, transaction, upgrade
 from models.outbox import OutboxMessage
 from models.settings import Settings
 from notifications.mime import WireMail, build_email
 from notifications.outbox import NewMessage, enqueue_many
-from notifications.relay import RelayOptions, _quick_ack, relay_once
+from notifications.relay import RelayOptions, RelayResult, _quick_ack, relay_once
 from notifications.rendering import KINDS, render_message
 from notifications.samples import sample_context
 from notifications.sink import free_port
@@ -174,6 +181,56 @@ def _cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+@dataclass(frozen=True)
+class RelayRun:
+    """One relay run over freshly enqueued rows: wall and CPU seconds, the load average at
+    its start, the counts, and the server's accepted messages and CPU seconds."""
+
+    seconds: float
+    cpu: float
+    load: str
+    result: RelayResult
+    rows_sent: int
+    delivered: int
+    server_cpu: float
+    traced_peak_mb: float | None
+
+
+def run_relay(
+    sessions: sessionmaker[Session], workdir: Path, options: RelayOptions, *, trace: bool
+) -> RelayRun:
+    """`relay_once` at `options` over the outbox as it is, against a fresh counting server
+    (with `trace`, the relay's heap peak is traced)."""
+    server = ServerProcess()
+    settings = Settings(smtp_port=server.port, data_dir=workdir, smtp_timeout_seconds=30)
+    if trace:
+        tracemalloc.start()
+    load, cpu_before, started = _load(), _cpu(), time.perf_counter()
+    result = asyncio.run(relay_once(sessions=sessions, settings=settings, options=options))
+    seconds, cpu = time.perf_counter() - started, _cpu() - cpu_before
+    traced_peak = tracemalloc.get_traced_memory()[1] / 2**20 if trace else None
+    tracemalloc.stop()
+    delivered, server_cpu = server.stop()
+    with sessions() as session:
+        sent = session.scalar(
+            select(func.count()).select_from(OutboxMessage).where(OutboxMessage.status == "sent")
+        )
+    return RelayRun(seconds, cpu, load, result, int(sent or 0), delivered, server_cpu, traced_peak)
+
+
+def fresh_outbox(sessions: sessionmaker[Session], url: str, count: int, prefix: str) -> float:
+    """Empty the outbox and render and enqueue `count` new messages; returns seconds."""
+    with transaction(sessions) as session:
+        session.execute(delete(OutboxMessage))
+    return enqueue_rendered(url, count, prefix)
+
+
+def all_rows(sessions: sessionmaker[Session]) -> list[OutboxMessage]:
+    """Every outbox row, in id order (the messages the ceiling sends)."""
+    with sessions() as session:
+        return list(session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--count", type=int, default=10_000)
@@ -184,6 +241,13 @@ def main() -> None:
         type=int,
         default=RelayOptions.window,
         help="rows sent ahead of their commit, at most (the after-crash duplicate window)",
+    )
+    parser.add_argument(
+        "--runs",
+        type=int,
+        default=3,
+        help="relay runs, each on freshly enqueued rows; the ceiling is measured before each "
+        "and after the last (medians are compared)",
     )
     parser.add_argument("--database-url", default="")
     parser.add_argument("--tracemalloc", action="store_true", help="trace the relay's heap")
@@ -202,67 +266,65 @@ def main() -> None:
     engine = make_engine(url)
     upgrade(engine)
     sessions = make_sessionmaker(engine)
-    print(f"database: {engine.dialect.name}; messages: {args.count}")
-
-    render_seconds = enqueue_rendered(url, args.count, "relay")
-    with sessions() as session:
-        pending = list(session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
-    ceiling_before, _, _ = measure_ceiling(pending, workdir, args.concurrency)
-    del pending
-    server = ServerProcess()
-    settings = Settings(smtp_port=server.port, data_dir=workdir, smtp_timeout_seconds=30)
+    print(f"database: {engine.dialect.name}; messages: {args.count}; relay runs: {args.runs}")
     options = RelayOptions(
         batch_size=args.batch_size, concurrency=args.concurrency, window=args.window
     )
-    if args.tracemalloc:
-        tracemalloc.start()
-    cpu_before, started = _cpu(), time.perf_counter()
-    result = asyncio.run(relay_once(sessions=sessions, settings=settings, options=options))
-    relay_seconds, relay_cpu = time.perf_counter() - started, _cpu() - cpu_before
-    traced_peak = tracemalloc.get_traced_memory()[1] / 2**20 if args.tracemalloc else None
-    tracemalloc.stop()
-    rss_after_relay = _max_rss_mb()
-    relay_delivered, relay_server_cpu = server.stop()
-    with sessions() as session:
-        sent = session.scalar(
-            select(func.count()).select_from(OutboxMessage).where(OutboxMessage.status == "sent")
-        )
-        rows = list(session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
+    n = args.count
+
+    runs: list[RelayRun] = []
+    ceilings: list[tuple[float, str]] = []
+    render_seconds = rss_after_relay = 0.0
+    for number in range(max(1, args.runs)):
+        seconds = fresh_outbox(sessions, url, n, f"relay{number}")
+        render_seconds = render_seconds or seconds
+        load = _load()
+        ceiling, _, _ = measure_ceiling(all_rows(sessions), workdir, args.concurrency)
+        ceilings.append((ceiling, load))
+        runs.append(run_relay(sessions, workdir, options, trace=args.tracemalloc))
+        rss_after_relay = rss_after_relay or _max_rss_mb()
+    rows = all_rows(sessions)
 
     server = ServerProcess()
     settings = Settings(smtp_port=server.port, data_dir=workdir, smtp_timeout_seconds=30)
-    cpu_before, started = _cpu(), time.perf_counter()
+    baseline_load, cpu_before = _load(), _cpu()
     baseline_seconds = asyncio.run(one_connection_per_message(rows, settings))
     baseline_cpu = _cpu() - cpu_before
     baseline_delivered, baseline_server_cpu = server.stop()
 
+    load = _load()
     ceiling_after, ceiling_delivered, ceiling_server_cpu = measure_ceiling(
         rows, workdir, args.concurrency
     )
-    ceiling_seconds = (ceiling_before + ceiling_after) / 2
+    ceilings.append((ceiling_after, load))
 
-    n = args.count
-    total = render_seconds + relay_seconds
     print(f"render + enqueue: {render_seconds:.2f} s ({render_seconds / n * 1000:.2f} ms/message)")
+    for number, run in enumerate(runs, 1):
+        result = run.result
+        print(
+            f"duban relay run {number} (load {run.load}; {args.concurrency} connections, "
+            f"batches of {args.batch_size}, group commit, window {args.window}): "
+            f"{run.seconds:.2f} s wall; CPU {run.cpu / n * 1000:.2f} ms/message in the relay, "
+            f"{run.server_cpu / n * 1000:.2f} ms/message in the server; "
+            f"{result.sent} sent, {result.retried} retried, {result.dead} dead, "
+            f"server accepted {run.delivered}, rows sent {run.rows_sent}"
+        )
+    relay = _median_run(runs)
+    relay_seconds, relay_cpu, relay_server_cpu = relay.seconds, relay.cpu, relay.server_cpu
     print(
-        f"duban relay ({args.concurrency} connections, batches of {args.batch_size}, "
-        f"group commit, window {args.window}): "
-        f"{relay_seconds:.2f} s wall; CPU {relay_cpu / n * 1000:.2f} ms/message in the relay, "
-        f"{relay_server_cpu / n * 1000:.2f} ms/message in the server; "
-        f"{result.sent} sent, {result.retried} retried, {result.dead} dead, "
-        f"server accepted {relay_delivered}, rows sent {sent}"
-    )
-    print(
-        "one connection per message, sequential (prefect-email pattern): "
-        f"{baseline_seconds:.2f} s wall; CPU {baseline_cpu / n * 1000:.2f} ms/message in the "
-        f"client, {baseline_server_cpu / n * 1000:.2f} ms/message in the server; "
+        "one connection per message, sequential (prefect-email pattern) "
+        f"(load {baseline_load}): {baseline_seconds:.2f} s wall; CPU "
+        f"{baseline_cpu / n * 1000:.2f} ms/message in the client, "
+        f"{baseline_server_cpu / n * 1000:.2f} ms/message in the server; "
         f"server accepted {baseline_delivered}"
     )
+    ceiling_seconds = statistics.median(seconds for seconds, _ in ceilings)
     print(
         f"sink ceiling ({args.concurrency} connections, messages built beforehand, no "
-        f"database), run before and after the relay: {ceiling_before:.2f} s and "
-        f"{ceiling_after:.2f} s wall, mean {ceiling_seconds:.2f} s; "
-        f"{ceiling_server_cpu / n * 1000:.2f} ms/message in the server; "
+        "database), before each relay run and at the end: "
+        + ", ".join(f"{seconds:.2f} s (load {load})" for seconds, load in ceilings)
+        + f" wall, median {ceiling_seconds:.2f} s; last run "
+        f"{ceiling_server_cpu / n * 1000:.2f} ms/message in the server, "
         f"server accepted {ceiling_delivered}"
     )
     relay_rate, baseline_rate, ceiling_rate = (
@@ -271,9 +333,10 @@ def main() -> None:
         n / ceiling_seconds,
     )
     print(
-        f"messages per second: relay {relay_rate:.0f}, one connection per message "
-        f"{baseline_rate:.0f}, sink ceiling {ceiling_rate:.0f}"
+        f"messages per second: relay {relay_rate:.0f} (median run), one connection per "
+        f"message {baseline_rate:.0f}, sink ceiling {ceiling_rate:.0f} (median)"
     )
+    total = render_seconds + relay_seconds
     print(f"rendered and delivered: {total:.2f} s (target < 30 s) -> {_verdict(total < 30)}")
     speedup = relay_rate / baseline_rate
     print(
@@ -289,12 +352,19 @@ def main() -> None:
         f"{(baseline_cpu + baseline_server_cpu) / (relay_cpu + relay_server_cpu):.1f}x"
     )
     print(
-        f"peak RSS of the benchmark process after the relay (includes the ceiling run before "
-        f"it, which holds every message built at once): {rss_after_relay:.0f} MB "
+        f"peak RSS of the benchmark process after the first relay run (includes the ceiling "
+        f"run before it, which holds every message built at once): {rss_after_relay:.0f} MB "
         f"(target < 200 MB) -> {_verdict(rss_after_relay < 200)}"
     )
-    if traced_peak is not None:
-        print(f"relay heap peak (tracemalloc): {traced_peak:.1f} MB")
+    peaks = [run.traced_peak_mb for run in runs if run.traced_peak_mb is not None]
+    if peaks:
+        print(f"relay heap peak (tracemalloc): {max(peaks):.1f} MB")
+
+
+def _median_run(runs: list[RelayRun]) -> RelayRun:
+    """The run with the median wall time (the lower middle one for an even count)."""
+    ordered = sorted(runs, key=lambda run: run.seconds)
+    return ordered[(len(ordered) - 1) // 2]
 
 
 def _load() -> str:

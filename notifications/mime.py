@@ -8,10 +8,11 @@ dead-letters it, with the reason, when the server does not offer it (docs/email.
 
 from __future__ import annotations
 
-import base64
+import binascii
 import functools
 import urllib.parse
 from dataclasses import dataclass
+from datetime import datetime
 from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
@@ -31,12 +32,15 @@ class PermanentMessageError(Exception):
 @dataclass(frozen=True)
 class WireMail:
     """What goes over SMTP for one row: envelope sender and recipients (domains in IDNA
-    form), the message bytes, and whether any address needs SMTPUTF8."""
+    form), the message bytes, and whether any address needs SMTPUTF8. `wire_form` says the
+    bytes are already as they travel after DATA (CRLF line endings only, no line starting
+    with a dot), as `build_email` always writes them (`tests/unit/test_relay_wire_form.py`)."""
 
     sender: str
     recipients: list[str]
     data: bytes
     smtputf8: bool
+    wire_form: bool = False
 
 
 _ADDRESS_FOLD = ",\r\n "
@@ -75,6 +79,16 @@ def _sender(address: str) -> tuple[str, bool]:
     return wire_address(address)
 
 
+@functools.lru_cache(maxsize=4096)
+def _recipient(address: str) -> tuple[str, bool]:
+    return wire_address(address)
+
+
+@functools.lru_cache(maxsize=256)
+def _date(moment: datetime) -> str:
+    return format_datetime(moment)
+
+
 @functools.lru_cache(maxsize=8)
 def _from_header(name: str, address: str) -> str:
     return f"{encoded_words(check_header(name))} <{address}>" if name else address
@@ -82,24 +96,28 @@ def _from_header(name: str, address: str) -> str:
 
 def encoded_words(text: str) -> str:
     """`text` as RFC 2047 UTF-8 base64 encoded-words, folded with CRLF SP so that every
-    line of the header stays under 78 characters."""
+    line of the header stays under 78 characters.
+
+    Each word holds as many whole characters as fit in 39 bytes of UTF-8."""
+    data = text.encode("utf-8")
     words: list[str] = []
-    chunk: list[bytes] = []
-    size = 0
-    for char in text:
-        encoded = char.encode("utf-8")
-        if size + len(encoded) > 39 and chunk:
-            words.append(base64.b64encode(b"".join(chunk)).decode("ascii"))
-            chunk, size = [], 0
-        chunk.append(encoded)
-        size += len(encoded)
-    if chunk or not words:
-        words.append(base64.b64encode(b"".join(chunk)).decode("ascii"))
+    start, size = 0, len(data)
+    while start < size or not words:
+        end = min(start + 39, size)
+        while end < size and data[end] & 0xC0 == 0x80:  # not inside a character
+            end -= 1
+        words.append(binascii.b2a_base64(data[start:end], newline=False).decode("ascii"))
+        start = end
     return "\r\n ".join(f"=?utf-8?b?{word}?=" for word in words)
 
 
 def _base64_lines(data: bytes) -> bytes:
-    return base64.encodebytes(data).replace(b"\n", b"\r\n")
+    """`base64.encodebytes(data)` with CRLF line ends (lines of 76 characters), in one pass."""
+    encoded = binascii.b2a_base64(data, newline=False)
+    if not encoded:
+        return b""
+    lines = [encoded[at : at + 76] for at in range(0, len(encoded), 76)]
+    return b"\r\n".join(lines) + b"\r\n"
 
 
 def _text_part(text: str, subtype: str) -> bytes:
@@ -133,8 +151,8 @@ def build_email(row: OutboxMessage, settings: Settings) -> WireMail:
     Raises `PermanentMessageError` for an unreadable attachment or an invalid address.
     """
     sender, sender_utf8 = _sender(settings.mail_from_address)
-    to = [wire_address(address) for address in row.to_addrs]
-    cc = [wire_address(address) for address in row.cc_addrs]
+    to = [_recipient(address) for address in row.to_addrs]
+    cc = [_recipient(address) for address in row.cc_addrs]
     body = _text_part(row.text_body, "plain")
     if row.html_body:
         content_type, alternatives = _multipart(
@@ -158,7 +176,7 @@ def build_email(row: OutboxMessage, settings: Settings) -> WireMail:
     if cc:
         headers.append("Cc: " + _ADDRESS_FOLD.join(address for address, _ in cc))
     headers += [
-        f"Date: {format_datetime(row.created_at)}",
+        f"Date: {_date(row.created_at)}",
         f"Message-ID: <{row.id}@{message_domain(settings)}>",
         f"X-Duban-Kind: {check_header(row.kind)}",
         "Auto-Submitted: auto-generated",
@@ -169,6 +187,7 @@ def build_email(row: OutboxMessage, settings: Settings) -> WireMail:
         recipients=[address for address, _ in (*to, *cc)],
         data=head + b"\r\n" + rest,
         smtputf8=sender_utf8 or any(utf8 for _, utf8 in (*to, *cc)),
+        wire_form=True,
     )
 
 

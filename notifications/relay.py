@@ -27,11 +27,13 @@ import socket
 import ssl
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import aiosmtplib
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -42,6 +44,7 @@ from models.settings import Settings, SmtpSecurity
 from models.vocabulary import Channel
 from notifications import chat, outbox
 from notifications.mime import PermanentMessageError, WireMail, build_email
+from notifications.smtp import SendDeadline, send_wire_mail
 
 log = logging.getLogger("duban.mail.relay")
 
@@ -85,7 +88,7 @@ class RelayOptions:
 
     batch_size: int = 200
     window: int = 16
-    commit_interval_seconds: float = 0.005
+    commit_interval_seconds: float = 0.02
     concurrency: int = 4
     lease: timedelta = timedelta(minutes=15)
     send_deadline_seconds: float | None = None
@@ -167,8 +170,30 @@ class _GroupCommit:
         self.wake = asyncio.Event()
         self.closed = False
         # The relay's one database thread: commits and claims take turns on it (one SQLite
-        # writer, one malloc arena for the rows), off the event loop.
+        # writer, one malloc arena for the rows), off the event loop, on one connection.
         self.database = ThreadPoolExecutor(max_workers=1, thread_name_prefix="duban-relay-db")
+        self._connection: Connection | None = None
+        self._own_sessions: sessionmaker[Session] | None = None
+
+    def transaction(self) -> AbstractContextManager[Session]:
+        """A transaction on the database thread's connection, opened on first use and kept
+        until `disconnect()` (a pool checkout and return per group commit cost about as much
+        as its UPDATE). Call on the database thread only."""
+        if self._own_sessions is None:
+            with self.sessions() as probe:
+                bind = probe.get_bind()
+            if isinstance(bind, Engine):
+                self._connection = bind.connect()
+                self._own_sessions = sessionmaker(bind=self._connection, expire_on_commit=False)
+            else:
+                self._own_sessions = self.sessions
+        return transaction(self._own_sessions)
+
+    def disconnect(self) -> None:
+        """Return the database thread's connection to the pool (on the database thread)."""
+        connection, self._connection, self._own_sessions = self._connection, None, None
+        if connection is not None:
+            connection.close()
 
     async def in_database_thread(self, work: Callable[[], Any]) -> Any:
         """Run `work` on the relay's database thread."""
@@ -183,9 +208,11 @@ class _GroupCommit:
         self.slots.release()
 
     def report(self, report: _Report) -> None:
-        """Queue an outcome for the next group commit."""
+        """Queue an outcome for the next group commit (waking the committer only for the
+        first outcome of a group and once the group is full)."""
         self.pending.append(report)
-        self.wake.set()
+        if len(self.pending) == 1 or len(self.pending) >= self.group:
+            self.wake.set()
 
     def close(self) -> None:
         """Let `run()` return once everything reported is committed."""
@@ -194,16 +221,12 @@ class _GroupCommit:
 
     async def _gather(self) -> None:
         """Wait until half the window has reported, `interval` has passed or the batch is done."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.interval
-        while not self.closed and len(self.pending) < self.group:
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                return
-            self.wake.clear()
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(remaining):
-                    await self.wake.wait()
+        if self.closed or len(self.pending) >= self.group:
+            return
+        self.wake.clear()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.interval):
+                await self.wake.wait()
 
     async def run(self) -> None:
         """Commit reported outcomes in groups until `close()` and nothing is left."""
@@ -230,7 +253,7 @@ class _GroupCommit:
             for report in batch
             if report.outcome == "sent"
         ]
-        with transaction(self.sessions) as session:
+        with self.transaction() as session:
             owned = outbox.mark_sent_many(session=session, rows=accepted, now=at)
             return [self._apply(session, report, at, owned) for report in batch]
 
@@ -337,9 +360,12 @@ class _Worker:
         report(outcome, error, results)
 
     async def _deliver(self, mail: WireMail) -> tuple[Outcome, str, dict[str, str] | None]:
-        deadline = self.options.send_deadline_seconds or self.settings.smtp_timeout_seconds * 2
+        deadline = SendDeadline(
+            per_reply=self.settings.smtp_timeout_seconds,
+            overall=self.options.send_deadline_seconds or self.settings.smtp_timeout_seconds * 2,
+        )
         try:
-            async with asyncio.timeout(deadline):
+            async with deadline:
                 try:
                     smtp = await self._connection()
                 except (aiosmtplib.SMTPException, OSError) as exc:
@@ -347,12 +373,7 @@ class _Worker:
                 if mail.smtputf8 and not smtp.supports_extension("smtputf8"):
                     return "dead", NO_SMTPUTF8, None
                 _quick_ack(smtp)
-                refused, _ = await smtp.sendmail(
-                    mail.sender,
-                    mail.recipients,
-                    mail.data,
-                    mail_options=["SMTPUTF8"] if mail.smtputf8 else None,
-                )
+                refused = await send_wire_mail(smtp, mail, deadline=deadline)
         except _ConnectFailed as exc:
             self._drop()
             return "unreachable", f"连接或登录失败：{exc}", None
@@ -439,7 +460,6 @@ class _Feed:
     queue is down to a quarter of a batch (so at most 1.25 batches wait in memory); chat
     rows go to a `_drain_chat` per batch. Puts `None` when nothing is left."""
 
-    sessions: sessionmaker[Session]
     moment: Callable[[], datetime]
     options: RelayOptions
     result: RelayResult
@@ -457,7 +477,7 @@ class _Feed:
         return max(1, self.options.batch_size // 4)
 
     def _claim(self) -> tuple[list[OutboxMessage], dict[str, str]]:
-        with transaction(self.sessions) as session:
+        with self.commit.transaction() as session:
             rows = outbox.claim_messages(
                 session=session,
                 now=self.moment(),
@@ -492,7 +512,6 @@ class _Feed:
 
 async def _deliver_stream(
     *,
-    sessions: sessionmaker[Session],
     settings: Settings,
     options: RelayOptions,
     commit: _GroupCommit,
@@ -524,7 +543,6 @@ async def _deliver_stream(
         )
 
     feed = _Feed(
-        sessions=sessions,
         moment=moment,
         options=options,
         result=result,
@@ -563,7 +581,10 @@ async def _deliver_stream(
         commit.close()
         if not committer.done():
             await committer
+        closing = commit.database.submit(commit.disconnect)  # after any work still there
         commit.database.shutdown(wait=False)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(asyncio.wrap_future(closing), timeout=5)
 
 
 async def relay_once(
@@ -600,7 +621,6 @@ async def relay_once(
 
     commit = _GroupCommit(sessions=sessions, moment=moment, options=options, result=result)
     await _deliver_stream(
-        sessions=sessions,
         settings=settings,
         options=options,
         commit=commit,

@@ -1,0 +1,285 @@
+"""`send_wire_mail` puts the same bytes on the wire as `aiosmtplib.SMTP.sendmail` and fails
+the same way, checked through a recording proxy in front of a real aiosmtpd server."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiosmtplib
+import pytest
+from sqlalchemy import Engine, select
+
+from models.db import make_sessionmaker, transaction
+from models.outbox import OutboxMessage
+from models.settings import Settings
+from notifications.mime import WireMail, build_email
+from notifications.outbox import enqueue_message
+from notifications.relay import RelayOptions, relay_once
+from notifications.smtp import SendDeadline, send_wire_mail
+from tests.integration.relay_db import clear_outbox, relay_db_fixture  # noqa: F401 - fixture
+from tests.integration.smtp_servers import ScriptedHandler, ScriptedServer
+
+NOW = datetime(2021, 7, 5, 1, 0, tzinfo=UTC)
+SETTINGS = Settings(mail_from_address="duban@example.org", mail_from_name="督办系统")
+
+
+class MailRefusingHandler(ScriptedHandler):
+    """A `ScriptedHandler` that refuses MAIL FROM the addresses in `mail_replies`."""
+
+    mail_replies: dict[str, str]
+
+    async def handle_MAIL(
+        self, server: Any, session: Any, envelope: Any, address: str, mail_options: list[str]
+    ) -> str:
+        reply = self.mail_replies.get(address)
+        if reply is not None:
+            return reply
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
+
+class SlowRcptHandler(ScriptedHandler):
+    """A `ScriptedHandler` that answers RCPT TO `slow@example.org` after a second (without
+    holding up the server's other sessions)."""
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
+    ) -> str:
+        if address == "slow@example.org":
+            await asyncio.sleep(1.0)
+        return await super().handle_RCPT(server, session, envelope, address, rcpt_options)
+
+
+@dataclass
+class RecordingProxy:
+    """Forwards loopback connections to `port` and records what each client sent."""
+
+    port: int
+    sent: list[bytearray] = field(default_factory=list)
+    server: asyncio.Server | None = None
+
+    async def _pipe(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, log: bytearray | None
+    ) -> None:
+        try:
+            while chunk := await reader.read(65536):
+                if log is not None:
+                    log.extend(chunk)
+                writer.write(chunk)
+                await writer.drain()
+        except ConnectionError:
+            pass
+        finally:
+            writer.close()
+
+    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        log = bytearray()
+        self.sent.append(log)
+        upstream_reader, upstream_writer = await asyncio.open_connection("127.0.0.1", self.port)
+        await asyncio.gather(
+            self._pipe(reader, upstream_writer, log),
+            self._pipe(upstream_reader, writer, None),
+        )
+
+    async def start(self) -> int:
+        self.server = await asyncio.start_server(self._client, "127.0.0.1", 0)
+        return int(self.server.sockets[0].getsockname()[1])
+
+
+@dataclass
+class Outcome:
+    """What one way of sending returned or raised, and the bytes the client sent."""
+
+    returned: dict[str, tuple[int, str]] | None
+    raised: tuple[str, Any] | None
+    wire: bytes
+
+
+def _error(exc: Exception) -> tuple[str, Any]:
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
+        return type(exc).__name__, [(e.code, e.message, e.recipient) for e in exc.recipients]
+    return type(exc).__name__, exc.args
+
+
+Send = Callable[[aiosmtplib.SMTP, WireMail], Awaitable[dict[str, aiosmtplib.SMTPResponse]]]
+
+
+async def _with_sendmail(smtp: aiosmtplib.SMTP, mail: WireMail) -> dict[str, Any]:
+    refused, _ = await smtp.sendmail(
+        mail.sender,
+        mail.recipients,
+        mail.data,
+        mail_options=["SMTPUTF8"] if mail.smtputf8 else None,
+    )
+    return refused
+
+
+async def _send(proxy: RecordingProxy, port: int, mail: WireMail, send: Send) -> Outcome:
+    smtp = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, start_tls=False, timeout=5)
+    smtp.local_hostname = "relay.test"
+    await smtp.connect()
+    await smtp.ehlo()
+    returned: dict[str, tuple[int, str]] | None = None
+    raised = None
+    try:
+        refused = await send(smtp, mail)
+        returned = {address: (reply.code, reply.message) for address, reply in refused.items()}
+    except (aiosmtplib.SMTPException, ValueError) as exc:
+        raised = _error(exc)
+    if smtp.is_connected:
+        await smtp.quit()
+    await asyncio.sleep(0.05)  # let the proxy forward the last bytes
+    return Outcome(returned, raised, bytes(proxy.sent[-1]))
+
+
+def _handler() -> MailRefusingHandler:
+    handler = MailRefusingHandler()
+    handler.mail_replies = {"blocked@example.org": "553 5.7.1 sender refused"}
+    handler.rcpt_replies = {
+        "gone@example.org": "550 5.1.1 no such user",
+        "busy@example.org": "451 4.3.0 try later",
+    }
+    handler.data_replies = {"spam@example.org": "554 5.7.1 rejected as spam"}
+    return handler
+
+
+def _row(
+    tmp_path: Path, *, to: list[str], cc: list[str] | None = None, attach: bool = False
+) -> OutboxMessage:
+    attachments = []
+    if attach:
+        path = tmp_path / "督办单.docx"
+        path.write_bytes(b"PK\x03\x04 order\n.line\r\n" * 40)
+        attachments = [{"path": str(path), "filename": path.name, "mime": "application/zip"}]
+    return OutboxMessage(
+        id="0f1e2d3c4b5a69788796a5b4c3d2e1f0",
+        key="wire-test",
+        kind="reminder",
+        to_addrs=to,
+        cc_addrs=cc or [],
+        subject="【催办】第4项 关于报送2021年第二季度工作进展的提醒（请于7月10日前完成）",
+        text_body="请尽快报送。\n.\n.. 以点开头的行\r\n单独的\r回车\n",
+        html_body="<p>请尽快报送。</p>\n.\n",
+        attachments=attachments,
+        created_at=NOW,
+    )
+
+
+def _cases(tmp_path: Path) -> dict[str, WireMail]:
+    built = {
+        "plain": _row(tmp_path, to=["dept@example.org"]),
+        "cc and attachment": _row(
+            tmp_path, to=["a@example.org", "b@例子.中国"], cc=["leader@example.org"], attach=True
+        ),
+        "smtputf8": _row(tmp_path, to=["学会部@example.org"]),
+        "one recipient refused": _row(tmp_path, to=["gone@example.org", "dept@example.org"]),
+        "every recipient refused": _row(tmp_path, to=["gone@example.org", "busy@example.org"]),
+        "data refused": _row(tmp_path, to=["spam@example.org"]),
+    }
+    cases = {name: build_email(row, SETTINGS) for name, row in built.items()}
+    plain = cases["plain"]
+    cases["sender refused"] = WireMail("blocked@example.org", plain.recipients, plain.data, False)
+    cases["bytes not in wire form"] = WireMail(
+        plain.sender,
+        plain.recipients,
+        b"Subject: x\n\n.leading dot\nlone LF\rlone CR\r\n..two dots\nno final newline",
+        False,
+    )
+    return cases
+
+
+async def test_same_wire_bytes_and_outcome_as_sendmail(tmp_path: Path) -> None:
+    with ScriptedServer(_handler(), smtputf8=True) as server:
+        proxy = RecordingProxy(server.port)
+        port = await proxy.start()
+        try:
+            for name, mail in _cases(tmp_path).items():
+                expected = await _send(proxy, port, mail, _with_sendmail)
+                got = await _send(proxy, port, mail, send_wire_mail)
+                assert got == expected, name
+        finally:
+            assert proxy.server is not None
+            proxy.server.close()
+    assert len(server.handler.deliveries) == 2 * 5  # each accepted case, once per way
+
+
+async def test_a_reply_slower_than_the_smtp_timeout_times_out() -> None:
+    """Inside a `SendDeadline` each reply has the SMTP timeout, not only the whole send."""
+    mail = WireMail("duban@example.org", ["slow@example.org"], b"Subject: x\r\n\r\nhi\r\n", False)
+    for deadline in (SendDeadline(per_reply=0.3, overall=30), None):
+        handler = ScriptedHandler()
+        handler.hooks["slow@example.org"] = lambda: time.sleep(1.0)
+        with ScriptedServer(handler) as server:
+            smtp = aiosmtplib.SMTP(hostname="127.0.0.1", port=server.port, timeout=0.3)
+            await smtp.connect()
+            await smtp.ehlo()
+            started = time.monotonic()
+            with pytest.raises(TimeoutError):
+                if deadline is None:
+                    await send_wire_mail(smtp, mail)  # aiosmtplib's SMTPReadTimeoutError
+                else:
+                    async with deadline:
+                        await send_wire_mail(smtp, mail, deadline=deadline)
+            assert time.monotonic() - started < 0.9
+            smtp.close()
+
+
+async def test_relay_retries_a_row_whose_reply_outlasts_the_smtp_timeout(
+    relay_db: tuple[str, Engine],
+) -> None:
+    clear_outbox(relay_db[1])
+    sessions = make_sessionmaker(relay_db[1])
+    with transaction(sessions) as session:
+        for key, address in (("slow", "slow@example.org"), ("fine", "fine@example.org")):
+            enqueue_message(
+                session=session,
+                key=key,
+                kind="request",
+                to=[address],
+                subject="【报送提醒】第4项",
+                text_body="请报送。",
+                now=NOW,
+            )
+    with ScriptedServer(SlowRcptHandler()) as server:
+        settings = Settings(smtp_port=server.port, smtp_timeout_seconds=0.4)
+        options = RelayOptions(concurrency=1, send_deadline_seconds=30)
+        started = time.monotonic()
+        result = await relay_once(sessions=sessions, settings=settings, now=NOW, options=options)
+        elapsed = time.monotonic() - started
+    with sessions() as session:
+        rows = {row.key: row for row in session.scalars(select(OutboxMessage))}
+    assert (result.sent, result.retried) == (1, 1)
+    assert (rows["slow"].status, rows["slow"].last_error) == ("pending", "发送超时")
+    assert rows["fine"].status == "sent"
+    assert elapsed < 10
+
+
+async def test_relay_gives_its_database_connection_back(relay_db: tuple[str, Engine]) -> None:
+    """Claims and group commits share one connection for the run, returned at the end."""
+    clear_outbox(relay_db[1])
+    sessions = make_sessionmaker(relay_db[1])
+    with transaction(sessions) as session:
+        for n in range(12):
+            enqueue_message(
+                session=session,
+                key=f"pool-{n}",
+                kind="request",
+                to=[f"dept{n}@example.org"],
+                subject="【报送提醒】第4项",
+                text_body="请报送。",
+                now=NOW,
+            )
+    with ScriptedServer() as server:
+        settings = Settings(smtp_port=server.port, smtp_timeout_seconds=5)
+        options = RelayOptions(batch_size=5, concurrency=2, window=4)
+        result = await relay_once(sessions=sessions, settings=settings, now=NOW, options=options)
+    pool = relay_db[1].pool
+    assert (result.claimed, result.sent) == (12, 12)
+    assert getattr(pool, "checkedout", lambda: 0)() == 0
