@@ -8,9 +8,10 @@ fresh spawned interpreter, so its peak RSS is its own: starting supervision (202
 the catch-up pass (2021-03-17; 90 % of the mobilisation check-ins were answered), the
 request-day pass (2021-03-18, one request per item and department), delivering that day's
 email to an aiosmtpd sink in another process (`relay_once`), and the 2021Q1 report (HTML,
-DOCX, Markdown). Passes call `reconcile_items` in chunks of `flows.supervise.CHUNK_SIZE`,
-as the batch flow does. Prefect's own overhead is measured apart on a real Prefect server
-(on PostgreSQL): one flow run with one no-op task run per chunk. Prints a Markdown table.
+DOCX, Markdown); the documents they write go to a temporary data dir. Passes call
+`reconcile_items` in chunks of `flows.supervise.CHUNK_SIZE`, as the batch flow does.
+Prefect's own overhead is measured apart on a real Prefect server (on PostgreSQL): one
+flow run with one no-op task run per chunk. Prints a Markdown table.
 """
 
 from __future__ import annotations
@@ -448,6 +449,8 @@ def main() -> None:
         try:
             for size in sizes:
                 results[size] = {}
+                # The stages' documents (督办单, reports) go to a data dir of this run.
+                os.environ["DUBAN_DATA_DIR"] = str(Path(tmp) / f"data-{size}")
                 with fresh_database() as url:
                     started = time.perf_counter()
                     plan_id = seed(url, items=size, departments=args.departments)
