@@ -1,4 +1,4 @@
-"""Starting supervision writes in batches (check-in rows through `unnest` arrays on PostgreSQL,
+"""Starting supervision writes in batches (check-in rows as one JSON recordset on PostgreSQL,
 notices and emails a batch of assignments at a time): the rows are those one batch writes."""
 
 from __future__ import annotations
