@@ -8,9 +8,12 @@ fresh spawned interpreter, so its peak RSS is its own: starting supervision (202
 the catch-up pass (2021-03-17; 90 % of the mobilisation check-ins were answered), the
 request-day pass (2021-03-18, one request per item and department), delivering that day's
 email to an aiosmtpd sink in another process (`relay_once`), and the 2021Q1 report (HTML,
-DOCX, Markdown). Passes call `reconcile_items` in chunks of `flows.supervise.CHUNK_SIZE`,
-as the batch flow does. Prefect's own overhead is measured apart on a real Prefect server
-(on PostgreSQL): one flow run with one no-op task run per chunk. Prints a Markdown table.
+DOCX, Markdown). Start and passes also report the stage process's CPU seconds (`cpu_s`,
+PostgreSQL's own excluded), less sensitive than wall time to a shared machine's load. The
+documents the stages write go to a temporary data dir. Passes call `reconcile_items` in
+chunks of `flows.supervise.CHUNK_SIZE`, as the batch flow does. Prefect's own overhead is
+measured apart on a real Prefect server (on PostgreSQL): one flow run with one no-op task
+run per chunk. Prints a Markdown table.
 """
 
 from __future__ import annotations
@@ -156,7 +159,7 @@ def stage_start(url: str, plan_id: int) -> dict[str, Any]:
     from tasks.assignment import start_supervision
 
     sessions = make_sessionmaker(make_engine(url))
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     with transaction(sessions) as session:
         summary = start_supervision(
             session=session,
@@ -165,14 +168,14 @@ def stage_start(url: str, plan_id: int) -> dict[str, Any]:
             policy=_policy(),
             calendar=default_calendar(),
         )
-    elapsed = time.perf_counter() - started
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     with transaction(sessions) as session:
         session.execute(
             update(Checkin)
             .where(Checkin.phase_key == "mobilize", Checkin.id % 10 != 0)
             .values(status="submitted", submitted_at=datetime(2021, 2, 20, 10, tzinfo=LOCAL_TZ))
         )
-    return {"seconds": elapsed, "rows": summary.checkins, "note": "check-ins"}
+    return {"seconds": elapsed, "cpu_s": cpu, "rows": summary.checkins, "note": "check-ins"}
 
 
 def _pass(url: str, plan_id: int, day: date) -> dict[str, Any]:
@@ -187,7 +190,7 @@ def _pass(url: str, plan_id: int, day: date) -> dict[str, Any]:
     sessions = make_sessionmaker(make_engine(url))
     as_of = resolve(day)
     policy, calendar = _policy(), default_calendar()
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     with sessions() as session:
         horizon = date.fromordinal(day.toordinal() + policy.request_lead_workdays * 2 + 14)
         since = datetime.fromordinal(day.toordinal() - RECENT_SUBMISSION_DAYS).replace(tzinfo=UTC)
@@ -207,7 +210,12 @@ def _pass(url: str, plan_id: int, day: date) -> dict[str, Any]:
             )
         notices += sum(len(result.notices) for result in results)
     chunks = -(-len(candidates) // CHUNK_SIZE)
-    return {"seconds": time.perf_counter() - started, "rows": notices, "chunks": chunks}
+    return {
+        "seconds": time.perf_counter() - started,
+        "cpu_s": time.process_time() - cpu,
+        "rows": notices,
+        "chunks": chunks,
+    }
 
 
 def stage_catch_up(url: str, plan_id: int) -> dict[str, Any]:
@@ -448,6 +456,8 @@ def main() -> None:
         try:
             for size in sizes:
                 results[size] = {}
+                # The stages' documents (督办单, reports) go to a data dir of this run.
+                os.environ["DUBAN_DATA_DIR"] = str(Path(tmp) / f"data-{size}")
                 with fresh_database() as url:
                     started = time.perf_counter()
                     plan_id = seed(url, items=size, departments=args.departments)

@@ -43,6 +43,9 @@ __all__ = [
 
 ROLES = tuple(role.value for role in AssignmentRole)
 ROLE_NAMES = AssignmentRole.labels()
+# Assignments whose notices, events and emails are written at a time when supervision
+# starts, so a province's 30,000 rendered emails never sit in memory together.
+NOTICE_BATCH = 2000
 
 
 @dataclass(frozen=True)
@@ -87,9 +90,10 @@ def start_supervision(
     materialise every check-in the schedule asks for from `now`'s local date on.
 
     Stores `policy` on the plan, sets `started_at`, writes `duban.plan.started` and one
-    `duban.item.assigned` per open assignment. The status change is a guarded UPDATE, so a
-    second or concurrent start raises `DubanError`; invalid phases raise `InputError`. The
-    caller's transaction should then roll back: nothing is written.
+    `duban.item.assigned` per open assignment (`NOTICE_BATCH` assignments at a time). The
+    status change is a guarded UPDATE, so a second or concurrent start raises `DubanError`;
+    invalid phases raise `InputError`. The caller's transaction should then roll back:
+    nothing is written.
     """
     plan = session.get(Plan, plan_id)
     if plan is None:
@@ -124,26 +128,28 @@ def start_supervision(
         .order_by(Assignment.item_id, Assignment.id)
     ).all()
     offices = supervision_offices(session=session)
-    actions = [
-        assignment_notice(
-            item=by_id[assignment.item_id],
-            assignment=assignment,
-            department=department,
-            offices=offices,
-            plan_id=plan.id,
-            plan_title=plan.title,
+    for start in range(0, len(rows), NOTICE_BATCH):
+        batch = rows[start : start + NOTICE_BATCH]
+        actions = [
+            assignment_notice(
+                item=by_id[assignment.item_id],
+                assignment=assignment,
+                department=department,
+                offices=offices,
+                plan_id=plan.id,
+                plan_title=plan.title,
+            )
+            for assignment, department in batch
+        ]
+        recorded, events = insert_notices(session=session, actions=actions, now=now)
+        insert_events(session=session, rows=events)
+        record_notice_emails(
+            session=session,
+            notices=recorded,
+            items={assignment.item_id: by_id[assignment.item_id] for assignment, _ in batch},
+            departments={department.id: department for _, department in batch},
+            now=now,
         )
-        for assignment, department in rows
-    ]
-    recorded, events = insert_notices(session=session, actions=actions, now=now)
-    insert_events(session=session, rows=events)
-    record_notice_emails(
-        session=session,
-        notices=recorded,
-        items=by_id,
-        departments={department.id: department for _, department in rows},
-        now=now,
-    )
     leads = {a.item_id for a, _ in rows if a.role == "lead"}
     unassigned = sorted(item.id for item in items if item.id not in leads)
     if unassigned:

@@ -6,11 +6,28 @@ SQL over the `(status, due_date)` index; no Python loop walks all check-ins.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import Select, and_, func, or_, select, update
+from sqlalchemy import (
+    Select,
+    Table,
+    Text,
+    TypeDecorator,
+    and_,
+    bindparam,
+    cast,
+    column,
+    func,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
 from models.calendar import WorkCalendar
@@ -29,6 +46,9 @@ from tasks.events import record_event, related
 from tasks.sql import insert_ignoring, table_of
 
 INSERT_CHUNK = 5000
+# Assignments whose check-in rows are built and inserted at a time (a province's 330,000
+# rows never sit in memory together).
+ASSIGNMENT_BATCH = 500
 
 
 def phase_windows(
@@ -84,12 +104,69 @@ def own_schedules(
     )
 
 
+def _json_value(value: object) -> str:
+    """A date or (stored, naive-UTC) datetime as JSON: its ISO text."""
+    if isinstance(value, date | datetime):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not a check-in column value")
+
+
+def _bound(
+    table: Table, names: Sequence[str], rows: Sequence[dict[str, object]], dialect: Dialect
+) -> str:
+    """`rows` as a JSON array of objects, each value as its column's type binds it (a
+    `TypeDecorator` runs once per distinct value: enums checked, timestamps made UTC)."""
+    converted: dict[str, dict[object, object]] = {}
+    for name in names:
+        column_type = table.c[name].type
+        if isinstance(column_type, TypeDecorator):
+            converted[name] = {
+                value: column_type.process_bind_param(value, dialect)
+                for value in {row[name] for row in rows}
+            }
+    plain = [name for name in names if name not in converted]
+    return json.dumps(
+        [
+            {name: row[name] for name in plain}
+            | {name: values[row[name]] for name, values in converted.items()}
+            for row in rows
+        ],
+        default=_json_value,
+        ensure_ascii=False,
+    )
+
+
 def _insert_ignoring_duplicates(session: Session, rows: list[dict[str, object]]) -> None:
+    """Insert check-in rows (all with the same keys), skipping existing ones.
+
+    On PostgreSQL one `INSERT … SELECT … FROM json_to_recordset(…) ON CONFLICT DO NOTHING`
+    per `INSERT_CHUNK` rows, the rows bound as one JSON text (`_bound`), instead of a
+    statement of VALUES tuples that psycopg parses and binds value by value; elsewhere the
+    dialect's multi-row `INSERT … ON CONFLICT DO NOTHING`.
+    """
     if not rows:
         return
-    statement = insert_ignoring(session, table_of(Checkin))
+    table = table_of(Checkin)
+    dialect = session.get_bind().dialect
+    if dialect.name != "postgresql":
+        statement = insert_ignoring(session, table)
+        for start in range(0, len(rows), INSERT_CHUNK):
+            session.execute(statement, rows[start : start + INSERT_CHUNK])
+        return
+    names = list(rows[0])
+    source = (
+        func.json_to_recordset(cast(bindparam("rows", type_=Text), postgresql.JSON))
+        .table_valued(*(column(name, table.c[name].type) for name in names))
+        .render_derived(name="rows", with_types=True)
+    )
+    statement = (
+        pg_insert(table)
+        .from_select(names, select(*(source.c[name] for name in names)))
+        .on_conflict_do_nothing()
+    )
     for start in range(0, len(rows), INSERT_CHUNK):
-        session.execute(statement, rows[start : start + INSERT_CHUNK])
+        batch = rows[start : start + INSERT_CHUNK]
+        session.execute(statement, {"rows": _bound(table, names, batch, dialect)})
 
 
 def materialise_checkins(
@@ -107,7 +184,8 @@ def materialise_checkins(
     mid-year owes what is due from then on).
     Idempotent on (item, department, phase, seq): existing rows are kept as they are, and
     a concurrent insert of the same row is ignored by the database. Returns the number of
-    rows inserted per item id (items with none omitted).
+    rows inserted per item id (items with none omitted). Rows are built and inserted
+    `ASSIGNMENT_BATCH` assignments at a time.
     """
     query = (
         select(Assignment.item_id, Assignment.department_id, Assignment.role)
@@ -123,19 +201,21 @@ def materialise_checkins(
         query = query.where(Assignment.item_id.in_(item_ids))
         existing_query = existing_query.where(Checkin.item_id.in_(item_ids))
     existing = {(int(i), int(d), str(p), int(q)) for i, d, p, q in session.execute(existing_query)}
-    rows = checkins_to_create(
-        assignments=[(int(i), int(d), str(r)) for i, d, r in session.execute(query)],
-        specs=specs,
-        existing=existing,
-        today=local_date(now),
-        now=now,
-        per_item=per_item,
-    )
-    _insert_ignoring_duplicates(session, rows)
+    assignments = [(int(i), int(d), str(r)) for i, d, r in session.execute(query)]
     counts: dict[int, int] = {}
-    for row in rows:
-        item_id = int(str(row["item_id"]))
-        counts[item_id] = counts.get(item_id, 0) + 1
+    for start in range(0, len(assignments), ASSIGNMENT_BATCH):
+        rows = checkins_to_create(
+            assignments=assignments[start : start + ASSIGNMENT_BATCH],
+            specs=specs,
+            existing=existing,
+            today=local_date(now),
+            now=now,
+            per_item=per_item,
+        )
+        _insert_ignoring_duplicates(session, rows)
+        for row in rows:
+            item_id = int(str(row["item_id"]))
+            counts[item_id] = counts.get(item_id, 0) + 1
     return counts
 
 

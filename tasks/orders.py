@@ -11,7 +11,7 @@ notice) issues nothing twice.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import insert, select, update
@@ -60,11 +60,12 @@ def orders_dir(settings: Settings) -> Path:
     return settings.data_dir / "orders"
 
 
-def order_attachment(order: SupervisionOrder, settings: Settings) -> dict[str, str]:
-    """The outbox attachment of `order`'s Word document."""
+def order_attachment(order: SupervisionOrder, directory: Path) -> dict[str, str]:
+    """The outbox attachment of `order`'s Word document in `directory` (absolute, resolved:
+    `orders_dir(settings).resolve()`)."""
     name = f"{order.number}督办单.docx"
     return {
-        "path": str((orders_dir(settings) / name).resolve()),
+        "path": str(directory / name),
         "filename": name,
         "mime": DOCX_MIME,
     }
@@ -144,13 +145,13 @@ def issue_orders(
         )
     session.execute(insert(table_of(SupervisionOrder)), rows)
     keys = {notice.key: notice for notice, *_ in chosen}
-    issued = session.scalars(
-        select(SupervisionOrder).where(SupervisionOrder.notice_key.in_(list(keys)))
-    ).all()
     # Imported here: tasks.reporting.store imports this module (orders_in_period).
     from tasks.reporting.store import write_atomically
 
+    directory = orders_dir(settings).resolve()
     attachments: dict[int, list[dict[str, str]]] = {}
+    # The rows just inserted, `issued_at` in UTC as the column reads it back.
+    issued = [SupervisionOrder(**(row | {"issued_at": now.astimezone(UTC)})) for row in rows]
     for order in issued:
         notice = keys[order.notice_key]
         policy = policies[items[order.item_id].plan_id]
@@ -160,7 +161,7 @@ def issue_orders(
             issuer=items[order.item_id].plan.organisation or "督查室",
             recipient=departments[order.department_id].name,
         )
-        attachment = order_attachment(order, settings)
+        attachment = order_attachment(order, directory)
         write_atomically(Path(attachment["path"]), data)
         attachments[notice.id] = [attachment]
     return attachments

@@ -21,6 +21,7 @@ from models.supervision import Checkin
 from tasks.assignment import start_supervision
 from tasks.orders import allocate_numbers
 from tasks.reconcile import reconcile_item
+from tasks.reporting.order_docx import render_order_docx
 from tests.builders import make_department, make_plan
 
 CALENDAR = WorkCalendar()
@@ -94,6 +95,10 @@ def test_level_two_and_three_issue_numbered_orders_once(session: Session) -> Non
     document = zipfile.ZipFile(Path(attachment["path"])).read("word/document.xml").decode()
     assert first.number in document and "黄色督办单" in document and 'w:val="C98A00"' in document
     assert "逾期3个工作日未报送" in document
+    # The document is the one python-docx lays out for the stored order.
+    assert Path(attachment["path"]).read_bytes() == render_order_docx(
+        first, level_label="分管领导督办", issuer="测试科协", recipient="学会部"
+    )
     styles = zipfile.ZipFile(Path(attachment["path"])).read("word/styles.xml").decode()
     assert 'w:eastAsia="仿宋_GB2312"' in styles
     # Re-running the days issues nothing new and keeps the numbers.
