@@ -1,7 +1,7 @@
 """Province scale on workers: the daily job as deployment runs on PostgreSQL with W workers.
 
 Run: `.venv/bin/python -m bench distributed [--sizes 100,1000] [--workers 2] [--departments 500]
-[--digest off|on|both]`.
+[--digest off|on|both] [--events relay|flow]`.
 Per size: a fresh app database seeded as `bench scale` does (N items × 3 departments, monthly
 check-ins, 500 departments; the policy is stored on the plan, so the deployment runs use it),
 a Prefect server subprocess on its own fresh PostgreSQL database, `duban deploy --plan`,
@@ -17,6 +17,12 @@ W `duban worker --limit 2` processes (`DUBAN_PASS_SHARDS=W`) and an aiosmtpd sin
 4. the day's email: `duban mail relay --once`, one relay, then (the same rows put back to
    pending) W relays at once, into the sink;
 5. the 2021Q1 report: a `quarter-review` deployment run on the quarter's last working day.
+
+`--events relay` (the default, what `duban serve` runs) sets `DUBAN_EVENT_PUBLISHER=relay` on
+the workers and runs one `duban events relay` beside them: a pass ends once its rows are
+committed, and each pass stage also reports when every domain event was in the server's feed
+(`events_in_feed_s`, from the pass's end); `--events flow` has each pass publish its events
+before it ends (the pass then includes the server's ingestion).
 
 `--digest on` runs it all with daily digests (`delivery: digest` for departments and leaders,
 docs/email.md), `both` once without and once with; a last table compares the emails each pass
@@ -308,6 +314,35 @@ def deployment_stage(
     }
 
 
+def events_in_feed(url: str, api_url: str, timeout: float = 600.0) -> float | None:
+    """Seconds until no domain event is unpublished and the server's feed holds them all
+    (`duban.*` events of the benchmark's year), None after `timeout`."""
+    started = time.perf_counter()
+    total = count(url, "select count(*) from domain_event")
+    while time.perf_counter() - started < timeout:
+        pending = count(url, "select count(*) from domain_event where published_at is null")
+        if not pending:
+            response = httpx.post(
+                f"{api_url}/events/filter",
+                json={
+                    "filter": {
+                        "event": {"prefix": ["duban."]},
+                        "occurred": {
+                            "since": "2020-01-01T00:00:00Z",
+                            "until": "2022-12-31T00:00:00Z",
+                        },
+                    },
+                    "limit": 1,
+                },
+                timeout=30,
+            )
+            response.raise_for_status()
+            if int(response.json()["total"]) >= total:
+                return time.perf_counter() - started
+        time.sleep(0.5)
+    return None
+
+
 @contextlib.contextmanager
 def processes(commands: list[list[str]], env: dict[str, str], logs: Path) -> Iterator[None]:
     """Run long-lived processes (workers) in their own process groups; end them all."""
@@ -451,6 +486,7 @@ def measure(
                     "DUBAN_DATA_DIR": str(work / "data"),
                     "DUBAN_SMTP_EMBEDDED": "false",
                     "DUBAN_PASS_SHARDS": str(workers),
+                    "DUBAN_EVENT_PUBLISHER": args.events,
                     "PREFECT_WORKER_QUERY_SECONDS": "1",
                     "DUBAN_BENCH_PEAK_DIR": str(peaks_dir),
                     "PYTHONPATH": os.pathsep.join(
@@ -470,7 +506,8 @@ def measure(
                 raise RuntimeError(deployed.stdout + deployed.stderr)
             api = Api(server.api_url)
             command = [DUBAN, "worker", "--limit", "2"]
-            with processes([command] * workers, env, work):
+            relays = [[DUBAN, "events", "relay"]] if args.events == "relay" else []
+            with processes([command] * workers + relays, env, work):
                 api.wait_workers(workers)
                 print(f"  {workers} workers online ({load()})", flush=True)
                 sunday = {"plan_id": plan_id, "as_of": resolve(SUNDAY).isoformat()}
@@ -506,6 +543,7 @@ def measure(
                     result = deployment_stage(api, peaks_dir, PLAN_DEPLOYMENT, parameters)
                     result["rows"] = count(url, NOTICES) - before
                     result["emails"] = count(url, PENDING_EMAIL) - emails_before
+                    result["events_in_feed_s"] = events_in_feed(url, server.api_url)
                     results[label] = result
                     _report(label, result)
 
@@ -565,7 +603,9 @@ def tables(sizes: list[int], results: dict[int, dict[str, dict[str, Any]]]) -> s
         "",
         "| deployment run | "
         + " | ".join(
-            f"{n:,}: wall / duban tasks / Prefect + flow code / duban share" for n in sizes
+            f"{n:,}: wall / duban tasks / Prefect + flow code / duban share [/ events in feed "
+            "after the run]"
+            for n in sizes
         )
         + " |",
         "|" + "---|" * (1 + len(sizes)),
@@ -577,9 +617,11 @@ def tables(sizes: list[int], results: dict[int, dict[str, dict[str, Any]]]) -> s
         for n in sizes:
             r = results[n][name]
             share = r["duban"] / r["seconds"] if r["seconds"] else 0.0
-            cells.append(
-                f"{r['seconds']:.1f} s / {r['duban']:.1f} s / {r['prefect']:.1f} s / {share:.0%}"
-            )
+            cell = f"{r['seconds']:.1f} s / {r['duban']:.1f} s / {r['prefect']:.1f} s / {share:.0%}"
+            if "events_in_feed_s" in r:
+                feed = r["events_in_feed_s"]
+                cell += " / events in feed " + (f"+{feed:.1f} s" if feed is not None else "never")
+            cells.append(cell)
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -622,6 +664,13 @@ def main() -> None:
         choices=("off", "on", "both"),
         default="off",
         help="daily digests for departments and leaders: off (one email per notice), on, both",
+    )
+    parser.add_argument(
+        "--events",
+        choices=("relay", "flow"),
+        default="relay",
+        help="who publishes the passes' events (DUBAN_EVENT_PUBLISHER): duban events relay, "
+        "or each pass before it ends",
     )
     args = parser.parse_args()
     sizes = [int(size) for size in args.sizes.split(",")]
