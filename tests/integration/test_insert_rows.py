@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from sqlalchemy import Table, Text, cast, event, insert, select
+from sqlalchemy import JSON, Table, Text, cast, event, insert, select
 from sqlalchemy.orm import Session
 
 from models.outbox import DomainEvent, OutboxMessage
@@ -86,7 +86,7 @@ def _stored(session: Session, table: Table, key_column: str, key: str) -> list[d
         texts = [
             cast(column, Text).label(f"{column.name}_text")
             for column in columns
-            if column.type.__class__.__name__ == "JSON"
+            if isinstance(column.type, JSON)
         ]
     key_of = table.c[key_column]
     order = table.c["resource_id"] if key_column == "type" else key_of
