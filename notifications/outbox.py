@@ -20,13 +20,12 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import ColumnElement, Table, Update, and_, bindparam, func, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 import models.tables  # noqa: F401 - every table mapped before rows are flushed
 from models.outbox import OutboxMessage
 from models.vocabulary import Channel
+from tasks.sql import insert_rows, table_of
 
 
 class HeaderInjectionError(ValueError):
@@ -158,7 +157,8 @@ def enqueue_many(*, session: Session, messages: Sequence[NewMessage], now: datet
 
 
 def insert_messages(*, session: Session, messages: Sequence[NewMessage], now: datetime) -> int:
-    """Insert a pending row per message in one statement; a key already in the outbox (a
+    """Insert a pending row per message in one statement (`insert_rows`: one JSON recordset
+    parameter on PostgreSQL); a key already in the outbox (a
     concurrent or earlier enqueue) is skipped by the database. Returns rows added.
 
     Does not commit. Raises `HeaderInjectionError` like `enqueue_message`, before anything
@@ -172,7 +172,7 @@ def insert_messages(*, session: Session, messages: Sequence[NewMessage], now: da
     unique: dict[str, NewMessage] = {}
     for message in messages:
         unique.setdefault(message.key, message)
-    rows = [
+    rows: list[dict[str, object]] = [
         {
             "id": uuid.uuid4().hex,
             "key": message.key,
@@ -190,13 +190,14 @@ def insert_messages(*, session: Session, messages: Sequence[NewMessage], now: da
         }
         for message in unique.values()
     ]
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    table = OutboxMessage.__table__
-    added = session.execute(
-        insert(table).on_conflict_do_nothing().returning(table.c.id),  # type: ignore[arg-type]
-        rows,
+    added = insert_rows(
+        session=session,
+        table=table_of(OutboxMessage),
+        rows=rows,
+        ignore_conflicts=True,
+        returning=("id",),
     )
-    return len(added.all())
+    return len(added)
 
 
 @dataclass(frozen=True)

@@ -6,28 +6,18 @@ SQL over the `(status, due_date)` index; no Python loop walks all check-ins.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
 from sqlalchemy import (
     Select,
-    Table,
-    Text,
-    TypeDecorator,
     and_,
-    bindparam,
-    cast,
-    column,
     func,
     or_,
     select,
     update,
 )
-from sqlalchemy.dialects import postgresql
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
 from models.calendar import WorkCalendar
@@ -43,7 +33,7 @@ from models.schedule import CheckinSpec, PhaseWindow, default_phase_windows, pla
 from models.supervision import Assignment, Checkin, Extension
 from models.vocabulary import CheckinStatus, EventType, ExtensionDecision
 from tasks.events import record_event, related
-from tasks.sql import insert_ignoring, table_of
+from tasks.sql import insert_rows, table_of
 
 INSERT_CHUNK = 5000
 # Assignments whose check-in rows are built and inserted at a time (a province's 330,000
@@ -104,69 +94,16 @@ def own_schedules(
     )
 
 
-def _json_value(value: object) -> str:
-    """A date or (stored, naive-UTC) datetime as JSON: its ISO text."""
-    if isinstance(value, date | datetime):
-        return value.isoformat()
-    raise TypeError(f"{type(value).__name__} is not a check-in column value")
-
-
-def _bound(
-    table: Table, names: Sequence[str], rows: Sequence[dict[str, object]], dialect: Dialect
-) -> str:
-    """`rows` as a JSON array of objects, each value as its column's type binds it (a
-    `TypeDecorator` runs once per distinct value: enums checked, timestamps made UTC)."""
-    converted: dict[str, dict[object, object]] = {}
-    for name in names:
-        column_type = table.c[name].type
-        if isinstance(column_type, TypeDecorator):
-            converted[name] = {
-                value: column_type.process_bind_param(value, dialect)
-                for value in {row[name] for row in rows}
-            }
-    plain = [name for name in names if name not in converted]
-    return json.dumps(
-        [
-            {name: row[name] for name in plain}
-            | {name: values[row[name]] for name, values in converted.items()}
-            for row in rows
-        ],
-        default=_json_value,
-        ensure_ascii=False,
-    )
-
-
 def _insert_ignoring_duplicates(session: Session, rows: list[dict[str, object]]) -> None:
-    """Insert check-in rows (all with the same keys), skipping existing ones.
-
-    On PostgreSQL one `INSERT … SELECT … FROM json_to_recordset(…) ON CONFLICT DO NOTHING`
-    per `INSERT_CHUNK` rows, the rows bound as one JSON text (`_bound`), instead of a
-    statement of VALUES tuples that psycopg parses and binds value by value; elsewhere the
-    dialect's multi-row `INSERT … ON CONFLICT DO NOTHING`.
-    """
-    if not rows:
-        return
-    table = table_of(Checkin)
-    dialect = session.get_bind().dialect
-    if dialect.name != "postgresql":
-        statement = insert_ignoring(session, table)
-        for start in range(0, len(rows), INSERT_CHUNK):
-            session.execute(statement, rows[start : start + INSERT_CHUNK])
-        return
-    names = list(rows[0])
-    source = (
-        func.json_to_recordset(cast(bindparam("rows", type_=Text), postgresql.JSON))
-        .table_valued(*(column(name, table.c[name].type) for name in names))
-        .render_derived(name="rows", with_types=True)
-    )
-    statement = (
-        pg_insert(table)
-        .from_select(names, select(*(source.c[name] for name in names)))
-        .on_conflict_do_nothing()
-    )
+    """Insert check-in rows (all with the same keys), skipping existing ones, `INSERT_CHUNK`
+    rows per statement (`insert_rows`: one JSON recordset parameter on PostgreSQL)."""
     for start in range(0, len(rows), INSERT_CHUNK):
-        batch = rows[start : start + INSERT_CHUNK]
-        session.execute(statement, {"rows": _bound(table, names, batch, dialect)})
+        insert_rows(
+            session=session,
+            table=table_of(Checkin),
+            rows=rows[start : start + INSERT_CHUNK],
+            ignore_conflicts=True,
+        )
 
 
 def materialise_checkins(

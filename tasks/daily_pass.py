@@ -56,7 +56,7 @@ from tasks.checkins import own_schedules, phase_windows
 from tasks.digest import hold_for_digest
 from tasks.orders import issue_orders
 from tasks.report_review import enqueue_review_escalation_emails, review_keys, review_pass_facts
-from tasks.sql import insert_events, insert_ignoring, table_of
+from tasks.sql import insert_events, insert_rows, table_of
 
 
 @dataclass(frozen=True)
@@ -297,15 +297,16 @@ def with_open_checkins(*, session: Session, loaded: LoadedChunk) -> LoadedChunk:
 
 
 def insert_checkins(*, session: Session, rows: list[dict[str, object]]) -> None:
-    """Insert check-in rows in one statement; a row a concurrent pass inserted is ignored."""
-    if rows:
-        session.execute(insert_ignoring(session, table_of(Checkin)), rows)
+    """Insert check-in rows in one statement (`insert_rows`); a row a concurrent pass
+    inserted is ignored."""
+    insert_rows(session=session, table=table_of(Checkin), rows=rows, ignore_conflicts=True)
 
 
 def insert_notices(
     *, session: Session, actions: Sequence[NoticeAction], now: datetime
 ) -> tuple[list[Notice], list[dict[str, object]]]:
-    """Insert the notices of `actions` in one `INSERT … ON CONFLICT DO NOTHING RETURNING`.
+    """Insert the notices of `actions` in one `INSERT … ON CONFLICT DO NOTHING RETURNING`
+    (`insert_rows`: one JSON recordset parameter on PostgreSQL).
 
     Returns the notices this insert recorded (transient rows carrying their new ids, for
     composing their emails) and the event rows of those notices, in `actions` order; a key
@@ -315,9 +316,10 @@ def insert_notices(
         return [], []
     notices = table_of(Notice)
     inserted: dict[str, int] = dict(
-        session.execute(
-            insert_ignoring(session, notices).returning(notices.c.key, notices.c.id),
-            [
+        insert_rows(
+            session=session,
+            table=notices,
+            rows=[
                 {
                     "key": action.key,
                     "kind": action.kind.value,
@@ -331,9 +333,9 @@ def insert_notices(
                 }
                 for action in actions
             ],
+            ignore_conflicts=True,
+            returning=("key", "id"),
         )
-        .tuples()
-        .all()
     )
     recorded: list[Notice] = []
     events: list[dict[str, object]] = []

@@ -2,21 +2,46 @@
 
 Core statements on the mapped tables, because the ORM's bulk path does per-row work that
 dominates at province scale. The caller owns the transaction.
+
+On PostgreSQL `insert_rows` binds a chunk of rows as ONE JSON text parameter
+(`INSERT … SELECT … FROM json_to_recordset(…)`): psycopg prepares (caches) only statements
+with few parameters and dumps every value of a multi-row `VALUES` one by one, which cost
+seconds per province pass; one text parameter is parsed by the server in one go.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import Table, insert
+from sqlalchemy import (
+    JSON,
+    Table,
+    Text,
+    TypeDecorator,
+    bindparam,
+    cast,
+    column,
+    func,
+    insert,
+    select,
+)
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import dml as pg_dml
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import dml as sqlite_dml
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.dml import ReturningInsert
 
 from models.base import Base
 from models.outbox import DomainEvent
+
+# Rows bound per `json_to_recordset` statement (a few MB of JSON text at most).
+JSON_INSERT_CHUNK = 5000
 
 
 def insert_ignoring(session: Session, table: Table) -> pg_dml.Insert | sqlite_dml.Insert:
@@ -27,10 +52,128 @@ def insert_ignoring(session: Session, table: Table) -> pg_dml.Insert | sqlite_dm
     return sqlite_insert(table).on_conflict_do_nothing()
 
 
+def insert_rows(
+    *,
+    session: Session,
+    table: Table,
+    rows: Sequence[dict[str, object]],
+    ignore_conflicts: bool = False,
+    returning: Sequence[str] = (),
+) -> list[tuple[Any, ...]]:
+    """Insert `rows` (all with the same keys) into `table`; returns the `returning` columns
+    of the inserted rows (in no particular order on PostgreSQL).
+
+    `ignore_conflicts` skips a row that violates any unique constraint
+    (`ON CONFLICT DO NOTHING`). On PostgreSQL one `INSERT … SELECT … FROM
+    json_to_recordset(:rows)` per `JSON_INSERT_CHUNK` rows, the rows bound as one JSON text
+    (`bound_json`), columns absent from the rows given their Python-side defaults as Core
+    would; elsewhere the dialect's multi-row `INSERT` with the rows as parameters. Both
+    store the same values (types bound by the columns' own types).
+    """
+    if not rows:
+        return []
+    dialect = session.get_bind().dialect
+    if dialect.name != "postgresql":
+        values = insert_ignoring(session, table) if ignore_conflicts else insert(table)
+        if not returning:
+            session.execute(values, list(rows))
+            return []
+        returned = values.returning(*(table.c[name] for name in returning))
+        return [tuple(row) for row in session.execute(returned, list(rows))]
+    defaults = python_defaults(table, rows[0])
+    names = [*rows[0], *defaults]
+    json_columns = {name for name in names if isinstance(table.c[name].type, JSON)}
+    source = (
+        func.json_to_recordset(cast(bindparam("rows", type_=Text), postgresql.JSON))
+        .table_valued(
+            *(column(name, Text if name in json_columns else table.c[name].type) for name in names)
+        )
+        .render_derived(name="rows", with_types=True)
+    )
+    selected = select(
+        *(
+            cast(source.c[name], table.c[name].type) if name in json_columns else source.c[name]
+            for name in names
+        )
+    )
+    from_select = pg_insert(table).from_select(names, selected)
+    plain_statement = from_select.on_conflict_do_nothing() if ignore_conflicts else from_select
+    statement: pg_dml.Insert | ReturningInsert[Any] = plain_statement
+    if returning:
+        statement = plain_statement.returning(*(table.c[name] for name in returning))
+    result: list[tuple[Any, ...]] = []
+    for start in range(0, len(rows), JSON_INSERT_CHUNK):
+        batch = [row | defaults for row in rows[start : start + JSON_INSERT_CHUNK]]
+        executed = session.execute(statement, {"rows": bound_json(table, names, batch, dialect)})
+        if returning:
+            result.extend(tuple(row) for row in executed)
+    return result
+
+
+def python_defaults(table: Table, given: dict[str, object]) -> dict[str, object]:
+    """The Python-side scalar or callable defaults of `table`'s columns not in `given` (what a
+    Core `INSERT` would bind for them); server defaults and autoincrement keys are left to
+    the database."""
+    defaults: dict[str, object] = {}
+    for table_column in table.columns:
+        default = table_column.default
+        if table_column.name in given or default is None:
+            continue
+        if default.is_scalar:
+            defaults[table_column.name] = default.arg  # type: ignore[attr-defined]
+        elif default.is_callable:
+            defaults[table_column.name] = default.arg(None)  # type: ignore[attr-defined]
+        else:
+            raise TypeError(f"{table.name}.{table_column.name}: unsupported default {default!r}")
+    return defaults
+
+
+def _json_value(value: object) -> str:
+    """A date or (stored, naive-UTC) datetime as JSON: its ISO text."""
+    if isinstance(value, date | datetime):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not a column value for a JSON recordset")
+
+
+def bound_json(
+    table: Table, names: Sequence[str], rows: Sequence[dict[str, object]], dialect: Dialect
+) -> str:
+    """`rows` as a JSON array of objects, each value as its column's type binds it: a
+    `TypeDecorator` runs once per distinct value (enums checked, timestamps made naive UTC),
+    a JSON column's value is its JSON text exactly as the dialect's serializer writes it
+    (Python `None` as JSON `null` unless the column says `none_as_null`)."""
+    serialize = getattr(dialect, "_json_serializer", None) or json.dumps
+    converted: dict[str, dict[object, object]] = {}
+    json_columns: list[tuple[str, bool]] = []
+    for name in names:
+        column_type = table.c[name].type
+        if isinstance(column_type, JSON):
+            json_columns.append((name, bool(column_type.none_as_null)))
+        elif isinstance(column_type, TypeDecorator):
+            converted[name] = {
+                value: column_type.process_bind_param(value, dialect)
+                for value in {row[name] for row in rows}
+            }
+    json_names = {name for name, _ in json_columns}
+    plain = [name for name in names if name not in converted and name not in json_names]
+    return json.dumps(
+        [
+            {name: row[name] for name in plain}
+            | {name: values[row[name]] for name, values in converted.items()}
+            | {
+                name: None if row[name] is None and none_as_null else serialize(row[name])
+                for name, none_as_null in json_columns
+            }
+            for row in rows
+        ],
+        default=_json_value,
+        ensure_ascii=False,
+    )
+
+
 def insert_events(*, session: Session, rows: Sequence[dict[str, object]]) -> None:
-    """Insert domain event rows (`event_row`) in one Core statement."""
-    if rows:
-        session.execute(insert(table_of(DomainEvent)), list(rows))
+    """Insert domain event rows (`event_row`) in one Core statement (`insert_rows`)."""
+    insert_rows(session=session, table=table_of(DomainEvent), rows=rows)
 
 
 def table_of(entity: type[Base]) -> Table:
