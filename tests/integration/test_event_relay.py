@@ -5,6 +5,8 @@ and then every event reaches the server's feed once."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import inspect
 import time
 import uuid
 from collections.abc import Iterator
@@ -52,8 +54,30 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectServer]:
     try:
         with temporary_settings(updates={PREFECT_API_URL: running.api_url}):
             yield running
+            drain_prefect_workers()
     finally:
         running.stop()
+
+
+def drain_prefect_workers() -> None:
+    """Flush the process-wide log and event workers the module's flow run started, as
+    Prefect's own test harness does before it stops its server: left running against a
+    stopped server they retry with random jitter, which later property tests' data
+    generation sees as their own use of `random` (hypothesis: FlakyStrategyDefinition)."""
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+    from prefect.utilities.asyncutils import run_coro_as_sync
+
+    async def drain() -> None:
+        with contextlib.suppress(RuntimeError):  # a worker that never started
+            logs = APILogWorker.instance().drain()
+            if inspect.isawaitable(logs):
+                await logs
+        events = EventsWorker.drain_all()
+        if inspect.isawaitable(events):
+            await events
+
+    run_coro_as_sync(drain())
 
 
 @pytest.fixture(scope="module")
