@@ -193,8 +193,13 @@ def _request_extension(inbox: Inbox) -> Request:
         )
 
 
+# A read of the test server's API: the server runs on SQLite beside a worker and the test,
+# and on a loaded CI machine one answer once took over 10 s (httpx.ReadTimeout).
+READ_TIMEOUT = 60.0
+
+
 def _get(inbox: Inbox, path: str) -> Any:
-    response = httpx.get(f"{inbox.server.api_url}{path}", timeout=10)
+    response = httpx.get(f"{inbox.server.api_url}{path}", timeout=READ_TIMEOUT)
     response.raise_for_status()
     return response.json()
 
@@ -203,7 +208,7 @@ def _inbox_runs(inbox: Inbox, plan_id: int) -> list[dict[str, Any]]:
     response = httpx.post(
         f"{inbox.server.api_url}/flow_runs/filter",
         json={"flow_runs": {"tags": {"all_": [INBOX_TAG, f"plan:{plan_id}"]}}},
-        timeout=10,
+        timeout=READ_TIMEOUT,
     )
     response.raise_for_status()
     runs: list[dict[str, Any]] = response.json()
