@@ -51,7 +51,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -71,6 +71,7 @@ from bench.bench_scale import (
     seed,
 )
 from models.clock import resolve
+from tasks.events import feed_total
 
 REPO = Path(__file__).resolve().parents[1]
 PEAK_SITE = Path(__file__).with_name("peak_site")
@@ -314,6 +315,10 @@ def deployment_stage(
     }
 
 
+FEED_SINCE = datetime(2020, 1, 1, tzinfo=UTC)
+FEED_UNTIL = datetime(2022, 12, 31, tzinfo=UTC)  # the benchmark's years, and the next
+
+
 def events_in_feed(url: str, api_url: str, timeout: float = 600.0) -> float | None:
     """Seconds until no domain event is unpublished and the server's feed holds them all
     (`duban.*` events of the benchmark's year), None after `timeout`."""
@@ -321,24 +326,8 @@ def events_in_feed(url: str, api_url: str, timeout: float = 600.0) -> float | No
     total = count(url, "select count(*) from domain_event")
     while time.perf_counter() - started < timeout:
         pending = count(url, "select count(*) from domain_event where published_at is null")
-        if not pending:
-            response = httpx.post(
-                f"{api_url}/events/filter",
-                json={
-                    "filter": {
-                        "event": {"prefix": ["duban."]},
-                        "occurred": {
-                            "since": "2020-01-01T00:00:00Z",
-                            "until": "2022-12-31T00:00:00Z",
-                        },
-                    },
-                    "limit": 1,
-                },
-                timeout=30,
-            )
-            response.raise_for_status()
-            if int(response.json()["total"]) >= total:
-                return time.perf_counter() - started
+        if not pending and feed_total(api_url, since=FEED_SINCE, until=FEED_UNTIL) >= total:
+            return time.perf_counter() - started
         time.sleep(0.5)
     return None
 

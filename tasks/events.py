@@ -20,12 +20,13 @@ server takes to ingest 20,000 events (`publish_after_pass`, `relay_events_foreve
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -41,7 +42,7 @@ from models.outbox import DomainEvent
 from models.settings import EventPublisher, get_settings
 
 if TYPE_CHECKING:
-    from prefect.client.orchestration import PrefectClient
+    from prefect.client.orchestration import PrefectClient, SyncPrefectClient
     from prefect.events import Event
 
 logger = logging.getLogger(__name__)
@@ -248,6 +249,13 @@ def publish_after_pass(
     return publish_pending_events(sessions=sessions, now=now, part=part)
 
 
+def oldest_pending_event_at(sessions: sessionmaker[Session]) -> datetime | None:
+    """When the oldest unpublished domain event was written, None when none is waiting."""
+    with sessions() as session:
+        query = select(func.min(DomainEvent.created_at)).where(DomainEvent.published_at.is_(None))
+        return session.scalar(query)
+
+
 def newest_pending_event(sessions: sessionmaker[Session]) -> int | None:
     """The id of the newest unpublished domain event, None when none is waiting."""
     with sessions() as session:
@@ -258,34 +266,109 @@ def newest_pending_event(sessions: sessionmaker[Session]) -> int | None:
 PASS_FLOWS = ("supervise-plan", "supervise-shard")
 
 
-async def _count_running_passes() -> int:
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import (
-        FlowFilter,
-        FlowFilterName,
-        FlowRunFilter,
-        FlowRunFilterState,
-        FlowRunFilterStateType,
-    )
-    from prefect.client.schemas.objects import StateType
+class PassWatch:
+    """Whether a supervision pass (`supervise-plan` or `supervise-shard` run) is RUNNING on
+    the Prefect server, asked over one API client kept open between looks (a client costs
+    a TLS context and a connection; the relay looks about once a second).
 
-    async with get_client() as client:
-        return await client.count_flow_runs(
-            flow_filter=FlowFilter(name=FlowFilterName(any_=list(PASS_FLOWS))),
-            flow_run_filter=FlowRunFilter(
-                state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.RUNNING]))
-            ),
+    False when the server cannot be asked (publishing will tell); the client is then
+    dropped and the next look opens a new one. `close` releases it.
+    """
+
+    def __init__(self) -> None:
+        self._client: SyncPrefectClient | None = None
+
+    def __call__(self) -> bool:
+        from prefect.client.schemas.filters import (
+            FlowFilter,
+            FlowFilterName,
+            FlowRunFilter,
+            FlowRunFilterState,
+            FlowRunFilterStateType,
         )
+        from prefect.client.schemas.objects import StateType
+
+        try:
+            if self._client is None:
+                self._client = _open_sync_client()
+            running = self._client.count_flow_runs(
+                flow_filter=FlowFilter(name=FlowFilterName(any_=list(PASS_FLOWS))),
+                flow_run_filter=FlowRunFilter(
+                    state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.RUNNING]))
+                ),
+            )
+        except Exception as exc:  # an unreachable server is the publisher's to report
+            logger.debug("event relay: could not ask Prefect for running passes: %s", exc)
+            self.close()
+            return False
+        return running > 0
+
+    @property
+    def is_open(self) -> bool:
+        """Whether a client is kept for the next look."""
+        return self._client is not None
+
+    @property
+    def client(self) -> SyncPrefectClient | None:
+        """The client kept for the next look, None when none is open."""
+        return self._client
+
+    def close(self) -> None:
+        """Close the kept client, if one is open."""
+        client, self._client = self._client, None
+        if client is not None:
+            with contextlib.suppress(Exception):
+                client.__exit__(None, None, None)
+
+
+def _open_sync_client() -> SyncPrefectClient:
+    from prefect.client.orchestration import get_client
+
+    client = get_client(sync_client=True)
+    client.__enter__()
+    return client
 
 
 def pass_running() -> bool:
-    """Whether a supervision pass (`supervise-plan` or `supervise-shard` run) is RUNNING on
-    the Prefect server; False when the server cannot be asked (publishing will tell)."""
+    """Whether a supervision pass is RUNNING on the Prefect server, asked once (a
+    `PassWatch` of its own, closed after the look)."""
+    watch = PassWatch()
     try:
-        return asyncio.run(_count_running_passes()) > 0
-    except Exception as exc:  # an unreachable server is the publisher's to report
-        logger.debug("event relay: could not ask Prefect for running passes: %s", exc)
-        return False
+        return watch()
+    finally:
+        watch.close()
+
+
+def feed_total(
+    api_url: str,
+    *,
+    since: datetime,
+    until: datetime,
+    names: Sequence[str] = (),
+    prefix: str = "duban.",
+    resource_prefix: str | None = None,
+) -> int:
+    """How many events the Prefect server at `api_url` holds in its feed that occurred in
+    `[since, until]`, are named one of `names` (when given) or start with `prefix`, and
+    (when given) are about a resource whose id starts with `resource_prefix`.
+
+    One `POST /events/filter` read, its `total`: how the benchmarks and tests prove that
+    every domain event reached the feed.
+    """
+    import httpx
+
+    event = {"name": list(names)} if names else {"prefix": [prefix]}
+    query: dict[str, Any] = {
+        "event": event,
+        "occurred": {"since": since.isoformat(), "until": until.isoformat()},
+    }
+    if resource_prefix is not None:
+        query["resource"] = {"id_prefix": [resource_prefix]}
+    response = httpx.post(
+        f"{api_url}/events/filter", json={"filter": query, "limit": 1}, timeout=30
+    )
+    response.raise_for_status()
+    return int(response.json()["total"])
 
 
 @dataclass
@@ -305,7 +388,7 @@ class EventRelay:
     interval_seconds: float = 1.0
     settle_seconds: float = 1.0
     max_delay_seconds: float = 30.0
-    passes_running: Callable[[], bool] = pass_running
+    passes_running: Callable[[], bool] = field(default_factory=PassWatch)
     monotonic: Callable[[], float] = time.monotonic
     _seen: int | None = field(default=None, init=False)
     _waiting_since: float = field(default=0.0, init=False)
@@ -327,6 +410,12 @@ class EventRelay:
         sent = publish_pending_events(sessions=self.sessions, now=clock.now())
         return sent, 0.0 if sent else self.interval_seconds
 
+    def close(self) -> None:
+        """Release what the relay keeps open (its `PassWatch` client)."""
+        close = getattr(self.passes_running, "close", None)
+        if callable(close):
+            close()
+
 
 def relay_events_forever(
     *,
@@ -341,13 +430,17 @@ def relay_events_forever(
     drops an id it has seen, so a row two relays both send reaches the feed (and any
     trigger) once.
     """
-    while not stop.is_set():
-        try:
-            sent, wait = relay.step()
-        except OperationalError as exc:
-            logger.warning("event relay: database unavailable: %s", str(exc.orig).splitlines()[0])
-            sent, wait = 0, relay.interval_seconds
-        if sent and on_published is not None:
-            on_published(sent)
-        if wait:
-            stop.wait(wait)
+    try:
+        while not stop.is_set():
+            try:
+                sent, wait = relay.step()
+            except OperationalError as exc:
+                reason = str(exc.orig).splitlines()[0]
+                logger.warning("event relay: database unavailable: %s", reason)
+                sent, wait = 0, relay.interval_seconds
+            if sent and on_published is not None:
+                on_published(sent)
+            if wait:
+                stop.wait(wait)
+    finally:
+        relay.close()

@@ -11,9 +11,11 @@ import typer
 from duban.cli.output import console
 from duban.runtime import open_store
 from models import clock
-from models.settings import get_settings
+from models.formats import cn_moment
+from models.settings import EventPublisher, get_settings
 from tasks.events import (
     EventRelay,
+    oldest_pending_event_at,
     pending_event_count,
     publish_pending_events,
     relay_events_forever,
@@ -26,9 +28,19 @@ app = typer.Typer(
 
 @app.command("status")
 def status_command() -> None:
-    """显示待发布的事件数。"""
-    store = open_store(get_settings())
-    console.print(f"待发布事件 {pending_event_count(store.sessions)} 条。")
+    """显示待发布的事件数、最早一条的写入时间和发布方式。"""
+    settings = get_settings()
+    store = open_store(settings)
+    pending = pending_event_count(store.sessions)
+    oldest = oldest_pending_event_at(store.sessions)
+    since = f"，最早一条写入于 {cn_moment(oldest)}" if oldest is not None else ""
+    console.print(f"待发布事件 {pending} 条{since}。")
+    if settings.event_publisher is EventPublisher.relay:
+        console.print(
+            "发布方式：relay，由 duban events relay（duban serve 的“事件发布”进程）发布。"
+        )
+    else:
+        console.print("发布方式：flow，由写入事件的流程运行在结束前发布。")
 
 
 @app.command("relay")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -14,7 +15,6 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-import httpx
 import pytest
 from prefect import State, flow
 from prefect.client.orchestration import get_client
@@ -32,7 +32,15 @@ from models.outbox import DomainEvent
 from models.policy import default_policy
 from models.settings import get_settings
 from tasks.assignment import start_supervision
-from tasks.events import EventRelay, pass_running, pending_event_count, related
+from tasks.events import (
+    EventRelay,
+    PassWatch,
+    feed_total,
+    pass_running,
+    pending_event_count,
+    related,
+    relay_events_forever,
+)
 from tests.builders import make_department, make_plan
 from tests.prefect_server import PrefectServer, start_prefect_server
 
@@ -91,22 +99,11 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
     database.dispose()
 
 
-def feed_total(api_url: str, resource_prefix: str = "duban.") -> int:
-    """How many duban events on resources starting `resource_prefix` the feed holds."""
-    response = httpx.post(
-        f"{api_url}/events/filter",
-        json={
-            "filter": {
-                "event": {"prefix": ["duban."]},
-                "resource": {"id_prefix": [resource_prefix]},
-                "occurred": {"since": "2020-01-01T00:00:00Z", "until": "2022-12-31T00:00:00Z"},
-            },
-            "limit": 1,
-        },
-        timeout=30,
-    )
-    response.raise_for_status()
-    return int(response.json()["total"])
+def in_feed(api_url: str, resource_prefix: str = "duban.") -> int:
+    """How many duban events of the tests' years on resources `resource_prefix…` the
+    server's feed holds."""
+    since, until = resolve(date(2020, 1, 1)), resolve(date(2022, 12, 31))
+    return feed_total(api_url, since=since, until=until, resource_prefix=resource_prefix)
 
 
 def write_events(engine: Engine, tag: str, count: int) -> None:
@@ -162,14 +159,14 @@ def test_the_relay_waits_for_a_settled_backlog_and_no_running_pass(
     ticks.now = 1.0
     assert relay.step() == (0, 0.5)  # no pass, but the backlog grew since the last look
     assert pending_event_count(sessions) == 5
-    assert feed_total(server.api_url, f"duban.checkin.{tag}") == 0
+    assert in_feed(server.api_url, f"duban.checkin.{tag}") == 0
     ticks.now = 1.5
     assert relay.step() == (5, 0.0)  # settled and no pass: all of it goes
     assert pending_event_count(sessions) == 0
     deadline = time.monotonic() + 30
-    while feed_total(server.api_url, f"duban.checkin.{tag}") < 5 and time.monotonic() < deadline:
+    while in_feed(server.api_url, f"duban.checkin.{tag}") < 5 and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert feed_total(server.api_url, f"duban.checkin.{tag}") == 5
+    assert in_feed(server.api_url, f"duban.checkin.{tag}") == 5
     assert relay.step() == (0, 2.0)
 
 
@@ -211,6 +208,48 @@ def test_pass_running_asks_the_server_for_running_supervision_passes(
         return seen
 
     assert asyncio.run(scenario()) == [False, True, False]
+
+
+def test_a_pass_watch_keeps_one_client_and_drops_it_when_the_server_is_gone(
+    server: PrefectServer,
+) -> None:
+    watch = PassWatch()
+    assert not watch.is_open
+    assert watch() is False  # no pass running on this module's server
+    assert watch.is_open
+    kept = watch.client
+    assert watch() is False
+    assert watch.client is kept  # the second look reuses the first look's client
+    watch.close()
+    assert not watch.is_open
+    with temporary_settings(updates={PREFECT_API_URL: "http://127.0.0.1:9/api"}):
+        assert watch() is False  # unreachable: not running, as far as the relay can tell
+        assert not watch.is_open  # and no broken client kept for the next look
+
+
+def test_the_relay_loop_publishes_a_settled_backlog_then_stops_and_closes_its_client(
+    server: PrefectServer, engine: Engine
+) -> None:
+    sessions = make_sessionmaker(engine)
+    tag = uuid.uuid4().hex[:8]
+    write_events(engine, tag, 7)
+    watch = PassWatch()
+    stop = threading.Event()
+    published: list[int] = []
+
+    def on_published(sent: int) -> None:
+        published.append(sent)
+        stop.set()
+
+    relay = EventRelay(sessions=sessions, settle_seconds=0.0, passes_running=watch)
+    relay_events_forever(relay=relay, stop=stop, on_published=on_published)
+    assert published == [7]
+    assert pending_event_count(sessions) == 0
+    assert not watch.is_open  # the loop released the relay's client when it stopped
+    deadline = time.monotonic() + 30
+    while in_feed(server.api_url, f"duban.checkin.{tag}") < 7 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert in_feed(server.api_url, f"duban.checkin.{tag}") == 7
 
 
 def test_a_pass_leaves_its_events_to_the_relay_which_publishes_all_of_them(
@@ -257,8 +296,8 @@ def test_a_pass_leaves_its_events_to_the_relay_which_publishes_all_of_them(
         assert f"已发布事件 {written} 条，待发布 0 条。" in result.output
         assert pending_event_count(sessions) == 0
         deadline = time.monotonic() + 30
-        while feed_total(server.api_url) < total and time.monotonic() < deadline:
+        while in_feed(server.api_url) < total and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert feed_total(server.api_url) == total  # every row this database ever wrote
+        assert in_feed(server.api_url) == total  # every row this database ever wrote
     finally:
         get_settings.cache_clear()

@@ -7,14 +7,13 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
 import pytest
 from sqlalchemy import Engine, insert, select
 
 from models import clock
 from models.db import make_sessionmaker, transaction
 from models.outbox import DomainEvent
-from tasks.events import publish_pending_events, record_event, related
+from tasks.events import feed_total, publish_pending_events, record_event, related
 from tests.integration.relay_db import fresh_database
 from tests.prefect_server import start_prefect_server
 
@@ -136,21 +135,9 @@ FEED_TYPES = ("duban.checkin.requested", "duban.checkin.overdue", "duban.item.es
 
 def feed_count(api_url: str, tag: str, since: datetime, until: datetime) -> int:
     """How many events of `FEED_TYPES` on resources `duban.checkin.<tag>…` the server's
-    event feed holds (`POST /api/events/filter`, its `total`)."""
-    response = httpx.post(
-        f"{api_url}/events/filter",
-        json={
-            "filter": {
-                "event": {"name": list(FEED_TYPES)},
-                "resource": {"id_prefix": [f"duban.checkin.{tag}"]},
-                "occurred": {"since": since.isoformat(), "until": until.isoformat()},
-            },
-            "limit": 1,
-        },
-        timeout=30,
-    )
-    response.raise_for_status()
-    return int(response.json()["total"])
+    event feed holds."""
+    prefix = f"duban.checkin.{tag}"
+    return feed_total(api_url, since=since, until=until, names=FEED_TYPES, resource_prefix=prefix)
 
 
 @pytest.mark.prefect
