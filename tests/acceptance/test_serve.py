@@ -4,7 +4,8 @@ On a fresh data dir, as a user would: `duban serve` (the daily pass every 10 s i
 08:30, the test-only `--pass-every`), then `duban plan import` and `duban start` of a small
 plan for this year in another shell. The real scheduler fires the pass on the new per-plan
 deployment; a department submits through the form over HTTP; the `duban.checkin.submitted`
-event triggers `supervise-item` for that item on the worker; `duban doctor` finds the serve
+event triggers `supervise-item` for that item on the worker; the event relay child puts every
+domain event the database holds into the server's feed; `duban doctor` finds the serve
 set-up healthy; SIGTERM stops serve and every process below it.
 """
 
@@ -17,20 +18,23 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from duban.children import alive, descendants
 from models import clock
 from models.db import make_engine, make_sessionmaker
+from models.outbox import DomainEvent
 from models.plan import Item, Target
 from models.settings import Settings
 from models.supervision import Checkin
 from notifications.links import make_token
+from tasks.events import feed_total
 from tests.prefect_server import free_port
 
 DUBAN = str(Path(sys.executable).with_name("duban"))
@@ -163,6 +167,20 @@ def test_serve_runs_the_pass_and_the_event_triggered_run_then_stops_cleanly(
             log,
         )
         assert triggered
+
+        def events_all_in_feed() -> bool:
+            """The relay child has published every row and the feed holds them all."""
+            with make_sessionmaker(engine)() as session:
+                total = session.scalar(select(func.count()).select_from(DomainEvent)) or 0
+                waiting = session.scalar(
+                    select(func.count()).where(DomainEvent.published_at.is_(None))
+                )
+            since = clock.now() - timedelta(days=400)
+            until = clock.now() + timedelta(days=1)
+            return waiting == 0 and feed_total(api, since=since, until=until) == total > 0
+
+        _until(events_all_in_feed, "the event relay did not publish every event", 120, log)
+        engine.dispose()
 
         doctor = subprocess.run(  # noqa: S603
             [DUBAN, "doctor"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
