@@ -12,15 +12,19 @@ is the clock: flows only read `as_of`.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable, Coroutine
 from contextvars import ContextVar
 from datetime import datetime
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar, cast
 
 from prefect import State, flow, get_run_logger, tags
 from prefect.artifacts import acreate_markdown_artifact
 from prefect.context import SyncClientContext
 from prefect.runtime import deployment, flow_run
 from prefect.states import Completed, Failed
+from prefect.utilities.annotations import quote
 
 from flows.shards import fan_out, shard_count, shard_items, shard_label, shard_run_name
 from models import clock
@@ -46,6 +50,7 @@ from tasks.supervision import (
 )
 
 BATCH_THRESHOLD = 200
+_T = TypeVar("_T")
 CHUNK_SIZE = DEFAULT_PASS_CHUNK_SIZE
 # True inside a city-scale `supervise_plan` pass, which publishes the domain events of all
 # its `supervise_item` runs once after them (one events connection per pass, not per item).
@@ -117,18 +122,17 @@ async def supervise_item(item_id: int, as_of: datetime | None = None) -> State[A
     return Completed(name=state_name(result.state), message=message)
 
 
-async def _run_batches(
+def _run_batches(
     sessions: Sessions,
     plan_id: int,
     candidates: list[int],
     moment: datetime,
     *,
-    changes_key: str,
     events_part: tuple[int, int] | None = None,
-) -> list[ItemResult]:
-    """Reconcile `candidates` in chunks (one task run each), publish the pending events (only
-    the part `events_part` of them if given, see `publish_pending_events`) and leave a table
-    artifact `changes_key` of the items that changed."""
+) -> tuple[list[ItemResult], list[dict[str, Any]]]:
+    """Reconcile `candidates` in chunks (one task run each) and publish the pending events
+    (only the part `events_part` of them if given, see `publish_pending_events`); returns the
+    results and the rows of the table artifact of the items that changed (`_changes_table`)."""
     size = get_settings().pass_chunk_size
     results: list[ItemResult] = []
     # One Prefect API client for all the chunk task runs: without it each sync task run
@@ -139,26 +143,48 @@ async def _run_batches(
             named = reconcile_chunk.with_options(
                 task_run_name=f"批次{number}（任务 {chunk[0]}–{chunk[-1]}，共{len(chunk)}项）"
             )
-            results.extend(named(sessions, plan_id, chunk, moment))
+            # `quote`: the task gets the list itself, but Prefect does not walk its 500 ids
+            # twice per task run looking for upstream futures and states (there are none).
+            ids = cast(list[int], quote(chunk))
+            results.extend(named(sessions, plan_id, ids, moment))
     publish_events(sessions, events_part)
-    changed = [result for result in results if result.changed]
-    if changed:
+    return results, _changes_table(results)
+
+
+def _changes_table(results: list[ItemResult]) -> list[dict[str, Any]]:
+    """One row per changed item: label, state, colour, new notices, overdue, level."""
+    states, colours = ItemState.labels(), Colour.labels()  # `label_of`, once per table
+    return [
+        {
+            "任务": result.label[:60],
+            "状态": states.get(result.state, result.state),
+            "红黄绿灯": colours.get(result.colour, result.colour),
+            "新通知": len(result.notices),
+            "逾期": result.overdue,
+            "督办级别": result.max_level,
+        }
+        for result in results
+        if result.changed
+    ]
+
+
+async def _changes_artifact(changes: list[dict[str, Any]], key: str) -> None:
+    """The table artifact `key` of the items that changed (none when nothing changed)."""
+    if changes:
         await create_table_artifacts(
-            table=[
-                {
-                    "任务": result.label[:60],
-                    "状态": ItemState.label_of(result.state),
-                    "红黄绿灯": Colour.label_of(result.colour),
-                    "新通知": len(result.notices),
-                    "逾期": result.overdue,
-                    "督办级别": result.max_level,
-                }
-                for result in changed
-            ],
-            key=changes_key,
-            description=f"本次巡检有变化的任务（{len(changed)}项）",
+            table=changes, key=key, description=f"本次巡检有变化的任务（{len(changes)}项）"
         )
-    return results
+
+
+async def _alongside(upload: Coroutine[Any, Any, None], work: Callable[[], _T]) -> _T:
+    """`work()` (the pass's last database steps) on a worker thread, in the run's context,
+    while `upload` (artifact pages, mostly waiting on Prefect's server) runs on this loop.
+    Both finish before it returns; an error of the upload is raised first."""
+    outcomes = await asyncio.gather(upload, asyncio.to_thread(work), return_exceptions=True)
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
+    return cast(_T, outcomes[1])
 
 
 @flow(name="supervise-shard", flow_run_name=_shard_run_name)
@@ -181,14 +207,8 @@ async def supervise_shard(
     moment = clock.resolve(as_of)
     sessions = _database()
     mine = shard_items(batch_candidates(sessions, plan_id, moment), shard, shards)
-    results = await _run_batches(
-        sessions,
-        plan_id,
-        mine,
-        moment,
-        changes_key=f"duban-plan-{plan_id}-changes-shard-{shard}",
-        events_part=(shard, shards),
-    )
+    results, changes = _run_batches(sessions, plan_id, mine, moment, events_part=(shard, shards))
+    await _changes_artifact(changes, f"duban-plan-{plan_id}-changes-shard-{shard}")
     changed = sum(result.changed for result in results)
     notices = sum(len(result.notices) for result in results)
     return Completed(
@@ -205,6 +225,15 @@ def _compose_digests(sessions: Sessions, moment: datetime) -> None:
     keys = compose_digests_now(sessions, moment)
     if keys:
         get_run_logger().info("已生成每日汇总邮件 %d 封。", len(keys))
+
+
+def _finish_pass(
+    sessions: Sessions, plan_id: int, moment: datetime, *, digests: bool
+) -> list[dict[str, Any]]:
+    """The pass's digests (unless `digests` is False) and then the plan's summary table."""
+    if digests:
+        _compose_digests(sessions, moment)
+    return plan_summary(sessions, plan_id, moment)
 
 
 @flow(name="supervise-plan", flow_run_name=_plan_run_name)
@@ -233,6 +262,7 @@ async def supervise_plan(
     use_batch, candidates = scope.use_batch, scope.candidates
     runs = 0
     missing: list[str] = []
+    changes: list[dict[str, Any]] = []
     fanned_out = use_batch and count > 1 and deployment.id is not None
     if fanned_out:
         shard_messages, missing = await fan_out(plan_id, moment, count)
@@ -246,10 +276,8 @@ async def supervise_plan(
                 "改为在本进程内批量巡检。",
                 count,
             )
-        results = await _run_batches(
-            sessions, plan_id, candidates, moment, changes_key=f"duban-plan-{plan_id}-changes"
-        )
-        changed = sum(result.changed for result in results)
+        _, changes = _run_batches(sessions, plan_id, candidates, moment)
+        changed = len(changes)
     else:
         preview = preview_pass(sessions, plan_id, candidates, moment)
         due = [result.item_id for result in preview if result.changed]
@@ -265,10 +293,16 @@ async def supervise_plan(
         if due:
             publish_events(sessions)
         changed = len(due)
-    if not missing:  # a failed shard's re-run composes the day's digests once
-        _compose_digests(sessions, moment)
+    # A failed shard's re-run composes the day's digests once. In batch mode the digests and
+    # the summary table are read on a worker thread while the changes table goes to Prefect.
+    finish = partial(_finish_pass, sessions, plan_id, moment, digests=not missing)
+    summary = (
+        await _alongside(_changes_artifact(changes, f"duban-plan-{plan_id}-changes"), finish)
+        if changes
+        else finish()
+    )
     await create_table_artifacts(
-        table=plan_summary(sessions, plan_id, moment),
+        table=summary,
         key=f"duban-plan-{plan_id}",
         description=f"{scope.title}：督办概况（截至 {today.isoformat()}）",
     )

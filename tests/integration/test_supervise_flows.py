@@ -3,6 +3,7 @@ artifacts, and batch mode that does not create a flow run per item."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from datetime import date
@@ -29,6 +30,7 @@ from models.policy import default_policy
 from models.settings import get_settings
 from models.supervision import Notice
 from tasks.assignment import start_supervision
+from tasks.status_card import plan_table
 from tests.builders import make_department, make_plan
 
 pytestmark = [
@@ -150,3 +152,33 @@ async def test_item_flow_names_its_state_and_batch_mode_creates_no_item_runs(
             .where(Notice.item_id == items[1], Notice.kind == "escalation")
         )
         assert escalations == 4
+
+
+async def test_a_batch_pass_leaves_its_changes_and_summary_tables_on_its_run(
+    flow_db: Engine, prefect_harness: None
+) -> None:
+    plan_id, _ = _started_plan(flow_db)
+    day = date(2021, 6, 23)
+    state = await supervise_plan(plan_id, as_of=resolve(day), batch=True, return_state=True)
+    assert state.name == "Supervised"
+    async with get_client() as client:
+        artifacts = await client.read_artifacts(
+            artifact_filter=ArtifactFilter(
+                flow_run_id=ArtifactFilterFlowRunId(any_=[state.state_details.flow_run_id])
+            )
+        )
+    by_key = {artifact.key: artifact for artifact in artifacts}
+    assert set(by_key) == {f"duban-plan-{plan_id}-changes", f"duban-plan-{plan_id}"}
+    assert all(artifact.type == "table" for artifact in artifacts)
+    with make_sessionmaker(flow_db)() as session:
+        assert json.loads(str(by_key[f"duban-plan-{plan_id}"].data)) == plan_table(
+            session=session, plan_id=plan_id, today=day
+        )
+    changes = json.loads(str(by_key[f"duban-plan-{plan_id}-changes"].data))
+    assert [row["任务"] for row in changes] == [
+        "第1项 搭建高水平科技开放交流平台",
+        "第2项 推动科技助力企业发展",
+    ]
+    assert all(row["新通知"] > 0 for row in changes)
+    assert by_key[f"duban-plan-{plan_id}-changes"].description == "本次巡检有变化的任务（2项）"
+    assert f"{len(changes)} 项有变化" in (state.message or "")

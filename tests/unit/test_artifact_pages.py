@@ -16,7 +16,14 @@ from prefect.server.events.schemas.lifecycle import artifact_collection_updated_
 from prefect.settings import PREFECT_SERVER_EVENTS_MAXIMUM_SIZE_BYTES, temporary_settings
 from prefect.types._datetime import now
 
-from tasks.artifacts import PAGE_BUDGET_BYTES, encoded_size, page_budget, page_key, table_pages
+from tasks.artifacts import (
+    PAGE_BUDGET_BYTES,
+    encoded_pages,
+    encoded_size,
+    page_budget,
+    page_key,
+    table_pages,
+)
 
 
 def _plan_rows(items: int) -> list[dict[str, Any]]:
@@ -93,3 +100,20 @@ def test_the_budget_follows_a_smaller_configured_event_limit() -> None:
         assert page_budget() == 400_000
     with temporary_settings({PREFECT_SERVER_EVENTS_MAXIMUM_SIZE_BYTES: 10_000_000}):
         assert page_budget() == PAGE_BUDGET_BYTES
+
+
+def test_a_page_is_encoded_as_prefects_table_artifact_encodes_it() -> None:
+    rows: list[dict[str, Any]] = [
+        *_plan_rows(3),
+        {"任务": "含 NaN 的标题", "值": float("nan"), "列表": [1, float("nan"), {"x": "é"}]},
+        {"无穷": float("inf"), "空": None, "真": True, "小数": 0.5},
+        {},
+    ]
+    budget = encoded_size(rows[:2]) + 10
+    encoded = encoded_pages(rows, budget)
+    pages = table_pages(rows, budget)
+    assert [len(page) for page in encoded] == [len(page) for page in pages]
+    assert [row for page in pages for row in page] == rows
+    for texts, page in zip(encoded, pages, strict=True):
+        assert "[" + ", ".join(texts) + "]" == TableArtifact(table=page).format()
+    assert encoded_pages([], budget) == [[]]
