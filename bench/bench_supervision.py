@@ -321,21 +321,10 @@ def _event_rows(url: str) -> int:
 
 def _feed_total(api_url: str) -> int:
     """How many `duban.*` events the server's feed holds (occurred in the benchmark's years)."""
-    import httpx
+    from tasks.events import feed_total
 
-    response = httpx.post(
-        f"{api_url}/events/filter",
-        json={
-            "filter": {
-                "event": {"prefix": ["duban."]},
-                "occurred": {"since": "2020-01-01T00:00:00Z", "until": "2022-12-31T00:00:00Z"},
-            },
-            "limit": 1,
-        },
-        timeout=30,
-    )
-    response.raise_for_status()
-    return int(response.json()["total"])
+    since, until = datetime(2020, 1, 1, tzinfo=UTC), datetime(2022, 12, 31, tzinfo=UTC)
+    return feed_total(api_url, since=since, until=until)
 
 
 def _in_process(url: str, plan_id: int, *, skip_request_day: bool, profile: int = 0) -> None:
