@@ -36,7 +36,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import dml as sqlite_dml
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 from sqlalchemy.sql.dml import ReturningInsert
 
 from models.base import Base
@@ -46,7 +46,9 @@ from models.outbox import DomainEvent
 JSON_INSERT_CHUNK = 5000
 
 
-def in_ids(column: ColumnElement[int], ids: Collection[int]) -> ColumnElement[bool]:
+def in_ids(
+    column: InstrumentedAttribute[int] | InstrumentedAttribute[int | None], ids: Collection[int]
+) -> ColumnElement[bool]:
     """`column IN (ids)`, with the redundant bound `column BETWEEN min(ids) AND max(ids)`.
 
     The same rows. Without statistics (autovacuum off, or tables just filled in bulk, as at
