@@ -56,7 +56,7 @@ from tasks.checkins import own_schedules, phase_windows
 from tasks.digest import hold_for_digest
 from tasks.orders import issue_orders
 from tasks.report_review import enqueue_review_escalation_emails, review_keys, review_pass_facts
-from tasks.sql import insert_events, insert_rows, table_of
+from tasks.sql import in_ids, insert_events, insert_rows, table_of
 
 
 @dataclass(frozen=True)
@@ -86,7 +86,7 @@ def latest_submissions(
             .label("rank"),
         )
         .join(Checkin, Submission.checkin_id == Checkin.id)
-        .where(Checkin.item_id.in_(list(item_ids)), Submission.submitted_at <= as_of)
+        .where(in_ids(Checkin.item_id, item_ids), Submission.submitted_at <= as_of)
         .subquery()
     )
     rows = session.execute(
@@ -114,7 +114,7 @@ def load_chunk_facts(
     items = list(
         session.scalars(
             select(Item)
-            .where(Item.id.in_(list(item_ids)), Item.plan_id == plan.id)
+            .where(in_ids(Item.id, item_ids), Item.plan_id == plan.id)
             .options(selectinload(Item.plan), selectinload(Item.targets))
         )
     )
@@ -123,28 +123,32 @@ def load_chunk_facts(
     if missing:
         raise NotFoundError(f"计划 {plan.id} 中没有编号为 {missing[0]} 的任务。")
     ids = sorted(found)
-    open_assignment = Assignment.item_id.in_(ids) & Assignment.ended_at.is_(None)
-    # Departments once each (not one per assignment row: the identity map's per-row check
-    # of a repeated entity costs more than loading it).
-    departments = {
-        department.id: department
-        for department in session.scalars(
-            select(Department).where(
-                Department.id.in_(select(Assignment.department_id).where(open_assignment))
-            )
-        )
-    }
-    assignments = [
-        (assignment, departments[assignment.department_id])
-        for assignment in session.execute(
+    open_assignment = in_ids(Assignment.item_id, ids) & Assignment.ended_at.is_(None)
+    open_rows = list(
+        session.execute(
             select(Assignment.id, Assignment.item_id, Assignment.department_id, Assignment.role)
             .where(open_assignment)
             .order_by(Assignment.id)
         )
-    ]
+    )
+    # Departments once each (not one per assignment row: the identity map's per-row check
+    # of a repeated entity costs more than loading it), by the ids the assignments name (an
+    # `IN (subquery)` of the assignments was a nested loop over both on PostgreSQL without
+    # statistics).
+    departments = {
+        department.id: department
+        for department in session.scalars(
+            select(Department)
+            .where(in_ids(Department.id, {row.department_id for row in open_rows}))
+            .order_by(Department.id)
+        )
+    }
+    assignments = [(assignment, departments[assignment.department_id]) for assignment in open_rows]
     sent = set(
         session.scalars(
-            select(Notice.key).where(Notice.item_id.in_(ids), Notice.kind == NoticeKind.ASSIGNMENT)
+            select(Notice.key).where(
+                in_ids(Notice.item_id, ids), Notice.kind == NoticeKind.ASSIGNMENT
+            )
         )
     )
     offices = list(
@@ -243,7 +247,7 @@ def checkin_keys_from(*, session: Session, item_ids: Sequence[int], today: date)
                     Checkin.phase_key + _FIELD + cast(Checkin.seq, String), _ROW
                 ),
             )
-            .where(Checkin.item_id.in_(list(item_ids)), Checkin.due_date >= today)
+            .where(in_ids(Checkin.item_id, item_ids), Checkin.due_date >= today)
             .group_by(Checkin.item_id, Checkin.department_id)
         ).tuples()
     )
@@ -280,7 +284,7 @@ def with_open_checkins(*, session: Session, loaded: LoadedChunk) -> LoadedChunk:
             & Assignment.ended_at.is_(None),
         )
         .where(
-            Checkin.item_id.in_(ids),
+            in_ids(Checkin.item_id, ids),
             Checkin.status == CheckinStatus.PENDING,
             Checkin.due_date <= horizon,
         )

@@ -10,12 +10,15 @@ notice) issues nothing twice.
 
 from __future__ import annotations
 
+import os
+import secrets
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import instance_dict
 
 from models.calendar import WorkCalendar
 from models.catch_up import HELD
@@ -37,7 +40,7 @@ from models.supervision import Checkin, Notice
 from models.vocabulary import NoticeKind
 from notifications.compose import escalation_label
 from tasks.reporting.order_docx import build_order_docx
-from tasks.sql import insert_ignoring, table_of
+from tasks.sql import insert_ignoring, insert_rows, table_of
 
 DOCX_MIME = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 
@@ -143,16 +146,14 @@ def issue_orders(
                 "issued_at": now,
             }
         )
-    session.execute(insert(table_of(SupervisionOrder)), rows)
+    insert_rows(session=session, table=table_of(SupervisionOrder), rows=rows)
     keys = {notice.key: notice for notice, *_ in chosen}
-    # Imported here: tasks.reporting.store imports this module (orders_in_period).
-    from tasks.reporting.store import write_atomically
-
     directory = orders_dir(settings).resolve()
     attachments: dict[int, list[dict[str, str]]] = {}
-    # The rows just inserted, `issued_at` in UTC as the column reads it back.
-    issued = [SupervisionOrder(**(row | {"issued_at": now.astimezone(UTC)})) for row in rows]
-    for order in issued:
+    documents: list[tuple[Path, bytes]] = []
+    for row in rows:
+        # The row just inserted, `issued_at` in UTC as the column reads it back.
+        order = _transient_order(row | {"issued_at": now.astimezone(UTC)})
         notice = keys[order.notice_key]
         policy = policies[items[order.item_id].plan_id]
         data = build_order_docx(
@@ -162,9 +163,54 @@ def issue_orders(
             recipient=departments[order.department_id].name,
         )
         attachment = order_attachment(order, directory)
-        write_atomically(Path(attachment["path"]), data)
+        documents.append((Path(attachment["path"]), data))
         attachments[notice.id] = [attachment]
+    write_documents(directory, documents)
     return attachments
+
+
+def _transient_order(values: dict[str, object]) -> SupervisionOrder:
+    """A transient `SupervisionOrder` holding `values` as its loaded state, as the ORM builds
+    a row it reads (`SupervisionOrder(**values)` runs an attribute event per column). Never
+    added to a session."""
+    order: SupervisionOrder = SupervisionOrder.__mapper__.class_manager.new_instance()
+    instance_dict(order).update(values)
+    return order
+
+
+def write_documents(directory: Path, documents: Sequence[tuple[Path, bytes]]) -> None:
+    """Write each `(path, data)` of `directory` as `write_atomically` does (a temporary file
+    beside it, mode 0644, renamed over the path; no fsync), with fewer system calls:
+    `directory` is created once, the temporary file is created with its final mode (changed
+    only when the umask took bits away) and written with `os.write`. Creating and renaming
+    files wait on the file system's journal, which a busy database keeps committing: a
+    catch-up writes thousands of orders. The first error is raised; the files before it stay
+    written, as before."""
+    if not documents:
+        return
+    directory.mkdir(parents=True, exist_ok=True)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    for path, data in documents:
+        while True:
+            temp = path.parent / f".{path.name}.{secrets.token_hex(4)}"
+            try:
+                handle = os.open(temp, flags, 0o644)
+                break
+            except FileExistsError:
+                continue
+        try:
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(handle, view) :]
+                if os.fstat(handle).st_mode & 0o7777 != 0o644:  # a umask took bits away
+                    os.fchmod(handle, 0o644)
+            finally:
+                os.close(handle)
+            os.replace(temp, path)
+        except BaseException:
+            temp.unlink(missing_ok=True)
+            raise
 
 
 def orders_in_period(
