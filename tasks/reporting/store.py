@@ -7,8 +7,6 @@ domain event and the outbox email together.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, time
@@ -24,6 +22,7 @@ from models.report import Report
 from models.review import Review
 from models.review_figures import build_review, with_pace
 from tasks.events import record_event, related
+from tasks.files import write_documents
 from tasks.orders import orders_in_period
 from tasks.reporting.data import choose_period, load_plan_row, load_review_inputs
 from tasks.reporting.docx import build_docx
@@ -55,20 +54,6 @@ def render(review: Review, fmt: str, *, generated_at: datetime) -> bytes:
     if fmt == "md":
         return render_markdown(review, generated_at=generated_at).encode()
     raise InputError(f"不支持的报告格式“{fmt}”，可选：html、docx、md。")
-
-
-def write_atomically(path: Path, data: bytes) -> None:
-    """Write `data` to `path` through a temporary file and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-        os.chmod(temp, 0o644)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
 
 
 def summary_lines(review: Review) -> list[str]:
@@ -110,7 +95,7 @@ def generate_report(
     for fmt in dict.fromkeys(formats):
         path = (out_dir / f"duban-plan{plan.id}-{period.label}.{fmt}").resolve()
         data = markdown.encode() if fmt == "md" else render(review, fmt, generated_at=generated_at)
-        write_atomically(path, data)
+        write_documents(path.parent, [(path, data)])
         files[fmt] = str(path)
 
     report = session.scalars(
