@@ -601,6 +601,7 @@ def collector_paused() -> Iterator[None]:
                 gc.enable()
 
 
+@collector_paused()
 def reconcile_chunk(
     *,
     session: Session,
@@ -613,26 +614,6 @@ def reconcile_chunk(
     """One pass over `item_ids` of the supervised `plan` at `as_of` (module doc), in the
     caller's transaction; returns each item's result in `item_ids` order. The garbage
     collector is paused meanwhile (`collector_paused`)."""
-    with collector_paused():
-        return _reconcile_chunk(
-            session=session,
-            plan=plan,
-            item_ids=item_ids,
-            as_of=as_of,
-            policy=policy,
-            calendar=calendar,
-        )
-
-
-def _reconcile_chunk(
-    *,
-    session: Session,
-    plan: Plan,
-    item_ids: Sequence[int],
-    as_of: datetime,
-    policy: SupervisionPolicy,
-    calendar: WorkCalendar,
-) -> list[ItemResult]:
     loaded = load_chunk_facts(
         session=session, plan=plan, item_ids=item_ids, as_of=as_of, policy=policy, calendar=calendar
     )
