@@ -179,10 +179,11 @@ def test_bad_starts_and_as_of_before_start_are_refused(session: Session) -> None
 
 
 @pytest.mark.postgres
-def test_two_concurrent_reconciles_send_nothing_twice(migrated_engine: Engine) -> None:
-    if migrated_engine.dialect.name != "postgresql":
+def test_two_concurrent_reconciles_send_nothing_twice(own_migrated_engine: Engine) -> None:
+    """Its rows are committed: a database of the module's own keeps them from the others."""
+    if own_migrated_engine.dialect.name != "postgresql":
         pytest.skip("concurrency is checked on PostgreSQL")
-    sessions = make_sessionmaker(migrated_engine)
+    sessions = make_sessionmaker(own_migrated_engine)
     with transaction(sessions) as session:
         built, _, _ = started_plan(session)
         item_id = built.items[0].id
@@ -223,9 +224,10 @@ def test_two_concurrent_reconciles_send_nothing_twice(migrated_engine: Engine) -
 
 
 def test_overlapping_phases_refuse_to_start_and_write_nothing(
-    migrated_engine: Engine,
+    own_migrated_engine: Engine,
 ) -> None:
-    sessions = make_sessionmaker(migrated_engine)
+    """Its rows are committed: a database of the module's own keeps them from the others."""
+    sessions = make_sessionmaker(own_migrated_engine)
     with transaction(sessions) as session:
         lead = make_department(session)
         built = make_plan(
