@@ -89,7 +89,7 @@ class RelayOptions:
     batch_size: int = 200
     window: int = 16
     commit_interval_seconds: float = 0.02
-    concurrency: int = 4
+    concurrency: int = 8
     lease: timedelta = timedelta(minutes=15)
     send_deadline_seconds: float | None = None
     policy: outbox.RetryPolicy = outbox.DEFAULT_POLICY
