@@ -19,7 +19,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Table, Update, and_, bindparam, func, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Table,
+    Update,
+    and_,
+    bindparam,
+    func,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.orm import Session
 
 import models.tables  # noqa: F401 - every table mapped before rows are flushed
@@ -219,8 +229,21 @@ _RNG = random.Random()  # noqa: S311 - jitter, not security
 DEFAULT_POLICY = RetryPolicy()
 
 
+@dataclass
+class ClaimCursor:
+    """Where one relay run's claims of due rows have got to: the largest `(next_attempt_at,
+    id)` it claimed. Pass the same cursor to each `claim_messages` of the run."""
+
+    after: tuple[datetime, str] | None = None
+
+
 def claim_messages(
-    *, session: Session, now: datetime, limit: int, lease: timedelta
+    *,
+    session: Session,
+    now: datetime,
+    limit: int,
+    lease: timedelta,
+    cursor: ClaimCursor | None = None,
 ) -> list[OutboxMessage]:
     """Claim up to `limit` ready rows: first sending rows whose lease expired (a relay died
     holding them), then the oldest pending rows that are due.
@@ -233,14 +256,36 @@ def claim_messages(
     instead of sorting every ready row. On PostgreSQL concurrent claimers skip each other's
     rows; on SQLite the statement takes the write lock first, so two claimers never get the
     same row. The caller commits (soon) to publish the claim.
+
+    With a `cursor`, due rows are first looked for after the cursor's `(next_attempt_at,
+    id)` (the run's earlier claims took the rows before it), and only if that finds fewer
+    than wanted from the start of the index, as without one: the same rows are claimed, but
+    on PostgreSQL a claim no longer walks the index entries of every row the run has
+    already claimed (an UPDATE leaves the old entry in the `pending` range until VACUUM),
+    so a run's claims cost the same at its end as at its start.
     """
     expired = and_(OutboxMessage.status == "sending", OutboxMessage.lease_until < now)
     due = and_(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now)
     ids: list[str] = []
-    for ready in (expired, due):
-        if len(ids) >= limit:
-            break
-        ids += _claim_where(session, ready, now=now, limit=limit - len(ids), lease=lease)
+    claimed_due: list[tuple[datetime, str]] = []
+    ids += [
+        row_id for _, row_id in _claim_where(session, expired, now=now, limit=limit, lease=lease)
+    ]
+    if cursor is not None and cursor.after is not None and len(ids) < limit:
+        after = tuple_(OutboxMessage.next_attempt_at, OutboxMessage.id) > tuple_(
+            bindparam("after_at", cursor.after[0], type_=OutboxMessage.next_attempt_at.type),
+            bindparam("after_id", cursor.after[1], type_=OutboxMessage.id.type),
+        )
+        claimed_due += _claim_where(
+            session, due, now=now, limit=limit - len(ids), lease=lease, after=after
+        )
+    if len(ids) + len(claimed_due) < limit:
+        claimed_due += _claim_where(
+            session, due, now=now, limit=limit - len(ids) - len(claimed_due), lease=lease
+        )
+    if cursor is not None and claimed_due:
+        cursor.after = max(claimed_due if cursor.after is None else [*claimed_due, cursor.after])
+    ids += [row_id for _, row_id in claimed_due]
     if not ids:
         return []
     rows = session.scalars(
@@ -253,12 +298,23 @@ def claim_messages(
 
 
 def _claim_where(
-    session: Session, ready: ColumnElement[bool], *, now: datetime, limit: int, lease: timedelta
-) -> list[str]:
-    """Claim up to `limit` rows matching `ready`, oldest `next_attempt_at` first; their ids."""
+    session: Session,
+    ready: ColumnElement[bool],
+    *,
+    now: datetime,
+    limit: int,
+    lease: timedelta,
+    after: ColumnElement[bool] | None = None,
+) -> list[tuple[datetime, str]]:
+    """Claim up to `limit` rows matching `ready` (and `after`, where the index walk starts),
+    oldest `next_attempt_at` first; their `(next_attempt_at, id)`.
+
+    `after` restricts only the candidates' subquery: in the UPDATE's own recheck,
+    PostgreSQL underestimates a row comparison (one row) and re-scanned the candidates for
+    every row of the range."""
     candidates = (
         select(OutboxMessage.id)
-        .where(ready)
+        .where(ready if after is None else and_(ready, after))
         .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
         .limit(limit)
     )
@@ -276,10 +332,10 @@ def _claim_where(
         update(OutboxMessage)
         .where(OutboxMessage.id.in_(candidates), ready)
         .values(status="sending", lease_until=now + lease, attempts=OutboxMessage.attempts + 1)
-        .returning(OutboxMessage.id)
+        .returning(OutboxMessage.next_attempt_at, OutboxMessage.id)
     )
     result = session.execute(claimed, execution_options={"synchronize_session": False})
-    return list(result.scalars())
+    return [(at, row_id) for at, row_id in result]
 
 
 def _finish(session: Session, *, message_id: str, attempt: int, values: dict[str, Any]) -> bool:

@@ -89,7 +89,7 @@ class RelayOptions:
     batch_size: int = 200
     window: int = 16
     commit_interval_seconds: float = 0.02
-    concurrency: int = 4
+    concurrency: int = 8
     lease: timedelta = timedelta(minutes=15)
     send_deadline_seconds: float | None = None
     policy: outbox.RetryPolicy = outbox.DEFAULT_POLICY
@@ -467,6 +467,7 @@ class _Feed:
     chat_rows: Callable[[list[OutboxMessage], Mapping[str, str]], None]
     commit: _GroupCommit
     low_water: asyncio.Event = field(default_factory=asyncio.Event)
+    cursor: outbox.ClaimCursor = field(default_factory=outbox.ClaimCursor)
 
     def taken(self) -> None:
         """A worker took a row: wake the feed once the queue is low."""
@@ -483,6 +484,7 @@ class _Feed:
                 now=self.moment(),
                 limit=self.options.batch_size,
                 lease=self.options.lease,
+                cursor=self.cursor,
             )
             chatting = any(row.channel != Channel.EMAIL for row in rows)
             return rows, chat.robot_secrets(session=session) if chatting else {}

@@ -10,9 +10,11 @@ from sqlalchemy.orm import Session
 
 from models.outbox import OutboxMessage
 from notifications.outbox import (
+    ClaimCursor,
     HeaderInjectionError,
     NewMessage,
     RetryPolicy,
+    claim_messages,
     enqueue_many,
     enqueue_message,
     find_message,
@@ -81,3 +83,41 @@ def test_marks_need_the_current_claim(session: Session) -> None:
     assert find_message(session=session, prefix=row.id[:10]) is not None
     assert find_message(session=session, prefix=row.id[:3]) is None
     assert stored.next_attempt_at - NOW < timedelta(seconds=1)
+
+
+def test_a_cursor_claims_the_same_rows_and_one_that_became_due_behind_it(
+    session: Session,
+) -> None:
+    oldest = NOW - timedelta(days=7300)  # before any other test's rows
+    lease = timedelta(minutes=15)
+
+    def pending(name: str, due: datetime) -> None:
+        row = enqueue_message(
+            session=session,
+            key=f"cursor-{id(session)}-{name}",
+            kind="request",
+            to=["a@example.org"],
+            subject="s",
+            text_body="x",
+            now=NOW,
+        )
+        row.next_attempt_at = due
+        session.flush()
+
+    def claim(cursor: ClaimCursor) -> set[str]:
+        rows = claim_messages(session=session, now=NOW, limit=2, lease=lease, cursor=cursor)
+        return {row.key.rsplit("-", 1)[1] for row in rows}
+
+    for n in range(5):
+        pending(f"a{n}", oldest + timedelta(minutes=n))
+    cursor = ClaimCursor()
+    assert claim(cursor) == {"a0", "a1"}
+    assert cursor.after is not None and cursor.after[0] == oldest + timedelta(minutes=1)
+    pending("late", oldest - timedelta(minutes=1))  # due behind the cursor
+    assert claim(cursor) == {"a2", "a3"}
+    assert claim(cursor) == {"a4", "late"}  # after the cursor first, then from the start
+    assert cursor.after[0] == oldest + timedelta(minutes=4)
+    stored = session.scalars(
+        select(OutboxMessage).where(OutboxMessage.key.startswith(f"cursor-{id(session)}-"))
+    ).all()
+    assert sorted((row.status, row.attempts) for row in stored) == [("sending", 1)] * 6
