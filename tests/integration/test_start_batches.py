@@ -53,8 +53,8 @@ def _start(session: Session) -> list[tuple[object, ...]]:
     mails = session.scalars(
         select(OutboxMessage)
         .where(OutboxMessage.notice_id.in_([notice.id for notice in notices]))
-        .order_by(OutboxMessage.created_at, OutboxMessage.key)
-    ).all()
+        .order_by(OutboxMessage.created_at, OutboxMessage.notice_id, OutboxMessage.id)
+    ).all()  # by notice, not by key: a key holds ids, whose digits sort as text
     events = session.scalars(
         select(DomainEvent.type).where(
             DomainEvent.resource_id.in_([f"duban.item.{item}" for item in items])
