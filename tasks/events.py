@@ -304,11 +304,6 @@ class PassWatch:
         return running > 0
 
     @property
-    def is_open(self) -> bool:
-        """Whether a client is kept for the next look."""
-        return self._client is not None
-
-    @property
     def client(self) -> SyncPrefectClient | None:
         """The client kept for the next look, None when none is open."""
         return self._client

@@ -214,17 +214,17 @@ def test_a_pass_watch_keeps_one_client_and_drops_it_when_the_server_is_gone(
     server: PrefectServer,
 ) -> None:
     watch = PassWatch()
-    assert not watch.is_open
+    assert watch.client is None
     assert watch() is False  # no pass running on this module's server
-    assert watch.is_open
+    assert watch.client is not None
     kept = watch.client
     assert watch() is False
     assert watch.client is kept  # the second look reuses the first look's client
     watch.close()
-    assert not watch.is_open
+    assert watch.client is None
     with temporary_settings(updates={PREFECT_API_URL: "http://127.0.0.1:9/api"}):
         assert watch() is False  # unreachable: not running, as far as the relay can tell
-        assert not watch.is_open  # and no broken client kept for the next look
+        assert watch.client is None  # and no broken client kept for the next look
 
 
 def test_the_relay_loop_publishes_a_settled_backlog_then_stops_and_closes_its_client(
@@ -245,7 +245,7 @@ def test_the_relay_loop_publishes_a_settled_backlog_then_stops_and_closes_its_cl
     relay_events_forever(relay=relay, stop=stop, on_published=on_published)
     assert published == [7]
     assert pending_event_count(sessions) == 0
-    assert not watch.is_open  # the loop released the relay's client when it stopped
+    assert watch.client is None  # the loop released the relay's client when it stopped
     deadline = time.monotonic() + 30
     while in_feed(server.api_url, f"duban.checkin.{tag}") < 7 and time.monotonic() < deadline:
         time.sleep(0.2)
