@@ -20,7 +20,11 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
+from prefect.client.schemas.filters import (
+    FlowRunFilter,
+    FlowRunFilterParentFlowRunId,
+    FlowRunFilterTags,
+)
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -302,9 +306,15 @@ async def test_shards_that_do_not_finish_fail_the_pass_and_a_rerun_repairs_it(
     assert "第2片（共2片）" in message
     assert "Scheduled" in message
     assert "重新运行" in message
+    # This pass's shard runs: other modules' runs on the same server carry `plan:1` too.
+    pass_run = state.state_details.flow_run_id
+    assert pass_run is not None
     async with get_client() as client:
         runs = await client.read_flow_runs(
-            flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[f"plan:{plan_id}"]))
+            flow_run_filter=FlowRunFilter(
+                tags=FlowRunFilterTags(all_=[f"plan:{plan_id}"]),
+                parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[pass_run]),
+            )
         )
     assert sorted(run.parameters["shard"] for run in runs) == list(range(SHARDS))
     assert all(run.parent_task_run_id is not None for run in runs)
