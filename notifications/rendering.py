@@ -27,6 +27,7 @@ from jinja2 import (
     nodes,
     select_autoescape,
 )
+from jinja2.runtime import new_context
 from jinja2.visitor import NodeTransformer
 
 from models.errors import DubanError
@@ -143,15 +144,8 @@ class _NotFlat(Exception):
 
 # What a partial must not hold to be inlined: blocks and a parent of its own, or names it
 # would define in the including template (an include's own names stay its own).
-_NOT_INLINED = (
-    nodes.Block,
-    nodes.Extends,
-    nodes.Assign,
-    nodes.AssignBlock,
-    nodes.Macro,
-    nodes.Import,
-    nodes.FromImport,
-)
+_DEFINES = (nodes.Assign, nodes.AssignBlock, nodes.Macro, nodes.Import, nodes.FromImport)
+_NOT_INLINED = (nodes.Block, nodes.Extends, *_DEFINES)
 
 
 class _Inliner(NodeTransformer):
@@ -211,7 +205,8 @@ def _inlined(env: Environment, name: str, autoescape: bool) -> nodes.Template:
 def flattened(env: Environment, name: str) -> Template:
     """Template `name` compiled as one template: each `{% include %}` of a constant name
     inlined, and an `{% extends %}` resolved into the parent's source with the child's
-    blocks in place, so a render runs one context and no include or parent lookups.
+    blocks in place, the blocks' bodies inline, so a render runs one context and one
+    generator, with no include, parent or block lookups.
 
     Renders the same text as `env.get_template(name)` (each file is lexed as it is,
     whitespace rules included; partials define no variables the including template
@@ -224,6 +219,15 @@ def flattened(env: Environment, name: str) -> Template:
         tree = _inlined(env, name, _escapes(env, name))
     except _NotFlat:
         return template
+    blocks = list(tree.find_all(nodes.Block))
+    if all(block in tree.body for block in blocks) and not any(tree.find_all(_DEFINES)):
+        # Top-level blocks of a template nothing extends, without names set around them:
+        # their bodies render in place (a block is a generator of its own per render).
+        tree.body = [
+            child
+            for node in tree.body
+            for child in (node.body if isinstance(node, nodes.Block) else [node])
+        ]
     code = env.compile(tree, name, template.filename)
     flat = env.template_class.from_code(env, code, env.make_globals(None))
     _ORIGINAL[flat] = template
@@ -257,12 +261,13 @@ def render_message(kind: str, context: Mapping[str, Any]) -> RenderedMessage:
 def _render(template: Template, values: dict[str, Any]) -> str:
     """`template.render(values)`, the same text, without copying the globals into a fresh
     dict per render: the email templates use no globals, so `values` is the context's
-    parent as it is (Jinja2 writes template assignments to the context, not to it). An
-    error renders again through the ordinary `Template.render` (of the template before
-    `flattened`) for Jinja2's own error and traceback."""
+    parent as it is (Jinja2 writes template assignments to the context, not to it), and
+    the context is not told the globals' names either (it would copy them into a set per
+    render). An error renders again through the ordinary `Template.render` (of the
+    template before `flattened`) for Jinja2's own error and traceback."""
+    env = template.environment
     try:
-        return template.environment.concat(
-            template.root_render_func(template.new_context(values, shared=True))
-        )
+        context = new_context(env, template.name, template.blocks, values, shared=True)
+        return env.concat(template.root_render_func(context))
     except Exception:  # rendered again below, for Jinja2's own error
         return _ORIGINAL.get(template, template).render(values)
