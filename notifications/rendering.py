@@ -229,14 +229,7 @@ def flattened(env: Environment, name: str) -> Template:
             for child in (node.body if isinstance(node, nodes.Block) else [node])
         ]
     code = env.compile(tree, name, template.filename)
-    flat = env.template_class.from_code(env, code, env.make_globals(None))
-    _ORIGINAL[flat] = template
-    return flat
-
-
-# Each flattened template's ordinary one, to render again on an error (Jinja2's own
-# message and traceback, with the lines of the files the error is in).
-_ORIGINAL: dict[Template, Template] = {}
+    return env.template_class.from_code(env, code, env.make_globals(None))
 
 
 def render_message(kind: str, context: Mapping[str, Any]) -> RenderedMessage:
@@ -264,10 +257,12 @@ def _render(template: Template, values: dict[str, Any]) -> str:
     parent as it is (Jinja2 writes template assignments to the context, not to it), and
     the context is not told the globals' names either (it would copy them into a set per
     render). An error renders again through the ordinary `Template.render` (of the
-    template before `flattened`) for Jinja2's own error and traceback."""
+    template of that name, not `flattened`) for Jinja2's own error and traceback, with the
+    lines of the file the error is in."""
     env = template.environment
     try:
         context = new_context(env, template.name, template.blocks, values, shared=True)
         return env.concat(template.root_render_func(context))
     except Exception:  # rendered again below, for Jinja2's own error
-        return _ORIGINAL.get(template, template).render(values)
+        original = env.get_template(template.name) if template.name else template
+        return original.render(values)
