@@ -10,7 +10,8 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, TypeVar, cast
+from functools import lru_cache
+from typing import Any, TypeVar
 
 from sqlalchemy import Subquery, func, select
 from sqlalchemy.orm import Session, selectinload
@@ -247,7 +248,7 @@ def build_item_context(
     a phase or a department on one day is then built once (the same values).
     """
     shared = shared or SharedContext()
-    today = local_date(now)
+    today = shared.once(("today", now), lambda: local_date(now))
     plan: Plan = item.plan
     phase_key = checkin.phase_key if checkin else None
     reported: dict[str, Any] = last.values if last is not None else {}
@@ -263,7 +264,7 @@ def build_item_context(
         "department": shared.once(
             ("department", department.id), lambda: Fields(name=department.name)
         ),
-        "role_label": AssignmentRole.label_of(checkin.role if checkin else AssignmentRole.LEAD),
+        "role_label": _role_label(checkin.role if checkin else AssignmentRole.LEAD),
         "phase": shared.once(
             ("phase", item.plan_id, phase_key, today),
             lambda: _phase_context(_phase_for(phases, phase_key, today)),
@@ -297,6 +298,11 @@ def build_item_context(
             lambda: department_url(settings=settings, department_id=department.id, issued_on=today),
         ),
     }
+
+
+@lru_cache(maxsize=64)
+def _role_label(role: str) -> str:
+    return AssignmentRole.label_of(role)
 
 
 def _phase_context(phase: Phase | None) -> Fields | None:
@@ -333,11 +339,12 @@ class SharedContext:
 
     def once(self, key: tuple[Any, ...], build: Callable[[], _T]) -> _T:
         """The value under `key`, built by `build` the first time it is asked for."""
+        value: _T
         try:
-            return cast("_T", self._values[key])
+            value = self._values[key]
         except KeyError:
             value = self._values[key] = build()
-            return value
+        return value
 
 
 def as_number(value: Any) -> float | None:

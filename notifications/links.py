@@ -94,11 +94,15 @@ def _dumps(settings: Settings, payload: Any, salt: str = _SALT) -> str:
     only when that is shorter (then a leading `.`), URL-safe base64 without padding, `.`,
     the HMAC-SHA256 of that under the derived key. Verification still goes through
     itsdangerous (`_canonical_payload`), which signs again and compares."""
+    return _signed(settings.secret_key.get_secret_value(), salt, payload)
+
+
+def _signed(secret: str, salt: str, payload: Any) -> str:
+    """`_dumps` under `secret` itself."""
     data = _COMPACT_JSON.encode(payload).encode()
     compressed = zlib.compress(data)
     value = b"." + _b64(compressed) if len(compressed) < len(data) - 1 else _b64(data)
-    key = _signing_key(settings.secret_key.get_secret_value(), salt)
-    signature = _b64(hmac.digest(key, value, "sha256"))
+    signature = _b64(hmac.digest(_signing_key(secret, salt), value, "sha256"))
     return (value + b"." + signature).decode("ascii")
 
 
@@ -387,8 +391,16 @@ def make_department_token(*, settings: Settings, department_id: int, expires_on:
     Signed under its own salt with the purpose `department` first, in a payload of another
     length than a form, attachment or instruct token's: none verifies as another kind.
     """
-    payload = [PURPOSE_DEPARTMENT, int(department_id), expires_on.toordinal()]
-    return _dumps(settings, payload, _DEPARTMENT_SALT)
+    return _department_token(
+        settings.secret_key.get_secret_value(), int(department_id), expires_on.toordinal()
+    )
+
+
+@lru_cache(maxsize=4096)
+def _department_token(secret: str, department_id: int, expires_ordinal: int) -> str:
+    """The department token of `make_department_token`, signed once per department and
+    expiry: every email of a department on one day carries the same one."""
+    return _signed(secret, _DEPARTMENT_SALT, [PURPOSE_DEPARTMENT, department_id, expires_ordinal])
 
 
 def verify_department_token(token: str, *, settings: Settings, now: datetime) -> DepartmentClaims:

@@ -24,8 +24,11 @@ from jinja2 import (
     StrictUndefined,
     Template,
     TemplateNotFound,
+    nodes,
     select_autoescape,
 )
+from jinja2.runtime import new_context
+from jinja2.visitor import NodeTransformer
 
 from models.errors import DubanError
 from models.formats import cn_date, cn_day, cn_moment, cn_number, cn_percent
@@ -122,16 +125,111 @@ def environment() -> Environment:
 
 @lru_cache(maxsize=len(KINDS))
 def _templates(kind: str) -> tuple[Template, Template, Template]:
-    """The compiled subject, text and HTML templates of `kind`, looked up once."""
+    """The subject, text and HTML templates of `kind`, compiled once and flattened
+    (`flattened`)."""
     env = environment()
     try:
         return (
-            env.get_template(f"{kind}.subject.j2"),
-            env.get_template(f"{kind}.txt.j2"),
-            env.get_template(f"{kind}.html.j2"),
+            flattened(env, f"{kind}.subject.j2"),
+            flattened(env, f"{kind}.txt.j2"),
+            flattened(env, f"{kind}.html.j2"),
         )
     except TemplateNotFound as exc:
         raise UnknownKindError(f"邮件模板缺失：{exc.name}") from exc
+
+
+class _NotFlat(Exception):
+    """A template uses something `flattened` does not inline."""
+
+
+# What a partial must not hold to be inlined: blocks and a parent of its own, or names it
+# would define in the including template (an include's own names stay its own).
+_DEFINES = (nodes.Assign, nodes.AssignBlock, nodes.Macro, nodes.Import, nodes.FromImport)
+_NOT_INLINED = (nodes.Block, nodes.Extends, *_DEFINES)
+
+
+class _Inliner(NodeTransformer):
+    """Replaces each `{% include "name" %}` (a constant name, with context) by the body of
+    that template, itself inlined; a partial that holds `_NOT_INLINED` is not inlined."""
+
+    def __init__(self, env: Environment, autoescape: bool) -> None:
+        self.env = env
+        self.autoescape = autoescape
+
+    def visit_Include(self, node: nodes.Include) -> list[nodes.Node]:
+        if not isinstance(node.template, nodes.Const) or not node.with_context:
+            raise _NotFlat
+        body = _inlined(self.env, str(node.template.value), self.autoescape).body
+        if any(True for _ in nodes.Template(body).find_all(_NOT_INLINED)):
+            raise _NotFlat
+        return body
+
+
+def _escapes(env: Environment, name: str) -> bool:
+    return bool(env.autoescape(name) if callable(env.autoescape) else env.autoescape)
+
+
+def _inlined(env: Environment, name: str, autoescape: bool) -> nodes.Template:
+    """The parsed template `name` with its includes inlined and its `extends` resolved."""
+    if _escapes(env, name) != autoescape:
+        raise _NotFlat
+    source, filename, _ = env.loader.get_source(env, name)  # type: ignore[union-attr]
+    tree: nodes.Template = _Inliner(env, autoescape).visit(env.parse(source, name, filename))
+    names = {node.name for node in tree.find_all(nodes.Name)}
+    if {"self", "super"} & names:
+        raise _NotFlat
+    if not tree.body or not isinstance(tree.body[0], nodes.Extends):
+        if tree.find(nodes.Extends) is not None:
+            raise _NotFlat
+        return tree
+    extends, *rest = tree.body
+    overrides = {node.name: node for node in rest if isinstance(node, nodes.Block)}
+    if (
+        not isinstance(extends, nodes.Extends)
+        or not isinstance(extends.template, nodes.Const)
+        or len(overrides) != len(rest)
+        or any(block.find(nodes.Block) is not None for block in overrides.values())
+    ):
+        raise _NotFlat
+    parent = _inlined(env, str(extends.template.value), autoescape)
+    blocks = {block.name: block for block in parent.find_all(nodes.Block)}
+    if any(block.find(nodes.Block) is not None for block in blocks.values()) or (
+        set(overrides) - set(blocks)
+    ):
+        raise _NotFlat
+    for block_name, block in overrides.items():
+        blocks[block_name].body = block.body
+    return parent
+
+
+def flattened(env: Environment, name: str) -> Template:
+    """Template `name` compiled as one template: each `{% include %}` of a constant name
+    inlined, and an `{% extends %}` resolved into the parent's source with the child's
+    blocks in place, the blocks' bodies inline, so a render runs one context and one
+    generator, with no include, parent or block lookups.
+
+    Renders the same text as `env.get_template(name)` (each file is lexed as it is,
+    whitespace rules included; partials define no variables the including template
+    reads): `tests/unit/test_rendering.py` compares every kind. A template using what is
+    not inlined here (a partial with blocks, a dynamic name, `self`, `super`, a parent
+    with nested blocks) is `env.get_template(name)` itself.
+    """
+    template = env.get_template(name)
+    try:
+        tree = _inlined(env, name, _escapes(env, name))
+    except _NotFlat:
+        return template
+    blocks = list(tree.find_all(nodes.Block))
+    if all(block in tree.body for block in blocks) and not any(tree.find_all(_DEFINES)):
+        # Top-level blocks of a template nothing extends, without names set around them:
+        # their bodies render in place (a block is a generator of its own per render).
+        tree.body = [
+            child
+            for node in tree.body
+            for child in (node.body if isinstance(node, nodes.Block) else [node])
+        ]
+    code = env.compile(tree, name, template.filename)
+    return env.template_class.from_code(env, code, env.make_globals(None))
 
 
 def render_message(kind: str, context: Mapping[str, Any]) -> RenderedMessage:
@@ -156,11 +254,15 @@ def render_message(kind: str, context: Mapping[str, Any]) -> RenderedMessage:
 def _render(template: Template, values: dict[str, Any]) -> str:
     """`template.render(values)`, the same text, without copying the globals into a fresh
     dict per render: the email templates use no globals, so `values` is the context's
-    parent as it is (Jinja2 writes template assignments to the context, not to it). An
-    error renders again through `Template.render` for Jinja2's own error and traceback."""
+    parent as it is (Jinja2 writes template assignments to the context, not to it), and
+    the context is not told the globals' names either (it would copy them into a set per
+    render). An error renders again through the ordinary `Template.render` (of the
+    template of that name, not `flattened`) for Jinja2's own error and traceback, with the
+    lines of the file the error is in."""
+    env = template.environment
     try:
-        return template.environment.concat(
-            template.root_render_func(template.new_context(values, shared=True))
-        )
+        context = new_context(env, template.name, template.blocks, values, shared=True)
+        return env.concat(template.root_render_func(context))
     except Exception:  # rendered again below, for Jinja2's own error
-        return template.render(values)
+        original = env.get_template(template.name) if template.name else template
+        return original.render(values)

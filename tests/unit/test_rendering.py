@@ -5,12 +5,14 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from jinja2 import UndefinedError
+from jinja2 import Template, UndefinedError
 
 from notifications.outbox import HeaderInjectionError
 from notifications.rendering import (
     KINDS,
     UnknownKindError,
+    environment,
+    flattened,
     format_date,
     render_message,
 )
@@ -80,3 +82,39 @@ def test_subject_with_line_break_is_refused(bad: str) -> None:
 def test_unknown_kind() -> None:
     with pytest.raises(UnknownKindError, match="未知的邮件类型"):
         render_message("spam", {})
+
+
+# Contexts that take the templates' other branches: no phase, due date, targets, last
+# submission, link or department page; asks and instruct links present; overdue or not.
+_VARIANTS: list[dict[str, object]] = [
+    {},
+    {"phase": None, "due_date": None, "overdue_days": None, "targets": [], "last": None},
+    {"form_url": None, "overdue_days": -2},
+    {"asks": "完成第一阶段", "overdue_days": 0, "department_page_url": ""},
+    {"overdue_days": None, "reason": "", "attached": ["督办单.docx"]},
+    {"instruct_links": [], "level": 3, "level_label": "主要负责人、督查室督办"},
+]
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_flattened_templates_render_what_jinja_renders(kind: str) -> None:
+    env = environment()
+    for variant in _VARIANTS:
+        values = sample_context(kind) | {"kind_label": KINDS[kind]}
+        values |= {
+            key: value for key, value in variant.items() if key in values or kind != "report"
+        }
+        for part in ("subject", "txt", "html"):
+            name = f"{kind}.{part}.j2"
+            template = flattened(env, name)
+            assert template is not env.get_template(name), f"{name} is not flattened"
+            assert _outcome(template, values) == _outcome(env.get_template(name), values)
+
+
+def _outcome(template: Template, values: dict[str, object]) -> str:
+    """What rendering gives: the text, or the kind and message of the error it raises (a
+    context a kind does not accept fails the same way flattened or not)."""
+    try:
+        return template.render(values)
+    except Exception as exc:  # compared, not handled
+        return f"{type(exc).__name__}: {exc}"
