@@ -79,8 +79,10 @@ class Leader:
 
 
 @pytest.fixture
-def leader(migrated_engine: Engine) -> Iterator[Leader]:
-    with rolled_back_sessions(migrated_engine) as factory:
+def leader(own_migrated_engine: Engine) -> Iterator[Leader]:
+    # A database of the module's own: the instruction's copy goes to every office
+    # department, and other modules commit office departments into the shared one.
+    with rolled_back_sessions(own_migrated_engine) as factory:
         with transaction(factory) as session:
             rows = make_checkin(session)
             office = make_department(session, "督查室测试", office=True)
