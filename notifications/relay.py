@@ -7,13 +7,16 @@ connection open from batch to batch, reconnecting after any failure. A row is ma
 only after the server's 250 for DATA. Outcomes are recorded by one group committer: every
 outcome reported while the previous commit ran goes into the next transaction (one
 executemany UPDATE for the accepted rows), on that database thread so the connections keep
-sending meanwhile. A worker takes one of
-`RelayOptions.window` slots before each send and the slot is freed once that row's
-outcome is committed, so at any moment at most `window` rows are sent or being sent
-without their outcome on disk: a crash re-sends at most those, once each and with the
-same Message-ID (`<row id@domain>`). `window=1` sends one message at a time, each
-committed before the next. 4xx replies, disconnects and timeouts are retried later; 5xx
-replies, unreadable attachments and addresses that cannot be sent go to the dead letters.
+sending meanwhile. A worker takes one of `RelayOptions.window` slots before each message
+can reach the server, and the slot is freed once that row's outcome is committed, so at
+any moment at most `window` rows are sent or being sent without their outcome on disk: a
+crash re-sends at most those, once each and with the same Message-ID (`<row id@domain>`).
+An email's slot is taken after the server's 354 to DATA, just before the message itself
+is written (the server cannot accept a message before its content, and MAIL, RCPT and
+DATA of the next message go out while earlier outcomes are being committed). `window=1`
+sends one message at a time, each committed before the next. 4xx replies, disconnects
+and timeouts are retried later; 5xx replies, unreadable attachments and addresses that
+cannot be sent go to the dead letters.
 No exception from building or sending one row stops the others or leaves it `sending`.
 """
 
@@ -44,7 +47,7 @@ from models.settings import Settings, SmtpSecurity
 from models.vocabulary import Channel
 from notifications import chat, outbox
 from notifications.mime import PermanentMessageError, WireMail, build_email
-from notifications.smtp import SendDeadline, send_wire_mail
+from notifications.smtp import ContentWithheld, SendDeadline, send_wire_mail
 
 log = logging.getLogger("duban.mail.relay")
 
@@ -141,13 +144,17 @@ class _Report:
     outcome: Outcome
     error: str
     results: dict[str, str] | None
+    slot: bool = True
+    """Whether the row holds a slot of the window (freed once the outcome is committed):
+    an email that failed before its content was written holds none."""
 
 
 class _GroupCommit:
     """Commits the outcomes the workers report, many per transaction, off the event loop.
 
-    `reserve()` takes one of `window` slots before a send; `report()` hands over the
-    outcome, whose slot is freed once it is committed. `run()` commits until `close()`;
+    `reserve()` takes one of `window` slots before a message can reach the server;
+    `report()` hands over the outcome, whose slot (if it holds one) is freed once it is
+    committed. `run()` commits until `close()`;
     a database error ends `run()` with that error.
     """
 
@@ -244,7 +251,8 @@ class _GroupCommit:
             )
             for report, status in zip(batch, statuses, strict=True):
                 self._count(report, status)
-                self.slots.release()
+                if report.slot:
+                    self.slots.release()
 
     def _commit(self, batch: list[_Report]) -> list[str | None]:
         at = self.moment()
@@ -303,11 +311,21 @@ class _GroupCommit:
 class _Worker:
     """One SMTP connection sending its share of a batch, one row at a time."""
 
-    def __init__(self, *, settings: Settings, options: RelayOptions, commit: _GroupCommit) -> None:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        options: RelayOptions,
+        commit: _GroupCommit,
+        still_leased: Callable[[OutboxMessage], bool],
+    ) -> None:
         self.settings = settings
         self.options = options
         self.commit = commit
+        self.still_leased = still_leased
         self.smtp: aiosmtplib.SMTP | None = None
+        self.slot = False
+        """Whether the row being sent holds a slot of the window."""
 
     async def _connection(self) -> aiosmtplib.SMTP:
         if self.smtp is None or not self.smtp.is_connected:
@@ -332,38 +350,58 @@ class _Worker:
             self.smtp.close()
         self.smtp = None
 
-    async def send(self, row: OutboxMessage) -> None:
-        """Deliver `row` and report the outcome (sent, retry or dead); never raises for it."""
+    async def send(self, row: OutboxMessage) -> bool:
+        """Deliver `row` and report the outcome (sent, retry or dead); never raises for it.
+
+        Returns False, reporting nothing and holding no slot, if the row's lease would run
+        out before the send could finish once a slot was free (nothing of it was written)."""
+        self.slot = False
 
         def report(outcome: Outcome, error: str, results: dict[str, str] | None = None) -> None:
-            self.commit.report(_Report(row, outcome, error, results))
+            self.commit.report(_Report(row, outcome, error, results, self.slot))
 
         try:
             mail = build_email(row, self.settings)
         except PermanentMessageError as exc:
             report("dead", str(exc))
-            return
+            return True
         except Exception as exc:
             log.exception("outbox relay: message %s cannot be built", row.id)
             report("dead", f"邮件无法生成：{type(exc).__name__}: {exc}")
-            return
+            return True
         try:
-            outcome, error, results = await self._deliver(mail)
+            delivery = await self._deliver(mail, row)
         except Exception as exc:
             log.exception("outbox relay: unexpected error sending %s", row.id)
             self._drop()
-            outcome, error, results = (
-                "retry",
-                f"投递时出现意外错误：{type(exc).__name__}: {exc}",
-                None,
-            )
-        report(outcome, error, results)
+            delivery = ("retry", f"投递时出现意外错误：{type(exc).__name__}: {exc}", None)
+        if delivery is None:
+            if self.slot:
+                self.commit.release()
+                self.slot = False
+            return False
+        report(*delivery)
+        return True
 
-    async def _deliver(self, mail: WireMail) -> tuple[Outcome, str, dict[str, str] | None]:
+    async def _deliver(
+        self, mail: WireMail, row: OutboxMessage
+    ) -> tuple[Outcome, str, dict[str, str] | None] | None:
+        """Send `mail` (the message of `row`): its outcome, error and per-recipient replies,
+        or None if its lease ran out while it waited for a slot (nothing was written)."""
         deadline = SendDeadline(
             per_reply=self.settings.smtp_timeout_seconds,
             overall=self.options.send_deadline_seconds or self.settings.smtp_timeout_seconds * 2,
         )
+
+        async def take_slot() -> bool:
+            """After the 354: wait for a slot of the window (neither limit runs meanwhile),
+            then check the lease again, as before a send."""
+            deadline.hold()
+            await self.commit.reserve()
+            self.slot = True
+            deadline.resume()
+            return self.still_leased(row)
+
         try:
             async with deadline:
                 try:
@@ -373,7 +411,12 @@ class _Worker:
                 if mail.smtputf8 and not smtp.supports_extension("smtputf8"):
                     return "dead", NO_SMTPUTF8, None
                 _quick_ack(smtp)
-                refused = await send_wire_mail(smtp, mail, deadline=deadline)
+                refused = await send_wire_mail(
+                    smtp, mail, deadline=deadline, before_content=take_slot
+                )
+        except ContentWithheld:
+            self._drop()
+            return None
         except _ConnectFailed as exc:
             self._drop()
             return "unreachable", f"连接或登录失败：{exc}", None
@@ -408,11 +451,7 @@ async def _drain(
     try:
         while (row := await queue.get()) is not None:
             on_take()
-            await worker.commit.reserve()
-            if still_leased(row):
-                await worker.send(row)
-            else:
-                worker.commit.release()
+            if not still_leased(row) or not await worker.send(row):
                 on_expired(row)
         queue.put_nowait(None)  # for the next worker
     finally:
@@ -554,7 +593,7 @@ async def _deliver_stream(
     )
     # A worker connects on its first row, so one that gets none opens no connection.
     workers = [
-        _Worker(settings=settings, options=options, commit=commit)
+        _Worker(settings=settings, options=options, commit=commit, still_leased=still_leased)
         for _ in range(max(1, options.concurrency))
     ]
     committer: asyncio.Future[None] = asyncio.create_task(commit.run())

@@ -15,13 +15,13 @@ import aiosmtplib
 import pytest
 from sqlalchemy import Engine, select
 
-from models.db import make_sessionmaker, transaction
+from models.db import make_engine, make_sessionmaker, transaction
 from models.outbox import OutboxMessage
 from models.settings import Settings
 from notifications.mime import WireMail, build_email
 from notifications.outbox import enqueue_message
-from notifications.relay import RelayOptions, relay_once
-from notifications.smtp import SendDeadline, send_wire_mail
+from notifications.relay import RelayOptions, RelayResult, _GroupCommit, _Worker, relay_once
+from notifications.smtp import ContentWithheld, SendDeadline, send_wire_mail
 from tests.integration.relay_db import clear_outbox, relay_db_fixture  # noqa: F401 - fixture
 from tests.integration.smtp_servers import ScriptedHandler, ScriptedServer
 
@@ -229,6 +229,64 @@ async def test_a_reply_slower_than_the_smtp_timeout_times_out() -> None:
                         await send_wire_mail(smtp, mail, deadline=deadline)
             assert time.monotonic() - started < 0.9
             smtp.close()
+
+
+async def test_before_content_runs_after_the_354_and_can_withhold_the_message() -> None:
+    """The relay takes its window slot in `before_content`: after MAIL, RCPT and DATA have
+    been answered, before any byte of the message; declining leaves nothing delivered."""
+    mail = WireMail("duban@example.org", ["dept@example.org"], b"Subject: x\r\n\r\nhi\r\n", False)
+    handler = ScriptedHandler()
+    rcpts: list[str] = []
+    handler.hooks["dept@example.org"] = lambda: rcpts.append("dept@example.org")
+    seen: list[tuple[int, int]] = []  # (recipients the server had, deliveries) at the call
+    with ScriptedServer(handler) as server:
+        for send in (False, True):
+            smtp = aiosmtplib.SMTP(hostname="127.0.0.1", port=server.port, timeout=5)
+            await smtp.connect()
+            await smtp.ehlo()
+
+            async def before_content(decision: bool = send) -> bool:
+                seen.append((len(rcpts), len(handler.deliveries)))
+                return decision
+
+            if send:
+                assert await send_wire_mail(smtp, mail, before_content=before_content) == {}
+                await smtp.quit()
+            else:
+                with pytest.raises(ContentWithheld):
+                    await send_wire_mail(smtp, mail, before_content=before_content)
+                smtp.close()
+    assert seen == [(1, 0), (2, 0)]
+    assert len(handler.deliveries) == 1
+
+
+async def test_a_row_whose_lease_ran_out_while_waiting_for_a_slot_is_not_sent(
+    tmp_path: Path,
+) -> None:
+    """The lease is checked again once a slot is free: if the send could no longer finish
+    in time, the message is withheld after the 354 (the connection is closed), nothing is
+    reported and the slot is given back."""
+    options = RelayOptions(window=1)
+    commit = _GroupCommit(
+        sessions=make_sessionmaker(make_engine("sqlite://")),
+        moment=lambda: NOW,
+        options=options,
+        result=RelayResult(),
+    )
+    with ScriptedServer() as server:
+        worker = _Worker(
+            settings=Settings(smtp_port=server.port, smtp_timeout_seconds=5),
+            options=options,
+            commit=commit,
+            still_leased=lambda _row: False,
+        )
+        sent = await worker.send(_row(tmp_path, to=["dept@example.org"]))
+        await worker.close()
+        commit.database.shutdown()
+    assert sent is False
+    assert server.handler.deliveries == [] and commit.pending == []
+    assert worker.smtp is None and not worker.slot
+    assert not commit.slots.locked()
 
 
 async def test_relay_retries_a_row_whose_reply_outlasts_the_smtp_timeout(
