@@ -186,6 +186,11 @@ class _GroupCommit:
         """A transaction on the database thread's connection, opened on first use and kept
         until `disconnect()` (a pool checkout and return per group commit cost about as much
         as its UPDATE). Call on the database thread only."""
+        return transaction(self._open())
+
+    def _open(self) -> sessionmaker[Session]:
+        """Sessions on the database thread's own connection, opened on first use (when
+        `sessions` is bound to an engine; else `sessions` itself)."""
         if self._own_sessions is None:
             with self.sessions() as probe:
                 bind = probe.get_bind()
@@ -194,7 +199,7 @@ class _GroupCommit:
                 self._own_sessions = sessionmaker(bind=self._connection, expire_on_commit=False)
             else:
                 self._own_sessions = self.sessions
-        return transaction(self._own_sessions)
+        return self._own_sessions
 
     def disconnect(self) -> None:
         """Return the database thread's connection to the pool (on the database thread)."""
@@ -261,6 +266,14 @@ class _GroupCommit:
             for report in batch
             if report.outcome == "sent"
         ]
+        self._open()
+        connection = self._connection
+        if connection is not None and len(accepted) == len(batch):
+            # Every outcome a 250 (the usual group): one UPDATE on the bare connection, in
+            # a transaction of its own, without an ORM session around it.
+            with connection.begin():
+                owned = outbox.mark_sent_many(session=connection, rows=accepted, now=at)
+            return ["sent" if report.row.id in owned else None for report in batch]
         with self.transaction() as session:
             owned = outbox.mark_sent_many(session=session, rows=accepted, now=at)
             return [self._apply(session, report, at, owned) for report in batch]
