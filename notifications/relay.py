@@ -1,8 +1,9 @@
 """The outbox relay: claims pending rows and delivers them over SMTP with aiosmtplib, and
 chat rows (`OutboxMessage.channel`) to their group robots (`notifications.chat`).
 
-Batches stream to a few workers: the next batch is claimed (on the relay's one database
-thread, which also commits) while the current one is sent, and each worker keeps one SMTP
+Batches stream to a few workers: the next batch is claimed (on the relay's database
+thread, which also commits; on PostgreSQL on a thread and connection of its own) while the
+current one is sent, and each worker keeps one SMTP
 connection open from batch to batch, reconnecting after any failure. A row is marked sent
 only after the server's 250 for DATA. Outcomes are recorded by one group committer: every
 outcome reported while the previous commit ran goes into the next transaction (one
@@ -149,6 +150,51 @@ class _Report:
     an email that failed before its content was written holds none."""
 
 
+class _DatabaseThread:
+    """One thread and one database connection, opened on first use and kept for the run (a
+    pool checkout and return per group commit cost about as much as its UPDATE)."""
+
+    def __init__(self, sessions: sessionmaker[Session], name: str) -> None:
+        self.sessions = sessions
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
+        self.connection: Connection | None = None
+        self._own_sessions: sessionmaker[Session] | None = None
+
+    def open(self) -> sessionmaker[Session]:
+        """Sessions on the thread's own connection (when `sessions` is bound to an engine;
+        else `sessions` itself). On the thread only."""
+        if self._own_sessions is None:
+            with self.sessions() as probe:
+                bind = probe.get_bind()
+            if isinstance(bind, Engine):
+                self.connection = bind.connect()
+                self._own_sessions = sessionmaker(bind=self.connection, expire_on_commit=False)
+            else:
+                self._own_sessions = self.sessions
+        return self._own_sessions
+
+    def transaction(self) -> AbstractContextManager[Session]:
+        """A transaction on the thread's connection. On the thread only."""
+        return transaction(self.open())
+
+    def _disconnect(self) -> None:
+        connection, self.connection, self._own_sessions = self.connection, None, None
+        if connection is not None:
+            connection.close()
+
+    async def run(self, work: Callable[[], Any]) -> Any:
+        """Run `work` on the thread."""
+        return await asyncio.get_running_loop().run_in_executor(self.executor, work)
+
+    async def stop(self) -> None:
+        """Return the connection to the pool after any work still queued, and stop the
+        thread; waits at most 5 s, never raises."""
+        closing = self.executor.submit(self._disconnect)
+        self.executor.shutdown(wait=False)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(asyncio.wrap_future(closing), timeout=5)
+
+
 class _GroupCommit:
     """Commits the outcomes the workers report, many per transaction, off the event loop.
 
@@ -176,40 +222,32 @@ class _GroupCommit:
         self.pending: list[_Report] = []
         self.wake = asyncio.Event()
         self.closed = False
-        # The relay's one database thread: commits and claims take turns on it (one SQLite
-        # writer, one malloc arena for the rows), off the event loop, on one connection.
-        self.database = ThreadPoolExecutor(max_workers=1, thread_name_prefix="duban-relay-db")
-        self._connection: Connection | None = None
-        self._own_sessions: sessionmaker[Session] | None = None
+        # The relay's database thread: commits, and on SQLite the claims too, take turns on
+        # it (one SQLite writer, one malloc arena for the rows), off the event loop, on one
+        # connection. On PostgreSQL the claims have a thread and connection of their own,
+        # so a claim (tens of milliseconds) does not hold up the commits that free the
+        # window's slots: a claim skips locked rows and the marks touch only claimed ones.
+        self.database = _DatabaseThread(sessions, "duban-relay-db")
+        self.claims = self.database
+        with sessions() as probe:
+            bind = probe.get_bind()
+        if isinstance(bind, Engine) and bind.dialect.name == "postgresql":
+            self.claims = _DatabaseThread(sessions, "duban-relay-claims")
 
     def transaction(self) -> AbstractContextManager[Session]:
-        """A transaction on the database thread's connection, opened on first use and kept
-        until `disconnect()` (a pool checkout and return per group commit cost about as much
-        as its UPDATE). Call on the database thread only."""
-        return transaction(self._open())
-
-    def _open(self) -> sessionmaker[Session]:
-        """Sessions on the database thread's own connection, opened on first use (when
-        `sessions` is bound to an engine; else `sessions` itself)."""
-        if self._own_sessions is None:
-            with self.sessions() as probe:
-                bind = probe.get_bind()
-            if isinstance(bind, Engine):
-                self._connection = bind.connect()
-                self._own_sessions = sessionmaker(bind=self._connection, expire_on_commit=False)
-            else:
-                self._own_sessions = self.sessions
-        return self._own_sessions
-
-    def disconnect(self) -> None:
-        """Return the database thread's connection to the pool (on the database thread)."""
-        connection, self._connection, self._own_sessions = self._connection, None, None
-        if connection is not None:
-            connection.close()
+        """A transaction on the database thread's connection (see `_DatabaseThread`). Call
+        on the database thread only."""
+        return self.database.transaction()
 
     async def in_database_thread(self, work: Callable[[], Any]) -> Any:
         """Run `work` on the relay's database thread."""
-        return await asyncio.get_running_loop().run_in_executor(self.database, work)
+        return await self.database.run(work)
+
+    async def disconnect(self) -> None:
+        """Return the connections to the pool once the work queued on their threads is
+        done, and stop the threads (waiting at most 5 s for each)."""
+        for thread in dict.fromkeys((self.database, self.claims)):
+            await thread.stop()
 
     async def reserve(self) -> None:
         """Wait for a free slot in the duplicate window."""
@@ -266,8 +304,8 @@ class _GroupCommit:
             for report in batch
             if report.outcome == "sent"
         ]
-        self._open()
-        connection = self._connection
+        self.database.open()
+        connection = self.database.connection
         if connection is not None and len(accepted) == len(batch):
             # Every outcome a 250 (the usual group): one UPDATE on the bare connection, in
             # a transaction of its own, without an ORM session around it.
@@ -507,7 +545,7 @@ async def _drain_chat(
 
 @dataclass
 class _Feed:
-    """Claims batches (on the relay's database thread) and feeds their email rows to the
+    """Claims batches (on `_GroupCommit.claims`) and feeds their email rows to the
     workers' queue, claiming the next one while the current one is being sent, once the
     queue is down to a quarter of a batch (so at most 1.25 batches wait in memory); chat
     rows go to a `_drain_chat` per batch. Puts `None` when nothing is left."""
@@ -530,7 +568,7 @@ class _Feed:
         return max(1, self.options.batch_size // 4)
 
     def _claim(self) -> tuple[list[OutboxMessage], dict[str, str]]:
-        with self.commit.transaction() as session:
+        with self.commit.claims.transaction() as session:
             rows = outbox.claim_messages(
                 session=session,
                 now=self.moment(),
@@ -545,7 +583,7 @@ class _Feed:
         """Claim and feed batches until a claim finds nothing."""
         try:
             while True:
-                rows, secrets = await self.commit.in_database_thread(self._claim)
+                rows, secrets = await self.commit.claims.run(self._claim)
                 if not rows:
                     return
                 self.result.claimed += len(rows)
@@ -635,10 +673,7 @@ async def _deliver_stream(
         commit.close()
         if not committer.done():
             await committer
-        closing = commit.database.submit(commit.disconnect)  # after any work still there
-        commit.database.shutdown(wait=False)
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(asyncio.wrap_future(closing), timeout=5)
+        await commit.disconnect()
 
 
 async def relay_once(

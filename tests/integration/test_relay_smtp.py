@@ -4,6 +4,7 @@ the same way, checked through a recording proxy in front of a real aiosmtpd serv
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from sqlalchemy import Engine, select
 from models.db import make_engine, make_sessionmaker, transaction
 from models.outbox import OutboxMessage
 from models.settings import Settings
+from notifications import outbox
 from notifications.mime import WireMail, build_email
 from notifications.outbox import enqueue_message
 from notifications.relay import RelayOptions, RelayResult, _GroupCommit, _Worker, relay_once
@@ -282,7 +284,7 @@ async def test_a_row_whose_lease_ran_out_while_waiting_for_a_slot_is_not_sent(
         )
         sent = await worker.send(_row(tmp_path, to=["dept@example.org"]))
         await worker.close()
-        commit.database.shutdown()
+        await commit.disconnect()
     assert sent is False
     assert server.handler.deliveries == [] and commit.pending == []
     assert worker.smtp is None and not worker.slot
@@ -320,7 +322,8 @@ async def test_relay_retries_a_row_whose_reply_outlasts_the_smtp_timeout(
 
 
 async def test_relay_gives_its_database_connection_back(relay_db: tuple[str, Engine]) -> None:
-    """Claims and group commits share one connection for the run, returned at the end."""
+    """Claims and group commits keep their connection (on PostgreSQL one each) for the run
+    and return it at the end."""
     clear_outbox(relay_db[1])
     sessions = make_sessionmaker(relay_db[1])
     with transaction(sessions) as session:
@@ -341,3 +344,59 @@ async def test_relay_gives_its_database_connection_back(relay_db: tuple[str, Eng
     pool = relay_db[1].pool
     assert (result.claimed, result.sent) == (12, 12)
     assert getattr(pool, "checkedout", lambda: 0)() == 0
+
+
+async def test_on_postgresql_claims_go_on_while_a_commit_is_held_up(
+    relay_db: tuple[str, Engine], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On PostgreSQL the claims have their own thread and connection: the next batch is
+    claimed while the group commit of the first one is still running (on SQLite, one
+    writer, claims and commits take turns on one thread)."""
+    engine = relay_db[1]
+    clear_outbox(engine)
+    sessions = make_sessionmaker(engine)
+    probe = _GroupCommit(
+        sessions=sessions, moment=lambda: NOW, options=RelayOptions(), result=RelayResult()
+    )
+    await probe.disconnect()
+    if engine.dialect.name != "postgresql":
+        assert probe.claims is probe.database
+        return
+    assert probe.claims is not probe.database
+    with transaction(sessions) as session:
+        for n in range(6):
+            enqueue_message(
+                session=session,
+                key=f"held-{n}",
+                kind="request",
+                to=[f"dept{n}@example.org"],
+                subject="【报送提醒】第4项",
+                text_body="请报送。",
+                now=NOW,
+            )
+    claims: list[int] = []
+    second_claim = threading.Event()
+    held_until_second_claim: list[bool] = []
+    claim, mark = outbox.claim_messages, outbox.mark_sent_many
+
+    def counting_claim(**kwargs: Any) -> list[OutboxMessage]:
+        rows = claim(**kwargs)
+        claims.append(len(rows))
+        if len(claims) == 2:
+            second_claim.set()
+        return rows
+
+    def held_mark(**kwargs: Any) -> set[str]:
+        if not held_until_second_claim:
+            held_until_second_claim.append(second_claim.wait(timeout=10))
+        return mark(**kwargs)
+
+    monkeypatch.setattr(outbox, "claim_messages", counting_claim)
+    monkeypatch.setattr(outbox, "mark_sent_many", held_mark)
+    with ScriptedServer() as server:
+        settings = Settings(smtp_port=server.port, smtp_timeout_seconds=5)
+        options = RelayOptions(batch_size=3, concurrency=1, window=2)
+        result = await relay_once(sessions=sessions, settings=settings, now=NOW, options=options)
+    assert held_until_second_claim == [True]
+    assert (result.claimed, result.sent) == (6, 6)
+    assert claims[:2] == [3, 3]
