@@ -15,6 +15,7 @@ from typing import Any
 import aiosmtplib
 import pytest
 from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session, sessionmaker
 
 from models.db import make_engine, make_sessionmaker, transaction
 from models.outbox import OutboxMessage
@@ -321,22 +322,27 @@ async def test_relay_retries_a_row_whose_reply_outlasts_the_smtp_timeout(
     assert elapsed < 10
 
 
-async def test_relay_gives_its_database_connection_back(relay_db: tuple[str, Engine]) -> None:
-    """Claims and group commits keep their connection (on PostgreSQL one each) for the run
-    and return it at the end."""
-    clear_outbox(relay_db[1])
-    sessions = make_sessionmaker(relay_db[1])
+def _enqueue_requests(sessions: sessionmaker[Session], prefix: str, count: int) -> None:
+    """`count` pending requests keyed `prefix-n`, one department each."""
     with transaction(sessions) as session:
-        for n in range(12):
+        for n in range(count):
             enqueue_message(
                 session=session,
-                key=f"pool-{n}",
+                key=f"{prefix}-{n}",
                 kind="request",
                 to=[f"dept{n}@example.org"],
                 subject="【报送提醒】第4项",
                 text_body="请报送。",
                 now=NOW,
             )
+
+
+async def test_relay_gives_its_database_connection_back(relay_db: tuple[str, Engine]) -> None:
+    """Claims and group commits keep their connection (on PostgreSQL one each) for the run
+    and return it at the end."""
+    clear_outbox(relay_db[1])
+    sessions = make_sessionmaker(relay_db[1])
+    _enqueue_requests(sessions, "pool", 12)
     with ScriptedServer() as server:
         settings = Settings(smtp_port=server.port, smtp_timeout_seconds=5)
         options = RelayOptions(batch_size=5, concurrency=2, window=4)
@@ -363,17 +369,7 @@ async def test_on_postgresql_claims_go_on_while_a_commit_is_held_up(
         assert probe.claims is probe.database
         return
     assert probe.claims is not probe.database
-    with transaction(sessions) as session:
-        for n in range(6):
-            enqueue_message(
-                session=session,
-                key=f"held-{n}",
-                kind="request",
-                to=[f"dept{n}@example.org"],
-                subject="【报送提醒】第4项",
-                text_body="请报送。",
-                now=NOW,
-            )
+    _enqueue_requests(sessions, "held", 6)
     claims: list[int] = []
     second_claim = threading.Event()
     held_until_second_claim: list[bool] = []
