@@ -21,6 +21,7 @@ from typing import Any, cast
 
 from sqlalchemy import (
     ColumnElement,
+    Connection,
     Table,
     Update,
     and_,
@@ -406,15 +407,19 @@ def _mark_sent_statement() -> Update:
     )
 
 
-def mark_sent_many(*, session: Session, rows: Sequence[SentRow], now: datetime) -> set[str]:
+def mark_sent_many(
+    *, session: Session | Connection, rows: Sequence[SentRow], now: datetime
+) -> set[str]:
     """Mark claimed rows sent (each after its server's 250); returns the ids still owned.
 
     The checks of `mark_sent` in one executemany UPDATE, plus one SELECT only when some
-    claim was lost. Does not commit.
+    claim was lost. Does not commit. `session` may be a bare `Connection` in a transaction
+    (the relay's group commit, when every outcome is a 250, skips the ORM session).
     """
     if not rows:
         return set()
-    result = session.connection().execute(
+    connection = session if isinstance(session, Connection) else session.connection()
+    result = connection.execute(
         _mark_sent_statement(),
         [
             {
@@ -429,7 +434,7 @@ def mark_sent_many(*, session: Session, rows: Sequence[SentRow], now: datetime) 
     if getattr(result, "rowcount", -1) == len(rows):
         return {row.message_id for row in rows}
     tokens = {row.message_id: row.attempt for row in rows}
-    marked = session.execute(
+    marked = connection.execute(
         select(OutboxMessage.id, OutboxMessage.attempts).where(
             OutboxMessage.id.in_(list(tokens)),
             OutboxMessage.status == "sent",

@@ -1,19 +1,23 @@
 """The outbox relay: claims pending rows and delivers them over SMTP with aiosmtplib, and
 chat rows (`OutboxMessage.channel`) to their group robots (`notifications.chat`).
 
-Batches stream to a few workers: the next batch is claimed (on the relay's one database
-thread, which also commits) while the current one is sent, and each worker keeps one SMTP
+Batches stream to a few workers: the next batch is claimed (on the relay's database
+thread, which also commits; on PostgreSQL on a thread and connection of its own) while the
+current one is sent, and each worker keeps one SMTP
 connection open from batch to batch, reconnecting after any failure. A row is marked sent
 only after the server's 250 for DATA. Outcomes are recorded by one group committer: every
 outcome reported while the previous commit ran goes into the next transaction (one
 executemany UPDATE for the accepted rows), on that database thread so the connections keep
-sending meanwhile. A worker takes one of
-`RelayOptions.window` slots before each send and the slot is freed once that row's
-outcome is committed, so at any moment at most `window` rows are sent or being sent
-without their outcome on disk: a crash re-sends at most those, once each and with the
-same Message-ID (`<row id@domain>`). `window=1` sends one message at a time, each
-committed before the next. 4xx replies, disconnects and timeouts are retried later; 5xx
-replies, unreadable attachments and addresses that cannot be sent go to the dead letters.
+sending meanwhile. A worker takes one of `RelayOptions.window` slots before each message
+can reach the server, and the slot is freed once that row's outcome is committed, so at
+any moment at most `window` rows are sent or being sent without their outcome on disk: a
+crash re-sends at most those, once each and with the same Message-ID (`<row id@domain>`).
+An email's slot is taken after the server's 354 to DATA, just before the message itself
+is written (the server cannot accept a message before its content, and MAIL, RCPT and
+DATA of the next message go out while earlier outcomes are being committed). `window=1`
+sends one message at a time, each committed before the next. 4xx replies, disconnects
+and timeouts are retried later; 5xx replies, unreadable attachments and addresses that
+cannot be sent go to the dead letters.
 No exception from building or sending one row stops the others or leaves it `sending`.
 """
 
@@ -44,7 +48,7 @@ from models.settings import Settings, SmtpSecurity
 from models.vocabulary import Channel
 from notifications import chat, outbox
 from notifications.mime import PermanentMessageError, WireMail, build_email
-from notifications.smtp import SendDeadline, send_wire_mail
+from notifications.smtp import ContentWithheld, SendDeadline, send_wire_mail
 
 log = logging.getLogger("duban.mail.relay")
 
@@ -141,13 +145,62 @@ class _Report:
     outcome: Outcome
     error: str
     results: dict[str, str] | None
+    slot: bool = True
+    """Whether the row holds a slot of the window (freed once the outcome is committed):
+    an email that failed before its content was written holds none."""
+
+
+class _DatabaseThread:
+    """One thread and one database connection, opened on first use and kept for the run (a
+    pool checkout and return per group commit cost about as much as its UPDATE)."""
+
+    def __init__(self, sessions: sessionmaker[Session], name: str) -> None:
+        self.sessions = sessions
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
+        self.connection: Connection | None = None
+        self._own_sessions: sessionmaker[Session] | None = None
+
+    def open(self) -> sessionmaker[Session]:
+        """Sessions on the thread's own connection (when `sessions` is bound to an engine;
+        else `sessions` itself). On the thread only."""
+        if self._own_sessions is None:
+            with self.sessions() as probe:
+                bind = probe.get_bind()
+            if isinstance(bind, Engine):
+                self.connection = bind.connect()
+                self._own_sessions = sessionmaker(bind=self.connection, expire_on_commit=False)
+            else:
+                self._own_sessions = self.sessions
+        return self._own_sessions
+
+    def transaction(self) -> AbstractContextManager[Session]:
+        """A transaction on the thread's connection. On the thread only."""
+        return transaction(self.open())
+
+    def _disconnect(self) -> None:
+        connection, self.connection, self._own_sessions = self.connection, None, None
+        if connection is not None:
+            connection.close()
+
+    async def run(self, work: Callable[[], Any]) -> Any:
+        """Run `work` on the thread."""
+        return await asyncio.get_running_loop().run_in_executor(self.executor, work)
+
+    async def stop(self) -> None:
+        """Return the connection to the pool after any work still queued, and stop the
+        thread; waits at most 5 s, never raises."""
+        closing = self.executor.submit(self._disconnect)
+        self.executor.shutdown(wait=False)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(asyncio.wrap_future(closing), timeout=5)
 
 
 class _GroupCommit:
     """Commits the outcomes the workers report, many per transaction, off the event loop.
 
-    `reserve()` takes one of `window` slots before a send; `report()` hands over the
-    outcome, whose slot is freed once it is committed. `run()` commits until `close()`;
+    `reserve()` takes one of `window` slots before a message can reach the server;
+    `report()` hands over the outcome, whose slot (if it holds one) is freed once it is
+    committed. `run()` commits until `close()`;
     a database error ends `run()` with that error.
     """
 
@@ -169,35 +222,32 @@ class _GroupCommit:
         self.pending: list[_Report] = []
         self.wake = asyncio.Event()
         self.closed = False
-        # The relay's one database thread: commits and claims take turns on it (one SQLite
-        # writer, one malloc arena for the rows), off the event loop, on one connection.
-        self.database = ThreadPoolExecutor(max_workers=1, thread_name_prefix="duban-relay-db")
-        self._connection: Connection | None = None
-        self._own_sessions: sessionmaker[Session] | None = None
+        # The relay's database thread: commits, and on SQLite the claims too, take turns on
+        # it (one SQLite writer, one malloc arena for the rows), off the event loop, on one
+        # connection. On PostgreSQL the claims have a thread and connection of their own,
+        # so a claim (tens of milliseconds) does not hold up the commits that free the
+        # window's slots: a claim skips locked rows and the marks touch only claimed ones.
+        self.database = _DatabaseThread(sessions, "duban-relay-db")
+        self.claims = self.database
+        with sessions() as probe:
+            bind = probe.get_bind()
+        if isinstance(bind, Engine) and bind.dialect.name == "postgresql":
+            self.claims = _DatabaseThread(sessions, "duban-relay-claims")
 
     def transaction(self) -> AbstractContextManager[Session]:
-        """A transaction on the database thread's connection, opened on first use and kept
-        until `disconnect()` (a pool checkout and return per group commit cost about as much
-        as its UPDATE). Call on the database thread only."""
-        if self._own_sessions is None:
-            with self.sessions() as probe:
-                bind = probe.get_bind()
-            if isinstance(bind, Engine):
-                self._connection = bind.connect()
-                self._own_sessions = sessionmaker(bind=self._connection, expire_on_commit=False)
-            else:
-                self._own_sessions = self.sessions
-        return transaction(self._own_sessions)
-
-    def disconnect(self) -> None:
-        """Return the database thread's connection to the pool (on the database thread)."""
-        connection, self._connection, self._own_sessions = self._connection, None, None
-        if connection is not None:
-            connection.close()
+        """A transaction on the database thread's connection (see `_DatabaseThread`). Call
+        on the database thread only."""
+        return self.database.transaction()
 
     async def in_database_thread(self, work: Callable[[], Any]) -> Any:
         """Run `work` on the relay's database thread."""
-        return await asyncio.get_running_loop().run_in_executor(self.database, work)
+        return await self.database.run(work)
+
+    async def disconnect(self) -> None:
+        """Return the connections to the pool once the work queued on their threads is
+        done, and stop the threads (waiting at most 5 s for each)."""
+        for thread in dict.fromkeys((self.database, self.claims)):
+            await thread.stop()
 
     async def reserve(self) -> None:
         """Wait for a free slot in the duplicate window."""
@@ -244,7 +294,8 @@ class _GroupCommit:
             )
             for report, status in zip(batch, statuses, strict=True):
                 self._count(report, status)
-                self.slots.release()
+                if report.slot:
+                    self.slots.release()
 
     def _commit(self, batch: list[_Report]) -> list[str | None]:
         at = self.moment()
@@ -253,6 +304,14 @@ class _GroupCommit:
             for report in batch
             if report.outcome == "sent"
         ]
+        self.database.open()
+        connection = self.database.connection
+        if connection is not None and len(accepted) == len(batch):
+            # Every outcome a 250 (the usual group): one UPDATE on the bare connection, in
+            # a transaction of its own, without an ORM session around it.
+            with connection.begin():
+                owned = outbox.mark_sent_many(session=connection, rows=accepted, now=at)
+            return ["sent" if report.row.id in owned else None for report in batch]
         with self.transaction() as session:
             owned = outbox.mark_sent_many(session=session, rows=accepted, now=at)
             return [self._apply(session, report, at, owned) for report in batch]
@@ -303,11 +362,21 @@ class _GroupCommit:
 class _Worker:
     """One SMTP connection sending its share of a batch, one row at a time."""
 
-    def __init__(self, *, settings: Settings, options: RelayOptions, commit: _GroupCommit) -> None:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        options: RelayOptions,
+        commit: _GroupCommit,
+        still_leased: Callable[[OutboxMessage], bool],
+    ) -> None:
         self.settings = settings
         self.options = options
         self.commit = commit
+        self.still_leased = still_leased
         self.smtp: aiosmtplib.SMTP | None = None
+        self.slot = False
+        """Whether the row being sent holds a slot of the window."""
 
     async def _connection(self) -> aiosmtplib.SMTP:
         if self.smtp is None or not self.smtp.is_connected:
@@ -332,38 +401,58 @@ class _Worker:
             self.smtp.close()
         self.smtp = None
 
-    async def send(self, row: OutboxMessage) -> None:
-        """Deliver `row` and report the outcome (sent, retry or dead); never raises for it."""
+    async def send(self, row: OutboxMessage) -> bool:
+        """Deliver `row` and report the outcome (sent, retry or dead); never raises for it.
+
+        Returns False, reporting nothing and holding no slot, if the row's lease would run
+        out before the send could finish once a slot was free (nothing of it was written)."""
+        self.slot = False
 
         def report(outcome: Outcome, error: str, results: dict[str, str] | None = None) -> None:
-            self.commit.report(_Report(row, outcome, error, results))
+            self.commit.report(_Report(row, outcome, error, results, self.slot))
 
         try:
             mail = build_email(row, self.settings)
         except PermanentMessageError as exc:
             report("dead", str(exc))
-            return
+            return True
         except Exception as exc:
             log.exception("outbox relay: message %s cannot be built", row.id)
             report("dead", f"邮件无法生成：{type(exc).__name__}: {exc}")
-            return
+            return True
         try:
-            outcome, error, results = await self._deliver(mail)
+            delivery = await self._deliver(mail, row)
         except Exception as exc:
             log.exception("outbox relay: unexpected error sending %s", row.id)
             self._drop()
-            outcome, error, results = (
-                "retry",
-                f"投递时出现意外错误：{type(exc).__name__}: {exc}",
-                None,
-            )
-        report(outcome, error, results)
+            delivery = ("retry", f"投递时出现意外错误：{type(exc).__name__}: {exc}", None)
+        if delivery is None:
+            if self.slot:
+                self.commit.release()
+                self.slot = False
+            return False
+        report(*delivery)
+        return True
 
-    async def _deliver(self, mail: WireMail) -> tuple[Outcome, str, dict[str, str] | None]:
+    async def _deliver(
+        self, mail: WireMail, row: OutboxMessage
+    ) -> tuple[Outcome, str, dict[str, str] | None] | None:
+        """Send `mail` (the message of `row`): its outcome, error and per-recipient replies,
+        or None if its lease ran out while it waited for a slot (nothing was written)."""
         deadline = SendDeadline(
             per_reply=self.settings.smtp_timeout_seconds,
             overall=self.options.send_deadline_seconds or self.settings.smtp_timeout_seconds * 2,
         )
+
+        async def take_slot() -> bool:
+            """After the 354: wait for a slot of the window (neither limit runs meanwhile),
+            then check the lease again, as before a send."""
+            deadline.hold()
+            await self.commit.reserve()
+            self.slot = True
+            deadline.resume()
+            return self.still_leased(row)
+
         try:
             async with deadline:
                 try:
@@ -373,7 +462,12 @@ class _Worker:
                 if mail.smtputf8 and not smtp.supports_extension("smtputf8"):
                     return "dead", NO_SMTPUTF8, None
                 _quick_ack(smtp)
-                refused = await send_wire_mail(smtp, mail, deadline=deadline)
+                refused = await send_wire_mail(
+                    smtp, mail, deadline=deadline, before_content=take_slot
+                )
+        except ContentWithheld:
+            self._drop()
+            return None
         except _ConnectFailed as exc:
             self._drop()
             return "unreachable", f"连接或登录失败：{exc}", None
@@ -408,11 +502,7 @@ async def _drain(
     try:
         while (row := await queue.get()) is not None:
             on_take()
-            await worker.commit.reserve()
-            if still_leased(row):
-                await worker.send(row)
-            else:
-                worker.commit.release()
+            if not still_leased(row) or not await worker.send(row):
                 on_expired(row)
         queue.put_nowait(None)  # for the next worker
     finally:
@@ -455,7 +545,7 @@ async def _drain_chat(
 
 @dataclass
 class _Feed:
-    """Claims batches (on the relay's database thread) and feeds their email rows to the
+    """Claims batches (on `_GroupCommit.claims`) and feeds their email rows to the
     workers' queue, claiming the next one while the current one is being sent, once the
     queue is down to a quarter of a batch (so at most 1.25 batches wait in memory); chat
     rows go to a `_drain_chat` per batch. Puts `None` when nothing is left."""
@@ -478,7 +568,7 @@ class _Feed:
         return max(1, self.options.batch_size // 4)
 
     def _claim(self) -> tuple[list[OutboxMessage], dict[str, str]]:
-        with self.commit.transaction() as session:
+        with self.commit.claims.transaction() as session:
             rows = outbox.claim_messages(
                 session=session,
                 now=self.moment(),
@@ -493,7 +583,7 @@ class _Feed:
         """Claim and feed batches until a claim finds nothing."""
         try:
             while True:
-                rows, secrets = await self.commit.in_database_thread(self._claim)
+                rows, secrets = await self.commit.claims.run(self._claim)
                 if not rows:
                     return
                 self.result.claimed += len(rows)
@@ -554,7 +644,7 @@ async def _deliver_stream(
     )
     # A worker connects on its first row, so one that gets none opens no connection.
     workers = [
-        _Worker(settings=settings, options=options, commit=commit)
+        _Worker(settings=settings, options=options, commit=commit, still_leased=still_leased)
         for _ in range(max(1, options.concurrency))
     ]
     committer: asyncio.Future[None] = asyncio.create_task(commit.run())
@@ -583,10 +673,7 @@ async def _deliver_stream(
         commit.close()
         if not committer.done():
             await committer
-        closing = commit.database.submit(commit.disconnect)  # after any work still there
-        commit.database.shutdown(wait=False)
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(asyncio.wrap_future(closing), timeout=5)
+        await commit.disconnect()
 
 
 async def relay_once(

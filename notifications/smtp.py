@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+from collections.abc import Awaitable, Callable
 from types import TracebackType
 
 import aiosmtplib
@@ -46,11 +47,31 @@ class SendDeadline:
         self._timer: asyncio.TimerHandle | None = None
         self._end = math.inf
         self._reply_end = math.inf
+        self._left = math.inf
 
     def waiting(self) -> None:
         """A command has been sent: its reply is due within `per_reply` seconds."""
         if self._loop is not None:
             self._reply_end = self._loop.time() + self.per_reply
+
+    def hold(self) -> None:
+        """Stop both limits until `resume()`: the send waits for something of the caller's
+        (a slot of the relay's duplicate window), not for the server."""
+        if self._loop is None:
+            return
+        self._left = self._end - self._loop.time()
+        self._end = self._reply_end = math.inf
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def resume(self) -> None:
+        """Run the overall limit again with what was left of it at `hold()` (no reply is
+        awaited until the next `waiting()`)."""
+        if self._loop is None or self._task is None or self._end != math.inf:
+            return
+        self._end = self._loop.time() + max(self._left, 0.0)
+        self._timer = self._loop.call_at(self._end, self._check, self._loop, self._task)
 
     def _check(self, loop: asyncio.AbstractEventLoop, task: asyncio.Task[object]) -> None:
         due = min(self._end, self._reply_end)
@@ -87,6 +108,11 @@ class SendDeadline:
                 raise TimeoutError from exc
 
 
+class ContentWithheld(Exception):
+    """`send_wire_mail`'s `before_content` declined to send the message: the server has
+    answered DATA with 354 and waits for the content, so the caller closes the connection."""
+
+
 def in_transmission_form(data: bytes) -> bool:
     """Whether `data` can follow DATA as it is: CRLF line endings only, ending in CRLF, and no
     line that starts with a dot (RFC 5321 4.5.2)."""
@@ -110,7 +136,11 @@ def transmission_form(data: bytes) -> tuple[bytes, int]:
 
 
 async def send_wire_mail(
-    smtp: aiosmtplib.SMTP, mail: WireMail, *, deadline: SendDeadline | None = None
+    smtp: aiosmtplib.SMTP,
+    mail: WireMail,
+    *,
+    deadline: SendDeadline | None = None,
+    before_content: Callable[[], Awaitable[bool]] | None = None,
 ) -> dict[str, aiosmtplib.SMTPResponse]:
     """Deliver `mail` over the connected, greeted `smtp`; returns the refused recipients.
 
@@ -121,6 +151,11 @@ async def send_wire_mail(
     waits at most `smtp.timeout`, or, inside `deadline`'s block, `deadline.per_reply`
     (then `TimeoutError` leaves the connection for the caller to close). The caller checks
     SMTPUTF8 support beforehand.
+
+    `before_content`, if given, is awaited after the server's 354, just before the message
+    itself is written (the first moment the server could accept it): the relay waits there
+    for a slot of its duplicate window. If it returns False, `ContentWithheld` is raised and
+    nothing of the message has been written.
     """
     timeout = smtp.timeout if deadline is None else None
 
@@ -152,6 +187,8 @@ async def send_wire_mail(
         reply = await command(b"DATA")
         if reply.code != 354:
             raise aiosmtplib.SMTPDataError(reply.code, reply.message)
+        if before_content is not None and not await before_content():
+            raise ContentWithheld
         if deadline is not None:
             deadline.waiting()
         reply = await _content(smtp, data + _END_OF_DATA, timeout)

@@ -66,3 +66,21 @@ def test_all_owned_and_single_row(session: Session) -> None:
     one = [SentRow(rows[2].id, rows[2].attempts + 5, {})]
     assert mark_sent_many(session=session, rows=one, now=NOW) == set()
     assert mark_sent_many(session=session, rows=[], now=NOW) == set()
+
+
+def test_on_a_bare_connection_the_same_rows_are_marked(session: Session) -> None:
+    """The relay's group commit passes its connection, not a session, when every outcome
+    is a 250: the same checks, the lost claim reported the same way."""
+    rows = _claimed(session, 3)
+    lost = rows[0]
+    sent = [SentRow(row.id, row.attempts + (row is lost), {"d@example.org": "250"}) for row in rows]
+    owned = mark_sent_many(session=session.connection(), rows=sent, now=NOW)
+    assert owned == {rows[1].id, rows[2].id}
+    session.expire_all()
+    statuses = {
+        row.id: row.status
+        for row in session.scalars(
+            select(OutboxMessage).where(OutboxMessage.id.in_([row.id for row in rows]))
+        )
+    }
+    assert statuses == {lost.id: "sending", rows[1].id: "sent", rows[2].id: "sent"}

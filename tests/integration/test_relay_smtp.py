@@ -4,6 +4,7 @@ the same way, checked through a recording proxy in front of a real aiosmtpd serv
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -14,14 +15,16 @@ from typing import Any
 import aiosmtplib
 import pytest
 from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session, sessionmaker
 
-from models.db import make_sessionmaker, transaction
+from models.db import make_engine, make_sessionmaker, transaction
 from models.outbox import OutboxMessage
 from models.settings import Settings
+from notifications import outbox
 from notifications.mime import WireMail, build_email
 from notifications.outbox import enqueue_message
-from notifications.relay import RelayOptions, relay_once
-from notifications.smtp import SendDeadline, send_wire_mail
+from notifications.relay import RelayOptions, RelayResult, _GroupCommit, _Worker, relay_once
+from notifications.smtp import ContentWithheld, SendDeadline, send_wire_mail
 from tests.integration.relay_db import clear_outbox, relay_db_fixture  # noqa: F401 - fixture
 from tests.integration.smtp_servers import ScriptedHandler, ScriptedServer
 
@@ -231,6 +234,64 @@ async def test_a_reply_slower_than_the_smtp_timeout_times_out() -> None:
             smtp.close()
 
 
+async def test_before_content_runs_after_the_354_and_can_withhold_the_message() -> None:
+    """The relay takes its window slot in `before_content`: after MAIL, RCPT and DATA have
+    been answered, before any byte of the message; declining leaves nothing delivered."""
+    mail = WireMail("duban@example.org", ["dept@example.org"], b"Subject: x\r\n\r\nhi\r\n", False)
+    handler = ScriptedHandler()
+    rcpts: list[str] = []
+    handler.hooks["dept@example.org"] = lambda: rcpts.append("dept@example.org")
+    seen: list[tuple[int, int]] = []  # (recipients the server had, deliveries) at the call
+    with ScriptedServer(handler) as server:
+        for send in (False, True):
+            smtp = aiosmtplib.SMTP(hostname="127.0.0.1", port=server.port, timeout=5)
+            await smtp.connect()
+            await smtp.ehlo()
+
+            async def before_content(decision: bool = send) -> bool:
+                seen.append((len(rcpts), len(handler.deliveries)))
+                return decision
+
+            if send:
+                assert await send_wire_mail(smtp, mail, before_content=before_content) == {}
+                await smtp.quit()
+            else:
+                with pytest.raises(ContentWithheld):
+                    await send_wire_mail(smtp, mail, before_content=before_content)
+                smtp.close()
+    assert seen == [(1, 0), (2, 0)]
+    assert len(handler.deliveries) == 1
+
+
+async def test_a_row_whose_lease_ran_out_while_waiting_for_a_slot_is_not_sent(
+    tmp_path: Path,
+) -> None:
+    """The lease is checked again once a slot is free: if the send could no longer finish
+    in time, the message is withheld after the 354 (the connection is closed), nothing is
+    reported and the slot is given back."""
+    options = RelayOptions(window=1)
+    commit = _GroupCommit(
+        sessions=make_sessionmaker(make_engine("sqlite://")),
+        moment=lambda: NOW,
+        options=options,
+        result=RelayResult(),
+    )
+    with ScriptedServer() as server:
+        worker = _Worker(
+            settings=Settings(smtp_port=server.port, smtp_timeout_seconds=5),
+            options=options,
+            commit=commit,
+            still_leased=lambda _row: False,
+        )
+        sent = await worker.send(_row(tmp_path, to=["dept@example.org"]))
+        await worker.close()
+        await commit.disconnect()
+    assert sent is False
+    assert server.handler.deliveries == [] and commit.pending == []
+    assert worker.smtp is None and not worker.slot
+    assert not commit.slots.locked()
+
+
 async def test_relay_retries_a_row_whose_reply_outlasts_the_smtp_timeout(
     relay_db: tuple[str, Engine],
 ) -> None:
@@ -261,21 +322,27 @@ async def test_relay_retries_a_row_whose_reply_outlasts_the_smtp_timeout(
     assert elapsed < 10
 
 
-async def test_relay_gives_its_database_connection_back(relay_db: tuple[str, Engine]) -> None:
-    """Claims and group commits share one connection for the run, returned at the end."""
-    clear_outbox(relay_db[1])
-    sessions = make_sessionmaker(relay_db[1])
+def _enqueue_requests(sessions: sessionmaker[Session], prefix: str, count: int) -> None:
+    """`count` pending requests keyed `prefix-n`, one department each."""
     with transaction(sessions) as session:
-        for n in range(12):
+        for n in range(count):
             enqueue_message(
                 session=session,
-                key=f"pool-{n}",
+                key=f"{prefix}-{n}",
                 kind="request",
                 to=[f"dept{n}@example.org"],
                 subject="【报送提醒】第4项",
                 text_body="请报送。",
                 now=NOW,
             )
+
+
+async def test_relay_gives_its_database_connection_back(relay_db: tuple[str, Engine]) -> None:
+    """Claims and group commits keep their connection (on PostgreSQL one each) for the run
+    and return it at the end."""
+    clear_outbox(relay_db[1])
+    sessions = make_sessionmaker(relay_db[1])
+    _enqueue_requests(sessions, "pool", 12)
     with ScriptedServer() as server:
         settings = Settings(smtp_port=server.port, smtp_timeout_seconds=5)
         options = RelayOptions(batch_size=5, concurrency=2, window=4)
@@ -283,3 +350,49 @@ async def test_relay_gives_its_database_connection_back(relay_db: tuple[str, Eng
     pool = relay_db[1].pool
     assert (result.claimed, result.sent) == (12, 12)
     assert getattr(pool, "checkedout", lambda: 0)() == 0
+
+
+async def test_on_postgresql_claims_go_on_while_a_commit_is_held_up(
+    relay_db: tuple[str, Engine], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On PostgreSQL the claims have their own thread and connection: the next batch is
+    claimed while the group commit of the first one is still running (on SQLite, one
+    writer, claims and commits take turns on one thread)."""
+    engine = relay_db[1]
+    clear_outbox(engine)
+    sessions = make_sessionmaker(engine)
+    probe = _GroupCommit(
+        sessions=sessions, moment=lambda: NOW, options=RelayOptions(), result=RelayResult()
+    )
+    await probe.disconnect()
+    if engine.dialect.name != "postgresql":
+        assert probe.claims is probe.database
+        return
+    assert probe.claims is not probe.database
+    _enqueue_requests(sessions, "held", 6)
+    claims: list[int] = []
+    second_claim = threading.Event()
+    held_until_second_claim: list[bool] = []
+    claim, mark = outbox.claim_messages, outbox.mark_sent_many
+
+    def counting_claim(**kwargs: Any) -> list[OutboxMessage]:
+        rows = claim(**kwargs)
+        claims.append(len(rows))
+        if len(claims) == 2:
+            second_claim.set()
+        return rows
+
+    def held_mark(**kwargs: Any) -> set[str]:
+        if not held_until_second_claim:
+            held_until_second_claim.append(second_claim.wait(timeout=10))
+        return mark(**kwargs)
+
+    monkeypatch.setattr(outbox, "claim_messages", counting_claim)
+    monkeypatch.setattr(outbox, "mark_sent_many", held_mark)
+    with ScriptedServer() as server:
+        settings = Settings(smtp_port=server.port, smtp_timeout_seconds=5)
+        options = RelayOptions(batch_size=3, concurrency=1, window=2)
+        result = await relay_once(sessions=sessions, settings=settings, now=NOW, options=options)
+    assert held_until_second_claim == [True]
+    assert (result.claimed, result.sent) == (6, 6)
+    assert claims[:2] == [3, 3]

@@ -80,3 +80,31 @@ async def test_a_quick_send_arms_one_timer(monkeypatch: pytest.MonkeyPatch) -> N
             await asyncio.sleep(0)
     monkeypatch.undo()
     assert len(armed) == 1
+
+
+async def test_a_hold_stops_both_limits_until_resume() -> None:
+    """Waiting for a slot of the relay's window (between `hold` and `resume`) is not the
+    server's time: neither the reply nor the overall limit runs meanwhile."""
+    deadline = SendDeadline(per_reply=0.05, overall=0.1)
+    async with deadline:
+        deadline.waiting()
+        deadline.hold()
+        await asyncio.sleep(0.2)
+        deadline.resume()
+        await asyncio.sleep(0.02)
+    assert not deadline.expired
+
+
+async def test_after_resume_what_was_left_of_the_overall_limit_applies() -> None:
+    loop = asyncio.get_running_loop()
+    deadline = SendDeadline(per_reply=5, overall=0.15)
+    with pytest.raises(TimeoutError):
+        async with deadline:
+            await asyncio.sleep(0.1)
+            deadline.hold()
+            await asyncio.sleep(0.2)
+            deadline.resume()
+            resumed = loop.time()
+            await asyncio.sleep(5)
+    assert deadline.expired
+    assert 0.04 <= loop.time() - resumed < 0.5
