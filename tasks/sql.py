@@ -21,10 +21,13 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     ColumnElement,
+    Integer,
     Table,
     Text,
     TypeDecorator,
+    any_,
     bindparam,
     cast,
     column,
@@ -39,9 +42,12 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import dml as sqlite_dml
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.dml import ReturningInsert
 from sqlalchemy.sql.sqltypes import NullType
+from sqlalchemy.sql.visitors import InternalTraversal
 
 from models.base import Base
 from models.outbox import DomainEvent
@@ -50,10 +56,49 @@ from models.outbox import DomainEvent
 JSON_INSERT_CHUNK = 5000
 
 
+class IdsIn(ColumnElement[bool]):
+    """`column IN (ids)`, compiled per dialect: on PostgreSQL `column = ANY(:ids)` with the
+    ids as ONE integer array parameter, elsewhere the expanding `IN (…)`.
+
+    The same rows. A 500-id `IN` is 500 parameters that SQLAlchemy expands and psycopg
+    rewrites (a statement that long is not in its query cache) and dumps one by one, ~3 ms
+    of the process per statement; an array is one value. Both parameters are part of the
+    statement's cache key, so a cached statement binds each execution's ids."""
+
+    __visit_name__ = "ids_in"
+    inherit_cache = True
+    type = Boolean()
+    _traverse_internals = [  # noqa: RUF012 (SQLAlchemy declares it a list)
+        ("column", InternalTraversal.dp_clauseelement),
+        ("expanding", InternalTraversal.dp_clauseelement),
+        ("array", InternalTraversal.dp_clauseelement),
+    ]
+
+    def __init__(
+        self,
+        column: InstrumentedAttribute[int] | InstrumentedAttribute[int | None],
+        ids: list[int],
+    ) -> None:
+        self.column = column
+        self.expanding = bindparam(None, ids, type_=Integer(), expanding=True)
+        self.array = bindparam(None, ids, type_=postgresql.ARRAY(Integer()))
+
+
+@compiles(IdsIn)
+def _ids_in(element: IdsIn, compiler: SQLCompiler, **kw: Any) -> str:
+    return compiler.process(element.column.in_(element.expanding), **kw)
+
+
+@compiles(IdsIn, "postgresql")
+def _ids_in_postgresql(element: IdsIn, compiler: SQLCompiler, **kw: Any) -> str:
+    return compiler.process(element.column == any_(element.array), **kw)
+
+
 def in_ids(
     column: InstrumentedAttribute[int] | InstrumentedAttribute[int | None], ids: Collection[int]
 ) -> ColumnElement[bool]:
-    """`column IN (ids)`, with the redundant bound `column BETWEEN min(ids) AND max(ids)`.
+    """`column IN (ids)` (`IdsIn`: one array parameter on PostgreSQL), with the redundant
+    bound `column BETWEEN min(ids) AND max(ids)`.
 
     The same rows. Without statistics (autovacuum off, or tables just filled in bulk, as at
     the start of supervision) PostgreSQL estimates an `IN` list of 500 values to match nine
@@ -64,7 +109,7 @@ def in_ids(
     if not ids:
         return false()
     values = sorted(set(ids))
-    return column.in_(values) & column.between(values[0], values[-1])
+    return IdsIn(column, values) & column.between(values[0], values[-1])
 
 
 def insert_ignoring(session: Session, table: Table) -> pg_dml.Insert | sqlite_dml.Insert:
