@@ -11,8 +11,8 @@ chunk at 10,000 items, so a pass grew with the square of the plan); `(status, it
 due_date)` reads the chunk's items' own.
 
 On PostgreSQL built with lz4 the outbox's `text_body` and `html_body` are compressed with lz4
-instead of pglz (the same values; a request day writes ~7 MB of bodies a chunk, and pglz
-spent ~40 ms a chunk compressing them). Values stored before keep their compression.
+instead of pglz (the same values and size; a catch-up chunk's 456 emails compressed in 29 ms
+with pglz, 11 ms with lz4). Values stored before keep their compression.
 """
 
 from collections.abc import Sequence
