@@ -67,6 +67,8 @@ class Checkin(Base):
     __table_args__ = (
         UniqueConstraint("item_id", "department_id", "phase_key", "seq"),
         Index("ix_checkin_status_due", "status", "due_date"),
+        # A chunk's pending check-ins due by a date (`tasks.daily_pass.with_open_checkins`).
+        Index("ix_checkin_status_item_due", "status", "item_id", "due_date"),
     )
 
     id: Mapped[IntPK]

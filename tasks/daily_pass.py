@@ -405,7 +405,7 @@ def apply_decision(
     for level, checkin_ids in sorted(by_level.items()):
         session.execute(
             update(Checkin)
-            .where(Checkin.id.in_(checkin_ids), Checkin.escalation_level < level)
+            .where(in_ids(Checkin.id, checkin_ids), Checkin.escalation_level < level)
             .values(escalation_level=level)
             .execution_options(synchronize_session=False)
         )
@@ -421,7 +421,7 @@ def apply_decision(
         won.update(
             session.scalars(
                 update(Item)
-                .where(Item.id.in_(item_ids), Item.colour == previous)
+                .where(in_ids(Item.id, item_ids), Item.colour == previous)
                 .values(colour=colour)
                 .returning(Item.id)
                 .execution_options(synchronize_session=False)

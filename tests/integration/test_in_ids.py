@@ -27,3 +27,12 @@ def test_the_same_rows_as_in(
     ranged = session.scalars(select(Department.id).where(in_ids(Department.id, wanted))).all()
     assert sorted(ranged) == sorted(plain)
     assert {ids[n] for n in positions} <= set(ranged)
+
+
+def test_a_cached_statement_binds_each_executions_ids(session: Session) -> None:
+    """The same statement shape with other ids (a compiled-cache hit) selects the new ids."""
+    ids = [make_department(session).id for _ in range(6)]
+    session.flush()
+    for wanted in ([ids[0], ids[2]], [ids[1], ids[5]], [ids[3], ids[4]]):
+        selected = session.scalars(select(Department.id).where(in_ids(Department.id, wanted)))
+        assert sorted(selected) == wanted

@@ -137,7 +137,7 @@ def test_ignored_conflicts_return_only_inserted_rows(
         event.remove(connection, "before_cursor_execute", record)
     if session.get_bind().dialect.name == "postgresql":
         assert len(statements) == -(-5 // chunk)
-        assert all("json_to_recordset" in statement for statement in statements)
+        assert all("jsonb_to_recordset" in statement for statement in statements)
     assert sorted(returned) == [("dup-0", 0), ("dup-2", 2), ("dup-4", 4)]
     stored = session.scalars(select(Notice).where(Notice.key.like("dup-%"))).all()
     assert sorted(notice.level for notice in stored) == [0, 1, 2, 3, 4]
