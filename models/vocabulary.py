@@ -55,9 +55,11 @@ class _Labelled(StrEnum):
 
     @classmethod
     def label_of(cls, text: str) -> str:
-        """The Chinese label of a stored string; the string itself when it is unknown."""
-        member = cls.of(text)
-        return member.label if member is not None else text
+        """The Chinese label of a stored string; the string itself when it is unknown.
+
+        One dict lookup (every key of `_LABELS[cls]` is a member's value), not a member
+        built from `text` first: composition asks for a label per email."""
+        return _LABELS.get(cls, {}).get(text, text)
 
     @classmethod
     def labels(cls) -> dict[str, str]:

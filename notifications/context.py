@@ -10,7 +10,6 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from functools import lru_cache
 from typing import Any, TypeVar
 
 from sqlalchemy import Subquery, func, select
@@ -264,7 +263,7 @@ def build_item_context(
         "department": shared.once(
             ("department", department.id), lambda: Fields(name=department.name)
         ),
-        "role_label": _role_label(checkin.role if checkin else AssignmentRole.LEAD),
+        "role_label": AssignmentRole.label_of(checkin.role if checkin else AssignmentRole.LEAD),
         "phase": shared.once(
             ("phase", item.plan_id, phase_key, today),
             lambda: _phase_context(_phase_for(phases, phase_key, today)),
@@ -298,11 +297,6 @@ def build_item_context(
             lambda: department_url(settings=settings, department_id=department.id, issued_on=today),
         ),
     }
-
-
-@lru_cache(maxsize=64)
-def _role_label(role: str) -> str:
-    return AssignmentRole.label_of(role)
 
 
 def _phase_context(phase: Phase | None) -> Fields | None:

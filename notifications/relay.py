@@ -150,6 +150,12 @@ class _Report:
     an email that failed before its content was written holds none."""
 
 
+def _bind_of(sessions: sessionmaker[Session]) -> Engine | Connection:
+    """What `sessions` are bound to (an engine, or a test's connection)."""
+    with sessions() as probe:
+        return probe.get_bind()
+
+
 class _DatabaseThread:
     """One thread and one database connection, opened on first use and kept for the run (a
     pool checkout and return per group commit cost about as much as its UPDATE)."""
@@ -164,8 +170,7 @@ class _DatabaseThread:
         """Sessions on the thread's own connection (when `sessions` is bound to an engine;
         else `sessions` itself). On the thread only."""
         if self._own_sessions is None:
-            with self.sessions() as probe:
-                bind = probe.get_bind()
+            bind = _bind_of(self.sessions)
             if isinstance(bind, Engine):
                 self.connection = bind.connect()
                 self._own_sessions = sessionmaker(bind=self.connection, expire_on_commit=False)
@@ -229,8 +234,7 @@ class _GroupCommit:
         # window's slots: a claim skips locked rows and the marks touch only claimed ones.
         self.database = _DatabaseThread(sessions, "duban-relay-db")
         self.claims = self.database
-        with sessions() as probe:
-            bind = probe.get_bind()
+        bind = _bind_of(sessions)
         if isinstance(bind, Engine) and bind.dialect.name == "postgresql":
             self.claims = _DatabaseThread(sessions, "duban-relay-claims")
 
