@@ -1,13 +1,14 @@
 """Supervision at province scale: start a 5,000-item plan, run supervise_plan passes.
 
 `python -m bench supervision [--items 5000] [--departments 500] [--per-item 3]
-[--events relay|flow] [--postgres URL] [--pg-checkins 1000000] [--no-prefect [--profile N]]`.
+[--events relay|flow] [--postgres URL] [--pg-checkins 1000000] [--no-prefect] [--profile N]`.
 With Prefect (the default), `--events relay` runs `duban events relay` beside the passes as
 `duban serve` does (the pass ends once its rows are committed) and prints, after each pass,
 when every event it wrote was in the server's feed (the bench waits for that before the next
 pass); `--events flow` has each pass publish its own events before it ends. `--no-prefect` runs
 the same passes as `reconcile_items` chunks in process (duban's own work, without Prefect's);
-`--profile N` prints each of those passes' N costliest functions (cProfile, cumulative).
+`--profile N` prints each pass's N costliest functions (cProfile, cumulative; under Prefect
+those of the thread that runs the flow).
 The in-process passes also print their CPU time, the steadier figure on a shared machine;
 each starts after a full garbage collection.
 Prints the machine, versions, the load average and timings.
@@ -247,10 +248,15 @@ def _passes(args: argparse.Namespace, url: str, plan_id: int, api_url: str) -> N
             ]
         for label, day in passes:
             gc.collect()
+            profiler = cProfile.Profile() if args.profile else None
+            if profiler is not None:
+                profiler.enable()
             started, cpu = time.perf_counter(), time.process_time()
             state: Any = asyncio.run(
                 supervise_plan(plan_id=plan_id, as_of=resolve(day), return_state=True)  # type: ignore[arg-type]
             )
+            if profiler is not None:
+                profiler.disable()
             _timed(
                 f"supervise_plan pass, {label}",
                 started,
@@ -258,6 +264,8 @@ def _passes(args: argparse.Namespace, url: str, plan_id: int, api_url: str) -> N
                 f"[{state.name}: {state.message}] (target ≤ 5 s, same day again ≤ 2 s)",
             )
             _load()
+            if profiler is not None:
+                pstats.Stats(profiler).sort_stats("cumulative").print_stats(args.profile)
             drained("the pass's events")
 
 
@@ -457,7 +465,10 @@ def main() -> None:
         help="who publishes the passes' events to Prefect (DUBAN_EVENT_PUBLISHER)",
     )
     parser.add_argument(
-        "--profile", type=int, default=0, help="with --no-prefect: print N costliest functions"
+        "--profile",
+        type=int,
+        default=0,
+        help="print each pass's N costliest functions (cProfile, the calling thread)",
     )
     args = parser.parse_args()
     _machine()
