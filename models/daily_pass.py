@@ -16,7 +16,7 @@ candidate window (`request_horizon`, `RECENT_SUBMISSION_DAYS`), the phase of a d
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, Protocol
@@ -58,13 +58,17 @@ from models.vocabulary import (
 
 __all__ = [
     "RECENT_SUBMISSION_DAYS",
+    "SLOT_FIELD",
     "AssignmentFacts",
+    "CheckinSlots",
     "ChunkDecision",
     "ChunkFacts",
     "ColourChange",
     "EventAction",
     "ItemResult",
     "NoticeAction",
+    "checkin_slot",
+    "checkin_slots",
     "checkins_to_create",
     "closed_item_ids",
     "decide_chunk",
@@ -317,35 +321,70 @@ class ChunkDecision:
     summaries: list[CatchUpSummary] = field(default_factory=list)
 
 
+SLOT_FIELD = "\x1f"
+"""Separates the phase key and the sequence number in a check-in's slot (`checkin_slot`)."""
+
+CheckinSlots = Mapping[tuple[int, int], Set[str]]
+"""The check-ins that exist, per `(item id, department id)`: the set of their slots."""
+
+
+def checkin_slot(phase_key: str, seq: int) -> str:
+    """A check-in's place in its department's schedule of an item, `phase␟seq`: unique per
+    (item, department), as the table's unique key says."""
+    return f"{phase_key}{SLOT_FIELD}{seq}"
+
+
+def checkin_slots(keys: Iterable[tuple[int, int, str, int]]) -> dict[tuple[int, int], set[str]]:
+    """`CheckinSlots` of check-ins given as `(item id, department id, phase key, seq)`."""
+    slots: defaultdict[tuple[int, int], set[str]] = defaultdict(set)
+    for item_id, department_id, phase_key, seq in keys:
+        slots[(item_id, department_id)].add(checkin_slot(phase_key, seq))
+    return dict(slots)
+
+
+_Wanted = tuple[list[tuple[CheckinSpec | ItemCheckin, str]], frozenset[str]]
+
+
+def _wanted(specs: Iterable[CheckinSpec | ItemCheckin], today: date) -> _Wanted:
+    """The specs due from `today` with their slots, and the set of those slots."""
+    due = [
+        (spec, checkin_slot(spec.phase_key, spec.seq)) for spec in specs if spec.due_date >= today
+    ]
+    return due, frozenset(slot for _, slot in due)
+
+
 def checkins_to_create(
     *,
     assignments: Iterable[tuple[int, int, str]],
     specs: Mapping[str, Sequence[CheckinSpec]],
-    existing: Collection[tuple[int, int, str, int]],
+    existing: CheckinSlots,
     today: date,
     now: datetime,
     per_item: Mapping[tuple[int, str], Sequence[ItemCheckin]] | None = None,
 ) -> list[dict[str, object]]:
     """Rows of the check-ins the schedule asks of each open `(item id, department id, role)`
-    and that do not exist yet as `(item, department, phase, seq)`; none due before `today`
-    (a department given an item mid-year owes what is due from then on). `per_item` holds
-    the schedule of items whose own 完成时限 / 时序进度 change it (`models.item_schedule`)."""
+    and whose slot does not exist yet among `existing` (`checkin_slots`); none due before
+    `today` (a department given an item mid-year owes what is due from then on). `per_item`
+    holds the schedule of items whose own 完成时限 / 时序进度 change it
+    (`models.item_schedule`). An assignment whose every slot exists (the usual day) costs
+    one set comparison."""
     rows: list[dict[str, object]] = []
     own = per_item or {}
-    due_by_role: dict[str, list[CheckinSpec]] = {}  # the shared schedules' specs due from today
+    due_by_role: dict[str, _Wanted] = {}  # the shared schedules' specs due from today
+    nothing: frozenset[str] = frozenset()
     for item_id, department_id, role in assignments:
         key = (item_id, role)
-        wanted: Sequence[CheckinSpec | ItemCheckin]
         if key in own:
-            wanted = [spec for spec in own[key] if spec.due_date >= today]
+            wanted, slots = _wanted(own[key], today)
         elif role in due_by_role:
-            wanted = due_by_role[role]
+            wanted, slots = due_by_role[role]
         else:
-            wanted = due_by_role[role] = [
-                spec for spec in specs.get(role, ()) if spec.due_date >= today
-            ]
-        for spec in wanted:
-            if (item_id, department_id, spec.phase_key, spec.seq) in existing:
+            wanted, slots = due_by_role[role] = _wanted(specs.get(role, ()), today)
+        have = existing.get((item_id, department_id), nothing)
+        if slots <= have:
+            continue
+        for spec, slot in wanted:
+            if slot in have:
                 continue
             rows.append(
                 {

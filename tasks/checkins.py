@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from models.calendar import WorkCalendar
 from models.clock import local_date
-from models.daily_pass import checkins_to_create, item_label
+from models.daily_pass import checkin_slots, checkins_to_create, item_label
 from models.directory import Department
 from models.errors import DubanError, InputError, NotFoundError
 from models.item_schedule import ItemCheckin, item_specs
@@ -137,7 +137,9 @@ def materialise_checkins(
     if item_ids is not None:
         query = query.where(Assignment.item_id.in_(item_ids))
         existing_query = existing_query.where(Checkin.item_id.in_(item_ids))
-    existing = {(int(i), int(d), str(p), int(q)) for i, d, p, q in session.execute(existing_query)}
+    existing = checkin_slots(
+        (int(i), int(d), str(p), int(q)) for i, d, p, q in session.execute(existing_query)
+    )
     assignments = [(int(i), int(d), str(r)) for i, d, r in session.execute(query)]
     counts: dict[int, int] = {}
     for start in range(0, len(assignments), ASSIGNMENT_BATCH):

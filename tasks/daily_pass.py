@@ -16,7 +16,7 @@ from __future__ import annotations
 import gc
 import threading
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import date, datetime
@@ -28,7 +28,9 @@ from sqlalchemy.orm.attributes import instance_dict, set_committed_value
 from models.calendar import WorkCalendar
 from models.clock import local_date
 from models.daily_pass import (
+    SLOT_FIELD,
     AssignmentFacts,
+    CheckinSlots,
     ChunkDecision,
     ChunkFacts,
     EventAction,
@@ -62,15 +64,15 @@ from tasks.sql import in_ids, insert_events, insert_rows, table_of
 @dataclass(frozen=True)
 class LoadedChunk:
     """A chunk's facts, the rows its emails compose from (plan phases, departments), the
-    schedule's specs by role and the `(item, department, phase, seq)` of the check-ins due
-    from today on (only specs due from today are created, and an extension only moves a
+    schedule's specs by role and the slots (`checkin_slot`) of the check-ins due from
+    today on (only specs due from today are created, and an extension only moves a
     due date later, so an existing row of such a spec is always among them)."""
 
     facts: ChunkFacts
     phases: list[Phase]
     departments: dict[int, Department]
     specs: dict[str, list[CheckinSpec]]
-    existing: Collection[tuple[int, int, str, int]]
+    existing: CheckinSlots
 
 
 def latest_submissions(
@@ -199,58 +201,29 @@ def load_chunk_facts(
     return with_open_checkins(session=session, loaded=loaded)
 
 
-_FIELD, _ROW = "\x1f", "\x1e"
+_ROW = "\x1e"
 
 
-class CheckinKeys(Collection[tuple[int, int, str, int]]):
-    """The `(item, department, phase, seq)` keys of `checkin_keys_from`, kept per (item,
-    department) as the set of joined `phase␟seq` strings the database sent: a membership
-    test formats the asked key's phase and seq once instead of the pass splitting and
-    converting ~18,000 keys a chunk."""
-
-    __slots__ = ("_pairs",)
-
-    def __init__(self, rows: Iterable[tuple[int, int, str | None]]) -> None:
-        self._pairs: dict[tuple[int, int], set[str]] = {
-            (int(item_id), int(department_id)): set(joined.split(_ROW))
-            for item_id, department_id, joined in rows
-            if joined
-        }
-
-    def __contains__(self, key: object) -> bool:
-        if type(key) is not tuple or len(key) != 4:
-            return False
-        item_id, department_id, phase_key, seq = key
-        found = self._pairs.get((item_id, department_id))
-        return found is not None and f"{phase_key}{_FIELD}{seq}" in found
-
-    def __iter__(self) -> Iterator[tuple[int, int, str, int]]:
-        for (item_id, department_id), keys in self._pairs.items():
-            for joined in keys:
-                phase_key, seq = joined.rsplit(_FIELD, 1)
-                yield item_id, department_id, phase_key, int(seq)
-
-    def __len__(self) -> int:
-        return sum(len(keys) for keys in self._pairs.values())
-
-
-def checkin_keys_from(*, session: Session, item_ids: Sequence[int], today: date) -> CheckinKeys:
-    """The `(item, department, phase, seq)` of every check-in of `item_ids` due from `today`
-    on, in one statement that returns one aggregated string per (item, department) (a chunk
-    has ~18,000 of them in January; one result row per key cost most of a quiet pass)."""
-    return CheckinKeys(
-        session.execute(
+def checkin_keys_from(*, session: Session, item_ids: Sequence[int], today: date) -> CheckinSlots:
+    """The slots (`checkin_slot`) of every check-in of `item_ids` due from `today` on, per
+    (item, department), in one statement that returns one aggregated string per (item,
+    department) (a chunk has ~18,000 of them in January; one result row per key cost most
+    of a quiet pass, and splitting the strings into keys most of the rest)."""
+    return {
+        (item_id, department_id): set(joined.split(_ROW))
+        for item_id, department_id, joined in session.execute(
             select(
                 Checkin.item_id,
                 Checkin.department_id,
                 func.aggregate_strings(
-                    Checkin.phase_key + _FIELD + cast(Checkin.seq, String), _ROW
+                    Checkin.phase_key + SLOT_FIELD + cast(Checkin.seq, String), _ROW
                 ),
             )
             .where(in_ids(Checkin.item_id, item_ids), Checkin.due_date >= today)
             .group_by(Checkin.item_id, Checkin.department_id)
         ).tuples()
-    )
+        if joined
+    }
 
 
 def with_open_checkins(*, session: Session, loaded: LoadedChunk) -> LoadedChunk:

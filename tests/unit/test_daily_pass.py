@@ -10,6 +10,7 @@ from models.clock import resolve
 from models.daily_pass import (
     AssignmentFacts,
     ChunkFacts,
+    checkin_slots,
     checkins_to_create,
     decide_chunk,
     is_quarter_end,
@@ -207,7 +208,7 @@ def test_checkins_to_create_skips_existing_and_past_ones() -> None:
     rows = checkins_to_create(
         assignments=[(1, 2, "lead"), (1, 3, "support")],
         specs=specs,
-        existing={(1, 2, "implement", 1)},
+        existing=checkin_slots([(1, 2, "implement", 1)]),
         today=date(2021, 7, 1),
         now=resolve(date(2021, 7, 1)),
     )
