@@ -117,9 +117,11 @@ def load_chunk_facts(
         session.scalars(
             select(Item)
             .where(in_ids(Item.id, item_ids), Item.plan_id == plan.id)
-            .options(selectinload(Item.plan), selectinload(Item.targets))
+            .options(selectinload(Item.targets))
         )
     )
+    for item in items:  # each is of `plan` (the query says so): no query to load it again
+        set_committed_value(item, "plan", plan)
     found = {item.id for item in items}
     missing = sorted(set(item_ids) - found)
     if missing:
