@@ -29,6 +29,7 @@ from jinja2 import (
 )
 from jinja2.runtime import new_context
 from jinja2.visitor import NodeTransformer
+from markupsafe import Markup, escape
 
 from models.errors import DubanError
 from models.formats import cn_date, cn_day, cn_moment, cn_number, cn_percent
@@ -229,7 +230,31 @@ def flattened(env: Environment, name: str) -> Template:
             for child in (node.body if isinstance(node, nodes.Block) else [node])
         ]
     code = env.compile(tree, name, template.filename)
-    return env.template_class.from_code(env, code, env.make_globals(None))
+    flat = env.template_class.from_code(env, code, env.make_globals(None))
+    flat.root_render_func.__globals__["escape"] = remembered_escape
+    return flat
+
+
+# The escaped text of the plain strings and ints the flattened templates wrote, bounded: a
+# batch of emails escapes the same plan title, department names and dates thousands of
+# times, and `markupsafe.escape` is pure.
+_ESCAPED: dict[str | int, Markup] = {}
+_ESCAPED_MAX = 8192
+
+
+def remembered_escape(value: Any) -> Markup:
+    """`markupsafe.escape(value)`, the same `Markup`; a `str` or `int` (exactly, not a
+    subclass) is escaped once and then looked up (`_ESCAPED`, emptied when full). The
+    flattened templates' `escape`."""
+    if value.__class__ is str or value.__class__ is int:
+        try:
+            return _ESCAPED[value]
+        except KeyError:
+            if len(_ESCAPED) >= _ESCAPED_MAX:
+                _ESCAPED.clear()
+            escaped = _ESCAPED[value] = escape(value)
+            return escaped
+    return escape(value)
 
 
 def render_message(kind: str, context: Mapping[str, Any]) -> RenderedMessage:

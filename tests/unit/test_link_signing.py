@@ -20,6 +20,9 @@ from notifications import links
         [0, 0, "", 0],
         {"键": "中文内容" * 20, "n": list(range(40))},  # compresses: the `.` form
         ["a" * 300],
+        [-5, True, None, 1.5, '引号"与\\反斜杠\n', "checkin"],  # the encoder's own cases
+        [10**30, "", "\u2028", 3],
+        ("tuple", 1),
     ],
 )
 @pytest.mark.parametrize("salt", [links._SALT, links._INSTRUCT_SALT, links._DEPARTMENT_SALT])
