@@ -27,7 +27,7 @@ from jinja2 import (
     nodes,
     select_autoescape,
 )
-from jinja2.runtime import new_context
+from jinja2.runtime import Context, new_context
 from jinja2.visitor import NodeTransformer
 from markupsafe import Markup, escape
 
@@ -230,9 +230,34 @@ def flattened(env: Environment, name: str) -> Template:
             for child in (node.body if isinstance(node, nodes.Block) else [node])
         ]
     code = env.compile(tree, name, template.filename)
-    flat = env.template_class.from_code(env, code, env.make_globals(None))
+    flat = _FlatTemplate.from_code(env, code, env.make_globals(None))
     flat.root_render_func.__globals__["escape"] = remembered_escape
+    if tree.find(nodes.EvalContextModifier) is None:  # no `{% autoescape %}` changes it
+        flat.eval_ctx = nodes.EvalContext(env, name)
     return flat
+
+
+class _FlatTemplate(Template):
+    """A template `flattened` compiled: it writes through `remembered_escape`, and its
+    renders share `eval_ctx` when it has one (nothing in the template changes it)."""
+
+    eval_ctx: nodes.EvalContext | None = None
+
+
+class _FlatContext(Context):
+    """The context `new_context(env, name, blocks, values, shared=True)` makes for one
+    render of a `_FlatTemplate` (the same attributes, `test_rendering.py` checks), with its
+    shared evaluation context instead of one built per render."""
+
+    def __init__(self, template: _FlatTemplate, values: dict[str, Any]) -> None:
+        self.parent = values
+        self.vars = {}
+        self.environment = template.environment
+        self.eval_ctx = template.eval_ctx or nodes.EvalContext(self.environment, template.name)
+        self.exported_vars = set()
+        self.name = template.name
+        self.globals_keys = set()
+        self.blocks = {name: [block] for name, block in template.blocks.items()}
 
 
 # The escaped text of the plain strings and ints the flattened templates wrote, bounded: a
@@ -286,7 +311,10 @@ def _render(template: Template, values: dict[str, Any]) -> str:
     lines of the file the error is in."""
     env = template.environment
     try:
-        context = new_context(env, template.name, template.blocks, values, shared=True)
+        if isinstance(template, _FlatTemplate):
+            context: Context = _FlatContext(template, values)
+        else:
+            context = new_context(env, template.name, template.blocks, values, shared=True)
         return env.concat(template.root_render_func(context))
     except Exception:  # rendered again below, for Jinja2's own error
         original = env.get_template(template.name) if template.name else template
