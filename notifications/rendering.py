@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 
 from jinja2 import (
     BaseLoader,
@@ -230,7 +230,8 @@ def flattened(env: Environment, name: str) -> Template:
             for child in (node.body if isinstance(node, nodes.Block) else [node])
         ]
     code = env.compile(tree, name, template.filename)
-    flat = _FlatTemplate.from_code(env, code, env.make_globals(None))
+    # `from_code` builds an instance of the class it is called on (typed as `Template`)
+    flat = cast(_FlatTemplate, _FlatTemplate.from_code(env, code, env.make_globals(None)))
     flat.root_render_func.__globals__["escape"] = remembered_escape
     if tree.find(nodes.EvalContextModifier) is None:  # no `{% autoescape %}` changes it
         flat.eval_ctx = nodes.EvalContext(env, name)
