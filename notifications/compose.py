@@ -185,30 +185,39 @@ def messages_from_rows(
     settings = settings or get_settings()
     policies: dict[int, SupervisionPolicy] = {}
     shared = SharedContext()
+    attachments = attachments or {}
     messages = []
     for notice in notices:
-        emails, names, copied = _notice_recipients(notice)
-        if not emails or notice.item_id is None or notice.kind not in ITEM_KINDS:
+        kind, item_id = notice.kind, notice.item_id
+        if item_id is None or kind not in ITEM_KINDS:
             continue
-        checkin = checkins.get(notice.checkin_id) if notice.checkin_id else None
+        emails, names, copied = _notice_recipients(notice)
+        if not emails:
+            continue
+        checkin_id = notice.checkin_id
+        checkin = checkins.get(checkin_id) if checkin_id else None
         department_id = notice.department_id or (checkin.department_id if checkin else None)
         department = departments.get(department_id) if department_id is not None else None
-        item = rows.items.get(notice.item_id)
+        item = rows.items.get(item_id)
         if department is None or item is None:
             continue
+        pair = (item.id, department.id)
         context = build_item_context(
             settings=settings,
             item=item,
             department=department,
-            checkin=checkin or rows.next_pending.get((item.id, department.id)),
+            checkin=checkin or rows.next_pending.get(pair),
             now=now,
             recipient_name="、".join(names) or department.name,
             phases=rows.phases.get(item.plan_id, []),
-            last=rows.latest.get((item.id, department.id)),
+            last=rows.latest.get(pair),
             shared=shared,
         )
+        notice_id = notice.id
+        attached = list(attachments.get(notice_id, ()))
+        context["attached"] = [attachment["filename"] for attachment in attached]
         copies = [(notice.key, emails, copied, context)]
-        if notice.kind == NoticeKind.ESCALATION:
+        if kind == NoticeKind.ESCALATION:
             if item.plan_id not in policies:
                 policies[item.plan_id] = parse_policy(item.plan.policy or None)
             context["level"] = notice.level
@@ -225,12 +234,10 @@ def messages_from_rows(
                     now=now,
                 ),
             )
-        attached = list((attachments or {}).get(notice.id, ()))
         for key, to, cc, own in copies:
-            own["attached"] = [attachment["filename"] for attachment in attached]
             try:
-                rendered = render_message(notice.kind, own)
-                for value in (rendered.subject, *to, *cc):
+                rendered = render_message(kind, own)
+                for value in (*to, *cc):
                     check_header(value)
             except HeaderInjectionError:
                 logger.warning(
@@ -241,13 +248,13 @@ def messages_from_rows(
             messages.append(
                 NewMessage(
                     key=_outbox_key("notice", key),
-                    kind=notice.kind,
+                    kind=kind,
                     to=to,
                     cc=cc,
                     subject=rendered.subject,
                     text_body=rendered.text,
                     html_body=rendered.html,
-                    notice_id=notice.id,
+                    notice_id=notice_id,
                     attachments=attached,
                 )
             )

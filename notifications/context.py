@@ -243,58 +243,84 @@ def build_item_context(
     """`item_context` from rows already loaded: the plan's `phases`, the `last` submission.
 
     Pure (no queries): `item.plan` and `item.targets` must be loaded. A batch passes one
-    `shared` for all its messages: what is the same for every message of a plan, an item,
-    a phase or a department on one day is then built once (the same values).
+    `shared` for all its messages: what is the same for every message of an item, a phase
+    or a department on one day is then built once (the same values, `_item_values` and
+    `_department_values`), and each message adds its own. Returns a new dict.
     """
     shared = shared or SharedContext()
-    today = shared.once(("today", now), lambda: local_date(now))
-    plan: Plan = item.plan
-    phase_key = checkin.phase_key if checkin else None
-    reported: dict[str, Any] = last.values if last is not None else {}
-    due_date = checkin.due_date if checkin is not None else None
-    return {
-        "organisation": settings.organisation or plan.organisation or settings.mail_from_name,
+    today: date = shared.once(("today", now), lambda: local_date(now))
+    department_id = department.id
+    context = {
+        **shared.once(("item", item.id), lambda: _item_values(settings, item, shared)),
+        # the page of the department the email is about (本部门督办事项), in every footer
+        **shared.once(
+            ("department", department_id, today),
+            lambda: _department_values(settings, department, today),
+        ),
         "recipient_name": recipient_name,
         "sent_on": today,
-        "plan": shared.once(("plan", plan.id), lambda: Fields(title=plan.title, year=plan.year)),
-        "item": shared.once(
-            ("item", item.id), lambda: Fields(label=item_number(item), title=item.title)
-        ),
-        "department": shared.once(
-            ("department", department.id), lambda: Fields(name=department.name)
-        ),
-        "role_label": AssignmentRole.label_of(checkin.role if checkin else AssignmentRole.LEAD),
-        "phase": shared.once(
-            ("phase", item.plan_id, phase_key, today),
-            lambda: _phase_context(_phase_for(phases, phase_key, today)),
-        ),
-        "due_date": due_date,
-        "asks": checkin.asks if checkin is not None else "",
-        "overdue_days": (today - due_date).days if due_date is not None else None,
-        "targets": [
-            Fields(
-                text=target.text,
-                unit=target.unit,
-                reported=as_number(reported.get(str(target.id))),
-            )
-            for target in item.targets
-        ],
-        "last": submission_summary(last) if last is not None else None,
-        "form_url": (
+    }
+    phase_key = None
+    if checkin is None:
+        context["role_label"] = AssignmentRole.label_of(AssignmentRole.LEAD)
+        context["due_date"] = context["overdue_days"] = context["form_url"] = None
+        context["asks"] = ""
+    else:
+        phase_key = checkin.phase_key
+        due_date = checkin.due_date
+        context["role_label"] = AssignmentRole.label_of(checkin.role)
+        context["due_date"] = due_date
+        context["asks"] = checkin.asks
+        context["overdue_days"] = (today - due_date).days if due_date is not None else None
+        context["form_url"] = (
             form_url(
                 settings=settings,
                 checkin_id=checkin.id,
-                department_id=department.id,
-                due_date=checkin.due_date,
+                department_id=department_id,
+                due_date=due_date,
                 issued_on=today,
             )
-            if checkin is not None and checkin.status != CheckinStatus.CANCELLED
+            if checkin.status != CheckinStatus.CANCELLED
             else None
-        ),
-        # the page of the department the email is about (本部门督办事项), in every email's footer
-        "department_page_url": shared.once(
-            ("department_page_url", department.id, today),
-            lambda: department_url(settings=settings, department_id=department.id, issued_on=today),
+        )
+    context["phase"] = shared.once(
+        ("phase", item.plan_id, phase_key, today),
+        lambda: _phase_context(_phase_for(phases, phase_key, today)),
+    )
+    if last is None:
+        context["last"] = None
+    else:
+        reported: dict[str, Any] = last.values
+        context["targets"] = [
+            Fields(
+                text=target.text, unit=target.unit, reported=as_number(reported.get(str(target.id)))
+            )
+            for target in item.targets
+        ]
+        context["last"] = submission_summary(last)
+    return context
+
+
+def _item_values(settings: Settings, item: Item, shared: SharedContext) -> dict[str, Any]:
+    """The values of an item's every message: sender, plan, item, and its targets as
+    a message without a last submission shows them (nothing reported)."""
+    plan: Plan = item.plan
+    return {
+        "organisation": settings.organisation or plan.organisation or settings.mail_from_name,
+        "plan": shared.once(("plan", plan.id), lambda: Fields(title=plan.title, year=plan.year)),
+        "item": Fields(label=item_number(item), title=item.title),
+        "targets": [
+            Fields(text=target.text, unit=target.unit, reported=None) for target in item.targets
+        ],
+    }
+
+
+def _department_values(settings: Settings, department: Department, today: date) -> dict[str, Any]:
+    """The values of a department's every message on `today`: its name, its page's link."""
+    return {
+        "department": Fields(name=department.name),
+        "department_page_url": department_url(
+            settings=settings, department_id=department.id, issued_on=today
         ),
     }
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 
 from jinja2 import (
     BaseLoader,
@@ -27,8 +27,9 @@ from jinja2 import (
     nodes,
     select_autoescape,
 )
-from jinja2.runtime import new_context
+from jinja2.runtime import Context, new_context
 from jinja2.visitor import NodeTransformer
+from markupsafe import Markup, escape
 
 from models.errors import DubanError
 from models.formats import cn_date, cn_day, cn_moment, cn_number, cn_percent
@@ -229,7 +230,57 @@ def flattened(env: Environment, name: str) -> Template:
             for child in (node.body if isinstance(node, nodes.Block) else [node])
         ]
     code = env.compile(tree, name, template.filename)
-    return env.template_class.from_code(env, code, env.make_globals(None))
+    # `from_code` builds an instance of the class it is called on (typed as `Template`)
+    flat = cast(_FlatTemplate, _FlatTemplate.from_code(env, code, env.make_globals(None)))
+    flat.root_render_func.__globals__["escape"] = remembered_escape
+    if tree.find(nodes.EvalContextModifier) is None:  # no `{% autoescape %}` changes it
+        flat.eval_ctx = nodes.EvalContext(env, name)
+    return flat
+
+
+class _FlatTemplate(Template):
+    """A template `flattened` compiled: it writes through `remembered_escape`, and its
+    renders share `eval_ctx` when it has one (nothing in the template changes it)."""
+
+    eval_ctx: nodes.EvalContext | None = None
+
+
+class _FlatContext(Context):
+    """The context `new_context(env, name, blocks, values, shared=True)` makes for one
+    render of a `_FlatTemplate` (the same attributes, `test_rendering.py` checks), with its
+    shared evaluation context instead of one built per render."""
+
+    def __init__(self, template: _FlatTemplate, values: dict[str, Any]) -> None:
+        self.parent = values
+        self.vars = {}
+        self.environment = template.environment
+        self.eval_ctx = template.eval_ctx or nodes.EvalContext(self.environment, template.name)
+        self.exported_vars = set()
+        self.name = template.name
+        self.globals_keys = set()
+        self.blocks = {name: [block] for name, block in template.blocks.items()}
+
+
+# The escaped text of the plain strings and ints the flattened templates wrote, bounded: a
+# batch of emails escapes the same plan title, department names and dates thousands of
+# times, and `markupsafe.escape` is pure.
+_ESCAPED: dict[str | int, Markup] = {}
+_ESCAPED_MAX = 8192
+
+
+def remembered_escape(value: Any) -> Markup:
+    """`markupsafe.escape(value)`, the same `Markup`; a `str` or `int` (exactly, not a
+    subclass) is escaped once and then looked up (`_ESCAPED`, emptied when full). The
+    flattened templates' `escape`."""
+    if value.__class__ is str or value.__class__ is int:
+        try:
+            return _ESCAPED[value]
+        except KeyError:
+            if len(_ESCAPED) >= _ESCAPED_MAX:
+                _ESCAPED.clear()
+            escaped = _ESCAPED[value] = escape(value)
+            return escaped
+    return escape(value)
 
 
 def render_message(kind: str, context: Mapping[str, Any]) -> RenderedMessage:
@@ -261,7 +312,10 @@ def _render(template: Template, values: dict[str, Any]) -> str:
     lines of the file the error is in."""
     env = template.environment
     try:
-        context = new_context(env, template.name, template.blocks, values, shared=True)
+        if isinstance(template, _FlatTemplate):
+            context: Context = _FlatContext(template, values)
+        else:
+            context = new_context(env, template.name, template.blocks, values, shared=True)
         return env.concat(template.root_render_func(context))
     except Exception:  # rendered again below, for Jinja2's own error
         original = env.get_template(template.name) if template.name else template

@@ -6,14 +6,20 @@ from datetime import date
 
 import pytest
 from jinja2 import Template, UndefinedError
+from jinja2.runtime import new_context
+from markupsafe import Markup, escape
 
 from notifications.outbox import HeaderInjectionError
 from notifications.rendering import (
     KINDS,
     UnknownKindError,
+    _FlatContext,
+    _FlatTemplate,
+    _render,
     environment,
     flattened,
     format_date,
+    remembered_escape,
     render_message,
 )
 from notifications.samples import sample_context
@@ -108,7 +114,18 @@ def test_flattened_templates_render_what_jinja_renders(kind: str) -> None:
             name = f"{kind}.{part}.j2"
             template = flattened(env, name)
             assert template is not env.get_template(name), f"{name} is not flattened"
-            assert _outcome(template, values) == _outcome(env.get_template(name), values)
+            expected = _outcome(env.get_template(name), values)
+            assert _outcome(template, values) == expected
+            if _renders(env.get_template(name), values):  # as `render_message` renders
+                assert _render(template, dict(values)) == expected
+
+
+def _renders(template: Template, values: dict[str, object]) -> bool:
+    try:
+        template.render(values)
+    except Exception:  # an error's outcome is compared by `_outcome`
+        return False
+    return True
 
 
 def _outcome(template: Template, values: dict[str, object]) -> str:
@@ -118,3 +135,28 @@ def _outcome(template: Template, values: dict[str, object]) -> str:
         return template.render(values)
     except Exception as exc:  # compared, not handled
         return f"{type(exc).__name__}: {exc}"
+
+
+def test_a_flattened_render_has_the_context_jinja_builds() -> None:
+    """`_FlatContext` sets what `new_context` sets, to equal values (a Jinja2 release that
+    adds an attribute to `Context` fails here)."""
+    env = environment()
+    values = sample_context("request") | {"kind_label": KINDS["request"]}
+    for part in ("subject", "txt", "html"):
+        template = flattened(env, f"request.{part}.j2")
+        assert isinstance(template, _FlatTemplate)
+        ours = vars(_FlatContext(template, values))
+        theirs = vars(new_context(env, template.name, template.blocks, values, shared=True))
+        assert ours.keys() == theirs.keys()
+        assert vars(ours.pop("eval_ctx")) == vars(theirs.pop("eval_ctx"))
+        assert ours == theirs
+
+
+@pytest.mark.parametrize(
+    "value", ["<b>学会部</b> & “三长”", "", 2021, -3, True, 1.0, None, Markup("<br>"), ["x"]]
+)
+def test_remembered_escape_is_markupsafes(value: object) -> None:
+    for _ in range(2):  # escaped, then looked up
+        assert remembered_escape(value) == escape(value)
+        assert type(remembered_escape(value)) is Markup
+    assert remembered_escape(1) == "1" and remembered_escape(True) == "True"
