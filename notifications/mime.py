@@ -21,7 +21,7 @@ import idna
 
 from models.outbox import OutboxMessage
 from models.settings import Settings
-from notifications.outbox import check_header
+from notifications.outbox import ClaimedMessage, check_header
 
 
 class PermanentMessageError(Exception):
@@ -139,7 +139,7 @@ def _split(part: bytes) -> tuple[str, bytes]:
     return header.decode("ascii").removeprefix("Content-Type: "), rest
 
 
-def build_email(row: OutboxMessage, settings: Settings) -> WireMail:
+def build_email(row: OutboxMessage | ClaimedMessage, settings: Settings) -> WireMail:
     """The envelope and MIME bytes of `row`: text + HTML alternatives, attachments, stable
     headers.
 

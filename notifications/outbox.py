@@ -15,9 +15,9 @@ import functools
 import random
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any, Literal, cast, overload
 
 from sqlalchemy import (
     ColumnElement,
@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session
 
 import models.tables  # noqa: F401 - every table mapped before rows are flushed
 from models.outbox import OutboxMessage
-from models.vocabulary import Channel
+from models.vocabulary import Channel, OutboxStatus
 from tasks.sql import insert_rows, table_of
 
 
@@ -238,6 +238,34 @@ class ClaimCursor:
     after: tuple[datetime, str] | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class ClaimedMessage:
+    """A claimed outbox row as the claim's `UPDATE … RETURNING` gave it (after the claim:
+    `status` is `sending`, `attempts` the claim token): the attributes of `OutboxMessage`
+    of the same names that the relay sends and records, without an ORM instance."""
+
+    id: str
+    key: str
+    kind: str
+    channel: Channel
+    status: OutboxStatus
+    attempts: int
+    notice_id: int | None
+    to_addrs: list[Any]
+    cc_addrs: list[Any]
+    subject: str
+    text_body: str
+    html_body: str
+    attachments: list[Any]
+    created_at: datetime
+    next_attempt_at: datetime
+    lease_until: datetime | None
+
+
+_CLAIMED_FIELDS = tuple(field.name for field in fields(ClaimedMessage))
+
+
+@overload
 def claim_messages(
     *,
     session: Session,
@@ -245,13 +273,40 @@ def claim_messages(
     limit: int,
     lease: timedelta,
     cursor: ClaimCursor | None = None,
-) -> list[OutboxMessage]:
+    plain: Literal[False] = False,
+) -> list[OutboxMessage]: ...
+
+
+@overload
+def claim_messages(
+    *,
+    session: Session,
+    now: datetime,
+    limit: int,
+    lease: timedelta,
+    cursor: ClaimCursor | None = None,
+    plain: Literal[True],
+) -> list[ClaimedMessage]: ...
+
+
+def claim_messages(
+    *,
+    session: Session,
+    now: datetime,
+    limit: int,
+    lease: timedelta,
+    cursor: ClaimCursor | None = None,
+    plain: bool = False,
+) -> list[OutboxMessage] | list[ClaimedMessage]:
     """Claim up to `limit` ready rows: first sending rows whose lease expired (a relay died
-    holding them), then the oldest pending rows that are due.
+    holding them), then the oldest pending rows that are due. Returns them oldest
+    `(created_at, id)` first: ORM rows loaded into `session`, or with `plain=True` the
+    `ClaimedMessage` values the claims returned (the relay: no second SELECT of the rows'
+    bodies, no ORM instances).
 
     Each kind is one `UPDATE … WHERE id IN (SELECT … ORDER BY … LIMIT n [FOR UPDATE SKIP
-    LOCKED])`, setting the rows to `sending` with `lease_until = now + lease` and
-    incrementing `attempts`; the new `attempts` value is the claim token that `mark_*`
+    LOCKED]) RETURNING …`, setting the rows to `sending` with `lease_until = now + lease`
+    and incrementing `attempts`; the new `attempts` value is the claim token that `mark_*`
     check. Two statements instead of one condition with an OR, so that each walks
     `ix_outbox_ready` (status, next_attempt_at, id) in order and stops after `n` rows
     instead of sorting every ready row. On PostgreSQL concurrent claimers skip each other's
@@ -265,37 +320,44 @@ def claim_messages(
     already claimed (an UPDATE leaves the old entry in the `pending` range until VACUUM),
     so a run's claims cost the same at its end as at its start.
     """
+    if session.autoflush:
+        session.flush()  # the claims run on the session's connection, without its autoflush
     expired = and_(OutboxMessage.status == "sending", OutboxMessage.lease_until < now)
     due = and_(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now)
-    ids: list[str] = []
-    claimed_due: list[tuple[datetime, str]] = []
-    ids += [
-        row_id for _, row_id in _claim_where(session, expired, now=now, limit=limit, lease=lease)
-    ]
-    if cursor is not None and cursor.after is not None and len(ids) < limit:
+    claimed = _claim_where(session, expired, now=now, limit=limit, lease=lease)
+    claimed_due: list[ClaimedMessage] = []
+    if cursor is not None and cursor.after is not None and len(claimed) < limit:
         after = tuple_(OutboxMessage.next_attempt_at, OutboxMessage.id) > tuple_(
             bindparam("after_at", cursor.after[0], type_=OutboxMessage.next_attempt_at.type),
             bindparam("after_id", cursor.after[1], type_=OutboxMessage.id.type),
         )
         claimed_due += _claim_where(
-            session, due, now=now, limit=limit - len(ids), lease=lease, after=after
+            session, due, now=now, limit=limit - len(claimed), lease=lease, after=after
         )
-    if len(ids) + len(claimed_due) < limit:
+    if len(claimed) + len(claimed_due) < limit:
         claimed_due += _claim_where(
-            session, due, now=now, limit=limit - len(ids) - len(claimed_due), lease=lease
+            session, due, now=now, limit=limit - len(claimed) - len(claimed_due), lease=lease
         )
     if cursor is not None and claimed_due:
-        cursor.after = max(claimed_due if cursor.after is None else [*claimed_due, cursor.after])
-    ids += [row_id for _, row_id in claimed_due]
-    if not ids:
+        last = max((row.next_attempt_at, row.id) for row in claimed_due)
+        cursor.after = last if cursor.after is None else max(last, cursor.after)
+    claimed += claimed_due
+    if plain:
+        claimed.sort(key=_claim_order)
+        return claimed
+    if not claimed:
         return []
     rows = session.scalars(
         select(OutboxMessage)
-        .where(OutboxMessage.id.in_(ids))
+        .where(OutboxMessage.id.in_([row.id for row in claimed]))
         .order_by(OutboxMessage.created_at, OutboxMessage.id)
         .execution_options(populate_existing=True)
     )
     return list(rows)
+
+
+def _claim_order(row: ClaimedMessage) -> tuple[datetime, str]:
+    return row.created_at, row.id
 
 
 def _claim_where(
@@ -306,20 +368,23 @@ def _claim_where(
     limit: int,
     lease: timedelta,
     after: ColumnElement[bool] | None = None,
-) -> list[tuple[datetime, str]]:
+) -> list[ClaimedMessage]:
     """Claim up to `limit` rows matching `ready` (and `after`, where the index walk starts),
-    oldest `next_attempt_at` first; their `(next_attempt_at, id)`.
+    oldest `next_attempt_at` first; the claimed rows as the UPDATE returned them (a Core
+    statement: the ORM's bulk UPDATE path costs more than the statement on SQLite).
 
     `after` restricts only the candidates' subquery: in the UPDATE's own recheck,
     PostgreSQL underestimates a row comparison (one row) and re-scanned the candidates for
     every row of the range."""
+    table = table_of(OutboxMessage)
     candidates = (
-        select(OutboxMessage.id)
+        select(table.c.id)
         .where(ready if after is None else and_(ready, after))
-        .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+        .order_by(table.c.next_attempt_at, table.c.id)
         .limit(limit)
     )
-    if session.get_bind().dialect.name == "postgresql":
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
         # A materialized CTE: PostgreSQL runs the locking subquery once. Left inside
         # `IN (…)`, an index-ordered plan re-runs it for each row it updates, and with SKIP
         # LOCKED each run finds the next rows: one claim of 7 took all 100 ready rows.
@@ -330,13 +395,12 @@ def _claim_where(
         )
         candidates = select(locked.c.id)
     claimed = (
-        update(OutboxMessage)
-        .where(OutboxMessage.id.in_(candidates), ready)
-        .values(status="sending", lease_until=now + lease, attempts=OutboxMessage.attempts + 1)
-        .returning(OutboxMessage.next_attempt_at, OutboxMessage.id)
+        update(table)
+        .where(table.c.id.in_(candidates), ready)
+        .values(status="sending", lease_until=now + lease, attempts=table.c.attempts + 1)
+        .returning(*(table.c[name] for name in _CLAIMED_FIELDS))
     )
-    result = session.execute(claimed, execution_options={"synchronize_session": False})
-    return [(at, row_id) for at, row_id in result]
+    return [ClaimedMessage(*row) for row in connection.execute(claimed)]
 
 
 def _finish(session: Session, *, message_id: str, attempt: int, values: dict[str, Any]) -> bool:

@@ -32,7 +32,7 @@ import ssl
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -48,6 +48,7 @@ from models.settings import Settings, SmtpSecurity
 from models.vocabulary import Channel
 from notifications import chat, outbox
 from notifications.mime import PermanentMessageError, WireMail, build_email
+from notifications.outbox import ClaimedMessage
 from notifications.smtp import ContentWithheld, SendDeadline, send_wire_mail
 
 log = logging.getLogger("duban.mail.relay")
@@ -141,7 +142,7 @@ def _reply(response: aiosmtplib.SMTPResponse | aiosmtplib.SMTPResponseException)
 
 @dataclass(frozen=True)
 class _Report:
-    row: OutboxMessage
+    row: ClaimedMessage
     outcome: Outcome
     error: str
     results: dict[str, str] | None
@@ -372,7 +373,7 @@ class _Worker:
         settings: Settings,
         options: RelayOptions,
         commit: _GroupCommit,
-        still_leased: Callable[[OutboxMessage], bool],
+        still_leased: Callable[[ClaimedMessage], bool],
     ) -> None:
         self.settings = settings
         self.options = options
@@ -405,7 +406,7 @@ class _Worker:
             self.smtp.close()
         self.smtp = None
 
-    async def send(self, row: OutboxMessage) -> bool:
+    async def send(self, row: ClaimedMessage) -> bool:
         """Deliver `row` and report the outcome (sent, retry or dead); never raises for it.
 
         Returns False, reporting nothing and holding no slot, if the row's lease would run
@@ -439,7 +440,7 @@ class _Worker:
         return True
 
     async def _deliver(
-        self, mail: WireMail, row: OutboxMessage
+        self, mail: WireMail, row: ClaimedMessage
     ) -> tuple[Outcome, str, dict[str, str] | None] | None:
         """Send `mail` (the message of `row`): its outcome, error and per-recipient replies,
         or None if its lease ran out while it waited for a slot (nothing was written)."""
@@ -497,9 +498,9 @@ class _Worker:
 
 async def _drain(
     worker: _Worker,
-    queue: asyncio.Queue[OutboxMessage | None],
-    still_leased: Callable[[OutboxMessage], bool],
-    on_expired: Callable[[OutboxMessage], None],
+    queue: asyncio.Queue[ClaimedMessage | None],
+    still_leased: Callable[[ClaimedMessage], bool],
+    on_expired: Callable[[ClaimedMessage], None],
     on_take: Callable[[], None],
 ) -> None:
     """Send rows from `queue` over `worker`'s connection until a `None` (no more rows)."""
@@ -514,21 +515,21 @@ async def _drain(
 
 
 async def _drain_chat(
-    rows: list[OutboxMessage],
+    rows: list[ClaimedMessage],
     commit: _GroupCommit,
     secrets: Mapping[str, str],
     interval: float,
-    still_leased: Callable[[OutboxMessage], bool],
-    on_expired: Callable[[OutboxMessage], None],
+    still_leased: Callable[[ClaimedMessage], bool],
+    on_expired: Callable[[ClaimedMessage], None],
 ) -> None:
     """Post chat rows one robot at a time (each webhook's rows in order, robots in
     parallel) and report each outcome like an email's."""
-    by_robot: dict[str, list[OutboxMessage]] = {}
+    by_robot: dict[str, list[ClaimedMessage]] = {}
     for row in rows:
         by_robot.setdefault(str(row.to_addrs[0]) if row.to_addrs else "", []).append(row)
     plugins: dict[str, Any] = {}
 
-    async def robot(queue: list[OutboxMessage]) -> None:
+    async def robot(queue: list[ClaimedMessage]) -> None:
         for row in queue:
             await commit.reserve()
             if not still_leased(row):
@@ -536,7 +537,7 @@ async def _drain_chat(
                 on_expired(row)
                 continue
             try:
-                sent = await chat.send_chat(row, plugins, secrets, interval)
+                sent = await chat.send_chat(_chat_row(row), plugins, secrets, interval)
             except Exception as exc:
                 log.exception("outbox relay: unexpected error posting %s", row.id)
                 sent = chat.ChatSendOutcome(
@@ -545,6 +546,11 @@ async def _drain_chat(
             commit.report(_Report(row, sent.outcome, sent.error, sent.results))
 
     await asyncio.gather(*(robot(queue) for queue in by_robot.values()))
+
+
+def _chat_row(row: ClaimedMessage) -> OutboxMessage:
+    """`row` as the (transient) ORM row `chat.send_chat` takes."""
+    return OutboxMessage(**{item.name: getattr(row, item.name) for item in fields(row)})
 
 
 @dataclass
@@ -557,8 +563,8 @@ class _Feed:
     moment: Callable[[], datetime]
     options: RelayOptions
     result: RelayResult
-    queue: asyncio.Queue[OutboxMessage | None]
-    chat_rows: Callable[[list[OutboxMessage], Mapping[str, str]], None]
+    queue: asyncio.Queue[ClaimedMessage | None]
+    chat_rows: Callable[[list[ClaimedMessage], Mapping[str, str]], None]
     commit: _GroupCommit
     low_water: asyncio.Event = field(default_factory=asyncio.Event)
     cursor: outbox.ClaimCursor = field(default_factory=outbox.ClaimCursor)
@@ -571,7 +577,7 @@ class _Feed:
     def _low(self) -> int:
         return max(1, self.options.batch_size // 4)
 
-    def _claim(self) -> tuple[list[OutboxMessage], dict[str, str]]:
+    def _claim(self) -> tuple[list[ClaimedMessage], dict[str, str]]:
         with self.commit.claims.transaction() as session:
             rows = outbox.claim_messages(
                 session=session,
@@ -579,6 +585,7 @@ class _Feed:
                 limit=self.options.batch_size,
                 lease=self.options.lease,
                 cursor=self.cursor,
+                plain=True,
             )
             chatting = any(row.channel != Channel.EMAIL for row in rows)
             return rows, chat.robot_secrets(session=session) if chatting else {}
@@ -613,18 +620,18 @@ async def _deliver_stream(
     commit: _GroupCommit,
     moment: Callable[[], datetime],
     result: RelayResult,
-    still_leased: Callable[[OutboxMessage], bool],
-    on_expired: Callable[[OutboxMessage], None],
+    still_leased: Callable[[ClaimedMessage], bool],
+    on_expired: Callable[[ClaimedMessage], None],
 ) -> None:
     """Claim batch after batch and send them over up to `options.concurrency`
     connections, kept open from batch to batch (chat rows to their robots, `_drain_chat`),
     while `commit` records the outcomes; returns once every outcome is committed. A
     database error stops the sends and is raised (the rows not yet committed stay `sending`
     until their lease runs out)."""
-    queue: asyncio.Queue[OutboxMessage | None] = asyncio.Queue()
+    queue: asyncio.Queue[ClaimedMessage | None] = asyncio.Queue()
     chat_senders: list[asyncio.Future[None]] = []
 
-    def chat_rows(rows: list[OutboxMessage], robot_secrets: Mapping[str, str]) -> None:
+    def chat_rows(rows: list[ClaimedMessage], robot_secrets: Mapping[str, str]) -> None:
         chat_senders.append(
             asyncio.ensure_future(
                 _drain_chat(
@@ -705,10 +712,10 @@ async def relay_once(
 
     deadline = timedelta(seconds=options.send_deadline_seconds or settings.smtp_timeout_seconds * 2)
 
-    def still_leased(row: OutboxMessage) -> bool:
+    def still_leased(row: ClaimedMessage) -> bool:
         return row.lease_until is None or moment() + deadline < row.lease_until
 
-    def expired(row: OutboxMessage) -> None:
+    def expired(row: ClaimedMessage) -> None:
         result.lost += 1
         result.errors.append(f"{row.id}: 租约将到期，留给下一轮投递")
 

@@ -18,7 +18,12 @@ from collections.abc import Awaitable, Callable
 from types import TracebackType
 
 import aiosmtplib
-from aiosmtplib.protocol import PERIOD_REGEX, normalize_message_line_endings
+from aiosmtplib.protocol import (
+    COMMAND_INJECTION_REGEX,
+    PERIOD_REGEX,
+    normalize_message_line_endings,
+)
+from aiosmtplib.typing import SMTPStatus
 
 from notifications.mime import WireMail
 
@@ -162,7 +167,7 @@ async def send_wire_mail(
     async def command(*args: bytes) -> aiosmtplib.SMTPResponse:
         if deadline is not None:
             deadline.waiting()
-        return await smtp.execute_command(*args, timeout=timeout)
+        return await _command(smtp, b" ".join(args), timeout)
 
     encoding = "utf-8" if mail.smtputf8 else "ascii"
     data, size = (mail.data, len(mail.data)) if mail.wire_form else transmission_form(mail.data)
@@ -203,6 +208,29 @@ async def send_wire_mail(
     return {
         error.recipient: aiosmtplib.SMTPResponse(error.code, error.message) for error in refused
     }
+
+
+async def _command(
+    smtp: aiosmtplib.SMTP, line: bytes, timeout: float | None
+) -> aiosmtplib.SMTPResponse:
+    """`smtp.execute_command` for one command line, with the same checks, replies and
+    exceptions, written and read on the protocol directly: the connection's command lock
+    and two coroutine layers per command are left out, since a relay worker is the only
+    user of its connection and sends one command at a time."""
+    if COMMAND_INJECTION_REGEX.search(line):
+        raise ValueError("Command arg contains a prohibited control character")
+    protocol = smtp.protocol
+    if protocol is None:
+        raise aiosmtplib.SMTPServerDisconnected("Server not connected")
+    try:
+        protocol.write(line + b"\r\n")
+        reply = await protocol.read_response(timeout=timeout)
+    except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError):
+        smtp.close()
+        raise
+    if reply.code == SMTPStatus.domain_unavailable:
+        smtp.close()
+    return reply
 
 
 async def _content(
