@@ -46,7 +46,7 @@ from models.robots import robot_token, robots_for
 from models.supervision import Checkin, Notice
 from models.vocabulary import Channel, CheckinKind, NoticeKind, RecipientRole
 from notifications.context import period_label
-from notifications.outbox import NewMessage, enqueue_messages
+from notifications.outbox import ClaimedMessage, NewMessage, enqueue_messages
 
 __all__ = [
     "TEXT_LIMIT",
@@ -386,7 +386,10 @@ class ChatSendOutcome:
 
 
 async def send_chat(
-    row: OutboxMessage, plugins: dict[str, _Reply], secrets: Mapping[str, str], interval: float
+    row: OutboxMessage | ClaimedMessage,
+    plugins: dict[str, _Reply],
+    secrets: Mapping[str, str],
+    interval: float,
 ) -> ChatSendOutcome:
     """Post one chat row through its robot's plugin (made once per webhook in `plugins`).
 

@@ -32,7 +32,7 @@ import ssl
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -43,7 +43,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from models import clock
 from models.db import transaction
-from models.outbox import OutboxMessage
 from models.settings import Settings, SmtpSecurity
 from models.vocabulary import Channel
 from notifications import chat, outbox
@@ -537,7 +536,7 @@ async def _drain_chat(
                 on_expired(row)
                 continue
             try:
-                sent = await chat.send_chat(_chat_row(row), plugins, secrets, interval)
+                sent = await chat.send_chat(row, plugins, secrets, interval)
             except Exception as exc:
                 log.exception("outbox relay: unexpected error posting %s", row.id)
                 sent = chat.ChatSendOutcome(
@@ -546,11 +545,6 @@ async def _drain_chat(
             commit.report(_Report(row, sent.outcome, sent.error, sent.results))
 
     await asyncio.gather(*(robot(queue) for queue in by_robot.values()))
-
-
-def _chat_row(row: ClaimedMessage) -> OutboxMessage:
-    """`row` as the (transient) ORM row `chat.send_chat` takes."""
-    return OutboxMessage(**{item.name: getattr(row, item.name) for item in fields(row)})
 
 
 @dataclass
