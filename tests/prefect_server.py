@@ -4,6 +4,8 @@
 PREFECT_HOME (analytics off), waits for `/api/health` and returns a `PrefectServer` whose
 `client_env` points a worker or CLI subprocess at it; `stop()` ends the whole process group.
 `fresh_postgres_database()` creates and drops a throw-away database for the server.
+`PrefectServer.api()` is a raw request to its REST API that waits out the 503 answers a
+busy SQLite server gives (Prefect's own client retries them the same way).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 from sqlalchemy import create_engine, text
@@ -38,6 +41,10 @@ QUIET_SERVER_ENV = {
     "PREFECT_LOGGING_LEVEL": "WARNING",
     "PREFECT_SERVER_LOGGING_LEVEL": "WARNING",
 }
+# How long `PrefectServer.api()` retries a 503: the server answers 503 "Service Unavailable"
+# when its SQLite database is locked (by its own services, a worker, a deploy), and asks the
+# client to retry. One CI run saw it on a PATCH right after `duban deploy`.
+RETRY_503_FOR = 60.0
 
 
 def free_port() -> int:
@@ -97,6 +104,20 @@ class PrefectServer:
     process: subprocess.Popen[bytes]
     log_path: Path
     client_env: dict[str, str] = field(default_factory=dict)
+
+    def api(
+        self, method: str, path: str, *, json: Any = None, timeout: float = 60.0
+    ) -> httpx.Response:
+        """`method path` on the REST API (`path` after `/api`), retrying 503 answers with a
+        growing pause for up to `RETRY_503_FOR` seconds; any other answer is returned as is."""
+        deadline = time.monotonic() + RETRY_503_FOR
+        pause = 0.2
+        while True:
+            response = httpx.request(method, f"{self.api_url}{path}", json=json, timeout=timeout)
+            if response.status_code != 503 or time.monotonic() + pause > deadline:
+                return response
+            time.sleep(pause)
+            pause = min(pause * 2, 5.0)
 
     def log_tail(self, lines: int = 40) -> str:
         """The last `lines` lines the server wrote (for assertion messages)."""

@@ -50,8 +50,8 @@ def duban_env(server: PrefectServer, database_url: str, workdir: Path) -> dict[s
 def create_pool(server: PrefectServer) -> None:
     """Create the process work pool `duban-pool` (as `duban deploy` would), so that a worker
     can start while `duban deploy` runs."""
-    response = httpx.post(
-        f"{server.api_url}/work_pools/", json={"name": "duban-pool", "type": "process"}, timeout=10
+    response = server.api(
+        "POST", "/work_pools/", json={"name": "duban-pool", "type": "process"}, timeout=10
     )
     assert response.status_code == 201, response.text
 
@@ -134,7 +134,7 @@ def stop_worker(process: subprocess.Popen[bytes]) -> None:
 
 def deployment_id(server: PrefectServer, name: str = PLAN_DEPLOYMENT) -> str:
     """The id of deployment `flow/name`."""
-    response = httpx.get(f"{server.api_url}/deployments/name/{name}", timeout=10)
+    response = server.api("GET", f"/deployments/name/{name}", timeout=10)
     assert response.status_code == 200, response.text
     found: str = response.json()["id"]
     return found
@@ -142,8 +142,9 @@ def deployment_id(server: PrefectServer, name: str = PLAN_DEPLOYMENT) -> str:
 
 def start_pass(server: PrefectServer, plan_id: int, as_of: datetime) -> str:
     """Create a batch-mode `supervise-plan` deployment run at `as_of`; returns its id."""
-    response = httpx.post(
-        f"{server.api_url}/deployments/{deployment_id(server)}/create_flow_run",
+    response = server.api(
+        "POST",
+        f"/deployments/{deployment_id(server)}/create_flow_run",
         json={"parameters": {"plan_id": plan_id, "as_of": as_of.isoformat(), "batch": True}},
         timeout=10,
     )
@@ -155,8 +156,9 @@ def start_pass(server: PrefectServer, plan_id: int, as_of: datetime) -> str:
 def flow_runs(server: PrefectServer) -> list[dict[str, Any]]:
     """Every flow run on the server (parents and subflows) except the scheduled ones (the
     deployments' cron schedules keep future runs waiting)."""
-    response = httpx.post(
-        f"{server.api_url}/flow_runs/filter",
+    response = server.api(
+        "POST",
+        "/flow_runs/filter",
         json={"limit": 200, "flow_runs": {"state": {"type": {"not_any_": ["SCHEDULED"]}}}},
         timeout=10,
     )
@@ -167,7 +169,7 @@ def flow_runs(server: PrefectServer) -> list[dict[str, Any]]:
 
 def task_run_states(server: PrefectServer) -> dict[str, int]:
     """How many task runs are in each state type (for the report of what Prefect did)."""
-    response = httpx.post(f"{server.api_url}/task_runs/filter", json={"limit": 200}, timeout=10)
+    response = server.api("POST", "/task_runs/filter", json={"limit": 200}, timeout=10)
     response.raise_for_status()
     counts: dict[str, int] = {}
     for run in response.json():
@@ -177,7 +179,7 @@ def task_run_states(server: PrefectServer) -> dict[str, int]:
 
 def flow_run(server: PrefectServer, run_id: str) -> dict[str, Any]:
     """One flow run."""
-    response = httpx.get(f"{server.api_url}/flow_runs/{run_id}", timeout=10)
+    response = server.api("GET", f"/flow_runs/{run_id}", timeout=10)
     response.raise_for_status()
     run: dict[str, Any] = response.json()
     return run
@@ -213,9 +215,7 @@ def wait_for(
 
 def online_workers(server: PrefectServer) -> list[str]:
     """Names of ONLINE workers of duban-pool."""
-    response = httpx.post(
-        f"{server.api_url}/work_pools/duban-pool/workers/filter", json={}, timeout=10
-    )
+    response = server.api("POST", "/work_pools/duban-pool/workers/filter", json={}, timeout=10)
     response.raise_for_status()
     return [worker["name"] for worker in response.json() if worker["status"] == "ONLINE"]
 

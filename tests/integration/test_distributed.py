@@ -17,7 +17,6 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from models.calendar import WorkCalendar
@@ -64,8 +63,9 @@ def _started_plan(url: str) -> tuple[int, int, int]:
 
 
 def _runs(server: PrefectServer, deployment_id: str) -> list[dict[str, Any]]:
-    response = httpx.post(
-        f"{server.api_url}/flow_runs/filter",
+    response = server.api(
+        "POST",
+        "/flow_runs/filter",
         json={"deployments": {"id": {"any_": [deployment_id]}}},
         timeout=10,
     )
@@ -84,7 +84,7 @@ def _wait(predicate: Any, started: float, what: str) -> Any:
 
 
 def _deployment_id(server: PrefectServer, flow: str, name: str) -> str:
-    response = httpx.get(f"{server.api_url}/deployments/name/{flow}/{name}", timeout=10)
+    response = server.api("GET", f"/deployments/name/{flow}/{name}", timeout=10)
     assert response.status_code == 200, response.text
     deployment_id: str = response.json()["id"]
     return deployment_id
@@ -112,8 +112,8 @@ def test_two_workers_run_the_deployments_and_the_trigger(
         online = _wait(
             lambda: [
                 worker
-                for worker in httpx.post(
-                    f"{pg_prefect_server.api_url}/work_pools/duban-pool/workers/filter", json={}
+                for worker in pg_prefect_server.api(
+                    "POST", "/work_pools/duban-pool/workers/filter", json={}
                 ).json()
                 if worker["status"] == "ONLINE"
             ][1:],
@@ -125,8 +125,9 @@ def test_two_workers_run_the_deployments_and_the_trigger(
         plan_deployment = _deployment_id(
             pg_prefect_server, "supervise-plan-on-workdays", "supervise-plan"
         )
-        created = httpx.post(
-            f"{pg_prefect_server.api_url}/deployments/{plan_deployment}/create_flow_run",
+        created = pg_prefect_server.api(
+            "POST",
+            f"/deployments/{plan_deployment}/create_flow_run",
             json={"parameters": {"plan_id": plan_id, "as_of": "2021-06-01T09:00:00+08:00"}},
             timeout=10,
         )
@@ -134,9 +135,7 @@ def test_two_workers_run_the_deployments_and_the_trigger(
         run_id = created.json()["id"]
 
         def finished() -> dict[str, Any] | None:
-            run: dict[str, Any] = httpx.get(
-                f"{pg_prefect_server.api_url}/flow_runs/{run_id}"
-            ).json()
+            run: dict[str, Any] = pg_prefect_server.api("GET", f"/flow_runs/{run_id}").json()
             return run if run["state_type"] in {"COMPLETED", "FAILED", "CRASHED"} else None
 
         plan_run = _wait(finished, started, "the supervise-plan run")

@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-import httpx
 import pytest
 from prefect.client.orchestration import get_client
 from prefect.exceptions import PrefectHTTPStatusError
@@ -87,11 +86,11 @@ class Inbox:
 
 
 def _disable_automations(server: PrefectServer) -> None:
-    response = httpx.post(f"{server.api_url}/automations/filter", json={}, timeout=10)
+    response = server.api("POST", "/automations/filter", json={}, timeout=10)
     response.raise_for_status()
     for automation in response.json():
-        patched = httpx.patch(
-            f"{server.api_url}/automations/{automation['id']}", json={"enabled": False}, timeout=10
+        patched = server.api(
+            "PATCH", f"/automations/{automation['id']}", json={"enabled": False}, timeout=10
         )
         assert patched.status_code == 204, patched.text
 
@@ -199,14 +198,15 @@ READ_TIMEOUT = 60.0
 
 
 def _get(inbox: Inbox, path: str) -> Any:
-    response = httpx.get(f"{inbox.server.api_url}{path}", timeout=READ_TIMEOUT)
+    response = inbox.server.api("GET", f"{path}", timeout=READ_TIMEOUT)
     response.raise_for_status()
     return response.json()
 
 
 def _inbox_runs(inbox: Inbox, plan_id: int) -> list[dict[str, Any]]:
-    response = httpx.post(
-        f"{inbox.server.api_url}/flow_runs/filter",
+    response = inbox.server.api(
+        "POST",
+        "/flow_runs/filter",
         json={"flow_runs": {"tags": {"all_": [INBOX_TAG, f"plan:{plan_id}"]}}},
         timeout=READ_TIMEOUT,
     )

@@ -21,7 +21,6 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from tests.prefect_server import (
@@ -100,8 +99,9 @@ def _run(args: list[str], *, env: dict[str, str], cwd: Path) -> str:
 
 
 def _flow_runs(server: PrefectServer, deployment_id: str) -> list[dict[str, Any]]:
-    response = httpx.post(
-        f"{server.api_url}/flow_runs/filter",
+    response = server.api(
+        "POST",
+        "/flow_runs/filter",
         json={"deployments": {"id": {"any_": [deployment_id]}}, "sort": "START_TIME_ASC"},
         timeout=30,
     )
@@ -143,8 +143,8 @@ def test_scheduled_deployment_runs_to_completed_on_a_worker(
     env["PREFECT_WORKER_PREFETCH_SECONDS"] = "5"
     _run(["work-pool", "create", "pins-pool", "--type", "process"], env=env, cwd=project)
     _run(["deploy", "--all"], env=env, cwd=project)
-    response = httpx.get(
-        f"{prefect_server.api_url}/deployments/name/pin-probe/every-few-seconds", timeout=10
+    response = prefect_server.api(
+        "GET", "/deployments/name/pin-probe/every-few-seconds", timeout=10
     )
     assert response.status_code == 200, response.text
     deployment = response.json()

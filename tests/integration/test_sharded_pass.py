@@ -83,7 +83,7 @@ def _wait(predicate: Callable[[], T | None], what: str, deadline: float = DEADLI
 
 
 def _api(server: PrefectServer, method: str, path: str, body: Any = None) -> Any:
-    response = httpx.request(method, f"{server.api_url}{path}", json=body, timeout=30)
+    response = server.api(method, path, json=body, timeout=30)
     assert response.is_success, f"{method} {path}: {response.status_code} {response.text}"
     return response.json()
 
