@@ -198,7 +198,7 @@ READ_TIMEOUT = 60.0
 
 
 def _get(inbox: Inbox, path: str) -> Any:
-    response = inbox.server.api("GET", f"{path}", timeout=READ_TIMEOUT)
+    response = inbox.server.api("GET", path, timeout=READ_TIMEOUT)
     response.raise_for_status()
     return response.json()
 
