@@ -4,8 +4,9 @@ Arguments: database URL, SMTP port, ISO time, mode, marker file. Mode `hang_befo
 replaces the marking of accepted rows so that, after the server's 250, the child writes the
 marker file and hangs before committing (one row at a time); mode `hang_window` does the
 same with four connections and a duplicate window of `WINDOW` rows, so the relay keeps
-sending until the window is full; mode `plain` just relays. The test kills the child with
-SIGKILL.
+sending until the window is full; mode `hang_default_window` does the same at the relay's
+default settings (its connections, batches and window); mode `plain` just relays. The test
+kills the child with SIGKILL.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ WINDOW = 5
 
 def main() -> None:
     url, port, when, mode, marker = sys.argv[1:6]
-    if mode in ("hang_before_commit", "hang_window"):
+    if mode in ("hang_before_commit", "hang_window", "hang_default_window"):
 
         def hang(**_: Any) -> bool:
             Path(marker).write_text("after 250", encoding="utf-8")
@@ -44,6 +45,8 @@ def main() -> None:
         options = RelayOptions(
             batch_size=4, concurrency=4, window=WINDOW, lease=timedelta(minutes=1)
         )
+    if mode == "hang_default_window":
+        options = RelayOptions(lease=timedelta(minutes=1))
     asyncio.run(
         relay_once(
             sessions=sessions,

@@ -21,7 +21,7 @@ from models.db import make_sessionmaker, transaction
 from models.outbox import OutboxMessage
 from models.settings import Settings
 from notifications.outbox import enqueue_message
-from notifications.relay import relay_once
+from notifications.relay import RelayOptions, relay_once
 from tests.integration.relay_child import WINDOW
 from tests.integration.relay_db import clear_outbox, relay_db_fixture  # noqa: F401 - fixture
 from tests.integration.smtp_servers import ScriptedHandler, ScriptedServer
@@ -106,9 +106,17 @@ async def test_killed_after_250_before_commit_duplicates_at_most_once(
     assert delivered == {f"<{message_id}@example.org>": 2}
 
 
+@pytest.mark.parametrize(
+    ("mode", "window", "count"),
+    [("hang_window", WINDOW, 20), ("hang_default_window", RelayOptions().window, 300)],
+    ids=["window-5", "default-window"],
+)
 async def test_killed_with_a_full_window_resends_only_the_window(
-    relay_db: tuple[str, Engine], tmp_path: Path
+    relay_db: tuple[str, Engine], tmp_path: Path, mode: str, window: int, count: int
 ) -> None:
+    """The server receives exactly `window` messages while the commits hang (with 4
+    connections and batches of 4, and at the defaults: 8 connections, batches of 200, more
+    rows than one batch), and after the kill exactly those are sent twice."""
     url, engine = relay_db
     clear_outbox(engine)
     sessions = make_sessionmaker(engine)
@@ -123,30 +131,30 @@ async def test_killed_with_a_full_window_resends_only_the_window(
                 text_body="请报送。",
                 now=NOW,
             ).id
-            for n in range(20)
+            for n in range(count)
         ]
     marker = tmp_path / "marker"
     with ScriptedServer() as server:
-        child = start_child(url, server.port, "hang_window", marker)
+        child = start_child(url, server.port, mode, marker)
         try:
             wait_for_marker(child, marker)
             deadline = time.monotonic() + 30
-            while len(server.handler.deliveries) < WINDOW and time.monotonic() < deadline:
+            while len(server.handler.deliveries) < window and time.monotonic() < deadline:
                 time.sleep(0.05)
             settle = time.monotonic() + 1.0
             while time.monotonic() < settle:
-                assert len(server.handler.deliveries) <= WINDOW, "sent beyond the window"
+                assert len(server.handler.deliveries) <= window, "sent beyond the window"
                 time.sleep(0.05)
             before_kill = server.handler.message_ids()
         finally:
             child.kill()
             child.wait(timeout=30)
-        rows = await finish_with_second_relay(sessions, server, rows=20)
+        rows = await finish_with_second_relay(sessions, server, rows=count)
         delivered = server.handler.message_ids()
-    assert sum(before_kill.values()) == WINDOW
+    assert sum(before_kill.values()) == window
     assert {row.status for row in rows} == {"sent"}
     assert set(delivered) == {f"<{message_id}@example.org>" for message_id in ids}
-    duplicated = {key for key, count in delivered.items() if count == 2}
+    duplicated = {key for key, times in delivered.items() if times == 2}
     assert duplicated == set(before_kill)
     assert max(delivered.values()) == 2
 
