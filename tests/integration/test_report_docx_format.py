@@ -6,11 +6,14 @@ Chinese text in the default font, so every style must carry `w:eastAsia` and no 
 
 from __future__ import annotations
 
+import io
 import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from xml.etree import ElementTree
 
+import pytest
 from sqlalchemy.orm import Session
 
 from tests.report_builders import q3_report
@@ -116,3 +119,32 @@ def test_page_numbers_at_the_foot_odd_right_even_left(session: Session, tmp_path
         sizes = {node.get(f"{W}val") for node in footer.iter(f"{W}sz")}
         assert sizes == {"28"}  # 4号
     assert alignments == {"default": "right", "even": "left"}
+
+
+def test_tables_written_as_text_equal_the_tree_built_document(
+    session: Session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The tables go into the saved `document.xml` as text (`docx._Tables`), never as an
+    lxml tree: the document is the same, canonically, as one whose tables were parsed into
+    python-docx's tree, and no placeholder is left."""
+    from docx.oxml import parse_xml
+    from docx.oxml.ns import nsdecls
+
+    from tasks.reporting import docx as report_docx
+
+    review = q3_report(session, tmp_path, ["docx"]).review
+    written = zipfile.ZipFile(io.BytesIO(report_docx.build_docx(review, generated_at=GENERATED)))
+
+    def tree_add(self: object, document: Any, block: Any) -> None:
+        xml = report_docx.table_xml(block).replace("<w:tbl>", f"<w:tbl {nsdecls('w')}>", 1)
+        document.element.body._insert_tbl(parse_xml(xml))
+
+    monkeypatch.setattr(report_docx._Tables, "add", tree_add)
+    built = zipfile.ZipFile(io.BytesIO(report_docx.build_docx(review, generated_at=GENERATED)))
+    text = written.read("word/document.xml").decode()
+    assert "duban-table-" not in text
+    assert text.count("<w:tbl>") >= 2
+    assert ElementTree.canonicalize(text) == ElementTree.canonicalize(
+        built.read("word/document.xml").decode()
+    )
+    assert sorted(written.namelist()) == sorted(built.namelist())
