@@ -177,28 +177,28 @@ class _Tables:
     review can be taken for one."""
 
     def __init__(self) -> None:
-        self.nonce = secrets.token_hex(16)
+        self.marker = f"duban-table-{secrets.token_hex(16)}-"
         self.xml: list[str] = []
-
-    def _placeholder(self, number: int) -> str:
-        return f"<w:p><w:r><w:t>duban-table-{self.nonce}-{number}</w:t></w:r></w:p>"
 
     def add(self, document: DocumentObject, block: Table) -> None:
         """Append `block`'s placeholder to `document`'s body."""
-        placeholder = parse_xml(
-            self._placeholder(len(self.xml)).replace("<w:p>", f"<w:p {nsdecls('w')}>", 1)
-        )
+        text = f"{self.marker}{len(self.xml)}"
+        placeholder = parse_xml(f"<w:p {nsdecls('w')}><w:r><w:t>{text}</w:t></w:r></w:p>")
         document.element.body._insert_p(placeholder)
         self.xml.append(table_xml(block))
 
     def fill(self, document_xml: bytes) -> bytes:
-        """`document_xml` with each placeholder replaced by its table."""
-        text = document_xml.decode("utf-8")
-        for number, xml in enumerate(self.xml):
-            placeholder = self._placeholder(number)
-            if text.count(placeholder) != 1:
-                raise RuntimeError(f"the report's table {number} lost its place in the document")
-            text = text.replace(placeholder, xml, 1)
+        """`document_xml` with each placeholder replaced by its table, in one pass."""
+        found: list[int] = []
+
+        def table(match: re.Match[str]) -> str:
+            found.append(int(match[1]))
+            return self.xml[found[-1]]
+
+        placeholder = re.compile(f"<w:p><w:r><w:t>{self.marker}([0-9]+)</w:t></w:r></w:p>")
+        text = placeholder.sub(table, document_xml.decode("utf-8"))
+        if sorted(found) != list(range(len(self.xml))):
+            raise RuntimeError("the report's tables lost their places in the document")
         return text.encode("utf-8")
 
 
